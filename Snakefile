@@ -1,0 +1,26 @@
+"""vid2vid: video-to-video synthesis (Wang et al., NeurIPS 2018) as a Snakemake workflow.
+
+    snakemake --cores 2 results/demo/frames/manifest.csv      # the embedded demo (synthcity)
+    snakemake -n results/cityscapes/frames/manifest.csv \
+        --config 'datasets={cityscapes: {root: /data/cityscapes}}'
+
+Every target lives under results/<dataset>/; config/<dataset>.yaml describes the dataset. Each rule
+calls one stage CLI (python -m pipeline.<stage>), so every stage also runs without Snakemake.
+"""
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/frames.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        f"{RESULTS}/demo/frames/manifest.csv",

@@ -1,0 +1,71 @@
+"""Dataset adapters: which sequences a dataset has, and how to extract each one's frames.
+
+Adapters:
+- ``cityscapes``: the ``leftImg8bit_sequence`` layout (+ ``gtFine`` for the annotated frames);
+  the generated ``synthcity`` demo is written in this layout and read through it.
+- ``video``: any folder of video files, one sequence per file.
+
+Snakemake calls :func:`list_sequences` / :func:`shards` while it builds the DAG, so these only
+list files; the decoding happens in the frames stage (``python -m pipeline.frames``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import Dataset
+
+
+@dataclass(frozen=True)
+class Sequence:
+    name: str
+    split: str
+
+
+@dataclass
+class FrameRecord:
+    """One extracted frame, as the frames stage reports it for the manifest."""
+
+    index: int
+    file: Path
+    timestamp: float
+    source: str
+    annotated: bool = False
+    gt_label: str = ""
+    gt_instance: str = ""
+    gt_flow: str = ""
+
+
+def _adapter(ds: Dataset):
+    if ds.cfg["adapter"] == "cityscapes":
+        from pipeline.datasets import cityscapes
+
+        return cityscapes
+    from pipeline.datasets import video_folder
+
+    return video_folder
+
+
+def list_sequences(ds: Dataset) -> list[Sequence]:
+    """Every sequence of the dataset's configured splits, sorted by name."""
+    if ds.synthcity is not None:  # generated: known from config before the data exists
+        from pipeline.datasets import synthcity
+
+        seqs = [Sequence(s.name, s.split) for s in synthcity.sequences(ds.synthcity)]
+        return [s for s in seqs if s.split in ds.cfg["splits"]]
+    return _adapter(ds).list_sequences(ds)
+
+
+def shards(ds: Dataset) -> dict[str, list[Sequence]]:
+    """Sequences grouped into jobs of ``sequences_per_job``; a one-sequence shard is named after it."""
+    seqs = list_sequences(ds)
+    size = ds.cfg["sequences_per_job"]
+    if size == 1:
+        return {s.name: [s] for s in seqs}
+    return {f"part{i // size:04d}": seqs[i : i + size] for i in range(0, len(seqs), size)}
+
+
+def extract(ds: Dataset, seq: Sequence, out_dir: Path, ffmpeg: str) -> list[FrameRecord]:
+    """Write the sequence's frames as out_dir/NNNNNN.png; return one record per frame."""
+    return _adapter(ds).extract(ds, seq, out_dir, ffmpeg)

@@ -1,0 +1,105 @@
+"""Cityscapes adapter: ``leftImg8bit_sequence/{split}/{city}/{city}_{seq}_{frame}_leftImg8bit.png``.
+
+A sequence is one ``{city}_{seq}`` snippet (30 frames at 17 Hz in Cityscapes). Frame 19 of each
+snippet has fine annotations in ``gtFine/{split}/{city}/{city}_{seq}_{frame}_gtFine_labelIds.png``
+(and ``_instanceIds.png``): the "annotated" frames that the segmenter is trained on. A
+``synthcity_gt/`` folder beside them (the generated demo) adds ground truth for every frame.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from pipeline.config import Dataset
+from pipeline.datasets import FrameRecord, Sequence
+from pipeline.errors import InputError
+from pipeline.images import read_rgb, resize_frame, write_rgb
+
+_FRAME = re.compile(r"^(?P<city>.+)_(?P<seq>\d{6})_(?P<frame>\d{6})_leftImg8bit\.png$")
+
+def _check_root(ds: Dataset) -> Path:
+    root = ds.root
+    if not root.is_dir():
+        raise InputError(root, f"data root does not exist ({ds.config_key}.root): expected a Cityscapes folder "
+                               f"with leftImg8bit_sequence/ and gtFine/")
+    if not (root / "leftImg8bit_sequence").is_dir():
+        raise InputError(root / "leftImg8bit_sequence", f"missing: {ds.config_key}.root must hold the "
+                                                         f"leftImg8bit_sequence/ folder of Cityscapes")
+    if ds.cfg["require_annotations"] and not (root / "gtFine").is_dir():
+        raise InputError(root / "gtFine", f"missing: the annotated frames (gtFine/) are needed to train the "
+                                          f"segmenter; unpack gtFine_trainvaltest.zip into {root}, or set "
+                                          f"{ds.config_key}.require_annotations: false")
+    return root
+
+def _scan(ds: Dataset, split: str) -> dict[str, list[tuple[int, Path]]]:
+    """{sequence name: [(frame number, path), ...]} of one split."""
+    found: dict[str, list[tuple[int, Path]]] = defaultdict(list)
+    split_dir = ds.root / "leftImg8bit_sequence" / split
+    if not split_dir.is_dir():
+        return found
+    for city_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+        for path in city_dir.iterdir():
+            match = _FRAME.match(path.name)
+            if match:
+                found[f"{match['city']}_{match['seq']}"].append((int(match["frame"]), path))
+    return found
+
+def list_sequences(ds: Dataset) -> list[Sequence]:
+    root = _check_root(ds)
+    seqs = [Sequence(name, split) for split in ds.cfg["splits"] for name in _scan(ds, split)]
+    if not seqs:
+        raise InputError(root / "leftImg8bit_sequence", f"no *_leftImg8bit.png frames in the splits "
+                                                         f"{ds.cfg['splits']}")
+    return sorted(seqs, key=lambda s: s.name)
+
+def _annotation(ds: Dataset, split: str, city: str, stem: str, kind: str) -> str:
+    path = ds.root / "gtFine" / split / city / f"{stem}_gtFine_{kind}.png"
+    return str(path) if path.is_file() else ""
+
+def _truth(ds: Dataset, split: str, city: str, name: str) -> str:
+    path = ds.root / "synthcity_gt" / split / city / name
+    return str(path) if path.is_file() else ""
+
+def extract(ds: Dataset, seq: Sequence, out_dir: Path, ffmpeg: str) -> list[FrameRecord]:
+    _check_root(ds)
+    frames = sorted(_scan(ds, seq.split).get(seq.name, []))
+    if not frames:
+        raise InputError(ds.root / "leftImg8bit_sequence" / seq.split, f"sequence {seq.name} has no frames")
+    numbers = [n for n, _ in frames]
+    gaps = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
+    if gaps:
+        raise InputError(frames[0][1].parent, f"sequence {seq.name} is missing frames {gaps[:10]}"
+                                               f"{' ...' if len(gaps) > 10 else ''} between {numbers[0]:06d} "
+                                               f"and {numbers[-1]:06d}")
+    fcfg = ds.cfg["frames"]
+    if fcfg["max_frames"]:
+        frames = frames[: fcfg["max_frames"]]
+    city = frames[0][1].parent.name
+    flow_npz = _truth(ds, seq.split, city, f"{seq.name}_flow.npz")
+    records, first_size = [], None
+    for index, (number, path) in enumerate(frames):
+        image = read_rgb(path)
+        size = (image.shape[1], image.shape[0])
+        if first_size is None:
+            first_size = size
+        elif size != first_size:
+            raise InputError(path, f"frame size {size[0]}x{size[1]} differs from the sequence's first frame "
+                                   f"{frames[0][1].name} ({first_size[0]}x{first_size[1]})")
+        out = out_dir / f"{index:06d}.png"
+        write_rgb(out, resize_frame(image, fcfg["size"], fcfg["resize"]))
+        stem = f"{seq.name}_{number:06d}"
+        gt_label = _annotation(ds, seq.split, city, stem, "labelIds")
+        records.append(FrameRecord(
+            index=index,
+            file=out,
+            timestamp=index / fcfg["sequence_fps"],
+            source=str(path),
+            annotated=bool(gt_label),
+            gt_label=gt_label or _truth(ds, seq.split, city, f"{stem}_labelIds.png"),
+            gt_instance=_annotation(ds, seq.split, city, stem, "instanceIds")
+            or _truth(ds, seq.split, city, f"{stem}_instanceIds.png"),
+            gt_flow=flow_npz,
+        ))
+    return records

@@ -1,0 +1,98 @@
+"""synthcity: the embedded demo dataset, a procedurally rendered street-scene video dataset.
+
+``scene.py`` lays out a street from a seed, ``render.py`` ray-casts RGB, labels, instances, depth
+and exact forward flow, ``textures.py`` colours it. This module writes whole sequences to disk in
+the Cityscapes layout, so the demo runs through the same Cityscapes adapter as the real data:
+
+    leftImg8bit_sequence/{split}/{city}/{city}_000000_{frame:06d}_leftImg8bit.png   every frame
+    gtFine/{split}/{city}/{city}_000000_{frame:06d}_gtFine_{labelIds,instanceIds}.png
+                                                 the "annotated" frame only (frame 19, as Cityscapes)
+    synthcity_gt/{split}/{city}/                 full ground truth for evaluation:
+        {city}_000000_{frame:06d}_labelIds.png, ..._instanceIds.png   every frame
+        {city}_000000_flow.npz   flow float32 [T-1,2,H,W] (t -> t+1, pixels), valid uint8
+                                 [T-1,H,W] (not occluded, stays in view), depth float16 [T,H,W] (m)
+
+Each sequence is its own "city" (``synth000``, ``synth001``, ...), so one job writes one set of
+folders. The same seed gives identical bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.atomic import atomic_dir
+from pipeline.arrays import save_npz
+from pipeline.images import write_map, write_rgb
+
+SEQ_ID = "000000"
+
+
+@dataclass(frozen=True)
+class SynthSequence:
+    split: str
+    city: str
+    index: int
+
+    @property
+    def name(self) -> str:
+        """The pipeline's sequence name, as the Cityscapes adapter derives it: city_seq."""
+        return f"{self.city}_{SEQ_ID}"
+
+
+def sequences(cfg: dict) -> list[SynthSequence]:
+    """The sequences a synthcity config describes: ``train`` of them, then ``val``."""
+    out, index = [], 0
+    for split in ("train", "val"):
+        for _ in range(int(cfg.get(split, 0))):
+            out.append(SynthSequence(split, f"synth{index:03d}", index))
+            index += 1
+    return out
+
+
+def sequence_seed(seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0])
+
+
+def sequence_dirs(root: str | Path, seq: SynthSequence) -> dict[str, Path]:
+    root = Path(root)
+    return {
+        "frames": root / "leftImg8bit_sequence" / seq.split / seq.city,
+        "gtfine": root / "gtFine" / seq.split / seq.city,
+        "truth": root / "synthcity_gt" / seq.split / seq.city,
+    }
+
+
+def write_sequence(root: str | Path, seq: SynthSequence, cfg: dict, progress=None) -> dict[str, Path]:
+    """Render one sequence and write it atomically in the Cityscapes layout; returns its folders."""
+    from pipeline.datasets.synthcity.render import render_sequence
+    from pipeline.datasets.synthcity.scene import build_scene
+
+    width, height = cfg["size"]
+    num_frames = int(cfg["frames"])
+    annotated = int(cfg["annotated_frame"])
+    scene = build_scene(sequence_seed(cfg["seed"], seq.index), width, height, num_frames)
+    dirs = sequence_dirs(root, seq)
+    stem = f"{seq.city}_{SEQ_ID}"
+    flows = np.empty((num_frames - 1, 2, height, width), np.float32)
+    valids = np.empty((num_frames - 1, height, width), np.uint8)
+    depths = np.empty((num_frames, height, width), np.float16)
+    with atomic_dir(dirs["frames"]) as frames_dir, atomic_dir(dirs["gtfine"]) as gt_dir, \
+            atomic_dir(dirs["truth"]) as truth_dir:
+        for t, (frame, flow, valid) in enumerate(render_sequence(scene)):
+            name = f"{stem}_{t:06d}"
+            write_rgb(frames_dir / f"{name}_leftImg8bit.png", frame.rgb)
+            write_map(truth_dir / f"{name}_labelIds.png", frame.label)
+            write_map(truth_dir / f"{name}_instanceIds.png", frame.instance.astype(np.uint16))
+            if t == annotated:
+                write_map(gt_dir / f"{name}_gtFine_labelIds.png", frame.label)
+                write_map(gt_dir / f"{name}_gtFine_instanceIds.png", frame.instance.astype(np.uint16))
+            depths[t] = frame.depth  # sky: inf
+            if flow is not None:
+                flows[t], valids[t] = flow, valid
+            if progress is not None:
+                progress(1)
+        save_npz(truth_dir / f"{stem}_flow.npz", flow=flows, valid=valids, depth=depths)
+    return dirs

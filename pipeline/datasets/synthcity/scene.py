@@ -1,0 +1,353 @@
+"""synthcity scene description: a street, a camera path and moving objects, drawn from one seed.
+
+World frame: x to the right of the street, y up, z along the street (metres). The street runs
+along z: lanes for both directions, sidewalks, building facades at ``x = +-facade_x``. Objects
+(cars, trucks, buses, pedestrians, cyclists, trees, poles with signs and traffic lights) are
+unions of primitives (axis-aligned boxes, vertical cylinders, spheres) that translate with a
+constant velocity, so every surface point's 3D motion between two frames is known exactly;
+``render.py`` turns that into exact forward optical flow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.cityscapes_labels import ID
+
+BOX, CYLINDER, SPHERE = 0, 1, 2
+
+# materials (see textures.py)
+PAINT, GLASS, FOLIAGE, BARK, METAL, SIGN, CLOTH, SKIN, LIGHT_HOUSING = range(9)
+
+LANE_WIDTH = 3.5
+
+
+@dataclass
+class Palette:
+    sky_top: np.ndarray
+    sky_horizon: np.ndarray
+    light_dir: np.ndarray  # unit vector towards the sun
+    light_color: np.ndarray
+    ambient: float
+    asphalt: np.ndarray
+    sidewalk: np.ndarray
+    marking: np.ndarray
+    cloudiness: float
+
+
+@dataclass
+class Facades:
+    """Building segments along one side: [z_start, z_end) with a height and appearance each."""
+
+    x: float
+    starts: np.ndarray  # (n,) sorted
+    heights: np.ndarray  # (n,)
+    colors: np.ndarray  # (n, 3) albedo
+    window_colors: np.ndarray  # (n, 3)
+    window_pitch: np.ndarray  # (n, 2) horizontal, vertical spacing (m)
+
+
+@dataclass
+class Primitives:
+    """All primitives of a scene as arrays (struct of arrays); positions at frame 0."""
+
+    kind: np.ndarray  # (n,) BOX / CYLINDER / SPHERE
+    obj: np.ndarray  # (n,) owning object index
+    lo: np.ndarray  # (n, 3) box min corner / bounding-box min for others
+    hi: np.ndarray  # (n, 3)
+    center: np.ndarray  # (n, 3) cylinder axis point (y unused) or sphere centre
+    radius: np.ndarray  # (n,)
+    material: np.ndarray  # (n,)
+    color: np.ndarray  # (n, 3) albedo in [0, 1]
+
+
+@dataclass
+class Objects:
+    label: np.ndarray  # (m,) Cityscapes labelId
+    instance: np.ndarray  # (m,) instance id in the Cityscapes encoding
+    velocity: np.ndarray  # (m, 3) metres per frame
+
+
+@dataclass
+class CameraPath:
+    position: np.ndarray  # (T, 3)
+    yaw: np.ndarray  # (T,) radians, positive turns towards +x
+    focal: float  # pixels
+    width: int
+    height: int
+
+
+@dataclass
+class Scene:
+    palette: Palette
+    facades: tuple[Facades, Facades]
+    road_half_width: float
+    primitives: Primitives
+    objects: Objects
+    camera: CameraPath
+    noise_seed: int
+    sidewalk_tile: float = 1.0
+    lane_xs: tuple[float, ...] = field(default_factory=tuple)
+
+
+class _Builder:
+    """Collects objects and their primitives while the scene is laid out."""
+
+    def __init__(self) -> None:
+        self.prims: list[tuple] = []
+        self.labels: list[int] = []
+        self.instances: list[int] = []
+        self.velocities: list[np.ndarray] = []
+        self._next_k: dict[int, int] = {}
+
+    def add_object(self, label: int, velocity=(0.0, 0.0, 0.0), thing: bool = True) -> int:
+        if thing:
+            k = self._next_k.get(label, 0)
+            self._next_k[label] = k + 1
+            instance = label * 1000 + k
+        else:
+            instance = label
+        self.labels.append(label)
+        self.instances.append(instance)
+        self.velocities.append(np.asarray(velocity, dtype=np.float64))
+        return len(self.labels) - 1
+
+    def box(self, obj, lo, hi, material, color):
+        lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+        self.prims.append((BOX, obj, lo, hi, (lo + hi) / 2, 0.0, material, color))
+
+    def cylinder(self, obj, x, z, radius, y0, y1, material, color):
+        lo = np.array([x - radius, y0, z - radius])
+        hi = np.array([x + radius, y1, z + radius])
+        self.prims.append((CYLINDER, obj, lo, hi, np.array([x, (y0 + y1) / 2, z]), radius, material, color))
+
+    def sphere(self, obj, center, radius, material, color):
+        c = np.asarray(center, float)
+        self.prims.append((SPHERE, obj, c - radius, c + radius, c, radius, material, color))
+
+    def build(self) -> tuple[Primitives, Objects]:
+        cols = list(zip(*self.prims)) if self.prims else [[]] * 8
+        prims = Primitives(
+            kind=np.array(cols[0], dtype=np.int8),
+            obj=np.array(cols[1], dtype=np.int32),
+            lo=np.array(cols[2], dtype=np.float64).reshape(-1, 3),
+            hi=np.array(cols[3], dtype=np.float64).reshape(-1, 3),
+            center=np.array(cols[4], dtype=np.float64).reshape(-1, 3),
+            radius=np.array(cols[5], dtype=np.float64),
+            material=np.array(cols[6], dtype=np.int8),
+            color=np.array(cols[7], dtype=np.float64).reshape(-1, 3),
+        )
+        objects = Objects(
+            label=np.array(self.labels, dtype=np.int32),
+            instance=np.array(self.instances, dtype=np.int32),
+            velocity=np.array(self.velocities, dtype=np.float64).reshape(-1, 3),
+        )
+        return prims, objects
+
+
+CAR_COLORS = np.array(
+    [[0.75, 0.75, 0.78], [0.1, 0.1, 0.12], [0.55, 0.05, 0.05], [0.1, 0.2, 0.5], [0.9, 0.9, 0.88],
+     [0.35, 0.38, 0.4], [0.2, 0.35, 0.2], [0.7, 0.55, 0.2], [0.5, 0.5, 0.55]]
+)
+FACADE_COLORS = np.array(
+    [[0.72, 0.64, 0.52], [0.6, 0.45, 0.35], [0.78, 0.76, 0.7], [0.55, 0.55, 0.58], [0.7, 0.5, 0.4],
+     [0.82, 0.78, 0.62], [0.45, 0.42, 0.4], [0.65, 0.68, 0.72]]
+)
+CLOTH_COLORS = np.array(
+    [[0.15, 0.15, 0.2], [0.6, 0.1, 0.1], [0.1, 0.3, 0.6], [0.8, 0.8, 0.75], [0.3, 0.25, 0.2],
+     [0.2, 0.45, 0.25], [0.7, 0.6, 0.2]]
+)
+
+
+def _palette(rng: np.random.Generator) -> Palette:
+    mood = rng.choice(["clear", "overcast", "evening"], p=[0.5, 0.3, 0.2])
+    if mood == "clear":
+        sky_top, sky_horizon = np.array([0.25, 0.45, 0.8]), np.array([0.7, 0.82, 0.95])
+        light_color, ambient, cloud = np.array([1.0, 0.97, 0.9]), 0.35, 0.25
+    elif mood == "overcast":
+        sky_top, sky_horizon = np.array([0.55, 0.58, 0.62]), np.array([0.8, 0.81, 0.83])
+        light_color, ambient, cloud = np.array([0.85, 0.86, 0.88]), 0.6, 0.6
+    else:
+        sky_top, sky_horizon = np.array([0.3, 0.3, 0.55]), np.array([0.95, 0.6, 0.4])
+        light_color, ambient, cloud = np.array([1.0, 0.75, 0.55]), 0.3, 0.35
+    jitter = lambda c: np.clip(c + rng.normal(0, 0.03, 3), 0, 1)  # noqa: E731
+    elevation = rng.uniform(0.35, 1.0) if mood != "evening" else rng.uniform(0.12, 0.3)
+    azimuth = rng.uniform(0, 2 * np.pi)
+    light_dir = np.array([np.cos(azimuth) * np.cos(elevation), np.sin(elevation), np.sin(azimuth) * np.cos(elevation)])
+    return Palette(
+        sky_top=jitter(sky_top),
+        sky_horizon=jitter(sky_horizon),
+        light_dir=light_dir / np.linalg.norm(light_dir),
+        light_color=light_color,
+        ambient=ambient,
+        asphalt=jitter(np.full(3, rng.uniform(0.22, 0.38))),
+        sidewalk=jitter(np.array([0.62, 0.6, 0.56]) * rng.uniform(0.85, 1.1)),
+        marking=np.array([0.92, 0.92, 0.9]),
+        cloudiness=cloud,
+    )
+
+
+def _facades(rng: np.random.Generator, x: float, z0: float, z1: float) -> Facades:
+    starts, z = [], z0
+    while z < z1:
+        starts.append(z)
+        z += rng.uniform(8.0, 22.0)
+    n = len(starts)
+    return Facades(
+        x=x,
+        starts=np.array(starts),
+        heights=rng.uniform(7.0, 28.0, n),
+        colors=FACADE_COLORS[rng.integers(0, len(FACADE_COLORS), n)] * rng.uniform(0.85, 1.1, (n, 1)),
+        window_colors=np.clip(np.array([0.12, 0.15, 0.2]) + rng.normal(0, 0.05, (n, 3)), 0, 1),
+        window_pitch=np.stack([rng.uniform(2.2, 3.5, n), rng.uniform(2.8, 3.6, n)], axis=1),
+    )
+
+
+def _add_car(b: _Builder, rng, x, z, vz, kind: str = "car") -> None:
+    if kind == "car":
+        label, length, width, body_h, cabin_h = ID["car"], rng.uniform(3.8, 4.8), rng.uniform(1.7, 1.95), 1.0, 0.55
+    elif kind == "truck":
+        label, length, width, body_h, cabin_h = ID["truck"], rng.uniform(6.0, 8.0), 2.4, 2.8, 0.0
+    else:
+        label, length, width, body_h, cabin_h = ID["bus"], rng.uniform(10.0, 12.0), 2.5, 3.0, 0.0
+    obj = b.add_object(label, (0.0, 0.0, vz))
+    color = CAR_COLORS[rng.integers(0, len(CAR_COLORS))]
+    w, l2 = width / 2, length / 2
+    b.box(obj, (x - w * 0.9, 0.0, z - l2 * 0.8), (x + w * 0.9, 0.35, z + l2 * 0.8), METAL, np.full(3, 0.08))  # wheels
+    b.box(obj, (x - w, 0.35, z - l2), (x + w, 0.35 + body_h - 0.35 * (kind == "car"), z + l2), PAINT, color)
+    if cabin_h > 0:
+        top = 0.35 + body_h - 0.35
+        front = np.sign(vz) if vz != 0 else 1.0
+        cz = z - front * l2 * 0.12
+        b.box(obj, (x - w * 0.85, top, cz - l2 * 0.5), (x + w * 0.85, top + cabin_h, cz + l2 * 0.5), GLASS, color)
+    else:  # a band of windows on trucks and buses
+        b.box(obj, (x - w * 1.01, body_h * 0.6, z - l2 * 0.95), (x + w * 1.01, body_h * 0.85, z + l2 * 0.95), GLASS, color)
+
+
+def _add_pedestrian(b: _Builder, rng, x, z, vz) -> None:
+    obj = b.add_object(ID["person"], (0.0, 0.0, vz))
+    h = rng.uniform(0.9, 1.1)
+    cloth = CLOTH_COLORS[rng.integers(0, len(CLOTH_COLORS))]
+    legs = CLOTH_COLORS[rng.integers(0, len(CLOTH_COLORS))] * 0.7
+    b.box(obj, (x - 0.18, 0.0, z - 0.12), (x + 0.18, 0.85 * h, z + 0.12), CLOTH, legs)
+    b.box(obj, (x - 0.24, 0.85 * h, z - 0.15), (x + 0.24, 1.45 * h, z + 0.15), CLOTH, cloth)
+    b.sphere(obj, (x, 1.58 * h, z), 0.13 * h, SKIN, np.array([0.85, 0.65, 0.5]) * rng.uniform(0.5, 1.1))
+
+
+def _add_cyclist(b: _Builder, rng, x, z, vz) -> None:
+    bike = b.add_object(ID["bicycle"], (0.0, 0.0, vz))
+    b.box(bike, (x - 0.05, 0.0, z - 0.85), (x + 0.05, 0.95, z + 0.85), METAL, np.array([0.2, 0.2, 0.25]))
+    rider = b.add_object(ID["rider"], (0.0, 0.0, vz))
+    cloth = CLOTH_COLORS[rng.integers(0, len(CLOTH_COLORS))]
+    b.box(rider, (x - 0.22, 0.95, z - 0.3), (x + 0.22, 1.6, z + 0.05), CLOTH, cloth)
+    b.sphere(rider, (x, 1.75, z - 0.1), 0.13, SKIN, np.array([0.8, 0.6, 0.45]))
+
+
+def _add_tree(b: _Builder, rng, x, z) -> None:
+    trunk = b.add_object(ID["vegetation"], thing=False)
+    height = rng.uniform(2.5, 4.0)
+    b.cylinder(trunk, x, z, rng.uniform(0.12, 0.22), 0.0, height, BARK, np.array([0.35, 0.25, 0.15]))
+    r = rng.uniform(1.3, 2.4)
+    green = np.array([0.2, 0.38, 0.12]) * rng.uniform(0.7, 1.3)
+    b.sphere(trunk, (x, height + r * 0.6, z), r, FOLIAGE, green)
+
+
+def _add_pole(b: _Builder, rng, x, z, side: float) -> None:
+    pole = b.add_object(ID["pole"], thing=False)
+    height = rng.uniform(3.0, 5.5)
+    b.cylinder(pole, x, z, 0.07, 0.0, height, METAL, np.array([0.45, 0.45, 0.47]))
+    if rng.random() < 0.5:
+        sign = b.add_object(ID["traffic sign"], thing=False)
+        color = [np.array([0.75, 0.1, 0.1]), np.array([0.1, 0.25, 0.7]), np.array([0.9, 0.75, 0.1])][rng.integers(0, 3)]
+        b.box(sign, (x - 0.35, height - 0.9, z - 0.04), (x + 0.35, height - 0.2, z + 0.04), SIGN, color)
+    else:
+        light = b.add_object(ID["traffic light"], thing=False)
+        ox = -side * 0.3
+        b.box(light, (x + ox - 0.16, height - 1.0, z - 0.16), (x + ox + 0.16, height, z + 0.16), LIGHT_HOUSING,
+              np.array([0.12, 0.12, 0.1]))
+
+
+def build_scene(
+    seed: int,
+    width: int,
+    height: int,
+    num_frames: int,
+    camera_speed: tuple[float, float] = (0.35, 0.75),
+    yaw_amplitude_deg: float = 3.0,
+) -> Scene:
+    """Lay out one sequence's street, camera path and objects from ``seed``."""
+    rng = np.random.default_rng(seed)
+    palette = _palette(rng)
+    road_half = 2 * LANE_WIDTH
+    lanes_same = (LANE_WIDTH / 2, LANE_WIDTH * 1.5)
+    lanes_oncoming = (-LANE_WIDTH / 2, -LANE_WIDTH * 1.5)
+    sidewalk_w = rng.uniform(3.0, 5.0)
+    facade_x = road_half + sidewalk_w
+
+    # camera: forward along +z in the inner same-direction lane, slight yaw and lateral sway
+    speed = rng.uniform(*camera_speed)
+    t = np.arange(num_frames, dtype=np.float64)
+    phase = rng.uniform(0, 2 * np.pi)
+    period = rng.uniform(40, 90)
+    yaw = np.deg2rad(yaw_amplitude_deg) * np.sin(2 * np.pi * t / period + phase)
+    lateral = 0.3 * np.sin(2 * np.pi * t / period + phase - 0.5)
+    z_cam = speed * t
+    position = np.stack([lanes_same[0] + lateral, np.full_like(t, rng.uniform(1.3, 1.7)), z_cam], axis=1)
+    focal = 0.8 * width
+    z_end = z_cam[-1]
+    near, far = -30.0, z_end + 140.0
+
+    b = _Builder()
+    facades = (_facades(rng, -facade_x, near - 50, far + 50), _facades(rng, facade_x, near - 50, far + 50))
+
+    # street furniture: trees and poles along both sidewalks
+    for side in (-1.0, 1.0):
+        z = near + rng.uniform(0, 8)
+        while z < far:
+            if rng.random() < 0.55:
+                _add_tree(b, rng, side * (road_half + rng.uniform(0.8, 1.4)), z)
+            else:
+                _add_pole(b, rng, side * (road_half + 0.4), z, side)
+            z += rng.uniform(7.0, 16.0)
+
+    # traffic: the lead car, slower/faster cars in the outer lane, oncoming cars
+    def vehicle_kind():
+        return rng.choice(["car", "truck", "bus"], p=[0.82, 0.1, 0.08])
+
+    # Cars in one lane share the lane's speed (a little jitter), so they never drive through each other.
+    _add_car(b, rng, lanes_same[0], rng.uniform(14, 30), speed * rng.uniform(0.9, 1.1), "car")
+    outer_speed = speed * rng.uniform(0.5, 1.7)  # faster than the camera: cars overtake from behind
+    z = rng.uniform(-30, -8) if outer_speed > speed else rng.uniform(5, 20)
+    while z < far:
+        _add_car(b, rng, lanes_same[1] + rng.normal(0, 0.1), z, outer_speed + rng.uniform(-0.01, 0.01), vehicle_kind())
+        z += rng.uniform(16, 40)
+    for lane in lanes_oncoming:
+        lane_speed = -rng.uniform(0.3, 0.9)
+        z = near + rng.uniform(0, 20)
+        while z < far + 40:
+            _add_car(b, rng, lane + rng.normal(0, 0.1), z, lane_speed + rng.uniform(-0.01, 0.01), vehicle_kind())
+            z += rng.uniform(16, 45)
+    for _ in range(rng.integers(0, 3)):
+        _add_cyclist(b, rng, road_half - 0.6, rng.uniform(5, 60), speed * rng.uniform(0.3, 0.6))
+
+    # pedestrians walking along both sidewalks
+    for side in (-1.0, 1.0):
+        z = near + rng.uniform(0, 6)
+        while z < far:
+            x = side * (road_half + rng.uniform(1.6, sidewalk_w - 0.4))
+            _add_pedestrian(b, rng, x, z, rng.choice([-1, 1]) * rng.uniform(0.04, 0.1))
+            z += rng.uniform(4.0, 18.0)
+
+    prims, objects = b.build()
+    return Scene(
+        palette=palette,
+        facades=facades,
+        road_half_width=road_half,
+        primitives=prims,
+        objects=objects,
+        camera=CameraPath(position=position, yaw=yaw, focal=focal, width=width, height=height),
+        noise_seed=int(rng.integers(0, 2**31 - 1)),
+        lane_xs=(0.0, LANE_WIDTH, -LANE_WIDTH, road_half - 0.15, -road_half + 0.15),
+    )

@@ -1,0 +1,54 @@
+"""Video-folder adapter: every video file under the data root is one sequence.
+
+The sequence name is the file's path below the root without its extension ('/' becomes '__');
+names listed in ``val_videos`` form the val split, the rest is train. Frames are decoded by ffmpeg
+at the configured frame rate and size (pipeline/video.py).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pipeline.config import Dataset
+from pipeline.datasets import FrameRecord, Sequence
+from pipeline.errors import InputError
+from pipeline.video import decode_to_pngs
+
+
+def _videos(ds: Dataset) -> dict[str, Path]:
+    root = ds.root
+    if not root.is_dir():
+        raise InputError(root, f"data root does not exist ({ds.config_key}.root): expected a folder of videos")
+    extensions = {e.lower() for e in ds.cfg["video_extensions"]}
+    found: dict[str, Path] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix.lower() in extensions:
+            name = re.sub(r"[^A-Za-z0-9_-]", "_", str(path.relative_to(root).with_suffix("")).replace("/", "__"))
+            if name in found:
+                raise InputError(path, f"has the same sequence name {name!r} as {found[name]}; rename one")
+            found[name] = path
+    if not found:
+        raise InputError(root, f"no video files ({sorted(extensions)}) found ({ds.config_key}.root)")
+    return found
+
+
+def list_sequences(ds: Dataset) -> list[Sequence]:
+    val = set(ds.cfg["val_videos"])
+    seqs = [Sequence(name, "val" if name in val else "train") for name in _videos(ds)]
+    return [s for s in seqs if s.split in ds.cfg["splits"]]
+
+
+def video_path(ds: Dataset, name: str) -> Path:
+    videos = _videos(ds)
+    if name not in videos:
+        raise InputError(ds.root, f"no video for sequence {name!r}")
+    return videos[name]
+
+
+def extract(ds: Dataset, seq: Sequence, out_dir: Path, ffmpeg: str) -> list[FrameRecord]:
+    path = video_path(ds, seq.name)
+    fcfg = ds.cfg["frames"]
+    files, info = decode_to_pngs(path, out_dir, ffmpeg, fcfg["size"], fcfg["resize"], fcfg["fps"], fcfg["max_frames"])
+    rate = fcfg["fps"] or info.fps
+    return [FrameRecord(index=i, file=f, timestamp=i / rate, source=f"{path}#{i}") for i, f in enumerate(files)]
