@@ -53,6 +53,21 @@ def merge(base: dict, update: dict) -> dict:
     return base
 
 
+def typed(value: Any) -> Any:
+    """Re-read string leaves as YAML scalars ('2' -> 2, 'null' -> None), as a config file would."""
+    if isinstance(value, dict):
+        return {k: typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [typed(v) for v in value]
+    if isinstance(value, str):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        return parsed if isinstance(parsed, (int, float, bool, type(None))) else value
+    return value
+
+
 def _with_defaults(validator_class):
     validate_properties = validator_class.VALIDATORS["properties"]
 
@@ -87,6 +102,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"expected one of {expected}, got {got!r}"
     if kind in ("minItems", "maxItems") or (kind == "oneOf" and isinstance(got, list)):
         return f"expected an array of 2 integers >= 8 ([width, height]), got {got!r}"
+    if kind == "oneOf":
+        return f"expected {error.schema.get('description', 'one of the allowed forms')}, got {got!r}"
     if kind in ("minimum", "exclusiveMinimum"):
         return f"expected a number {'>=' if kind == 'minimum' else '>'} {expected}, got {got!r}"
     if kind == "propertyNames":

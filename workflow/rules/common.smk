@@ -13,8 +13,11 @@ from pipeline.errors import InputError
 for _dataset_file in config.get("dataset_files", []):
     workflow.configfile(_dataset_file)
 
+# Snakemake parses nested --config values with YAML's BaseLoader (all strings): type them again.
+_overrides = config_mod.typed(dict(workflow.config_settings.overwrite_config or {}))
+config_mod.merge(config, _overrides)
 CONFIG_SOURCES = [(f, config_mod.load_yaml(f)) for f in dict.fromkeys(workflow.configfiles)] + [
-    ("command line (--config)", dict(workflow.config_settings.overwrite_config or {}))
+    ("command line (--config)", _overrides)
 ]
 try:
     config_mod.validate(config, CONFIG_SOURCES)

@@ -209,7 +209,7 @@ class Renderer:
         """Pixels of frame t whose surface is visible at its flow target in frame t+1."""
         u1 = self.u + flow[0]
         v1 = self.v + flow[1]
-        inside = (u1 >= 0) & (u1 <= self.width - 1) & (v1 >= 0) & (v1 <= self.height - 1) & (depth1 > NEAR)
+        inside = (u1 > -0.5) & (u1 < self.width - 0.5) & (v1 > -0.5) & (v1 < self.height - 0.5) & (depth1 > NEAR)
         ui = np.clip(np.rint(u1), 0, self.width - 1).astype(np.int64)
         vi = np.clip(np.rint(v1), 0, self.height - 1).astype(np.int64)
         same_surface = next_frame.instance[vi, ui] == frame.instance

