@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup  ## the main job on the embedded demo dataset (synthcity)
-	$(VENV)/bin/snakemake --cores $(CORES) results/demo/frames/manifest.csv
+	$(VENV)/bin/snakemake --cores $(CORES) results/demo/cache/index.json
 
 test: setup  ## the test suite
 	$(PY) -m pytest

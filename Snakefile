@@ -1,6 +1,6 @@
 """vid2vid: video-to-video synthesis (Wang et al., NeurIPS 2018) as a Snakemake workflow.
 
-    snakemake --cores 2 results/demo/frames/manifest.csv      # the embedded demo (synthcity)
+    snakemake --cores 2 results/demo/cache/index.json      # the embedded demo (synthcity)
     snakemake -n results/cityscapes/frames/manifest.csv \
         --config 'datasets={cityscapes: {root: /data/cityscapes}}'
 
@@ -18,9 +18,13 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/frames.smk"
+include: "workflow/rules/labels.smk"
+include: "workflow/rules/instances.smk"
+include: "workflow/rules/flow.smk"
+include: "workflow/rules/cache.smk"
 
 
 rule all:
     default_target: True
     input:
-        f"{RESULTS}/demo/frames/manifest.csv",
+        f"{RESULTS}/demo/cache/index.json",

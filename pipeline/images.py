@@ -64,21 +64,37 @@ def image_size(path: str | Path) -> tuple[int, int]:
         raise InputError(path, f"cannot read image header ({err})") from None
 
 
+def fit_geometry(src_w: int, src_h: int, size: tuple[int, int] | None, mode: str = "cover"):
+    """How ``resize_frame`` maps a src_w x src_h image onto ``size``: (scaled_w, scaled_h, x0, y0),
+    the scaled size and the top-left corner of the centre crop taken from it."""
+    if size is None:
+        return src_w, src_h, 0, 0
+    width, height = size
+    if mode == "stretch" or (src_w, src_h) == (width, height):
+        return width, height, 0, 0
+    scale = max(width / src_w, height / src_h)
+    new_w, new_h = max(width, round(src_w * scale)), max(height, round(src_h * scale))
+    return new_w, new_h, (new_w - width) // 2, (new_h - height) // 2
+
+
+def _fit(image: np.ndarray, size, mode: str, interpolation: int | None) -> np.ndarray:
+    if size is None:
+        return image
+    h, w = image.shape[:2]
+    new_w, new_h, x0, y0 = fit_geometry(w, h, size, mode)
+    if (new_w, new_h) != (w, h):
+        if interpolation is None:
+            interpolation = cv2.INTER_AREA if new_w < w else cv2.INTER_CUBIC
+        image = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+    return np.ascontiguousarray(image[y0 : y0 + size[1], x0 : x0 + size[0]])
+
+
 def resize_frame(image: np.ndarray, size: tuple[int, int] | None, mode: str = "cover") -> np.ndarray:
     """Resize to ``size`` = (width, height): 'cover' scales to cover it and centre-crops, 'stretch'
     ignores the aspect ratio. Area filtering when shrinking, bicubic when enlarging."""
-    if size is None:
-        return image
-    width, height = size
-    h, w = image.shape[:2]
-    if (w, h) == (width, height):
-        return image
-    if mode == "stretch":
-        new_w, new_h = width, height
-    else:
-        scale = max(width / w, height / h)
-        new_w, new_h = max(width, round(w * scale)), max(height, round(h * scale))
-    interpolation = cv2.INTER_AREA if new_w < w else cv2.INTER_CUBIC
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
-    x0, y0 = (new_w - width) // 2, (new_h - height) // 2
-    return np.ascontiguousarray(resized[y0 : y0 + height, x0 : x0 + width])
+    return _fit(image, size, mode, None)
+
+
+def resize_map(image: np.ndarray, size: tuple[int, int] | None, mode: str = "cover") -> np.ndarray:
+    """Resize a label or instance map like ``resize_frame`` does the frame, with nearest neighbour."""
+    return _fit(image, size, mode, cv2.INTER_NEAREST)

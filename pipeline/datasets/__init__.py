@@ -57,6 +57,20 @@ def list_sequences(ds: Dataset) -> list[Sequence]:
     return _adapter(ds).list_sequences(ds)
 
 
+def select(ds: Dataset, names: list[str] | None) -> list[Sequence]:
+    """The named sequences of the dataset (all when ``names`` is empty); InputError for unknown names."""
+    from pipeline.errors import InputError
+
+    all_seqs = {s.name: s for s in list_sequences(ds)}
+    if not names:
+        return list(all_seqs.values())
+    unknown = [n for n in names if n not in all_seqs]
+    if unknown:
+        raise InputError(ds.root, f"unknown sequences {unknown} (the dataset has {len(all_seqs)}, "
+                                  f"e.g. {sorted(all_seqs)[:3]})")
+    return [all_seqs[n] for n in names]
+
+
 def shards(ds: Dataset) -> dict[str, list[Sequence]]:
     """Sequences grouped into jobs of ``sequences_per_job``; a one-sequence shard is named after it."""
     seqs = list_sequences(ds)

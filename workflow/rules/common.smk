@@ -67,3 +67,8 @@ def shard_sequences(wildcards):
 def dataset_arg(wildcards):
     """--dataset-json for a stage CLI: the validated datasets.<ds> mapping, shell-quoted."""
     return shlex.quote(dataset_json(dataset(wildcards.ds).cfg))
+
+
+def shard_names(wildcards):
+    """The shard's sequence names, for a stage CLI's --sequences."""
+    return " ".join(s.name for s in shard_sequences(wildcards))

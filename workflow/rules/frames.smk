@@ -40,7 +40,7 @@ rule frames:
         f"{RESULTS}/{{ds}}/frames/shards/{{shard}}.csv",
     params:
         dataset=dataset_arg,
-        sequences=lambda w: " ".join(s.name for s in shard_sequences(w)),
+        sequences=shard_names,
     log:
         f"{RESULTS}/{{ds}}/logs/frames/{{shard}}.log",
     benchmark:

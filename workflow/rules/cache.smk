@@ -1,0 +1,33 @@
+# Stage 'cache': each shard's frames, labels, instances and flow packed into one safetensors file,
+# plus the dataset's index; the trainer's rule depends on the cache only.
+
+
+rule cache:
+    input:
+        frames=f"{RESULTS}/{{ds}}/frames/shards/{{shard}}.csv",
+        labels=f"{RESULTS}/{{ds}}/labels/shards/{{shard}}.json",
+        instances=f"{RESULTS}/{{ds}}/instances/shards/{{shard}}.json",
+        flow=f"{RESULTS}/{{ds}}/flow/shards/{{shard}}.json",
+    output:
+        f"{RESULTS}/{{ds}}/cache/{{shard}}.safetensors",
+    params:
+        dataset=dataset_arg,
+        sequences=shard_names,
+    log:
+        f"{RESULTS}/{{ds}}/logs/cache/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/{{ds}}/benchmarks/cache/{{shard}}.tsv"
+    shell:
+        "{PY} -m pipeline.cache pack --dataset {wildcards.ds} --dataset-json {params.dataset} --results {RESULTS}"
+        " --sequences {params.sequences} --output {output} > {log} 2>&1"
+
+
+rule cache_index:
+    input:
+        lambda w: [f"{RESULTS}/{w.ds}/cache/{shard}.safetensors" for shard in shards(w.ds)],
+    output:
+        f"{RESULTS}/{{ds}}/cache/index.json",
+    log:
+        f"{RESULTS}/{{ds}}/logs/cache_index.log",
+    shell:
+        "{PY} -m pipeline.cache index --output {output} {input} > {log} 2>&1"

@@ -1,0 +1,19 @@
+# Stage 'flow': forward flow t->t+1 + confidence per sequence (python -m pipeline.flow).
+# The mode comes from datasets.<ds>.flow.mode in config.
+
+
+rule flow:
+    input:
+        f"{RESULTS}/{{ds}}/frames/shards/{{shard}}.csv",
+    output:
+        f"{RESULTS}/{{ds}}/flow/shards/{{shard}}.json",
+    params:
+        dataset=dataset_arg,
+        sequences=shard_names,
+    log:
+        f"{RESULTS}/{{ds}}/logs/flow/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/{{ds}}/benchmarks/flow/{{shard}}.tsv"
+    shell:
+        "{PY} -m pipeline.flow --dataset {wildcards.ds} --dataset-json {params.dataset} --results {RESULTS}"
+        " --sequences {params.sequences} --job-summary {output} > {log} 2>&1"

@@ -1,0 +1,19 @@
+# Stage 'instances': instance maps (class*1000+k) per frame (python -m pipeline.instances).
+# The mode comes from datasets.<ds>.instances.mode in config.
+
+
+rule instances:
+    input:
+        f"{RESULTS}/{{ds}}/frames/shards/{{shard}}.csv",
+    output:
+        f"{RESULTS}/{{ds}}/instances/shards/{{shard}}.json",
+    params:
+        dataset=dataset_arg,
+        sequences=shard_names,
+    log:
+        f"{RESULTS}/{{ds}}/logs/instances/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/{{ds}}/benchmarks/instances/{{shard}}.tsv"
+    shell:
+        "{PY} -m pipeline.instances --dataset {wildcards.ds} --dataset-json {params.dataset} --results {RESULTS}"
+        " --sequences {params.sequences} --job-summary {output} > {log} 2>&1"

@@ -1,0 +1,19 @@
+# Stage 'labels': Cityscapes labelIds per frame (python -m pipeline.labels).
+# The mode comes from datasets.<ds>.labels.mode in config.
+
+
+rule labels:
+    input:
+        f"{RESULTS}/{{ds}}/frames/shards/{{shard}}.csv",
+    output:
+        f"{RESULTS}/{{ds}}/labels/shards/{{shard}}.json",
+    params:
+        dataset=dataset_arg,
+        sequences=shard_names,
+    log:
+        f"{RESULTS}/{{ds}}/logs/labels/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/{{ds}}/benchmarks/labels/{{shard}}.tsv"
+    shell:
+        "{PY} -m pipeline.labels --dataset {wildcards.ds} --dataset-json {params.dataset} --results {RESULTS}"
+        " --sequences {params.sequences} --job-summary {output} > {log} 2>&1"
