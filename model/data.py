@@ -2,9 +2,9 @@
 
 :class:`ClipDataset` samples, for each sequence, a clip of ``n_frames`` frames with a random
 temporal stride of up to ``max_t_step`` (the official recipe's ``max_t_step``), then applies one
-random scale, crop and horizontal flip to every channel of the clip alike: frames (bilinear),
-label and instance maps (nearest), flow (bilinear, vectors scaled with the image, x negated by a
-flip) and flow confidence. For a stride s > 1 the cached one-frame flows are composed,
+random scale, crop and horizontal flip to every channel of the clip alike, as one affine resampling
+(OpenCV): frames (bilinear), label and instance maps (nearest), flow (bilinear, vectors scaled with
+the image, x negated by a flip) and flow confidence. For a stride s > 1 the cached one-frame flows are composed,
 f(t->t+s)(p) = f(t->t+1)(p) + f(t+1->t+s)(p + f(t->t+1)(p)), confidences multiplied along the chain.
 
 Randomness comes from (seed, epoch, index) alone, so a clip does not depend on the DataLoader
@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -106,13 +107,29 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
-def compose_flows(flows: torch.Tensor, confidences: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Chain k consecutive flows (k, 2, H, W) into one t -> t+k flow (2, H, W), and its confidence."""
-    total, conf = flows[0:1], confidences[0:1]
+def _to_float32(array: np.ndarray) -> np.ndarray:
+    """float16/uint8 -> float32 through torch (vectorised half conversion, much faster than numpy's)."""
+    return torch.from_numpy(np.ascontiguousarray(array)).float().numpy()
+
+
+def _remap(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, interpolation: int) -> np.ndarray:
+    return cv2.remap(image, map_x, map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
+
+
+def compose_flows(flows: np.ndarray, confidences: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Chain k consecutive flows (k, 2, H, W) into one t -> t+k flow (2, H, W), and its confidence
+    (k, H, W) -> (H, W): f = f1 + f2(p + f1), c = c1 * c2(p + f1), and so on."""
+    _, _, h, w = flows.shape
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    total = flows[0].astype(np.float32)
+    conf = confidences[0].astype(np.float32)
     for k in range(1, flows.shape[0]):
-        total = total + warp(flows[k : k + 1], total)
-        conf = conf * warp(confidences[k : k + 1], total)
-    return total[0], conf[0]
+        map_x, map_y = grid_x + total[0], grid_y + total[1]
+        step = flows[k].astype(np.float32, copy=False)
+        total = total + np.stack([_remap(step[0], map_x, map_y, cv2.INTER_LINEAR),
+                                  _remap(step[1], map_x, map_y, cv2.INTER_LINEAR)])
+        conf = conf * _remap(confidences[k].astype(np.float32, copy=False), map_x, map_y, cv2.INTER_LINEAR)
+    return total, conf
 
 
 class ClipDataset(torch.utils.data.Dataset):
@@ -155,14 +172,15 @@ class ClipDataset(torch.utils.data.Dataset):
     def _shard(self, path: str):
         from safetensors import safe_open
 
-        if self._pid != os.getpid():
+        if self._pid != os.getpid():  # first use in this process (a DataLoader worker, say)
             self._handles, self._pid = {}, os.getpid()
+            cv2.setNumThreads(1)
         if path not in self._handles:
             self._handles[path] = safe_open(path, framework="numpy")
         return self._handles[path]
 
-    def _read(self, ref: SequenceRef, key: str, start: int, stop: int) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(self._shard(ref.path).get_slice(f"{ref.name}/{key}")[start:stop]))
+    def _read(self, ref: SequenceRef, key: str, start: int, stop: int) -> np.ndarray:
+        return self._shard(ref.path).get_slice(f"{ref.name}/{key}")[start:stop]
 
     def __getitem__(self, index: int) -> dict:
         ref = self.refs[index]
@@ -172,51 +190,69 @@ class ClipDataset(torch.utils.data.Dataset):
         step = int(rng.integers(1, min(self.max_t_step, longest) + 1))
         start = int(rng.integers(0, ref.frames - (n - 1) * step))
         stop = start + (n - 1) * step + 1
-        frames = self._read(ref, "frames", start, stop)[::step].permute(0, 3, 1, 2).float()
-        labels = self._read(ref, "labels", start, stop)[::step].float()[:, None]
-        instances = self._read(ref, "instances", start, stop)[::step].int().float()[:, None]
-        flow = self._read(ref, "flow", start, stop - 1).float()
-        confidence = self._read(ref, "confidence", start, stop - 1).float()[:, None] / 255.0
+        frames = self._read(ref, "frames", start, stop)[::step]
+        labels = self._read(ref, "labels", start, stop)[::step]
+        instances = self._read(ref, "instances", start, stop)[::step]
+        flow = _to_float32(self._read(ref, "flow", start, stop - 1))
+        confidence = self._read(ref, "confidence", start, stop - 1)
         if step > 1:
+            confidence = _to_float32(confidence) / 255.0
             pairs = [compose_flows(flow[k * step : (k + 1) * step], confidence[k * step : (k + 1) * step])
                      for k in range(n - 1)]
-            flow = torch.stack([p[0] for p in pairs]) if pairs else flow[:0]
-            confidence = torch.stack([p[1] for p in pairs]) if pairs else confidence[:0]
-        frames, labels, instances, flow, confidence = self._augment(rng, ref, frames, labels, instances, flow, confidence)
+            flow = np.stack([p[0] for p in pairs])
+            confidence = np.stack([p[1] for p in pairs])
+        view = self._draw_view(rng, ref)
+        width, height = view.size
+        confidence = torch.from_numpy(np.stack([view.apply(c, cv2.INTER_LINEAR) for c in confidence])).float()
+        if step == 1:
+            confidence = confidence / 255.0
         return {
-            "frames": frames.round().clamp(0, 255).to(torch.uint8),
-            "labels": labels[:, 0].to(torch.uint8),
-            "instances": instances[:, 0].to(torch.int32),
-            "flow": flow.contiguous(),
-            "confidence": confidence.contiguous(),
+            "frames": torch.from_numpy(np.stack([view.apply(f, cv2.INTER_LINEAR) for f in frames])).permute(0, 3, 1, 2),
+            "labels": torch.from_numpy(np.stack([view.apply(m, cv2.INTER_NEAREST) for m in labels])),
+            "instances": torch.from_numpy(np.stack([view.apply(m, cv2.INTER_NEAREST) for m in instances]).astype(np.int32)),
+            "flow": torch.from_numpy(np.stack([view.apply_flow(f) for f in flow]).reshape(-1, 2, height, width)),
+            "confidence": confidence.reshape(-1, 1, height, width),
             "seq": ref.name,
             "start": start,
             "step": step,
         }
 
-    def _augment(self, rng, ref, frames, labels, instances, flow, confidence):
+    def _draw_view(self, rng, ref: SequenceRef) -> "View":
         h, w = ref.height, ref.width
         sigma = float(rng.uniform(*self.scale))
         crop_w, crop_h = self.crop if self.crop else (round(w * sigma), round(h * sigma))
         sigma = max(sigma, crop_w / w, crop_h / h)  # never smaller than the crop
-        new_w, new_h = max(crop_w, round(w * sigma)), max(crop_h, round(h * sigma))
-        if (new_w, new_h) != (w, h):
-            shrink = new_w < w
-            frames = F.interpolate(frames, (new_h, new_w), mode="bilinear", align_corners=False, antialias=shrink)
-            labels = F.interpolate(labels, (new_h, new_w), mode="nearest-exact")
-            instances = F.interpolate(instances, (new_h, new_w), mode="nearest-exact")
-            if flow.shape[0]:
-                flow = F.interpolate(flow, (new_h, new_w), mode="bilinear", align_corners=False, antialias=shrink)
-                flow = flow * torch.tensor([new_w / w, new_h / h]).view(1, 2, 1, 1)
-                confidence = F.interpolate(confidence, (new_h, new_w), mode="bilinear", align_corners=False,
-                                           antialias=shrink)
-        x0 = int(rng.integers(0, new_w - crop_w + 1))
-        y0 = int(rng.integers(0, new_h - crop_h + 1))
-        window = (..., slice(y0, y0 + crop_h), slice(x0, x0 + crop_w))
-        frames, labels, instances = frames[window], labels[window], instances[window]
-        flow, confidence = flow[window], confidence[window]
-        if self.flip and rng.random() < 0.5:
-            frames, labels, instances = frames.flip(-1), labels.flip(-1), instances.flip(-1)
-            flow, confidence = flow.flip(-1), confidence.flip(-1)
-            flow = flow * torch.tensor([-1.0, 1.0]).view(1, 2, 1, 1)
-        return frames, labels, instances, flow, confidence
+        x0 = float(rng.uniform(0, w * sigma - crop_w))
+        y0 = float(rng.uniform(0, h * sigma - crop_h))
+        flip = bool(self.flip and rng.random() < 0.5)
+        return View(sigma, x0, y0, (crop_w, crop_h), flip)
+
+
+@dataclass(frozen=True)
+class View:
+    """One clip's augmentation: scale by ``sigma``, crop ``size`` at (x0, y0) of the scaled image,
+    optionally mirror. Every channel is resampled through the same affine map (OpenCV warpAffine,
+    inverse mapping: output pixel -> source position, pixel centres kept aligned)."""
+
+    sigma: float
+    x0: float
+    y0: float
+    size: tuple[int, int]  # (width, height) of the output
+    flip: bool
+
+    def matrix(self) -> np.ndarray:
+        s = 1.0 / self.sigma
+        if self.flip:  # output x -> mirrored crop column
+            ax, bx = -s, (self.size[0] - 1 + self.x0 + 0.5) * s - 0.5
+        else:
+            ax, bx = s, (self.x0 + 0.5) * s - 0.5
+        return np.array([[ax, 0.0, bx], [0.0, s, (self.y0 + 0.5) * s - 0.5]], np.float64)
+
+    def apply(self, image: np.ndarray, interpolation: int) -> np.ndarray:
+        return cv2.warpAffine(np.ascontiguousarray(image), self.matrix(), self.size,
+                              flags=interpolation | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+
+    def apply_flow(self, flow: np.ndarray) -> np.ndarray:
+        """(2, H, W) flow in source pixels -> (2, h, w) in output pixels (scaled; x negated if mirrored)."""
+        sign = -self.sigma if self.flip else self.sigma
+        return np.stack([self.apply(flow[0], cv2.INTER_LINEAR) * sign, self.apply(flow[1], cv2.INTER_LINEAR) * self.sigma])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import sys
 import pandas as pd
 import pytest
 
+from model.data import ClipDataset, Expectation
 from pipeline.datasets import synthcity
 from tests.conftest import REPO, synth_cfg
 
@@ -52,6 +54,10 @@ def test_demo_dry_run_lists_the_dag(workdir):
     assert result.returncode == 0, result.output
     counts = job_counts(result.output)
     assert counts == {"frames": 8, "frames_manifest": 1, "synthcity": 8, "total": 17}, counts
+    result = snakemake(workdir, "-n")  # the default target: the demo's cache
+    counts = job_counts(result.output)
+    assert counts == {"all": 1, "cache": 8, "cache_index": 1, "flow": 8, "frames": 8, "instances": 8, "labels": 8,
+                      "synthcity": 8, "total": 50}, counts
 
 
 def test_cityscapes_dry_run_on_a_cityscapes_tree(workdir, tmp_path):
@@ -82,13 +88,19 @@ def test_bad_config_stops_before_any_job(workdir):
 
 
 @pytest.mark.slow
-def test_demo_run_produces_frames_and_manifest(workdir):
-    result = snakemake(workdir, "results/demo/frames/manifest.csv", "--config", TINY_DEMO)
+def test_demo_run_produces_frames_manifest_and_cache(workdir):
+    targets = ["results/demo/frames/manifest.csv", "results/demo/cache/index.json"]
+    result = snakemake(workdir, *targets, "--config", TINY_DEMO)
     assert result.returncode == 0, result.output[-3000:]
     table = pd.read_csv(workdir / "results/demo/frames/manifest.csv", keep_default_na=False)
     assert table.shape[0] == 18 and table.seq.nunique() == 3
     assert (workdir / "results/demo/frames/synth000_000000/000005.png").is_file()
     assert (workdir / "results/demo/logs/frames/synth000_000000.log").is_file()
     assert (workdir / "results/demo/benchmarks/synthcity/train/synth000.tsv").is_file()
-    again = snakemake(workdir, "results/demo/frames/manifest.csv", "--config", TINY_DEMO)
+    index = json.loads((workdir / "results/demo/cache/index.json").read_text())
+    assert index["sequences"] == 3 and index["frames"] == 18 and len(index["shards"]) == 3
+    clips = ClipDataset(sorted((workdir / "results/demo/cache").glob("*.safetensors")), n_frames=4,
+                        expect=Expectation(dataset="demo"))
+    assert len(clips) == 2 and clips[1]["frames"].shape == (4, 3, 32, 64)  # the train split
+    again = snakemake(workdir, *targets, "--config", TINY_DEMO)
     assert "Nothing to be done" in again.output

@@ -1,0 +1,28 @@
+"""Shared by the benchmarks: a synthcity dataset run through the stages up to the cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline import cache, flow, frames, instances, labels
+from pipeline import config as config_mod
+from pipeline.datasets import synthcity
+
+
+def build_cache(root: Path, width: int, height: int, sequences: int = 4, length: int = 30) -> tuple[config_mod.Dataset, Path]:
+    """Render ``sequences`` synthcity sequences at width x height, run every stage, pack one shard."""
+    synth = {"seed": 0, "size": [width, height], "frames": length, "train": sequences, "val": 0,
+             "annotated_frame": min(19, length - 1)}
+    cfg = {"adapter": "cityscapes", "generate": {"synthcity": synth}, "frames": {"size": [width, height]}}
+    config = config_mod.validate({"results": str(root), "datasets": {"bench": cfg}})
+    ds = config_mod.dataset(config, "bench")
+    for seq in synthcity.sequences(synth):
+        synthcity.write_sequence(ds.root, seq, synth)
+    frames.run(ds, {"ffmpeg": None}, None, None, force=False)
+    args = ["--dataset", "bench", "--dataset-json", json.dumps(ds.cfg), "--results", str(root)]
+    for stage in (labels, instances, flow):
+        stage.main(args)
+    shard = ds.results / "cache" / "all.safetensors"
+    cache.pack(ds, None, shard)
+    return ds, shard
