@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -24,13 +25,15 @@ def workdir(tmp_path):
     shutil.copy(REPO / "Snakefile", tmp_path)
     shutil.copytree(REPO / "workflow", tmp_path / "workflow")
     shutil.copytree(REPO / "config", tmp_path / "config")
+    shutil.copytree(REPO / "envs", tmp_path / "envs")
     return tmp_path
 
 
-def snakemake(workdir, *args):
+def snakemake(workdir, *args, env=None):
     """Run Snakemake in ``workdir``; .output holds stdout and stderr together."""
     result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *args],
-                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})})
     result.output = result.stdout
     return result
 
@@ -104,3 +107,20 @@ def test_demo_run_produces_frames_manifest_and_cache(workdir):
     assert len(clips) == 2 and clips[1]["frames"].shape == (4, 3, 32, 64)  # the train split
     again = snakemake(workdir, *targets, "--config", TINY_DEMO)
     assert "Nothing to be done" in again.output
+
+
+@pytest.mark.slow
+def test_editing_a_stage_reruns_it_and_what_follows_only(workdir):
+    """Rules carry a hash of the code they run (pipeline/code_version.py) as a param."""
+    shutil.copytree(REPO / "pipeline", workdir / "pipeline")  # the copy shadows the installed package
+    env = {"PYTHONPATH": str(workdir)}
+    target = ["results/demo/cache/index.json", "--config", TINY_DEMO]
+    assert snakemake(workdir, *target, env=env).returncode == 0
+    flow_module = workdir / "pipeline" / "flow.py"
+    flow_module.write_text(flow_module.read_text() + "\n# a comment changes no syntax tree\n")
+    assert "Nothing to be done" in snakemake(workdir, "-n", *target, env=env).output
+    flow_module.write_text(flow_module.read_text() + "\nFLOW_STAGE_REVISION = 2\n")
+    result = snakemake(workdir, "-n", *target, env=env)
+    counts = job_counts(result.output)
+    print("\nrerun after editing pipeline/flow.py:", counts)
+    assert counts == {"cache": 3, "cache_index": 1, "flow": 3, "total": 7}, result.output[-2000:]

@@ -11,14 +11,18 @@ rule cache:
     output:
         f"{RESULTS}/{{ds}}/cache/{{shard}}.safetensors",
     params:
+        results=results_dir,
+        code=code_version("pipeline.cache"),
         dataset=dataset_arg,
         sequences=shard_names,
+    conda:
+        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/cache/{{shard}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/cache/{{shard}}.tsv"
     shell:
-        "{PY} -m pipeline.cache pack --dataset {wildcards.ds} --dataset-json {params.dataset} --results {RESULTS}"
+        "python -m pipeline.cache pack --dataset {wildcards.ds} --dataset-json {params.dataset} --results {params.results}"
         " --sequences {params.sequences} --output {output} > {log} 2>&1"
 
 
@@ -27,7 +31,11 @@ rule cache_index:
         lambda w: [f"{RESULTS}/{w.ds}/cache/{shard}.safetensors" for shard in shards(w.ds)],
     output:
         f"{RESULTS}/{{ds}}/cache/index.json",
+    params:
+        code=code_version("pipeline.cache"),
+    conda:
+        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/cache_index.log",
     shell:
-        "{PY} -m pipeline.cache index --output {output} {input} > {log} 2>&1"
+        "python -m pipeline.cache index --output {output} {input} > {log} 2>&1"

@@ -1,4 +1,5 @@
 # Shared by all rules: config loading + validation, dataset/shard lookups, wildcard constraints.
+import os
 import shlex
 import sys
 
@@ -7,6 +8,7 @@ from snakemake.exceptions import WorkflowError
 from pipeline import config as config_mod
 from pipeline import datasets as datasets_mod
 from pipeline.cli import dataset_json
+from pipeline.code_version import code_version  # params: code=... reruns a rule when its code changes
 from pipeline.errors import InputError
 
 # every dataset file adds datasets.<name>; command-line --config is applied again after each
@@ -25,8 +27,12 @@ except InputError as _err:
     raise WorkflowError(f"invalid configuration: {_err}") from None
 
 RESULTS = config["results"]
-PY = shlex.quote(sys.executable)  # the interpreter running Snakemake, with the pipeline installed
-FFMPEG = f"--ffmpeg {shlex.quote(config['ffmpeg'])}" if config.get("ffmpeg") else ""
+FFMPEG_ARG = f"--ffmpeg {shlex.quote(config['ffmpeg'])}" if config.get("ffmpeg") else ""
+CONDA_ENV = "../../envs/vid2vid.yaml"  # used with --software-deployment-method conda
+
+# Jobs call `python -m pipeline.<stage>`: let `python` be the interpreter running Snakemake (the
+# project's venv), also when Snakemake was started by path without activating the venv.
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
 
 wildcard_constraints:
@@ -64,6 +70,12 @@ def shard_sequences(wildcards):
         raise WorkflowError(f"dataset {wildcards.ds!r} has no shard {wildcards.shard!r}") from None
 
 
+def results_dir(wildcards, output):
+    """The results folder a job writes under, read off its output (results/<ds>/...)."""
+    path = str(output[0])
+    return path[: path.index(f"/{wildcards.ds}/")]
+
+
 def dataset_arg(wildcards):
     """--dataset-json for a stage CLI: the validated datasets.<ds> mapping, shell-quoted."""
     return shlex.quote(dataset_json(dataset(wildcards.ds).cfg))
@@ -72,3 +84,18 @@ def dataset_arg(wildcards):
 def shard_names(wildcards):
     """The shard's sequence names, for a stage CLI's --sequences."""
     return " ".join(s.name for s in shard_sequences(wildcards))
+
+
+def frames_inputs(wildcards):
+    """What a shard's frames are made from: rendered synthcity folders, or the video files."""
+    ds = dataset(wildcards.ds)
+    seqs = shard_sequences(wildcards)
+    if ds.synthcity is not None:
+        root = f"{RESULTS}/{wildcards.ds}/source"
+        return [f"{root}/{kind}/{s.split}/{s.name.rsplit('_', 1)[0]}"
+                for s in seqs for kind in ("leftImg8bit_sequence", "gtFine", "synthcity_gt")]
+    if ds.cfg["adapter"] == "video":
+        from pipeline.datasets.video_folder import video_path
+
+        return [str(video_path(ds, s.name)) for s in seqs]
+    return []  # a Cityscapes tree on disk: listed, not tracked file by file

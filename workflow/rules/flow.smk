@@ -8,12 +8,16 @@ rule flow:
     output:
         f"{RESULTS}/{{ds}}/flow/shards/{{shard}}.json",
     params:
+        results=results_dir,
+        code=code_version("pipeline.flow"),
         dataset=dataset_arg,
         sequences=shard_names,
+    conda:
+        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/flow/{{shard}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/flow/{{shard}}.tsv"
     shell:
-        "{PY} -m pipeline.flow --dataset {wildcards.ds} --dataset-json {params.dataset} --results {RESULTS}"
+        "python -m pipeline.flow --dataset {wildcards.ds} --dataset-json {params.dataset} --results {params.results}"
         " --sequences {params.sequences} --job-summary {output} > {log} 2>&1"

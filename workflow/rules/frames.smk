@@ -8,29 +8,18 @@ rule synthcity:
         gtfine=directory(f"{RESULTS}/{{ds}}/source/gtFine/{{split}}/{{city}}"),
         truth=directory(f"{RESULTS}/{{ds}}/source/synthcity_gt/{{split}}/{{city}}"),
     params:
+        results=results_dir,
+        code=code_version("pipeline.synthcity"),
         dataset=dataset_arg,
+    conda:
+        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/synthcity/{{split}}/{{city}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/synthcity/{{split}}/{{city}}.tsv"
     shell:
-        "{PY} -m pipeline.synthcity --dataset {wildcards.ds} --dataset-json {params.dataset}"
-        " --results {RESULTS} --sequences {wildcards.city}_000000 > {log} 2>&1"
-
-
-def frames_inputs(wildcards):
-    """What a shard's frames are made from: rendered synthcity folders, or the video files."""
-    ds = dataset(wildcards.ds)
-    seqs = shard_sequences(wildcards)
-    if ds.synthcity is not None:
-        root = f"{RESULTS}/{wildcards.ds}/source"
-        return [f"{root}/{kind}/{s.split}/{s.name.rsplit('_', 1)[0]}"
-                for s in seqs for kind in ("leftImg8bit_sequence", "gtFine", "synthcity_gt")]
-    if ds.cfg["adapter"] == "video":
-        from pipeline.datasets.video_folder import video_path
-
-        return [str(video_path(ds, s.name)) for s in seqs]
-    return []  # a Cityscapes tree on disk: listed, not tracked file by file
+        "python -m pipeline.synthcity --dataset {wildcards.ds} --dataset-json {params.dataset}"
+        " --results {params.results} --sequences {wildcards.city}_000000 > {log} 2>&1"
 
 
 rule frames:
@@ -39,15 +28,20 @@ rule frames:
     output:
         f"{RESULTS}/{{ds}}/frames/shards/{{shard}}.csv",
     params:
+        ffmpeg=FFMPEG_ARG,
+        results=results_dir,
+        code=code_version("pipeline.frames"),
         dataset=dataset_arg,
         sequences=shard_names,
+    conda:
+        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/frames/{{shard}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/frames/{{shard}}.tsv"
     shell:
-        "{PY} -m pipeline.frames --dataset {wildcards.ds} --dataset-json {params.dataset} {FFMPEG}"
-        " --results {RESULTS} --sequences {params.sequences} --shard-manifest {output} > {log} 2>&1"
+        "python -m pipeline.frames --dataset {wildcards.ds} --dataset-json {params.dataset} {params.ffmpeg}"
+        " --results {params.results} --sequences {params.sequences} --shard-manifest {output} > {log} 2>&1"
 
 
 rule frames_manifest:
@@ -55,7 +49,11 @@ rule frames_manifest:
         lambda w: [f"{RESULTS}/{w.ds}/frames/shards/{shard}.csv" for shard in shards(w.ds)],
     output:
         f"{RESULTS}/{{ds}}/frames/manifest.csv",
+    params:
+        code=code_version("pipeline.manifest"),
+    conda:
+        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/frames_manifest.log",
     shell:
-        "{PY} -m pipeline.manifest {output} {input} > {log} 2>&1"
+        "python -m pipeline.manifest {output} {input} > {log} 2>&1"

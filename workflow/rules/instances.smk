@@ -8,12 +8,16 @@ rule instances:
     output:
         f"{RESULTS}/{{ds}}/instances/shards/{{shard}}.json",
     params:
+        results=results_dir,
+        code=code_version("pipeline.instances"),
         dataset=dataset_arg,
         sequences=shard_names,
+    conda:
+        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/instances/{{shard}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/instances/{{shard}}.tsv"
     shell:
-        "{PY} -m pipeline.instances --dataset {wildcards.ds} --dataset-json {params.dataset} --results {RESULTS}"
+        "python -m pipeline.instances --dataset {wildcards.ds} --dataset-json {params.dataset} --results {params.results}"
         " --sequences {params.sequences} --job-summary {output} > {log} 2>&1"

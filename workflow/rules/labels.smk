@@ -8,12 +8,16 @@ rule labels:
     output:
         f"{RESULTS}/{{ds}}/labels/shards/{{shard}}.json",
     params:
+        results=results_dir,
+        code=code_version("pipeline.labels"),
         dataset=dataset_arg,
         sequences=shard_names,
+    conda:
+        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/labels/{{shard}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/labels/{{shard}}.tsv"
     shell:
-        "{PY} -m pipeline.labels --dataset {wildcards.ds} --dataset-json {params.dataset} --results {RESULTS}"
+        "python -m pipeline.labels --dataset {wildcards.ds} --dataset-json {params.dataset} --results {params.results}"
         " --sequences {params.sequences} --job-summary {output} > {log} 2>&1"

@@ -1,0 +1,78 @@
+"""The slurm profile against a fake SLURM: the real snakemake-executor-plugin-slurm submits the demo
+DAG with sbatch, polls sacct, runs the jobs (locally, through tests/fake_slurm/), and every sbatch
+line carries the partition, time, memory and CPUs the profile gives its rule."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+FAKE_SLURM = REPO / "tests" / "fake_slurm"
+TINY = ("datasets={demo: {generate: {synthcity: {train: 2, val: 1, frames: 6, size: [64, 32], "
+        "annotated_frame: 3}}, frames: {size: [64, 32]}}}")
+
+
+def _option(argv, name):
+    for i, arg in enumerate(argv):
+        if arg == name:
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+@pytest.mark.slow
+def test_slurm_profile_submits_the_demo_with_the_profile_resources(tmp_path):
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    shutil.copy(REPO / "Snakefile", workdir)
+    shutil.copytree(REPO / "workflow", workdir / "workflow")
+    shutil.copytree(REPO / "config", workdir / "config")
+    shutil.copytree(REPO / "envs", workdir / "envs")
+    state = tmp_path / "slurm"
+    env = {**os.environ, "PATH": f"{FAKE_SLURM}:{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+           "FAKE_SLURM_DIR": str(state)}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--workflow-profile", "workflow/profiles/slurm",
+         "--slurm-init-seconds-before-status-checks", "1", "results/demo/cache/synth000_000000.safetensors",
+         "--config", TINY],
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert (workdir / "results/demo/cache/synth000_000000.safetensors").is_file()
+
+    profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
+    defaults, per_rule = profile["default-resources"], profile["set-resources"]
+    submissions = [json.loads(line)["argv"] for line in (state / "sbatch.jsonl").read_text().splitlines()]
+    seen = {}
+    print("\nsbatch lines (fake SLURM):")
+    for argv in submissions:
+        rule = _option(argv, "--comment").removeprefix("rule_").split("_wildcards_")[0]
+        expected = {**defaults, **per_rule.get(rule, {})}
+        rendered = {
+            "partition": _option(argv, "-p"),
+            "time": _option(argv, "-t"),
+            "mem": _option(argv, "--mem"),
+            "cpus": _option(argv, "--cpus-per-task"),
+            "gpus": _option(argv, "--gpus"),
+            "account": _option(argv, "-A"),
+        }
+        print(f"  {rule:10s} " + " ".join(f"{k}={v}" for k, v in rendered.items()))
+        assert rendered["partition"] == expected["slurm_partition"]
+        assert rendered["time"] == str(expected["runtime"])
+        assert rendered["mem"] == str(expected["mem_mb"])
+        assert rendered["cpus"] == str(expected["cpus_per_task"])
+        assert rendered["gpus"] is None  # no GPU rule in this DAG yet
+        assert rendered["account"] == "fakeaccount"  # guessed through sacct, validated with sacctmgr
+        assert _option(argv, "-D") == str(workdir)
+        seen[rule] = seen.get(rule, 0) + 1
+    assert seen == {"synthcity": 1, "frames": 1, "labels": 1, "instances": 1, "flow": 1, "cache": 1}
