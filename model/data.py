@@ -3,9 +3,10 @@
 :class:`ClipDataset` samples, for each sequence, a clip of ``n_frames`` frames with a random
 temporal stride of up to ``max_t_step`` (the official recipe's ``max_t_step``), then applies one
 random scale, crop and horizontal flip to every channel of the clip alike, as one affine resampling
-(OpenCV): frames (bilinear), label and instance maps (nearest), flow (bilinear, vectors scaled with
-the image, x negated by a flip) and flow confidence. For a stride s > 1 the cached one-frame flows are composed,
-f(t->t+s)(p) = f(t->t+1)(p) + f(t+1->t+s)(p + f(t->t+1)(p)), confidences multiplied along the chain.
+(OpenCV): frames (bilinear), label and instance maps (nearest), forward and backward flow
+(bilinear, vectors scaled with the image, x negated by a flip) and their confidences. For a stride
+s > 1 the cached one-frame flows are composed, f(t->t+s)(p) = f(t->t+1)(p) + f(t+1->t+s)(p +
+f(t->t+1)(p)) (backward flows chained from t+s down), confidences multiplied along the chain.
 
 Randomness comes from (seed, epoch, index) alone, so a clip does not depend on the DataLoader
 worker that makes it; shards are opened lazily in each worker process. This module reads only the
@@ -25,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 CACHE_FORMAT = "vid2vid-cache"
-KEYS = ("frames", "labels", "instances", "flow", "confidence")
+KEYS = ("frames", "labels", "instances", "flow", "confidence", "flow_backward", "confidence_backward")
 
 
 class CacheError(Exception):
@@ -193,29 +194,32 @@ class ClipDataset(torch.utils.data.Dataset):
         frames = self._read(ref, "frames", start, stop)[::step]
         labels = self._read(ref, "labels", start, stop)[::step]
         instances = self._read(ref, "instances", start, stop)[::step]
-        flow = _to_float32(self._read(ref, "flow", start, stop - 1))
-        confidence = self._read(ref, "confidence", start, stop - 1)
-        if step > 1:
-            confidence = _to_float32(confidence) / 255.0
-            pairs = [compose_flows(flow[k * step : (k + 1) * step], confidence[k * step : (k + 1) * step])
-                     for k in range(n - 1)]
-            flow = np.stack([p[0] for p in pairs])
-            confidence = np.stack([p[1] for p in pairs])
         view = self._draw_view(rng, ref)
         width, height = view.size
-        confidence = torch.from_numpy(np.stack([view.apply(c, cv2.INTER_LINEAR) for c in confidence])).float()
-        if step == 1:
-            confidence = confidence / 255.0
-        return {
+        out = {
             "frames": torch.from_numpy(np.stack([view.apply(f, cv2.INTER_LINEAR) for f in frames])).permute(0, 3, 1, 2),
             "labels": torch.from_numpy(np.stack([view.apply(m, cv2.INTER_NEAREST) for m in labels])),
             "instances": torch.from_numpy(np.stack([view.apply(m, cv2.INTER_NEAREST) for m in instances]).astype(np.int32)),
-            "flow": torch.from_numpy(np.stack([view.apply_flow(f) for f in flow]).reshape(-1, 2, height, width)),
-            "confidence": confidence.reshape(-1, 1, height, width),
             "seq": ref.name,
             "start": start,
             "step": step,
         }
+        for key, conf_key, backward in (("flow", "confidence", False), ("flow_backward", "confidence_backward", True)):
+            flow = _to_float32(self._read(ref, key, start, stop - 1))
+            confidence = self._read(ref, conf_key, start, stop - 1)
+            if step > 1:  # chain the one-frame flows of each pair: forwards t..t+s, backwards t+s..t
+                confidence = _to_float32(confidence) / 255.0
+                order = slice(None, None, -1) if backward else slice(None)
+                pairs = [compose_flows(flow[k * step : (k + 1) * step][order], confidence[k * step : (k + 1) * step][order])
+                         for k in range(n - 1)]
+                flow = np.stack([p[0] for p in pairs])
+                confidence = np.stack([p[1] for p in pairs])
+            confidence = torch.from_numpy(np.stack([view.apply(c, cv2.INTER_LINEAR) for c in confidence])).float()
+            if step == 1:
+                confidence = confidence / 255.0
+            out[key] = torch.from_numpy(np.stack([view.apply_flow(f) for f in flow]).reshape(-1, 2, height, width))
+            out[conf_key] = confidence.reshape(-1, 1, height, width)
+        return out
 
     def _draw_view(self, rng, ref: SequenceRef) -> "View":
         h, w = ref.height, ref.width

@@ -10,6 +10,7 @@ Per sequence ``<seq>`` the shard holds (DESIGN.md, cache):
     <seq>/instances    uint16  [T, H, W]      class*1000+k for things, the class id otherwise
     <seq>/flow         float16 [T-1, 2, H, W] forward flow t -> t+1 in pixels
     <seq>/confidence   uint8   [T-1, H, W]    flow confidence * 255
+    <seq>/flow_backward, <seq>/confidence_backward   the same for t+1 -> t (index t)
 
 and a JSON header (safetensors ``__metadata__['vid2vid']``): dataset, task, sequences with split,
 length and size, channel meanings, label set, and the fingerprints of the stages it was made from,
@@ -53,6 +54,8 @@ CHANNELS = {
     "instances": "Cityscapes instance ids uint16 [T,H,W]: class*1000+k for things, class id otherwise",
     "flow": "forward flow t->t+1 float16 [T-1,2,H,W], pixels (x, y)",
     "confidence": "flow confidence uint8 [T-1,H,W], value/255",
+    "flow_backward": "backward flow t+1->t float16 [T-1,2,H,W] (index t), pixels (x, y)",
+    "confidence_backward": "backward flow confidence uint8 [T-1,H,W], value/255",
 }
 ANNOTATION_STAGES = ("labels", "instances", "flow")
 MAX_PROBLEMS = 20
@@ -107,18 +110,21 @@ def _load_sequence(ds: Dataset, seq: datasets.Sequence, problems: Problems) -> d
             arrays[key][index] = image
     flow_path = ds.results / "flow" / seq.name / "flow.npz"
     try:
-        flow = load_npz(flow_path, ("flow", "confidence"))
-        if flow["flow"].shape != (n - 1, 2, height, width):
-            problems.add(flow_path, f"flow shape {flow['flow'].shape}, expected {(n - 1, 2, height, width)} "
-                                    f"for {n} frames of {width}x{height}")
-        elif flow["confidence"].shape != (n - 1, 1, height, width):
-            problems.add(flow_path, f"confidence shape {flow['confidence'].shape}, expected {(n - 1, 1, height, width)}")
-        else:
-            finite = np.isfinite(flow["flow"]).all(axis=(1, 2, 3))
+        flows = load_npz(flow_path, ("flow", "confidence", "flow_backward", "confidence_backward"))
+        for key, conf_key in (("flow", "confidence"), ("flow_backward", "confidence_backward")):
+            if flows[key].shape != (n - 1, 2, height, width):
+                problems.add(flow_path, f"{key} shape {flows[key].shape}, expected {(n - 1, 2, height, width)} "
+                                        f"for {n} frames of {width}x{height}")
+                continue
+            if flows[conf_key].shape != (n - 1, 1, height, width):
+                problems.add(flow_path, f"{conf_key} shape {flows[conf_key].shape}, expected {(n - 1, 1, height, width)}")
+                continue
+            finite = np.isfinite(flows[key]).all(axis=(1, 2, 3))
             if not finite.all():
-                problems.add(flow_path, f"flow is NaN/inf at frame pairs {np.nonzero(~finite)[0][:10].tolist()}")
-            arrays["flow"] = flow["flow"].astype(np.float16)
-            arrays["confidence"] = np.rint(np.clip(flow["confidence"][:, 0].astype(np.float32), 0, 1) * 255).astype(np.uint8)
+                problems.add(flow_path, f"{key} is NaN/inf at frame pairs {np.nonzero(~finite)[0][:10].tolist()}")
+            arrays[key] = flows[key].astype(np.float16)
+            confidence = np.clip(flows[conf_key][:, 0].astype(np.float32), 0, 1)
+            arrays[conf_key] = np.rint(confidence * 255).astype(np.uint8)
     except InputError as err:
         problems.add(err.where, err.problem)
     if len(problems) > before:

@@ -1,10 +1,12 @@
-"""Stage 'flow': forward optical flow t -> t+1 and its confidence, results/<ds>/flow/<seq>/flow.npz
-(flow float16 [T-1,2,H,W] in pixels, confidence float16 [T-1,1,H,W] in [0,1]).
+"""Stage 'flow': optical flow between consecutive frames, results/<ds>/flow/<seq>/flow.npz:
+flow (t -> t+1) and flow_backward (t+1 -> t, index t), float16 [T-1,2,H,W] in pixels, each with a
+confidence float16 [T-1,1,H,W] in [0,1]. The generator warps the previous frame with the backward
+flow (paper Eq. 4, 8); the forward-backward check that gives the confidence needs both anyway.
 
     python -m pipeline.flow --dataset demo [--sequences ...] [--job-summary OUT.json]
 
 Modes (``datasets.<ds>.flow.mode``):
-- ``given``: the dataset ships flow (synthcity's exact flow; its visibility mask is the confidence),
+- ``given``: the dataset ships both flows (synthcity's exact flow; visibility masks are the confidences),
   resized and cropped like the frames with the vectors scaled; non-finite flow is refused.
 The estimated modes (FlowNet2 and others through ptlflow, RAFT, OpenCV DIS) arrive with the
 annotation issue.

@@ -82,27 +82,35 @@ def fit_flow(flow: np.ndarray, confidence: np.ndarray, size, mode: str) -> tuple
 
 
 def copy_flow(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
-    """Write flow/<seq>/flow.npz from the sequence's given flow (and its validity as confidence)."""
+    """Write flow/<seq>/flow.npz from the sequence's given forward and backward flow (their
+    validity masks become the confidences)."""
     table, manifest_path = sequence_manifest(ds, seq)
     sources = table.gt_flow.unique().tolist()
     if sources == [""] or len(sources) != 1:
         raise InputError(manifest_path, f"{seq.name} has no given flow (gt_flow column); mode 'given' needs it")
-    truth = load_npz(sources[0], ("flow", "valid"))
+    truth = load_npz(sources[0], ("flow", "valid", "flow_backward", "valid_backward"))
     needed = len(table) - 1
-    if truth["flow"].ndim != 4 or truth["flow"].shape[1] != 2 or truth["flow"].shape[0] < needed:
-        raise InputError(sources[0], f"flow has shape {truth['flow'].shape}, expected ({needed}, 2, H, W) for "
-                                     f"{len(table)} frames")
-    flow, valid = truth["flow"][:needed], truth["valid"][:needed]
-    bad = ~np.isfinite(flow).all(axis=(1, 2, 3))
-    if bad.any():
-        raise InputError(sources[0], f"flow is not finite (NaN/inf) at frame pairs {np.nonzero(bad)[0][:10].tolist()}")
     size = (int(table.width[0]), int(table.height[0]))
-    flow, confidence = fit_flow(flow, valid, size, ds.cfg["frames"]["resize"])
-    save_flow(out_dir, flow, confidence)
+    fitted = {}
+    for key, valid_key in (("flow", "valid"), ("flow_backward", "valid_backward")):
+        flow = truth[key]
+        if flow.ndim != 4 or flow.shape[1] != 2 or flow.shape[0] < needed:
+            raise InputError(sources[0], f"{key} has shape {flow.shape}, expected ({needed}, 2, H, W) for "
+                                         f"{len(table)} frames")
+        flow = flow[:needed]
+        bad = ~np.isfinite(flow).all(axis=(1, 2, 3))
+        if bad.any():
+            raise InputError(sources[0], f"{key} is not finite (NaN/inf) at frame pairs {np.nonzero(bad)[0][:10].tolist()}")
+        fitted[key] = fit_flow(flow, truth[valid_key][:needed], size, ds.cfg["frames"]["resize"])
+    save_flow(out_dir, *fitted["flow"], *fitted["flow_backward"])
     return {"frames": len(table), "pairs": needed, "width": size[0], "height": size[1]}
 
 
-def save_flow(out_dir: Path, flow: np.ndarray, confidence: np.ndarray) -> None:
-    """The flow stage's contract: float16 flow [T-1,2,H,W] (pixels, t->t+1), confidence [T-1,1,H,W] in [0,1]."""
-    save_npz(out_dir / "flow.npz", flow=flow.astype(np.float16),
-             confidence=np.clip(confidence, 0, 1).astype(np.float16)[:, None])
+def save_flow(out_dir: Path, flow: np.ndarray, confidence: np.ndarray, backward: np.ndarray,
+              backward_confidence: np.ndarray) -> None:
+    """The flow stage's contract: flow [T-1,2,H,W] float16 in pixels, t -> t+1, and flow_backward
+    [T-1,2,H,W], t+1 -> t (index t), each with a confidence [T-1,1,H,W] in [0,1] (float16)."""
+    save_npz(out_dir / "flow.npz",
+             flow=flow.astype(np.float16), confidence=np.clip(confidence, 0, 1).astype(np.float16)[:, None],
+             flow_backward=backward.astype(np.float16),
+             confidence_backward=np.clip(backward_confidence, 0, 1).astype(np.float16)[:, None])

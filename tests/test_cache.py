@@ -49,11 +49,14 @@ def test_given_stages_reproduce_the_ground_truth(packed):
                                   read_map(truth_dir / "synth000_000000_000004_labelIds.png"))
     np.testing.assert_array_equal(read_map(ds.results / "instances/synth000_000000/000004.png", np.uint16),
                                   read_map(truth_dir / "synth000_000000_000004_instanceIds.png", np.uint16))
-    stored = load_npz(ds.results / "flow/synth000_000000/flow.npz", ("flow", "confidence"))
-    truth = load_npz(truth_dir / "synth000_000000_flow.npz", ("flow", "valid"))
+    stored = load_npz(ds.results / "flow/synth000_000000/flow.npz",
+                      ("flow", "confidence", "flow_backward", "confidence_backward"))
+    truth = load_npz(truth_dir / "synth000_000000_flow.npz", ("flow", "valid", "flow_backward", "valid_backward"))
     assert stored["flow"].dtype == np.float16 and stored["flow"].shape == (7, 2, 128, 256)
     np.testing.assert_allclose(stored["flow"], truth["flow"], atol=0.05)
+    np.testing.assert_allclose(stored["flow_backward"], truth["flow_backward"], atol=0.05)
     np.testing.assert_array_equal(stored["confidence"][:, 0], truth["valid"])
+    np.testing.assert_array_equal(stored["confidence_backward"][:, 0], truth["valid_backward"])
 
 
 def test_given_flow_is_resized_with_the_frames(tmp_path):
@@ -85,9 +88,12 @@ def test_pack_then_load_equals_the_stage_outputs(packed):
             np.testing.assert_array_equal(tensors[f"{seq}/labels"][i], read_map(ds.results / f"labels/{seq}/{i:06d}.png"))
             np.testing.assert_array_equal(tensors[f"{seq}/instances"][i],
                                           read_map(ds.results / f"instances/{seq}/{i:06d}.png", np.uint16))
-        stored = load_npz(ds.results / f"flow/{seq}/flow.npz", ("flow", "confidence"))
-        np.testing.assert_array_equal(tensors[f"{seq}/flow"], stored["flow"])
-        np.testing.assert_array_equal(tensors[f"{seq}/confidence"], np.rint(stored["confidence"][:, 0] * 255))
+        stored = load_npz(ds.results / f"flow/{seq}/flow.npz",
+                          ("flow", "confidence", "flow_backward", "confidence_backward"))
+        for key in ("flow", "flow_backward"):
+            np.testing.assert_array_equal(tensors[f"{seq}/{key}"], stored[key])
+        for key in ("confidence", "confidence_backward"):
+            np.testing.assert_array_equal(tensors[f"{seq}/{key}"], np.rint(stored[key][:, 0].astype(np.float32) * 255))
     # the loader without augmentation returns exactly the cached clip
     clips = ClipDataset([shard], n_frames=8, crop=None, flip=False, split=None)
     clip = clips[0]
@@ -96,38 +102,42 @@ def test_pack_then_load_equals_the_stage_outputs(packed):
     np.testing.assert_array_equal(clip["labels"].numpy(), tensors[f"{SEQS[0]}/labels"])
     np.testing.assert_array_equal(clip["instances"].numpy(), tensors[f"{SEQS[0]}/instances"])
     np.testing.assert_array_equal(clip["flow"].numpy(), tensors[f"{SEQS[0]}/flow"].astype(np.float32))
+    np.testing.assert_array_equal(clip["flow_backward"].numpy(), tensors[f"{SEQS[0]}/flow_backward"].astype(np.float32))
 
 
-def _warp_error(clip, t):
-    """Mean error of frame t predicted from frame t+1 through the clip's flow, on confident pixels."""
-    nxt = clip["frames"][t + 1 : t + 2].float()
-    predicted = warp(nxt, clip["flow"][t : t + 1])[0]
-    mask = clip["confidence"][t, 0] > 0.99
-    error = (predicted - clip["frames"][t].float()).abs().mean(0)
-    unwarped = (nxt[0] - clip["frames"][t].float()).abs().mean(0)
+def _warp_error(clip, t, backward=False):
+    """Mean error of frame t predicted from frame t+1 through the clip's forward flow (or of frame
+    t+1 predicted from frame t through the backward flow), on confident pixels."""
+    source, target = (t, t + 1) if backward else (t + 1, t)
+    key = "flow_backward" if backward else "flow"
+    predicted = warp(clip["frames"][source : source + 1].float(), clip[key][t : t + 1])[0]
+    mask = clip["confidence_backward" if backward else "confidence"][t, 0] > 0.99
+    error = (predicted - clip["frames"][target].float()).abs().mean(0)
+    unwarped = (clip["frames"][source].float() - clip["frames"][target].float()).abs().mean(0)
     return error[mask].mean().item(), unwarped[mask].mean().item(), mask.float().mean().item()
 
 
-def _mean_warp_error(clips, epochs=3):
+def _mean_warp_error(clips, epochs=3, backward=False):
     errors = []
     for index in range(len(clips)):
         for epoch in range(epochs):
             clips.set_epoch(epoch)
             clip = clips[index]
-            errors.append(_warp_error(clip, 0))
+            errors.append(_warp_error(clip, 0, backward))
     error, unwarped, coverage = np.mean(errors, axis=0)
     return error, unwarped, coverage
 
 
+@pytest.mark.parametrize("backward", [False, True])
 @pytest.mark.parametrize("scale", [(0.75, 0.75), (1.3, 1.3), (0.8, 1.25)])
-def test_augmentation_keeps_flow_consistent(packed, scale):
+def test_augmentation_keeps_flow_consistent(packed, scale, backward):
     """Frame t+1 warped by the transformed flow matches the transformed frame t as well as without
     augmentation (scaling, cropping and flipping every channel alike keeps flow and frames in step)."""
     _, shard = packed
-    base = _mean_warp_error(ClipDataset([shard], n_frames=2, crop=None, flip=False, split=None), epochs=1)
+    base = _mean_warp_error(ClipDataset([shard], n_frames=2, crop=None, flip=False, split=None), 1, backward)
     clips = ClipDataset([shard], n_frames=3, crop=(192, 96), scale=scale, flip=True, seed=3, split=None)
     assert clips[0]["frames"].shape == (3, 3, 96, 192) and clips[0]["flow"].shape == (2, 2, 96, 192)
-    error, unwarped, coverage = _mean_warp_error(clips)
+    error, unwarped, coverage = _mean_warp_error(clips, backward=backward)
     assert coverage > 0.4
     assert error < 0.6 * unwarped, (error, unwarped)
     assert error < 1.5 * base[0] + 0.5, (error, base)
@@ -154,8 +164,9 @@ def test_strided_clips_compose_flow(packed):
         clips.set_epoch(epoch)
         clip = clips[0]
         steps.add(clip["step"])
-        error, unwarped, _ = _warp_error(clip, 0)
-        assert error < 0.6 * unwarped
+        for backward in (False, True):
+            error, unwarped, _ = _warp_error(clip, 0, backward)
+            assert error < 0.6 * unwarped, (clip["step"], backward, error, unwarped)
     assert steps - {1}, steps  # strides above 1 were drawn
 
 
@@ -217,7 +228,7 @@ def test_packing_reports_every_problem_with_its_file(packed, tmp_path):
     original_missing = missing.read_bytes()
     try:
         write_map(label, np.full((128, 256), 40, np.uint8))
-        stored = load_npz(flow_file, ("flow", "confidence"))
+        stored = load_npz(flow_file, ("flow", "confidence", "flow_backward", "confidence_backward"))
         stored["flow"][3, 0, 5, 5] = np.nan
         save_npz(flow_file, **stored)
         missing.unlink()

@@ -145,3 +145,14 @@ def test_written_sequence_layout_and_identical_bytes_per_seed(tmp_path):
     f2, f3 = read_rgb(frames[2]), read_rgb(frames[3])
     warped = warp_next_to_current(f3, truth["flow"][2])
     assert np.abs(warped - f2).mean(-1)[truth["valid"][2].astype(bool)].mean() < 4.0
+
+
+def test_backward_flow_warps_current_frame_onto_next_frame():
+    scene = build_scene(seed=4, width=256, height=128, num_frames=6)
+    out = list(render_sequence(scene, backward=True))
+    errors = []
+    for (frame, _, _, back, back_valid), (nxt, *_) in zip(out[:-1], out[1:]):
+        # back maps frame t+1's pixels into frame t: sampling frame t there predicts frame t+1
+        errors.append(photometric_error(nxt.rgb, frame.rgb, back, back_valid))
+        assert back_valid.mean() > 0.7
+    assert np.mean(errors) < 3.0, errors

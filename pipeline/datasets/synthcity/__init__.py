@@ -10,7 +10,8 @@ the Cityscapes layout, so the demo runs through the same Cityscapes adapter as t
     synthcity_gt/{split}/{city}/                 full ground truth for evaluation:
         {city}_000000_{frame:06d}_labelIds.png, ..._instanceIds.png   every frame
         {city}_000000_flow.npz   flow float32 [T-1,2,H,W] (t -> t+1, pixels), valid uint8
-                                 [T-1,H,W] (not occluded, stays in view), depth float16 [T,H,W] (m)
+                                 [T-1,H,W] (not occluded, stays in view), flow_backward and
+                                 valid_backward (t+1 -> t, indexed by t), depth float16 [T,H,W] (m)
 
 Each sequence is its own "city" (``synth000``, ``synth001``, ...), so one job writes one set of
 folders. The same seed gives identical bytes.
@@ -78,10 +79,12 @@ def write_sequence(root: str | Path, seq: SynthSequence, cfg: dict, progress=Non
     stem = f"{seq.city}_{SEQ_ID}"
     flows = np.empty((num_frames - 1, 2, height, width), np.float32)
     valids = np.empty((num_frames - 1, height, width), np.uint8)
+    backs = np.empty_like(flows)
+    back_valids = np.empty_like(valids)
     depths = np.empty((num_frames, height, width), np.float16)
     with atomic_dir(dirs["frames"]) as frames_dir, atomic_dir(dirs["gtfine"]) as gt_dir, \
             atomic_dir(dirs["truth"]) as truth_dir:
-        for t, (frame, flow, valid) in enumerate(render_sequence(scene)):
+        for t, (frame, flow, valid, back, back_valid) in enumerate(render_sequence(scene, backward=True)):
             name = f"{stem}_{t:06d}"
             write_rgb(frames_dir / f"{name}_leftImg8bit.png", frame.rgb)
             write_map(truth_dir / f"{name}_labelIds.png", frame.label)
@@ -91,8 +94,9 @@ def write_sequence(root: str | Path, seq: SynthSequence, cfg: dict, progress=Non
                 write_map(gt_dir / f"{name}_gtFine_instanceIds.png", frame.instance.astype(np.uint16))
             depths[t] = frame.depth  # sky: inf
             if flow is not None:
-                flows[t], valids[t] = flow, valid
+                flows[t], valids[t], backs[t], back_valids[t] = flow, valid, back, back_valid
             if progress is not None:
                 progress(1)
-        save_npz(truth_dir / f"{stem}_flow.npz", flow=flows, valid=valids, depth=depths)
+        save_npz(truth_dir / f"{stem}_flow.npz", flow=flows, valid=valids, flow_backward=backs,
+                 valid_backward=back_valids, depth=depths)
     return dirs

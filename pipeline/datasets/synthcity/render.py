@@ -6,7 +6,8 @@ planes with building heights), then every primitive whose projected bounding box
 (z-buffer, nearest wins). Ray directions are scaled so that the ray parameter equals camera depth.
 
 Forward flow t -> t+1 is exact: the 3D point seen at pixel p in frame t moves with its object's
-velocity, is projected with camera t+1, and flow(p) = projection - p. Sky points are directions at
+velocity, is projected with camera t+1, and flow(p) = projection - p; the backward flow t+1 -> t
+is made the same way from frame t+1 (points moved back, camera t). Sky points are directions at
 infinity (only camera rotation moves them). A pixel is marked valid (not occluded, still in view)
 when the surface seen at the flow target in frame t+1 is the same instance at the predicted depth.
 """
@@ -187,14 +188,16 @@ class Renderer:
             points[0][sub][win], points[1][sub][win], points[2][sub][win] = px, py, pz
 
     # ------------------------------------------------------------------ flow
-    def flow(self, frame: Frame, t: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact forward flow t -> t+1, (2, H, W) float32 pixels, and each point's depth in frame t+1."""
-        vel = self.velocities[frame.obj]  # (H, W, 3); obj -1 -> zero row
+    def flow(self, frame: Frame, t: int, target: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact flow from frame t to frame ``target`` (default t+1; t-1 gives the backward flow),
+        (2, H, W) float32 pixels, and each point's depth in the target frame."""
+        target = t + 1 if target is None else target
+        vel = self.velocities[frame.obj] * np.float32(target - t)  # (H, W, 3); obj -1 -> zero row
         sky = ~np.isfinite(frame.depth)
-        cam1 = self.scene.camera.position[t + 1].astype(np.float32)
+        cam1 = self.scene.camera.position[target].astype(np.float32)
         # moving points translate; sky directions do not and ignore the camera position
         d = [frame.points[k] + np.where(sky, 0.0, vel[..., k] - cam1[k]) for k in range(3)]
-        c, s = np.cos(self.scene.camera.yaw[t + 1]), np.sin(self.scene.camera.yaw[t + 1])
+        c, s = np.cos(self.scene.camera.yaw[target]), np.sin(self.scene.camera.yaw[target])
         qx = c * d[0] - s * d[2]
         qy = d[1]
         qz = s * d[0] + c * d[2]
@@ -206,7 +209,7 @@ class Renderer:
         return flow, depth1
 
     def valid_mask(self, frame: Frame, flow: np.ndarray, depth1: np.ndarray, next_frame: Frame) -> np.ndarray:
-        """Pixels of frame t whose surface is visible at its flow target in frame t+1."""
+        """Pixels of ``frame`` whose surface is visible at its flow target in ``next_frame``."""
         u1 = self.u + flow[0]
         v1 = self.v + flow[1]
         inside = (u1 > -0.5) & (u1 < self.width - 0.5) & (v1 > -0.5) & (v1 < self.height - 0.5) & (depth1 > NEAR)
@@ -277,8 +280,10 @@ def _sphere(center, radius, cam, rx, ry, rz):
     return t_hit, normal_of
 
 
-def render_sequence(scene: sc.Scene):
-    """Yield (frame, flow, valid) for every frame; flow/valid are None for the last frame."""
+def render_sequence(scene: sc.Scene, backward: bool = False):
+    """Yield (frame, flow, valid) for every frame: the forward flow t -> t+1 and its validity (None
+    for the last frame). With ``backward``, yield (frame, flow, valid, back, back_valid), where
+    back is the flow t+1 -> t seen from frame t+1 (None for the last frame)."""
     renderer = Renderer(scene)
     n = len(scene.camera.yaw)
     frame = renderer.render(0)
@@ -287,7 +292,11 @@ def render_sequence(scene: sc.Scene):
             flow, depth1 = renderer.flow(frame, t)
             nxt = renderer.render(t + 1)
             valid = renderer.valid_mask(frame, flow, depth1, nxt)
-            yield frame, flow, valid
+            if backward:
+                back, depth0 = renderer.flow(nxt, t + 1, t)
+                yield frame, flow, valid, back, renderer.valid_mask(nxt, back, depth0, frame)
+            else:
+                yield frame, flow, valid
             frame = nxt
         else:
-            yield frame, None, None
+            yield (frame, None, None, None, None) if backward else (frame, None, None)
