@@ -2,8 +2,9 @@
 
 Every per-sequence stage writes ``results/<ds>/<stage>/<seq>/`` through :func:`run_sequences`:
 the folder is filled under a temporary name and renamed when the sequence is done, with a
-``stage.json`` stamp holding the fingerprint of the settings it was made with. A rerun keeps
-sequences whose stamp matches and redoes the others, so a failed job loses nothing already complete.
+``stage.json`` stamp holding the fingerprint of the settings and the stage's code version
+(pipeline/code_version.py) it was made with. A rerun keeps sequences whose stamp matches and redoes
+the others, so a failed job loses nothing already complete, and edited code redoes everything.
 """
 
 from __future__ import annotations
@@ -55,12 +56,15 @@ def run_sequences(
     ``settings_of(seq)`` is everything the output depends on; ``work`` fills tmp_dir and returns a
     small summary (stored in the stamp, returned for kept sequences too).
     """
+    from pipeline.code_version import code_version
+
     log = logging.getLogger(f"pipeline.{stage}")
+    code = code_version(f"pipeline.{stage}")  # edited stage code redoes every sequence
     seqs = list(seqs)
     summaries = {}
     for seq in tqdm(seqs, desc=f"{stage} {ds.name}", unit="seq", disable=len(seqs) < 2):
         seq_dir = ds.results / stage / seq.name
-        stamp = fingerprint(stage, seq.name, seq.split, settings_of(seq))
+        stamp = fingerprint(stage, seq.name, seq.split, settings_of(seq), code)
         if not force and is_complete(seq_dir, stamp):
             log.info("%s: complete with these settings, kept", seq.name)
             summaries[seq.name] = read_stamp(seq_dir)["summary"]

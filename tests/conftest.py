@@ -59,3 +59,34 @@ def synth_cfg(**overrides) -> dict:
 
 def run_module(module: str, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=cwd)
+
+
+def run_stages(ds, tmp_path) -> None:
+    """frames, then the labels / instances / flow stages (their CLIs, in process) for a dataset."""
+    import json
+
+    from pipeline import flow, frames, instances, labels
+
+    args = ["--dataset", ds.name, "--dataset-json", json.dumps(ds.cfg), "--results", str(ds.results.parent)]
+    frames.run(ds, {"ffmpeg": None}, None, None, force=False)
+    for stage in (labels, instances, flow):
+        stage.main(args + ["--job-summary", str(tmp_path / f"{stage.__name__}.json")])
+
+
+@pytest.fixture(scope="session")
+def small_cache(tmp_path_factory):
+    """synthcity (2 sequences x 8 frames, 256x128: synth000 train, synth001 val) through frames,
+    labels, instances, flow (given) and packed into one cache shard: (Dataset, shard path)."""
+    from pipeline import cache
+    from pipeline.datasets import synthcity
+
+    tmp = tmp_path_factory.mktemp("cache")
+    ds = make_dataset(tmp, "demo", adapter="cityscapes", generate={"synthcity": synth_cfg(size=[256, 128])},
+                      frames={"size": [256, 128]}, labels={"mode": "given"}, instances={"mode": "given"},
+                      flow={"mode": "given"})
+    for seq in synthcity.sequences(ds.synthcity):
+        synthcity.write_sequence(ds.root, seq, ds.synthcity)
+    run_stages(ds, tmp)
+    shard = ds.results / "cache" / "all.safetensors"
+    cache.pack(ds, None, shard)
+    return ds, shard

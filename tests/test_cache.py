@@ -10,36 +10,19 @@ import torch
 
 from model.data import CacheError, ClipDataset, Expectation, compose_flows, warp
 from model.inputs import instance_edges, one_hot_labels
-from pipeline import cache, flow, frames, instances, labels
+from pipeline import cache, frames, labels
 from pipeline.arrays import load_npz, save_npz
 from pipeline.datasets import synthcity
 from pipeline.errors import InputError
 from pipeline.images import read_map, read_rgb, write_map
-from tests.conftest import make_dataset, synth_cfg
+from tests.conftest import make_dataset, run_stages, synth_cfg
 
 SEQS = ["synth000_000000", "synth001_000000"]
 
 
-def _run_stages(ds, tmp_path):
-    args = ["--dataset", ds.name, "--dataset-json", json.dumps(ds.cfg), "--results", str(ds.results.parent)]
-    frames.run(ds, {"ffmpeg": None}, None, None, force=False)
-    for stage in (labels, instances, flow):
-        stage.main(args + ["--job-summary", str(tmp_path / f"{stage.__name__}.json")])
-
-
 @pytest.fixture(scope="module")
-def packed(tmp_path_factory):
-    """synthcity (2 sequences x 8 frames, 256x128) through frames, labels, instances, flow and cache."""
-    tmp = tmp_path_factory.mktemp("cache")
-    ds = make_dataset(tmp, "demo", adapter="cityscapes", generate={"synthcity": synth_cfg(size=[256, 128])},
-                      frames={"size": [256, 128]},
-                      labels={"mode": "given"}, instances={"mode": "given"}, flow={"mode": "given"})
-    for seq in synthcity.sequences(ds.synthcity):
-        synthcity.write_sequence(ds.root, seq, ds.synthcity)
-    _run_stages(ds, tmp)
-    shard = ds.results / "cache" / "all.safetensors"
-    cache.pack(ds, None, shard)
-    return ds, shard
+def packed(small_cache):
+    return small_cache
 
 
 def test_given_stages_reproduce_the_ground_truth(packed):
@@ -63,7 +46,7 @@ def test_given_flow_is_resized_with_the_frames(tmp_path):
     ds = make_dataset(tmp_path, "half", adapter="cityscapes", generate={"synthcity": synth_cfg(train=1, val=0)},
                       frames={"size": [64, 24]})  # cover: scale 0.5 to 64x32, crop rows 4..28
     synthcity.write_sequence(ds.root, synthcity.sequences(ds.synthcity)[0], ds.synthcity)
-    _run_stages(ds, tmp_path)
+    run_stages(ds, tmp_path)
     stored = load_npz(ds.results / "flow/synth000_000000/flow.npz", ("flow", "confidence"))["flow"].astype(np.float32)
     assert stored.shape == (7, 2, 24, 64)
     truth = load_npz(ds.root / "synthcity_gt/train/synth000/synth000_000000_flow.npz", ("flow",))["flow"]

@@ -1,0 +1,426 @@
+"""The vid2vid trainer (paper section 3 and 4, implementation details).
+
+    python -m model.train --options run.yaml [--resume] [--max-steps N] [--device cuda]
+    torchrun --nproc_per_node 4 -m model.train --options run.yaml            # DDP
+
+Each step takes a batch of clips from the cache (model/data.py), makes every frame from the
+semantic maps and the previously generated frames (the first L from the real frames with
+``first_frame: real``, or from zeros), and updates G against the image discriminator D_I (every
+generated frame) and the video discriminators D_V (one per temporal scale, on K-frame windows
+conditioned on the ground-truth backward flow), with feature matching, the VGG loss (when its
+weights are there) and the flow loss of Eq. 8. The schedule grows the clip length and the number
+of active scales stage by stage (spatio-temporally progressive training).
+
+Checkpoints hold the full state (networks, optimizers, LR schedulers, grad scaler, stage, step,
+RNG states) and are written atomically; ``--resume`` continues exactly where the last one stopped.
+A non-finite loss stops the run with the last good checkpoint left intact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.checkpoint import checkpoint as grad_checkpoint
+
+from model import options as options_mod
+from model.data import ClipDataset, Expectation
+from model.discriminators import ImageDiscriminator, VideoDiscriminator
+from model.flow_ops import compose
+from model.generator import Vid2VidGenerator
+from model.inputs import instance_edges, one_hot_labels
+from model.losses import GANLoss, VGGLoss, feature_matching, flow_loss
+from model.weights import DEFAULT_ENTRIES, WeightsError, load_state_dict
+
+log = logging.getLogger("model.train")
+NUM_LABEL_IDS = 34
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def cache_shards(paths: list[str]) -> list[str]:
+    """Shard files from a list of shards or of index.json files."""
+    shards = []
+    for path in paths:
+        if path.endswith(".json"):
+            index = json.loads(Path(path).read_text())
+            shards += [str(Path(path).parent / shard["path"]) for shard in index["shards"]]
+        else:
+            shards.append(path)
+    return shards
+
+
+class Trainer:
+    def __init__(self, opts: options_mod.Options, device: torch.device, rank: int = 0, world: int = 1) -> None:
+        self.opts, self.device, self.rank, self.world = opts, device, rank, world
+        _seed_everything(opts.train.seed)
+        g = opts.model
+        self.memory_format = torch.channels_last if opts.train.channels_last else torch.contiguous_format
+        self.generator = Vid2VidGenerator(g).to(device, memory_format=self.memory_format)
+        d = opts.discriminator
+        kwargs = {"ndf": d.ndf, "n_layers": d.n_layers, "num_scales": d.num_scales, "norm": d.norm}
+        self.image_d = ImageDiscriminator(g.label_nc + g.feat_nc, g.output_nc, **kwargs).to(device, memory_format=self.memory_format)
+        self.video_ds = nn.ModuleList(
+            [VideoDiscriminator(d.k_frames, g.output_nc, **kwargs) for _ in range(d.temporal_scales if d.video else 0)]
+        ).to(device, memory_format=self.memory_format)
+        self.gan = GANLoss(opts.loss.gan)
+        self.vgg = self._vgg()
+        o = opts.optim
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
+        d_params = list(self.image_d.parameters()) + list(self.video_ds.parameters())
+        self.opt_d = torch.optim.Adam(d_params, lr=o.lr, betas=(o.beta1, o.beta2))
+        total, decay = opts.total_steps, o.decay_steps
+        factor = lambda step: 1.0 if step < total - decay else max(0.0, (total - step) / max(decay, 1))  # noqa: E731
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, factor)
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, factor)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=opts.train.precision == "fp16")
+        self.step = 0
+        self.g_model, self.image_d_model, self.video_d_models = self.generator, self.image_d, list(self.video_ds)
+        if world > 1:
+            ddp = lambda m: nn.parallel.DistributedDataParallel(  # noqa: E731
+                m, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+            self.g_model, self.image_d_model = ddp(self.generator), ddp(self.image_d)
+            self.video_d_models = [ddp(m) for m in self.video_ds]
+        if opts.train.compile:
+            self.g_model = torch.compile(self.g_model)
+        self._datasets: dict[int, ClipDataset] = {}
+
+    def _vgg(self) -> VGGLoss | None:
+        if self.opts.loss.lambda_vgg <= 0:
+            return None
+        try:
+            state = load_state_dict(DEFAULT_ENTRIES["vgg19"], user_path=self.opts.loss.vgg_weights)
+        except WeightsError as err:
+            log.warning("VGG loss disabled: %s", err)
+            self.vgg_disabled_reason = str(err)
+            return None
+        return VGGLoss(state).to(self.device)
+
+    # ------------------------------------------------------------------ data
+    def dataset(self, stage_index: int) -> ClipDataset:
+        if stage_index not in self._datasets:
+            stage = self.opts.schedule[stage_index]
+            lo, hi = self.opts.train.scale_augment
+            self._datasets[stage_index] = ClipDataset(
+                cache_shards(self.opts.cache), n_frames=stage.n_frames, max_t_step=self.opts.train.max_t_step,
+                crop=tuple(stage.crop) if stage.crop else None, scale=(lo * stage.scale, hi * stage.scale),
+                flip=self.opts.train.flip,
+                seed=self.opts.train.seed, split="train", expect=Expectation(dataset=self.opts.dataset))
+        return self._datasets[stage_index]
+
+    def batch_indices(self, stage_index: int, step: int) -> list[int]:
+        """The dataset indices of a step: a permutation per epoch from (seed, epoch), this rank's slice."""
+        n = len(self.dataset(stage_index))
+        per_step = self.opts.train.batch_size * self.world
+        steps_per_epoch = max(1, n // per_step) if n >= per_step else 1
+        epoch, position = divmod(step, steps_per_epoch)
+        order = np.random.default_rng([self.opts.train.seed, epoch]).permutation(n)
+        if n < per_step:
+            order = np.resize(order, per_step)
+        chosen = order[position * per_step : (position + 1) * per_step]
+        return [int(i) for i in chosen[self.rank :: self.world]], epoch
+
+    def load_batch(self, stage_index: int, step: int) -> dict:
+        dataset = self.dataset(stage_index)
+        indices, epoch = self.batch_indices(stage_index, step)
+        dataset.set_epoch(epoch)
+        if self.opts.train.workers > 0:
+            loader = torch.utils.data.DataLoader(dataset, batch_size=len(indices), sampler=indices,
+                                                 num_workers=self.opts.train.workers)
+            return next(iter(loader))
+        return torch.utils.data.default_collate([dataset[i] for i in indices])
+
+    def to_inputs(self, batch: dict) -> dict:
+        """Device tensors: semantic maps (one-hot + edges), frames in [-1, 1], backward flows."""
+        dev = self.device
+        labels = batch["labels"].to(dev, non_blocking=True)
+        semantic = torch.cat([one_hot_labels(labels, NUM_LABEL_IDS), instance_edges(batch["instances"].to(dev))], 2)
+        frames = batch["frames"].to(dev, non_blocking=True).float() / 127.5 - 1.0
+        return {"labels": labels, "semantic": semantic, "frames": frames,
+                "flow": batch["flow_backward"].to(dev).float(), "confidence": batch["confidence_backward"].to(dev)}
+
+    # ------------------------------------------------------------------ generation
+    def generate(self, inputs: dict, scales: int) -> dict:
+        """Make frames L..T-1 of the clip; returns stacked fakes and per-frame outputs."""
+        cfg, train = self.opts.model, self.opts.train
+        semantic, frames = inputs["semantic"], inputs["frames"]
+        b, t_total, _, h, w = frames.shape
+        history_len = cfg.n_frames - 1
+        start = history_len if train.first_frame == "real" else 0
+        zeros = torch.zeros(b, 3, h, w, device=self.device)
+        history = [frames[:, t] if t >= 0 and train.first_frame == "real" else zeros
+                   for t in range(start - history_len, start)]
+        sem_zero = torch.zeros_like(semantic[:, 0])
+        outputs = []
+        for t in range(start, t_total):
+            sem = torch.cat([semantic[:, s] if s >= 0 else sem_zero for s in range(t - history_len, t + 1)], 1)
+            prev = torch.cat(history, 1) if cfg.use_history else None
+            sem = sem.contiguous(memory_format=self.memory_format)
+            run = lambda s, p: self.g_model(s, p, inputs["labels"][:, t], scales=scales)  # noqa: E731
+            if train.grad_checkpoint:
+                out = grad_checkpoint(lambda s, p: tuple(vars(run(s, p)).values()), sem, prev, use_reentrant=False)
+                out = dict(zip(("frame", "hallucinated", "warped", "flow", "mask"), out))
+            else:
+                out = vars(run(sem, prev))
+            outputs.append((t, out))
+            new = out["frame"]
+            if train.tbptt and (t - start + 1) % train.tbptt == 0:
+                new = new.detach()
+            history = history[1:] + [new]
+        return {"start": start, "outputs": outputs}
+
+    # ------------------------------------------------------------------ losses
+    def _video_windows(self, fake: torch.Tensor, real: torch.Tensor, flows: torch.Tensor, start: int):
+        """For each temporal scale: the last K-frame window at stride 3**s inside the generated frames,
+        with the composed backward flows between its frames (ground truth, from the real clip)."""
+        k = self.opts.discriminator.k_frames
+        for s, _ in enumerate(self.video_d_models):
+            stride = 3**s
+            span = (k - 1) * stride
+            last = fake.shape[1] - 1 + start  # clip index of the last generated frame
+            first = last - span
+            if first < start:
+                continue
+            idx = [first + i * stride for i in range(k)]
+            window_flows = torch.stack(
+                [compose([flows[:, j - 1] for j in range(b, a, -1)]) for a, b in zip(idx[:-1], idx[1:])], 1)
+            yield s, fake[:, [i - start for i in idx]], real[:, idx], window_flows
+
+    def losses(self, inputs: dict, generated: dict) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        lw, start = self.opts.loss, generated["start"]
+        frames, semantic = inputs["frames"], inputs["semantic"]
+        fake = torch.stack([out["frame"] for _, out in generated["outputs"]], 1)
+        logs: dict[str, torch.Tensor] = {}
+        g_loss = fake.new_zeros((), dtype=torch.float32)
+        d_loss = fake.new_zeros((), dtype=torch.float32)
+        n = fake.shape[1]
+        flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
+        sem, real = flat(semantic[:, start:]), flat(frames[:, start:])
+        fake_flat = flat(fake)
+        # image discriminator on every generated frame
+        pred_fake = self.image_d_model(sem, fake_flat)
+        pred_real = self.image_d_model(sem, real)
+        logs["g_gan_image"] = self.gan(pred_fake, True, for_discriminator=False)
+        logs["g_feat_image"] = feature_matching(pred_fake, pred_real) * lw.lambda_feat
+        g_loss = g_loss + logs["g_gan_image"] + logs["g_feat_image"]
+        if self.vgg is not None:
+            logs["g_vgg"] = self.vgg(fake_flat, real) * lw.lambda_vgg
+            g_loss = g_loss + logs["g_vgg"]
+        # flow loss (Eq. 8) on frames generated with warping
+        flows = [(t, out) for t, out in generated["outputs"] if out["flow"] is not None and t >= 1]
+        if flows and lw.lambda_flow > 0:
+            terms = [flow_loss(out["flow"], inputs["flow"][:, t - 1], inputs["confidence"][:, t - 1],
+                               frames[:, t - 1], frames[:, t]) for t, out in flows]
+            logs["g_flow"] = torch.stack(terms).mean() * lw.lambda_flow
+            g_loss = g_loss + logs["g_flow"]
+        # video discriminators
+        windows = list(self._video_windows(fake, frames, inputs["flow"], start))
+        video_real = {}
+        for s, fake_w, real_w, flow_w in windows:
+            d_v = self.video_d_models[s]
+            pv_fake, pv_real = d_v(fake_w, flow_w), d_v(real_w, flow_w)
+            video_real[s] = pv_real
+            logs[f"g_gan_video{s}"] = self.gan(pv_fake, True, for_discriminator=False) * lw.lambda_temporal
+            logs[f"g_feat_video{s}"] = feature_matching(pv_fake, pv_real) * lw.lambda_feat * lw.lambda_temporal
+            g_loss = g_loss + logs[f"g_gan_video{s}"] + logs[f"g_feat_video{s}"]
+        # discriminator losses on detached fakes
+        pred_fake_d = self.image_d_model(sem, fake_flat.detach())
+        logs["d_image"] = 0.5 * (self.gan(pred_real, True) + self.gan(pred_fake_d, False))
+        d_loss = d_loss + logs["d_image"]
+        for s, fake_w, real_w, flow_w in windows:
+            d_v = self.video_d_models[s]
+            logs[f"d_video{s}"] = 0.5 * (self.gan(video_real[s], True) + self.gan(d_v(fake_w.detach(), flow_w), False))
+            d_loss = d_loss + logs[f"d_video{s}"]
+        logs["frames"] = torch.tensor(float(n * fake.shape[0]))
+        return g_loss, d_loss, logs
+
+    # ------------------------------------------------------------------ one step
+    def autocast(self):
+        precision = self.opts.train.precision
+        if precision == "fp32":
+            return nullcontext()
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def train_step(self, batch: dict, stage_index: int) -> dict:
+        stage = self.opts.schedule[stage_index]
+        inputs = self.to_inputs(batch)
+        with self.autocast():
+            generated = self.generate(inputs, stage.scales)
+            g_loss, d_loss, logs = self.losses(inputs, generated)
+        if not (torch.isfinite(g_loss) and torch.isfinite(d_loss)):
+            raise NonFiniteLoss(f"step {self.step}: non-finite loss (G {g_loss.item()}, D {d_loss.item()})")
+        # G update (D's grads from this pass are discarded before the D update)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler.scale(g_loss).backward(retain_graph=False, inputs=list(self.generator.parameters()))
+        self.scaler.step(self.opt_g)
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler.scale(d_loss).backward()
+        self.scaler.step(self.opt_d)
+        self.scaler.update()
+        self.sched_g.step()
+        self.sched_d.step()
+        self.step += 1
+        out = {k: float(v.detach()) for k, v in logs.items()}
+        out["g_total"], out["d_total"] = float(g_loss.detach()), float(d_loss.detach())
+        return out
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        return {
+            "options": options_mod.to_dict(self.opts),
+            "step": self.step,
+            "stage": self.opts.stage_at(self.step)[0],
+            "generator": self.generator.state_dict(),
+            "image_d": self.image_d.state_dict(),
+            "video_ds": self.video_ds.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": _rng_state(),
+            "vgg_enabled": self.vgg is not None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.image_d.load_state_dict(state["image_d"])
+        self.video_ds.load_state_dict(state["video_ds"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.sched_g.load_state_dict(state["sched_g"])
+        self.sched_d.load_state_dict(state["sched_d"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step = state["step"]
+        _set_rng_state(state["rng"])
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+
+
+def _setup_distributed() -> tuple[int, int, torch.device | None]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, None
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend)
+    rank, local = dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device("cuda", local) if torch.cuda.is_available() else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return rank, world, device
+
+
+def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None = None,
+          device: str | None = None) -> Path:
+    rank, world, dist_device = _setup_distributed()
+    dev = dist_device or torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    out = Path(opts.output)
+    trainer = Trainer(opts, dev, rank, world)
+    latest = out / "latest.pt"
+    if resume and latest.is_file():
+        trainer.load_state_dict(torch.load(latest, map_location=dev, weights_only=False))
+        log.info("resumed from %s at step %d", latest, trainer.step)
+    writer = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "tensorboard"))
+    stop = opts.total_steps if max_steps is None else min(opts.total_steps, max_steps)
+    from tqdm import tqdm
+
+    bar = tqdm(total=opts.total_steps, initial=trainer.step, desc=f"train {out.name}", unit="step", disable=rank != 0)
+    started, frames = time.perf_counter(), 0.0
+    while trainer.step < stop:
+        stage_index, stage = opts.stage_at(trainer.step)
+        batch = trainer.load_batch(stage_index, trainer.step)
+        try:
+            logs = trainer.train_step(batch, stage_index)
+        except NonFiniteLoss as err:
+            log.error("%s; stopping, the last good checkpoint (%s) is kept", err, latest)
+            raise
+        frames += logs["frames"]
+        bar.update(1)
+        bar.set_postfix(stage=stage_index, g=f"{logs['g_total']:.3f}", d=f"{logs['d_total']:.3f}")
+        if writer is not None and trainer.step % opts.train.log_every == 0:
+            for key, value in logs.items():
+                writer.add_scalar(f"loss/{key}", value, trainer.step)
+            writer.add_scalar("speed/train_frames_per_s", frames / (time.perf_counter() - started), trainer.step)
+        if rank == 0 and (trainer.step % opts.train.checkpoint_every == 0 or trainer.step == opts.total_steps):
+            trainer.save(latest)
+    bar.close()
+    final = out / "final.pt"
+    if rank == 0:
+        trainer.save(latest)
+        if trainer.step >= opts.total_steps:
+            trainer.save(final)
+        if writer is not None:
+            writer.close()
+    if world > 1:
+        dist.destroy_process_group()
+    return final
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--options", required=True, help="training options (YAML/JSON)")
+    parser.add_argument("--set-json", help="JSON mapping merged over the options file (e.g. cache, output)")
+    parser.add_argument("--resume", action="store_true", help="continue from <output>/latest.pt if it exists")
+    parser.add_argument("--max-steps", type=int, help="stop after this step (checkpointed), for staged runs")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        data = options_mod.yaml.safe_load(Path(args.options).read_text()) or {}
+        if args.set_json:
+            data.update(json.loads(args.set_json))
+        opts = options_mod.from_dict(data)
+    except (OSError, options_mod.OptionsError, TypeError, ValueError) as err:
+        print(f"error: {args.options}: {err}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        train(opts, resume=args.resume, max_steps=args.max_steps, device=args.device)
+    except NonFiniteLoss:
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""The vid2vid networks, losses, weights registry and trainer on tiny sizes, on the CPU."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import torch
+
+from model import options as options_mod
+from model.discriminators import ImageDiscriminator, VideoDiscriminator
+from model.flow_ops import compose, warp
+from model.generator import GeneratorConfig, Vid2VidGenerator
+from model.losses import GANLoss, VGGLoss, feature_matching, flow_loss
+from model.train import NonFiniteLoss, Trainer, train
+from model.weights import WeightEntry, WeightsError, load_state_dict, resolve
+
+TINY = {"ngf": 8, "n_downsample": 2, "n_blocks": 2}
+
+
+@pytest.mark.parametrize("n_local", [0, 1, 2])
+@pytest.mark.parametrize("inputs, label_nc, foreground", [
+    ("labels", 35, True), ("labels", 35, False), ("sketch", 3, False), ("pose", 6, False)])
+def test_generator_shapes_through_every_path(n_local, inputs, label_nc, foreground):
+    cfg = GeneratorConfig(label_nc=label_nc, foreground=foreground, n_local=n_local, **TINY)
+    g = Vid2VidGenerator(cfg)
+    h, w = 16 * 2**n_local, 32 * 2**n_local
+    labels = torch.randn(2, cfg.input_nc, h, w)
+    previous = torch.rand(2, cfg.prev_nc, h, w) * 2 - 1
+    current = torch.randint(0, 34, (2, h, w))
+    out = g(labels, previous, current if foreground else None)
+    assert out.frame.shape == (2, 3, h, w) and out.flow.shape == (2, 2, h, w) and out.mask.shape == (2, 1, h, w)
+    assert out.frame.abs().max() <= 1.0 and ((out.mask >= 0) & (out.mask <= 1)).all()
+    # Eq. 4: the frame mixes the warped previous frame and the hallucination by the mask
+    torch.testing.assert_close(out.frame, (1 - out.mask) * out.warped + out.mask * out.hallucinated)
+    if n_local:  # the coarser stage of the progressive schedule runs on half-size inputs
+        coarse = g(labels[..., ::2, ::2], previous[..., ::2, ::2], current[:, ::2, ::2] if foreground else None,
+                   scales=n_local - 1)
+        assert coarse.frame.shape == (2, 3, h // 2, w // 2)
+
+
+def test_foreground_prior_uses_the_foreground_head_on_thing_classes():
+    g = Vid2VidGenerator(GeneratorConfig(**TINY))
+    labels, previous = torch.randn(1, 105, 16, 32), torch.zeros(1, 6, 16, 32)
+    current = torch.full((1, 16, 32), 7)  # road everywhere ...
+    current[:, 4:10, 8:20] = 26  # ... and a car
+    out = g(labels, previous, current)
+    heads = g.global_generator.heads
+    feats = g.global_generator.features(labels, previous)
+    background, foreground = heads.image(feats["image"]), heads.foreground(feats["foreground"])
+    torch.testing.assert_close(out.hallucinated[..., 4:10, 8:20], foreground[..., 4:10, 8:20])
+    torch.testing.assert_close(out.hallucinated[..., :4, :], background[..., :4, :])
+
+
+def test_ablation_switches():
+    frame_by_frame = Vid2VidGenerator(GeneratorConfig(use_history=False, foreground=False, **TINY))
+    out = frame_by_frame(torch.randn(1, 105, 16, 32), None)
+    assert out.flow is None and out.warped is None and torch.equal(out.frame, out.hallucinated)
+    no_flow = Vid2VidGenerator(GeneratorConfig(use_flow=False, foreground=False, **TINY))
+    assert no_flow(torch.randn(1, 105, 16, 32), torch.zeros(1, 6, 16, 32)).flow is None
+
+
+def test_warp_zero_flow_is_identity_and_a_shift_moves_pixels_exactly():
+    image = torch.rand(2, 3, 12, 20)
+    torch.testing.assert_close(warp(image, torch.zeros(2, 2, 12, 20)), image)
+    shift = torch.zeros(2, 2, 12, 20)
+    shift[:, 0], shift[:, 1] = 3.0, -2.0
+    moved = warp(image, shift)  # samples image at (x + 3, y - 2)
+    torch.testing.assert_close(moved[..., 2:, :17], image[..., :-2, 3:])
+    torch.testing.assert_close(compose([shift, shift]), shift * 2)
+
+
+def test_gan_losses_zero_or_positive_where_they_must_be():
+    real_ok, fake_ok = [[torch.ones(1, 1, 4, 4)]], [[torch.zeros(1, 1, 4, 4)]]
+    lsgan = GANLoss("lsgan")
+    assert lsgan(real_ok, True) == 0 and lsgan(fake_ok, False) == 0 and lsgan(fake_ok, True) > 0
+    hinge = GANLoss("hinge")
+    assert hinge([[torch.full((1, 1, 4, 4), 2.0)]], True) == 0 and hinge([[torch.full((1, 1, 4, 4), -2.0)]], False) == 0
+    assert hinge(fake_ok, True) > 0 and hinge([[torch.full((1, 1, 4, 4), 2.0)]], True, for_discriminator=False) < 0
+    nonsat = GANLoss("nonsaturating")
+    assert 0 < nonsat([[torch.full((1, 1, 4, 4), 10.0)]], True) < 1e-3 < nonsat(fake_ok, True)
+    with pytest.raises(ValueError, match="unknown GAN loss"):
+        GANLoss("wgan")
+
+
+def test_feature_matching_vgg_and_flow_losses():
+    d = ImageDiscriminator(35, ndf=8, n_layers=2)
+    labels, frame = torch.randn(1, 35, 32, 64), torch.rand(1, 3, 32, 64) * 2 - 1
+    same = d(labels, frame)
+    assert feature_matching(same, same) == 0
+    assert feature_matching(d(labels, -frame), same) > 0
+    vgg = VGGLoss(state_dict=None)  # random weights: the loss's form, not its values
+    assert vgg(frame, frame) == 0 and vgg(frame, frame.flip(-1)) > 0
+    previous = torch.rand(1, 3, 16, 32)
+    shift = torch.zeros(1, 2, 16, 32)
+    shift[:, 0] = 2.0
+    current = warp(previous, shift)
+    assert flow_loss(shift, shift, torch.ones(1, 1, 16, 32), previous, current) < 1e-6
+    assert flow_loss(shift * 0, shift, torch.ones(1, 1, 16, 32), previous, current) > 1.0
+    dv = VideoDiscriminator(3, ndf=8, n_layers=2)
+    outputs = dv(torch.randn(1, 3, 3, 32, 64), torch.randn(1, 2, 2, 32, 64))
+    assert len(outputs) == 2 and outputs[0][-1].shape[1] == 1
+
+
+# ---------------------------------------------------------------- weights registry
+
+def test_weights_registry_loads_refuses_and_explains(tmp_path):
+    source = tmp_path / "served" / "net.pth"
+    source.parent.mkdir()
+    torch.save({"w": torch.arange(4.0)}, source)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    entry = WeightEntry("net", source.as_uri(), "net.pth", digest, "test licence")
+    cache = tmp_path / "cache"
+    state = load_state_dict(entry, cache_dir=cache)  # "downloaded" from a file:// URL, verified
+    assert torch.equal(state["w"], torch.arange(4.0)) and (cache / "net.pth").is_file()
+    assert resolve(entry, user_path=source) == source
+    wrong = WeightEntry("net", source.as_uri(), "net.pth", "0" * 64, "test licence")
+    with pytest.raises(WeightsError, match=r"net.pth: sha256 .* does not match the registry entry 'net'"):
+        resolve(wrong, cache_dir=cache)
+    offline = WeightEntry("gone", "https://example.invalid/gone.pth", "gone.pth", digest, "test licence")
+    with pytest.raises(WeightsError) as info:
+        resolve(offline, cache_dir=cache)
+    message = str(info.value)
+    assert "https://example.invalid/gone.pth" in message and str((cache / "gone.pth").resolve()) in message
+    with pytest.raises(WeightsError, match="downloads are disabled"):
+        resolve(offline, cache_dir=cache, download=False)
+
+
+# ---------------------------------------------------------------- trainer
+
+def _options(shard, output, steps=(3, 3), **train):
+    return options_mod.from_dict({
+        "dataset": "demo", "cache": [str(shard)], "output": str(output),
+        "model": {**TINY, "n_local": 1},
+        "discriminator": {"ndf": 8, "n_layers": 2, "temporal_scales": 2},
+        "loss": {"lambda_vgg": 0},
+        "schedule": [{"steps": steps[0], "n_frames": 4, "scales": 0, "scale": 0.5},
+                     {"steps": steps[1], "n_frames": 5, "scales": 1, "crop": [128, 64]}],
+        "train": {"checkpoint_every": 2, "log_every": 1, **train},
+    })
+
+
+def test_training_steps_lower_the_loss_on_a_fixed_clip(small_cache, tmp_path):
+    _, shard = small_cache
+    opts = options_mod.from_dict({
+        "dataset": "demo", "cache": [str(shard)], "output": str(tmp_path / "fit"),
+        "model": {"ngf": 16, "n_downsample": 2, "n_blocks": 2}, "loss": {"lambda_vgg": 0},
+        "discriminator": {"ndf": 16, "n_layers": 2, "temporal_scales": 1},
+        "schedule": [{"steps": 40, "n_frames": 4, "scale": 0.5}], "train": {"flip": False}})
+    trainer = Trainer(opts, torch.device("cpu"))
+    batch = trainer.load_batch(0, 0)
+
+    def errors():
+        with torch.no_grad():
+            inputs = trainer.to_inputs(batch)
+            generated = trainer.generate(inputs, 0)
+            fake = torch.stack([out["frame"] for _, out in generated["outputs"]], 1)
+            _, _, logs = trainer.losses(inputs, generated)
+        return (fake - inputs["frames"][:, generated["start"]:]).abs().mean().item(), logs["g_flow"].item()
+
+    l1_before, flow_before = errors()
+    for _ in range(40):
+        trainer.train_step(batch, 0)
+    l1_after, flow_after = errors()
+    print(f"\nfixed clip, 40 steps: L1 {l1_before:.3f} -> {l1_after:.3f}, flow loss {flow_before:.2f} -> {flow_after:.2f}")
+    assert l1_after < 0.6 * l1_before and flow_after < 0.6 * flow_before
+
+
+def test_progressive_schedule_and_resume_reproduce_the_uninterrupted_run(small_cache, tmp_path):
+    _, shard = small_cache
+    straight = train(_options(shard, tmp_path / "straight"), device="cpu")
+    interrupted = tmp_path / "interrupted"
+    train(_options(shard, interrupted), max_steps=4, device="cpu")  # stops mid-schedule, checkpointed
+    assert not (interrupted / "final.pt").exists()
+    assert torch.load(interrupted / "latest.pt", weights_only=False)["step"] == 4
+    resumed = train(_options(shard, interrupted), resume=True, device="cpu")
+    a, b = torch.load(straight, weights_only=False), torch.load(resumed, weights_only=False)
+    assert a["step"] == b["step"] == 6 and a["stage"] == b["stage"] == 1
+    for part in ("generator", "image_d", "video_ds"):
+        for key, value in a[part].items():
+            assert torch.equal(value, b[part][key]), f"{part}.{key} differs after resume"
+    assert a["opt_g"]["state"][0]["exp_avg"].equal(b["opt_g"]["state"][0]["exp_avg"])
+    assert (tmp_path / "straight" / "tensorboard").is_dir()
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(small_cache, tmp_path, monkeypatch):
+    _, shard = small_cache
+    out = tmp_path / "nan"
+    train(_options(shard, out, steps=(2, 2)), max_steps=2, device="cpu")
+    before = (out / "latest.pt").read_bytes()
+    original = Trainer.losses
+
+    def poisoned(self, inputs, generated):
+        g_loss, d_loss, logs = original(self, inputs, generated)
+        return g_loss * float("nan"), d_loss, logs
+
+    monkeypatch.setattr(Trainer, "losses", poisoned)
+    with pytest.raises(NonFiniteLoss, match="step 2: non-finite loss"):
+        train(_options(shard, out, steps=(2, 2)), resume=True, device="cpu")
+    assert (out / "latest.pt").read_bytes() == before
+
+
+def test_options_errors_name_the_option():
+    with pytest.raises(options_mod.OptionsError, match=r"model: unknown option\(s\) \['ngff'\]"):
+        options_mod.from_dict({"model": {"ngff": 3}})
+    with pytest.raises(options_mod.OptionsError, match="uses 2 scales, model.n_local is 0"):
+        options_mod.from_dict({"schedule": [{"steps": 1, "scales": 2}]})
+    with pytest.raises(options_mod.OptionsError, match="train.precision"):
+        options_mod.from_dict({"train": {"precision": "fp8"}})
