@@ -26,9 +26,10 @@ include: "workflow/rules/labels.smk"
 include: "workflow/rules/instances.smk"
 include: "workflow/rules/flow.smk"
 include: "workflow/rules/cache.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:
     default_target: True
     input:
-        f"{RESULTS}/demo/cache/index.json",
+        f"{RESULTS}/demo/checkpoints/vid2vid/final.pt",

@@ -1,7 +1,7 @@
 """The vid2vid trainer (paper section 3 and 4, implementation details).
 
     python -m model.train --options run.yaml [--resume] [--max-steps N] [--device cuda]
-    torchrun --nproc_per_node 4 -m model.train --options run.yaml            # DDP
+    torchrun --standalone --nproc_per_node 4 -m model.train --options run.yaml      # DDP, one node
 
 Each step takes a batch of clips from the cache (model/data.py), makes every frame from the
 semantic maps and the previously generated frames (the first L from the real frames with
@@ -41,6 +41,7 @@ from model.flow_ops import compose
 from model.generator import Vid2VidGenerator
 from model.inputs import instance_edges, one_hot_labels
 from model.losses import GANLoss, VGGLoss, feature_matching, flow_loss
+from model.multimodal import FeatureEncoder, fit_class_gmms, instance_vectors
 from model.weights import DEFAULT_ENTRIES, WeightsError, load_state_dict
 
 log = logging.getLogger("model.train")
@@ -91,16 +92,18 @@ class Trainer:
         g = opts.model
         self.memory_format = torch.channels_last if opts.train.channels_last else torch.contiguous_format
         self.generator = Vid2VidGenerator(g).to(device, memory_format=self.memory_format)
+        self.encoder = (FeatureEncoder(g.feat_nc, norm=g.norm).to(device, memory_format=self.memory_format)
+                        if g.feat_nc else None)
         d = opts.discriminator
         kwargs = {"ndf": d.ndf, "n_layers": d.n_layers, "num_scales": d.num_scales, "norm": d.norm}
-        self.image_d = ImageDiscriminator(g.label_nc + g.feat_nc, g.output_nc, **kwargs).to(device, memory_format=self.memory_format)
+        self.image_d = ImageDiscriminator(g.label_nc, g.output_nc, **kwargs).to(device, memory_format=self.memory_format)
         self.video_ds = nn.ModuleList(
             [VideoDiscriminator(d.k_frames, g.output_nc, **kwargs) for _ in range(d.temporal_scales if d.video else 0)]
         ).to(device, memory_format=self.memory_format)
         self.gan = GANLoss(opts.loss.gan)
         self.vgg = self._vgg()
         o = opts.optim
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
+        self.opt_g = torch.optim.Adam(self.g_parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
         d_params = list(self.image_d.parameters()) + list(self.video_ds.parameters())
         self.opt_d = torch.optim.Adam(d_params, lr=o.lr, betas=(o.beta1, o.beta2))
         total, decay = opts.total_steps, o.decay_steps
@@ -109,6 +112,7 @@ class Trainer:
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, factor)
         self.scaler = torch.amp.GradScaler(device.type, enabled=opts.train.precision == "fp16")
         self.step = 0
+        self.last_sample = None
         self.g_model, self.image_d_model, self.video_d_models = self.generator, self.image_d, list(self.video_ds)
         if world > 1:
             ddp = lambda m: nn.parallel.DistributedDataParallel(  # noqa: E731
@@ -118,6 +122,11 @@ class Trainer:
         if opts.train.compile:
             self.g_model = torch.compile(self.g_model)
         self._datasets: dict[int, ClipDataset] = {}
+
+    def g_parameters(self) -> list[nn.Parameter]:
+        """What the G update trains: the generator and the feature encoder E (trained with G)."""
+        params = list(self.generator.parameters())
+        return params + (list(self.encoder.parameters()) if self.encoder is not None else [])
 
     def _vgg(self) -> VGGLoss | None:
         if self.opts.loss.lambda_vgg <= 0:
@@ -168,16 +177,22 @@ class Trainer:
         """Device tensors: semantic maps (one-hot + edges), frames in [-1, 1], backward flows."""
         dev = self.device
         labels = batch["labels"].to(dev, non_blocking=True)
-        semantic = torch.cat([one_hot_labels(labels, NUM_LABEL_IDS), instance_edges(batch["instances"].to(dev))], 2)
+        instances = batch["instances"].to(dev)
+        semantic = torch.cat([one_hot_labels(labels, NUM_LABEL_IDS), instance_edges(instances)], 2)
         frames = batch["frames"].to(dev, non_blocking=True).float() / 127.5 - 1.0
-        return {"labels": labels, "semantic": semantic, "frames": frames,
+        condition = semantic
+        if self.encoder is not None:  # multimodal: instance-averaged features of the real frames
+            b, t = frames.shape[:2]
+            feats = self.encoder(frames.flatten(0, 1), instances.flatten(0, 1)).unflatten(0, (b, t))
+            condition = torch.cat([semantic, feats], 2)
+        return {"labels": labels, "semantic": semantic, "condition": condition, "frames": frames,
                 "flow": batch["flow_backward"].to(dev).float(), "confidence": batch["confidence_backward"].to(dev)}
 
     # ------------------------------------------------------------------ generation
     def generate(self, inputs: dict, scales: int) -> dict:
         """Make frames L..T-1 of the clip; returns stacked fakes and per-frame outputs."""
         cfg, train = self.opts.model, self.opts.train
-        semantic, frames = inputs["semantic"], inputs["frames"]
+        semantic, frames = inputs["condition"], inputs["frames"]
         b, t_total, _, h, w = frames.shape
         history_len = cfg.n_frames - 1
         start = history_len if train.first_frame == "real" else 0
@@ -278,15 +293,15 @@ class Trainer:
 
     def train_step(self, batch: dict, stage_index: int) -> dict:
         stage = self.opts.schedule[stage_index]
-        inputs = self.to_inputs(batch)
         with self.autocast():
+            inputs = self.to_inputs(batch)
             generated = self.generate(inputs, stage.scales)
             g_loss, d_loss, logs = self.losses(inputs, generated)
         if not (torch.isfinite(g_loss) and torch.isfinite(d_loss)):
             raise NonFiniteLoss(f"step {self.step}: non-finite loss (G {g_loss.item()}, D {d_loss.item()})")
         # G update (D's grads from this pass are discarded before the D update)
         self.opt_g.zero_grad(set_to_none=True)
-        self.scaler.scale(g_loss).backward(retain_graph=False, inputs=list(self.generator.parameters()))
+        self.scaler.scale(g_loss).backward(inputs=self.g_parameters())
         self.scaler.step(self.opt_g)
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler.scale(d_loss).backward()
@@ -295,6 +310,10 @@ class Trainer:
         self.sched_g.step()
         self.sched_d.step()
         self.step += 1
+        if self.step % self.opts.train.sample_every == 0:
+            start = generated["start"]
+            fake = torch.stack([o["frame"][0] for _, o in generated["outputs"]]).detach().float().cpu()
+            self.last_sample = (inputs["frames"][0, start:].float().cpu(), fake)
         out = {k: float(v.detach()) for k, v in logs.items()}
         out["g_total"], out["d_total"] = float(g_loss.detach()), float(d_loss.detach())
         return out
@@ -308,6 +327,7 @@ class Trainer:
             "generator": self.generator.state_dict(),
             "image_d": self.image_d.state_dict(),
             "video_ds": self.video_ds.state_dict(),
+            "encoder": self.encoder.state_dict() if self.encoder is not None else None,
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "sched_g": self.sched_g.state_dict(),
@@ -321,6 +341,8 @@ class Trainer:
         self.generator.load_state_dict(state["generator"])
         self.image_d.load_state_dict(state["image_d"])
         self.video_ds.load_state_dict(state["video_ds"])
+        if self.encoder is not None:
+            self.encoder.load_state_dict(state["encoder"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.sched_g.load_state_dict(state["sched_g"])
@@ -328,6 +350,19 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.step = state["step"]
         _set_rng_state(state["rng"])
+
+    @torch.no_grad()
+    def fit_feature_gmms(self) -> dict:
+        """Per-class Gaussian mixtures of E's instance features over the training clips."""
+        dataset = self.dataset(len(self.opts.schedule) - 1)
+        vectors: dict[int, list] = {}
+        for index in range(len(dataset)):
+            batch = torch.utils.data.default_collate([dataset[index]])
+            frames = batch["frames"].to(self.device).float().flatten(0, 1) / 127.5 - 1.0
+            instances = batch["instances"].to(self.device).flatten(0, 1)
+            for label, vecs in instance_vectors(self.encoder(frames, instances), instances).items():
+                vectors.setdefault(label, []).extend(vecs)
+        return fit_class_gmms(vectors, seed=self.opts.train.seed)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -364,10 +399,16 @@ def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(out / "tensorboard"))
+        info = {"options": options_mod.to_dict(opts), "device": str(dev), "world_size": world,
+                "torch": torch.__version__, "vgg_loss": trainer.vgg is not None,
+                "vgg_disabled_reason": getattr(trainer, "vgg_disabled_reason", None)}
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "run.json").write_text(json.dumps(info, indent=1, default=str))
     stop = opts.total_steps if max_steps is None else min(opts.total_steps, max_steps)
     from tqdm import tqdm
 
-    bar = tqdm(total=opts.total_steps, initial=trainer.step, desc=f"train {out.name}", unit="step", disable=rank != 0)
+    bar = tqdm(total=opts.total_steps, initial=trainer.step, desc=f"train {out.name}", unit="step", disable=rank != 0,
+               mininterval=0.5 if sys.stderr.isatty() else 30)
     started, frames = time.perf_counter(), 0.0
     while trainer.step < stop:
         stage_index, stage = opts.stage_at(trainer.step)
@@ -384,6 +425,9 @@ def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None
             for key, value in logs.items():
                 writer.add_scalar(f"loss/{key}", value, trainer.step)
             writer.add_scalar("speed/train_frames_per_s", frames / (time.perf_counter() - started), trainer.step)
+        if writer is not None and trainer.last_sample is not None and trainer.step % opts.train.sample_every == 0:
+            real, fake = trainer.last_sample  # (T, 3, H, W) each, in [-1, 1]
+            writer.add_images("clip/real_top_generated_bottom", (torch.cat([real, fake], 2) + 1) / 2, trainer.step)
         if rank == 0 and (trainer.step % opts.train.checkpoint_every == 0 or trainer.step == opts.total_steps):
             trainer.save(latest)
     bar.close()
@@ -391,7 +435,12 @@ def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None
     if rank == 0:
         trainer.save(latest)
         if trainer.step >= opts.total_steps:
-            trainer.save(final)
+            state = trainer.state_dict()
+            if trainer.encoder is not None:
+                state["feature_gmm"] = trainer.fit_feature_gmms()
+            tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+            torch.save(state, tmp)
+            os.replace(tmp, final)
         if writer is not None:
             writer.close()
     if world > 1:
@@ -401,20 +450,26 @@ def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--options", required=True, help="training options (YAML/JSON)")
-    parser.add_argument("--set-json", help="JSON mapping merged over the options file (e.g. cache, output)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--options", help="training options file (YAML/JSON)")
+    source.add_argument("--options-json", help="training options as a JSON mapping (what the Snakemake rule passes)")
+    parser.add_argument("--set-json", help="JSON mapping merged over the options (e.g. cache, output)")
     parser.add_argument("--resume", action="store_true", help="continue from <output>/latest.pt if it exists")
     parser.add_argument("--max-steps", type=int, help="stop after this step (checkpointed), for staged runs")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    where = args.options or "--options-json"
     try:
-        data = options_mod.yaml.safe_load(Path(args.options).read_text()) or {}
+        if args.options:
+            data = options_mod.yaml.safe_load(Path(args.options).read_text()) or {}
+        else:
+            data = json.loads(args.options_json)
         if args.set_json:
             data.update(json.loads(args.set_json))
         opts = options_mod.from_dict(data)
     except (OSError, options_mod.OptionsError, TypeError, ValueError) as err:
-        print(f"error: {args.options}: {err}", file=sys.stderr)
+        print(f"error: {where}: {err}", file=sys.stderr)
         sys.exit(2)
     try:
         train(opts, resume=args.resume, max_steps=args.max_steps, device=args.device)

@@ -207,3 +207,43 @@ def test_options_errors_name_the_option():
         options_mod.from_dict({"schedule": [{"steps": 1, "scales": 2}]})
     with pytest.raises(options_mod.OptionsError, match="train.precision"):
         options_mod.from_dict({"train": {"precision": "fp8"}})
+
+
+# ---------------------------------------------------------------- multimodal synthesis
+
+def test_instance_average_and_class_mixtures():
+    from model.multimodal import fit_class_gmms, instance_average, instance_vectors, sample_features
+
+    features = torch.randn(2, 3, 4, 6)
+    instances = torch.zeros(2, 4, 6, dtype=torch.long) + 7
+    instances[0, :, 3:] = 26000
+    instances[1, 1:3, 1:3] = 26000  # same id in another batch element: pooled separately
+    pooled = instance_average(features, instances)
+    torch.testing.assert_close(pooled[0, :, 0, 5], features[0, :, :, 3:].mean((1, 2)))
+    torch.testing.assert_close(pooled[1, :, 2, 2], features[1, :, 1:3, 1:3].mean((1, 2)))
+    assert torch.allclose(pooled[0, :, :, :3], pooled[0, :, :1, :1].expand(-1, 4, 3))
+    vectors = instance_vectors(pooled, instances)
+    assert sorted(vectors) == [7, 26] and len(vectors[26]) == 2
+    rng = torch.Generator().manual_seed(0)
+    cars = [torch.randn(3, generator=rng).numpy() * 0.01 + c for c in (-0.5, 0.5) for _ in range(20)]
+    gmms = fit_class_gmms({26: cars, 7: [v.numpy() for v in torch.zeros(6, 3)]})
+    scene = torch.tensor([[[7, 26000, 26001]]])
+    sampled = sample_features(scene, gmms, 3, seed=3)
+    assert (sampled[0, :, 0, 1].abs() - 0.5).abs().max() < 0.1  # a car vector from one of the two modes
+    kept = sample_features(scene, gmms, 3, seed=4, fixed={26000: sampled[0, :, 0, 1].numpy()})
+    torch.testing.assert_close(kept[0, :, 0, 1], sampled[0, :, 0, 1])  # one instance fixed, others resampled
+
+
+def test_trainer_speed_options_and_feature_mixtures_on_cpu(small_cache, tmp_path):
+    _, shard = small_cache
+    opts = options_mod.from_dict({
+        "dataset": "demo", "cache": [str(shard)], "output": str(tmp_path / "fast"),
+        "model": {**TINY, "feat_nc": 3}, "loss": {"lambda_vgg": 0},
+        "discriminator": {"ndf": 8, "n_layers": 2, "temporal_scales": 1},
+        "schedule": [{"steps": 2, "n_frames": 3, "scale": 0.5}],
+        "train": {"precision": "bf16", "channels_last": True, "grad_checkpoint": True, "tbptt": 1,
+                  "first_frame": "zero", "sample_every": 1}})
+    final = torch.load(train(opts, device="cpu"), weights_only=False)
+    assert final["step"] == 2 and final["encoder"] is not None
+    gmm = final["feature_gmm"]
+    assert 26 in gmm and gmm[26]["means"].shape[1] == 3  # cars got a mixture of 3-d features

@@ -16,8 +16,9 @@ import yaml
 from tests.conftest import REPO
 
 FAKE_SLURM = REPO / "tests" / "fake_slurm"
-TINY = ("datasets={demo: {generate: {synthcity: {train: 2, val: 1, frames: 6, size: [64, 32], "
-        "annotated_frame: 3}}, frames: {size: [64, 32]}}}")
+TINY = ("datasets={demo: {generate: {synthcity: {train: 1, val: 0, frames: 6, size: [64, 32], "
+        "annotated_frame: 3}}, frames: {size: [64, 32]}, runs: {vid2vid: {loss: {lambda_vgg: 0}, "
+        "schedule: [{steps: 2, n_frames: 3, scales: 0, scale: 0.5}]}}}}")
 
 
 def _option(argv, name):
@@ -44,11 +45,11 @@ def test_slurm_profile_submits_the_demo_with_the_profile_resources(tmp_path):
     env.pop("CUDA_VISIBLE_DEVICES", None)
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--workflow-profile", "workflow/profiles/slurm",
-         "--slurm-init-seconds-before-status-checks", "1", "results/demo/cache/synth000_000000.safetensors",
+         "--slurm-init-seconds-before-status-checks", "1", "results/demo/checkpoints/vid2vid/final.pt",
          "--config", TINY],
         cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:]
-    assert (workdir / "results/demo/cache/synth000_000000.safetensors").is_file()
+    assert (workdir / "results/demo/checkpoints/vid2vid/final.pt").is_file()
 
     profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
     defaults, per_rule = profile["default-resources"], profile["set-resources"]
@@ -63,16 +64,21 @@ def test_slurm_profile_submits_the_demo_with_the_profile_resources(tmp_path):
             "time": _option(argv, "-t"),
             "mem": _option(argv, "--mem"),
             "cpus": _option(argv, "--cpus-per-task"),
+            "cpus_per_gpu": _option(argv, "--cpus-per-gpu"),
             "gpus": _option(argv, "--gpus"),
             "account": _option(argv, "-A"),
         }
-        print(f"  {rule:10s} " + " ".join(f"{k}={v}" for k, v in rendered.items()))
+        print(f"  {rule:12s} " + " ".join(f"{k}={v}" for k, v in rendered.items() if v is not None))
         assert rendered["partition"] == expected["slurm_partition"]
         assert rendered["time"] == str(expected["runtime"])
         assert rendered["mem"] == str(expected["mem_mb"])
-        assert rendered["cpus"] == str(expected["cpus_per_task"])
-        assert rendered["gpus"] is None  # no GPU rule in this DAG yet
+        if rule == "train":  # the GPU class: the run's gpus (1), CPUs per GPU, no --cpus-per-task
+            assert rendered["gpus"] == "1" and rendered["cpus_per_gpu"] == str(expected["cpus_per_gpu"])
+            assert rendered["cpus"] is None
+        else:
+            assert rendered["cpus"] == str(expected.get("cpus_per_task", 1)) and rendered["gpus"] is None
         assert rendered["account"] == "fakeaccount"  # guessed through sacct, validated with sacctmgr
         assert _option(argv, "-D") == str(workdir)
         seen[rule] = seen.get(rule, 0) + 1
-    assert seen == {"synthcity": 1, "frames": 1, "labels": 1, "instances": 1, "flow": 1, "cache": 1}
+    assert seen == {"synthcity": 1, "frames": 1, "labels": 1, "instances": 1, "flow": 1, "cache": 1,
+                    "cache_index": 1, "train": 1}

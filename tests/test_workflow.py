@@ -10,13 +10,15 @@ import sys
 
 import pandas as pd
 import pytest
+import torch
 
 from model.data import ClipDataset, Expectation
 from pipeline.datasets import synthcity
 from tests.conftest import REPO, synth_cfg
 
 TINY_DEMO = ("datasets={demo: {generate: {synthcity: {train: 2, val: 1, frames: 6, size: [64, 32], "
-             "annotated_frame: 3}}, frames: {size: [64, 32]}}}")
+             "annotated_frame: 3}}, frames: {size: [64, 32]}, runs: {vid2vid: {loss: {lambda_vgg: 0}, "
+             "schedule: [{steps: 2, n_frames: 3, scales: 0, scale: 0.5}, {steps: 2, n_frames: 4, scales: 1}]}}}}")
 
 
 @pytest.fixture
@@ -57,10 +59,10 @@ def test_demo_dry_run_lists_the_dag(workdir):
     assert result.returncode == 0, result.output
     counts = job_counts(result.output)
     assert counts == {"frames": 8, "frames_manifest": 1, "synthcity": 8, "total": 17}, counts
-    result = snakemake(workdir, "-n")  # the default target: the demo's cache
+    result = snakemake(workdir, "-n")  # the default target: the demo's trained model
     counts = job_counts(result.output)
     assert counts == {"all": 1, "cache": 8, "cache_index": 1, "flow": 8, "frames": 8, "instances": 8, "labels": 8,
-                      "synthcity": 8, "total": 50}, counts
+                      "synthcity": 8, "train": 1, "total": 51}, counts
 
 
 def test_cityscapes_dry_run_on_a_cityscapes_tree(workdir, tmp_path):
@@ -91,8 +93,8 @@ def test_bad_config_stops_before_any_job(workdir):
 
 
 @pytest.mark.slow
-def test_demo_run_produces_frames_manifest_and_cache(workdir):
-    targets = ["results/demo/frames/manifest.csv", "results/demo/cache/index.json"]
+def test_demo_run_produces_frames_manifest_cache_and_model(workdir):
+    targets = ["results/demo/frames/manifest.csv", "results/demo/checkpoints/vid2vid/final.pt"]
     result = snakemake(workdir, *targets, "--config", TINY_DEMO)
     assert result.returncode == 0, result.output[-3000:]
     table = pd.read_csv(workdir / "results/demo/frames/manifest.csv", keep_default_na=False)
@@ -105,6 +107,10 @@ def test_demo_run_produces_frames_manifest_and_cache(workdir):
     clips = ClipDataset(sorted((workdir / "results/demo/cache").glob("*.safetensors")), n_frames=4,
                         expect=Expectation(dataset="demo"))
     assert len(clips) == 2 and clips[1]["frames"].shape == (4, 3, 32, 64)  # the train split
+    checkpoint = torch.load(workdir / "results/demo/checkpoints/vid2vid/final.pt", weights_only=False)
+    assert checkpoint["step"] == 4 and checkpoint["stage"] == 1
+    run = json.loads((workdir / "results/demo/checkpoints/vid2vid/run.json").read_text())
+    assert run["vgg_loss"] is False  # lambda_vgg 0 here
     again = snakemake(workdir, *targets, "--config", TINY_DEMO)
     assert "Nothing to be done" in again.output
 
@@ -112,15 +118,21 @@ def test_demo_run_produces_frames_manifest_and_cache(workdir):
 @pytest.mark.slow
 def test_editing_a_stage_reruns_it_and_what_follows_only(workdir):
     """Rules carry a hash of the code they run (pipeline/code_version.py) as a param."""
-    shutil.copytree(REPO / "pipeline", workdir / "pipeline")  # the copy shadows the installed package
+    shutil.copytree(REPO / "pipeline", workdir / "pipeline")  # the copies shadow the installed packages
+    shutil.copytree(REPO / "model", workdir / "model")
     env = {"PYTHONPATH": str(workdir)}
-    target = ["results/demo/cache/index.json", "--config", TINY_DEMO]
+    target = ["results/demo/checkpoints/vid2vid/final.pt", "--config", TINY_DEMO]
     assert snakemake(workdir, *target, env=env).returncode == 0
     flow_module = workdir / "pipeline" / "flow.py"
     flow_module.write_text(flow_module.read_text() + "\n# a comment changes no syntax tree\n")
     assert "Nothing to be done" in snakemake(workdir, "-n", *target, env=env).output
     flow_module.write_text(flow_module.read_text() + "\nFLOW_STAGE_REVISION = 2\n")
-    result = snakemake(workdir, "-n", *target, env=env)
-    counts = job_counts(result.output)
+    counts = job_counts(snakemake(workdir, "-n", *target, env=env).output)
     print("\nrerun after editing pipeline/flow.py:", counts)
-    assert counts == {"cache": 3, "cache_index": 1, "flow": 3, "total": 7}, result.output[-2000:]
+    assert counts == {"cache": 3, "cache_index": 1, "flow": 3, "train": 1, "total": 8}, counts
+    assert snakemake(workdir, *target, env=env).returncode == 0
+    trainer = workdir / "model" / "losses.py"
+    trainer.write_text(trainer.read_text() + "\nLOSSES_REVISION = 2\n")
+    counts = job_counts(snakemake(workdir, "-n", *target, env=env).output)
+    print("rerun after editing model/losses.py:", counts)
+    assert counts == {"train": 1, "total": 1}, counts

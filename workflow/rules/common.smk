@@ -1,4 +1,5 @@
 # Shared by all rules: config loading + validation, dataset/shard lookups, wildcard constraints.
+import json
 import os
 import shlex
 import sys
@@ -40,6 +41,7 @@ wildcard_constraints:
     shard=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     split=r"train|val|test",
     city=r"[A-Za-z0-9_-]+",
+    run=r"[A-Za-z0-9][A-Za-z0-9_-]*",
 
 
 def dataset(ds):
@@ -99,3 +101,41 @@ def frames_inputs(wildcards):
 
         return [str(video_path(ds, s.name)) for s in seqs]
     return []  # a Cityscapes tree on disk: listed, not tracked file by file
+
+
+def run_config(wildcards):
+    """datasets.<ds>.runs.<run>, checked against the trainer's options (model/options.py)."""
+    from model import options as train_options
+
+    runs = dataset(wildcards.ds).cfg["runs"]
+    if wildcards.run not in runs:
+        where = config_mod.blame(CONFIG_SOURCES, ("datasets", wildcards.ds, "runs"))
+        raise WorkflowError(f"{where}: datasets.{wildcards.ds}.runs has no run {wildcards.run!r} "
+                            f"(has {sorted(runs)})")
+    run = dict(runs[wildcards.run])
+    run.pop("gpus", None)
+    try:
+        train_options.from_dict(run)
+    except (train_options.OptionsError, TypeError) as err:
+        where = config_mod.blame(CONFIG_SOURCES, ("datasets", wildcards.ds, "runs", wildcards.run))
+        raise WorkflowError(f"{where}: datasets.{wildcards.ds}.runs.{wildcards.run}: {err}") from None
+    return run
+
+
+def run_gpus(wildcards):
+    return int(dataset(wildcards.ds).cfg["runs"].get(wildcards.run, {}).get("gpus", 1))
+
+
+def run_options_arg(wildcards):
+    return shlex.quote(json.dumps(run_config(wildcards), sort_keys=True))
+
+
+def run_paths_arg(wildcards, input, output):
+    paths = {"dataset": wildcards.ds, "cache": [str(input[0])], "output": os.path.dirname(str(output[0]))}
+    return shlex.quote(json.dumps(paths, sort_keys=True))
+
+
+def run_launcher(wildcards):
+    """python -m, or torchrun on one node for runs with several GPUs."""
+    gpus = run_gpus(wildcards)
+    return f"python -m torch.distributed.run --standalone --nproc_per_node {gpus} -m" if gpus > 1 else "python -m"

@@ -1,0 +1,27 @@
+# Stage 'train': the vid2vid trainer on a dataset's cache (python -m model.train), one job per run
+# (datasets.<ds>.runs.<run>). It depends on the cache only. gpus > 1 starts torchrun on one node;
+# each job gets its own devices through pipeline.gpu_slot. --resume continues a crashed run.
+
+
+rule train:
+    input:
+        f"{RESULTS}/{{ds}}/cache/index.json",
+    output:
+        f"{RESULTS}/{{ds}}/checkpoints/{{run}}/final.pt",
+    params:
+        code=code_version("model.train"),
+        options=run_options_arg,
+        paths=run_paths_arg,
+        launcher=run_launcher,
+    resources:
+        gpu=lambda w: run_gpus(w),
+    threads: 2
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{ds}}/logs/train/{{run}}.log",
+    benchmark:
+        f"{RESULTS}/{{ds}}/benchmarks/train/{{run}}.tsv"
+    shell:
+        "python -m pipeline.gpu_slot --need {resources.gpu} -- {params.launcher} model.train"
+        " --options-json {params.options} --set-json {params.paths} --resume > {log} 2>&1"
