@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup  ## the main job on the embedded demo dataset (synthcity)
-	$(VENV)/bin/snakemake --cores $(CORES) results/demo/cache/index.json
+	$(VENV)/bin/snakemake --cores $(CORES) results/demo/checkpoints/vid2vid/final.pt
 
 test: setup  ## the test suite
 	$(PY) -m pytest
@@ -25,6 +25,7 @@ bench: setup  ## benchmark tables (not tests)
 	$(PY) benchmarks/frames_speed.py
 	$(PY) benchmarks/cache_formats.py
 	$(PY) benchmarks/loader_speed.py
+	$(PY) benchmarks/train_speed.py --quick
 
 clean:
 	rm -rf results .snakemake

@@ -64,7 +64,7 @@ class TrainOptions:
     batch_size: int = 1
     max_t_step: int = 1
     tbptt: int = 0  # detach the generated history every tbptt frames (0: backprop through the clip)
-    first_frame: str = "real"  # history before frame L: 'real' frames (teacher forcing) or 'zero'
+    first_frame: str = "real"  # before frame L: 'real' history, 'zero' history, or an 'image' generator
     precision: str = "fp32"  # fp32 | bf16 | fp16
     channels_last: bool = False
     compile: bool = False
@@ -146,8 +146,8 @@ def from_dict(data: dict) -> Options:
             raise OptionsError("schedule: n_frames must be >= 2 (one generated frame after the history)")
     if options.train.precision not in ("fp32", "bf16", "fp16"):
         raise OptionsError(f"train.precision: expected fp32, bf16 or fp16, got {options.train.precision!r}")
-    if options.train.first_frame not in ("real", "zero"):
-        raise OptionsError(f"train.first_frame: expected 'real' or 'zero', got {options.train.first_frame!r}")
+    if options.train.first_frame not in ("real", "zero", "image"):
+        raise OptionsError(f"train.first_frame: expected 'real', 'zero' or 'image', got {options.train.first_frame!r}")
     return options
 
 

@@ -4,8 +4,8 @@
     torchrun --standalone --nproc_per_node 4 -m model.train --options run.yaml      # DDP, one node
 
 Each step takes a batch of clips from the cache (model/data.py), makes every frame from the
-semantic maps and the previously generated frames (the first L from the real frames with
-``first_frame: real``, or from zeros), and updates G against the image discriminator D_I (every
+semantic maps and the previously generated frames (before frame L: the real frames with
+``first_frame: real``, zeros with ``zero``, or a single-image generator with ``image``), and updates G against the image discriminator D_I (every
 generated frame) and the video discriminators D_V (one per temporal scale, on K-frame windows
 conditioned on the ground-truth backward flow), with feature matching, the VGG loss (when its
 weights are there) and the flow loss of Eq. 8. The schedule grows the clip length and the number
@@ -19,6 +19,7 @@ A non-finite loss stops the run with the last good checkpoint left intact.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -92,6 +93,10 @@ class Trainer:
         g = opts.model
         self.memory_format = torch.channels_last if opts.train.channels_last else torch.contiguous_format
         self.generator = Vid2VidGenerator(g).to(device, memory_format=self.memory_format)
+        # first_frame 'image': a single-image generator (no history, no flow) makes frames 0..L-1
+        self.first_generator = (
+            Vid2VidGenerator(dataclasses.replace(g, n_frames=1, use_history=False, use_flow=False))
+            .to(device, memory_format=self.memory_format) if opts.train.first_frame == "image" else None)
         self.encoder = (FeatureEncoder(g.feat_nc, norm=g.norm).to(device, memory_format=self.memory_format)
                         if g.feat_nc else None)
         d = opts.discriminator
@@ -115,9 +120,13 @@ class Trainer:
         self.last_sample = None
         self.g_model, self.image_d_model, self.video_d_models = self.generator, self.image_d, list(self.video_ds)
         if world > 1:
-            ddp = lambda m: nn.parallel.DistributedDataParallel(  # noqa: E731
-                m, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
-            self.g_model, self.image_d_model = ddp(self.generator), ddp(self.image_d)
+            def ddp(module, unused=False):
+                return nn.parallel.DistributedDataParallel(
+                    module, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=unused)
+
+            # with local enhancers, the scales not active in a stage get no gradients
+            self.g_model = ddp(self.generator, unused=g.n_local > 0)
+            self.image_d_model = ddp(self.image_d)
             self.video_d_models = [ddp(m) for m in self.video_ds]
         if opts.train.compile:
             self.g_model = torch.compile(self.g_model)
@@ -126,7 +135,9 @@ class Trainer:
     def g_parameters(self) -> list[nn.Parameter]:
         """What the G update trains: the generator and the feature encoder E (trained with G)."""
         params = list(self.generator.parameters())
-        return params + (list(self.encoder.parameters()) if self.encoder is not None else [])
+        for extra in (self.first_generator, self.encoder):
+            params += list(extra.parameters()) if extra is not None else []
+        return params
 
     def _vgg(self) -> VGGLoss | None:
         if self.opts.loss.lambda_vgg <= 0:
@@ -195,7 +206,7 @@ class Trainer:
         semantic, frames = inputs["condition"], inputs["frames"]
         b, t_total, _, h, w = frames.shape
         history_len = cfg.n_frames - 1
-        start = history_len if train.first_frame == "real" else 0
+        start = history_len if train.first_frame == "real" else 0  # 'zero' and 'image' make every frame
         zeros = torch.zeros(b, 3, h, w, device=self.device)
         history = [frames[:, t] if t >= 0 and train.first_frame == "real" else zeros
                    for t in range(start - history_len, start)]
@@ -205,7 +216,11 @@ class Trainer:
             sem = torch.cat([semantic[:, s] if s >= 0 else sem_zero for s in range(t - history_len, t + 1)], 1)
             prev = torch.cat(history, 1) if cfg.use_history else None
             sem = sem.contiguous(memory_format=self.memory_format)
-            run = lambda s, p: self.g_model(s, p, inputs["labels"][:, t], scales=scales)  # noqa: E731
+            if self.first_generator is not None and t < history_len:  # the single-image generator
+                sem = semantic[:, t].contiguous(memory_format=self.memory_format)
+                run = lambda s, p: self.first_generator(s, None, inputs["labels"][:, t], scales=scales)  # noqa: E731
+            else:
+                run = lambda s, p: self.g_model(s, p, inputs["labels"][:, t], scales=scales)  # noqa: E731
             if train.grad_checkpoint:
                 out = grad_checkpoint(lambda s, p: tuple(vars(run(s, p)).values()), sem, prev, use_reentrant=False)
                 out = dict(zip(("frame", "hallucinated", "warped", "flow", "mask"), out))
@@ -328,6 +343,7 @@ class Trainer:
             "image_d": self.image_d.state_dict(),
             "video_ds": self.video_ds.state_dict(),
             "encoder": self.encoder.state_dict() if self.encoder is not None else None,
+            "first_generator": self.first_generator.state_dict() if self.first_generator is not None else None,
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "sched_g": self.sched_g.state_dict(),
@@ -343,6 +359,8 @@ class Trainer:
         self.video_ds.load_state_dict(state["video_ds"])
         if self.encoder is not None:
             self.encoder.load_state_dict(state["encoder"])
+        if self.first_generator is not None:
+            self.first_generator.load_state_dict(state["first_generator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.sched_g.load_state_dict(state["sched_g"])

@@ -200,6 +200,20 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(small_cache, tmp_pa
     assert (out / "latest.pt").read_bytes() == before
 
 
+def test_first_frame_from_a_single_image_generator(small_cache, tmp_path):
+    _, shard = small_cache
+    opts = _options(shard, tmp_path / "image", steps=(1, 1), first_frame="image")
+    trainer = Trainer(opts, torch.device("cpu"))
+    batch = trainer.load_batch(0, 0)
+    inputs = trainer.to_inputs(batch)
+    generated = trainer.generate(inputs, 0)
+    assert generated["start"] == 0 and len(generated["outputs"]) == 4  # every frame generated
+    first = dict(generated["outputs"])[0]
+    assert first["flow"] is None and dict(generated["outputs"])[2]["flow"] is not None
+    trainer.train_step(batch, 0)
+    assert any(p.grad is not None for p in trainer.first_generator.parameters())
+
+
 def test_options_errors_name_the_option():
     with pytest.raises(options_mod.OptionsError, match=r"model: unknown option\(s\) \['ngff'\]"):
         options_mod.from_dict({"model": {"ngff": 3}})
@@ -247,3 +261,24 @@ def test_trainer_speed_options_and_feature_mixtures_on_cpu(small_cache, tmp_path
     assert final["step"] == 2 and final["encoder"] is not None
     gmm = final["feature_gmm"]
     assert 26 in gmm and gmm[26]["means"].shape[1] == 3  # cars got a mixture of 3-d features
+
+
+@pytest.mark.slow
+def test_ddp_with_two_processes_on_cpu(small_cache, tmp_path):
+    """torchrun (gloo on the CPU) with 2 ranks: each trains on its own clips, weights stay in sync."""
+    import json
+    import subprocess
+    import sys
+
+    _, shard = small_cache
+    opts = {"dataset": "demo", "cache": [str(shard)], "output": str(tmp_path / "ddp"),
+            "model": {**TINY, "n_local": 1}, "loss": {"lambda_vgg": 0},
+            "discriminator": {"ndf": 8, "n_layers": 2, "temporal_scales": 1},
+            "schedule": [{"steps": 2, "n_frames": 3, "scale": 0.5}, {"steps": 1, "n_frames": 3, "scales": 1}],
+            "train": {"max_t_step": 1}}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             "-m", "model.train", "--options-json", json.dumps(opts), "--device", "cpu"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    final = torch.load(tmp_path / "ddp" / "final.pt", weights_only=False)
+    assert final["step"] == 3 and json.loads((tmp_path / "ddp" / "run.json").read_text())["world_size"] == 2
