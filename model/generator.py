@@ -7,7 +7,8 @@ background classes of s_t. Layout, following the official implementation (Compos
 
 - label encoder (the L+1 semantic maps, each one-hot + instance edges [+ encoder features]) and
   previous-frame encoder (the L generated frames): conv7 + n_down stride-2 convolutions; summed;
-- image branch: residual blocks, transposed-convolution decoder, conv7 -> tanh: h_B;
+- a shared residual trunk (n_blocks - n_blocks // 2 blocks) on the summed features;
+- image branch: residual blocks (n_blocks // 2), transposed-convolution decoder, conv7 -> tanh: h_B;
 - flow + mask branch: its own residual blocks and decoder, sharing everything but the output
   layers between flow w_t (conv7, x20 as in the official code) and occlusion mask m_t (sigmoid);
 - foreground branch (optional): residual blocks and decoder on the label features only -> h_F.
@@ -47,7 +48,7 @@ class GeneratorConfig:
     n_frames: int = 3  # L + 1: the current semantic map and L past ones (L past generated frames)
     ngf: int = 64  # channels at the finest scale; the global generator has ngf * 2**n_local
     n_downsample: int = 3
-    n_blocks: int = 9  # residual blocks of the global generator, split between the branches
+    n_blocks: int = 9  # residual blocks of the global generator: shared trunk + each branch
     n_local: int = 0  # local enhancers: 1 -> 2x the global resolution, 2 -> 4x
     n_blocks_local: int = 3
     norm: str = "instance"
@@ -109,6 +110,7 @@ class GlobalGenerator(nn.Module):
         self.labels = encoder(cfg.input_nc, ngf, cfg.n_downsample, norm)
         self.previous = encoder(cfg.prev_nc, ngf, cfg.n_downsample, norm) if cfg.use_history else None
         self.foreground_labels = encoder(cfg.input_nc, ngf, cfg.n_downsample, norm) if cfg.foreground else None
+        self.trunk = res_blocks(deep, cfg.n_blocks - cfg.n_blocks // 2, norm)
         self.branches = _Branches(cfg, deep, max(cfg.n_blocks // 2, 1), cfg.n_downsample, ngf, norm)
         self.heads = _Heads(cfg, ngf)
 
@@ -116,6 +118,7 @@ class GlobalGenerator(nn.Module):
         shared = self.labels(labels)
         if self.previous is not None:
             shared = shared + self.previous(previous)
+        shared = self.trunk(shared)
         feats = {"image": self.branches.image(shared)}
         if self.branches.flow is not None:
             feats["flow"] = self.branches.flow(shared)
