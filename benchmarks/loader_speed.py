@@ -4,8 +4,9 @@
 
 Clips of 6 frames (the paper's progressive schedule ends near 30; 6 is the official recipe's
 n_frames_total start) with random stride <= 3, random scale 0.8-1.2 and a crop back to the
-dataset's size, flip on. 'png' reads the same clips' frames, labels and instances from the PNG
-files and the flow archive, without augmentation, single process. Bytes per frame count everything
+dataset's size, flip on, with the backward flow the trainer uses ('both flows' adds the forward
+flow). 'png' reads the same clips' frames, labels and instances from the PNG files and the flow
+archive, without augmentation, single process. Bytes per frame count everything
 a training frame needs (frame, labels, instances, flow, confidence).
 
 Target (cache issue): the loader delivers at least 10x the frames/s the trainer consumes at the same
@@ -33,8 +34,9 @@ from pipeline.images import read_map, read_rgb  # noqa: E402
 N_FRAMES = 6
 
 
-def loader_rate(shard: Path, size, workers: int, clips: int) -> tuple[float, float]:
-    dataset = ClipDataset([shard], n_frames=N_FRAMES, max_t_step=3, crop=size, scale=(0.8, 1.2), seed=0, split=None)
+def loader_rate(shard: Path, size, workers: int, clips: int, flows=("flow_backward",)) -> tuple[float, float]:
+    dataset = ClipDataset([shard], n_frames=N_FRAMES, max_t_step=3, crop=size, scale=(0.8, 1.2), seed=0, split=None,
+                          flows=flows)
     sampler = torch.utils.data.RandomSampler(dataset, replacement=True, num_samples=clips)
     loader = torch.utils.data.DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=workers,
                                          persistent_workers=False)
@@ -84,6 +86,8 @@ def main() -> None:
             for workers in (0, 2):
                 clips, fps = loader_rate(shard, (width, height), workers, args.clips)
                 rows.append((f"{width}x{height}", f"cache, {workers} workers", clips, fps, cached))
+            clips, fps = loader_rate(shard, (width, height), 0, args.clips, flows=("flow", "flow_backward"))
+            rows.append((f"{width}x{height}", "cache, 0 workers, both flows", clips, fps, cached))
             clips, fps = png_rate(ds, args.clips // 4)
             rows.append((f"{width}x{height}", "png + npz, no augmentation", clips, fps, png))
     print(f"\nclip loader ({N_FRAMES}-frame clips, stride <= 3, scale 0.8-1.2 + crop + flip), {torch.get_num_threads()} "

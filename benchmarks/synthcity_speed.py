@@ -2,7 +2,8 @@
 
     python benchmarks/synthcity_speed.py [--frames 30] [--sequences 3]
 
-'render+flow' is the renderer alone (RGB, labels, instances, depth, exact flow and validity);
+'render+flow' is the renderer alone (RGB, labels, instances, depth, exact forward and backward
+flow and their validity masks);
 '+ write' adds writing the Cityscapes-layout PNGs and the flow archive, as the stage does.
 Target (foundation issue): at least 30 frames/s at 256x128 including flow.
 """
@@ -37,7 +38,7 @@ def main() -> None:
         for seed in range(args.sequences):
             scene = build_scene(seed, width, height, args.frames)
             start = time.perf_counter()
-            for _ in render_sequence(scene):
+            for _ in render_sequence(scene, backward=True):
                 pass
             render_fps.append(args.frames / (time.perf_counter() - start))
             cfg = {"seed": seed, "size": [width, height], "frames": args.frames, "train": 1, "val": 0,

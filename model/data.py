@@ -147,9 +147,14 @@ class ClipDataset(torch.utils.data.Dataset):
         seed: int = 0,
         split: str | None = "train",
         expect: Expectation | None = None,
+        flows: tuple[str, ...] = ("flow", "flow_backward"),
     ) -> None:
         if n_frames < 1 or max_t_step < 1:
             raise ValueError("n_frames and max_t_step must be >= 1")
+        unknown = set(flows) - {"flow", "flow_backward"}
+        if unknown:
+            raise ValueError(f"flows: unknown {sorted(unknown)}; choose from 'flow', 'flow_backward'")
+        self.flows = flows  # the trainer needs only the backward flow: skip the other's resampling
         self.refs = [r for r in scan(shards, expect, split) if r.frames >= n_frames]
         if not self.refs:
             raise CacheError(f"no sequences of split {split!r} with at least {n_frames} frames in {list(map(str, shards))}")
@@ -205,6 +210,8 @@ class ClipDataset(torch.utils.data.Dataset):
             "step": step,
         }
         for key, conf_key, backward in (("flow", "confidence", False), ("flow_backward", "confidence_backward", True)):
+            if key not in self.flows:
+                continue
             flow = _to_float32(self._read(ref, key, start, stop - 1))
             confidence = self._read(ref, conf_key, start, stop - 1)
             if step > 1:  # chain the one-frame flows of each pair: forwards t..t+s, backwards t+s..t

@@ -159,7 +159,8 @@ class Trainer:
                 cache_shards(self.opts.cache), n_frames=stage.n_frames, max_t_step=self.opts.train.max_t_step,
                 crop=tuple(stage.crop) if stage.crop else None, scale=(lo * stage.scale, hi * stage.scale),
                 flip=self.opts.train.flip,
-                seed=self.opts.train.seed, split="train", expect=Expectation(dataset=self.opts.dataset))
+                seed=self.opts.train.seed, split="train", expect=Expectation(dataset=self.opts.dataset),
+                flows=("flow_backward",))
         return self._datasets[stage_index]
 
     def batch_indices(self, stage_index: int, step: int) -> list[int]:
