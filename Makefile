@@ -23,6 +23,7 @@ test: setup  ## the test suite
 bench: setup  ## benchmark tables (not tests)
 	$(PY) benchmarks/synthcity_speed.py
 	$(PY) benchmarks/frames_speed.py
+	$(PY) benchmarks/flow_quality.py
 	$(PY) benchmarks/cache_formats.py
 	$(PY) benchmarks/loader_speed.py
 	$(PY) benchmarks/train_speed.py --quick

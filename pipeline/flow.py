@@ -8,17 +8,18 @@ flow (paper Eq. 4, 8); the forward-backward check that gives the confidence need
 Modes (``datasets.<ds>.flow.mode``):
 - ``given``: the dataset ships both flows (synthcity's exact flow; visibility masks are the confidences),
   resized and cropped like the frames with the vectors scaled; non-finite flow is refused.
-The estimated modes (FlowNet2 and others through ptlflow, RAFT, OpenCV DIS) arrive with the
-annotation issue.
+- ``dis``: OpenCV DIS (``flow.preset``: ultrafast, fast, medium), no weights, CPU; confidence
+  from the forward-backward check (pipeline/flow_dis.py).
+The learned modes (FlowNet2 and others through ptlflow, RAFT) arrive with the annotation issue.
 """
 
 from __future__ import annotations
 
-from pipeline import given
+from pipeline import flow_dis, given
 from pipeline.errors import main_guard
 from pipeline.stage import sequence_stage_main
 
-MODES = {"given": given.copy_flow}
+MODES = {"given": given.copy_flow, "dis": flow_dis.estimate_sequence}
 
 
 @main_guard

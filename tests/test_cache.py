@@ -241,3 +241,25 @@ def test_given_labels_out_of_range_are_refused(tmp_path):
         labels.main(args)
     assert info.value.code == 2
     assert not (ds.results / "labels" / "synth000_000000").exists()
+
+
+def test_dis_flow_mode_against_synthcity_ground_truth(tmp_path):
+    """OpenCV DIS (no weights): end-point error on non-occluded pixels, and its forward-backward
+    consistency against the exact visibility mask."""
+    ds = make_dataset(tmp_path, "dis", adapter="cityscapes",
+                      generate={"synthcity": synth_cfg(train=1, val=0, size=[256, 128])},
+                      frames={"size": [256, 128]}, flow={"mode": "dis", "preset": "medium"})
+    synthcity.write_sequence(ds.root, synthcity.sequences(ds.synthcity)[0], ds.synthcity)
+    run_stages(ds, tmp_path)
+    estimated = load_npz(ds.results / "flow/synth000_000000/flow.npz",
+                         ("flow", "confidence", "flow_backward", "confidence_backward"))
+    truth = load_npz(ds.root / "synthcity_gt/train/synth000/synth000_000000_flow.npz",
+                     ("flow", "valid", "flow_backward", "valid_backward"))
+    for key, valid_key in (("flow", "valid"), ("flow_backward", "valid_backward")):
+        epe = np.linalg.norm(estimated[key].astype(np.float32) - truth[key], axis=1)
+        valid = truth[valid_key].astype(bool)
+        print(f"\nDIS medium, {key}: EPE {epe[valid].mean():.2f} px on non-occluded pixels "
+              f"(mean motion {np.linalg.norm(truth[key], axis=1)[valid].mean():.2f} px)")
+        assert epe[valid].mean() < 1.5
+    consistent = estimated["confidence"][:, 0].astype(bool)
+    assert consistent.mean() > 0.6 and (consistent & truth["valid"].astype(bool)).sum() / consistent.sum() > 0.9

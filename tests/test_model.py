@@ -282,3 +282,14 @@ def test_ddp_with_two_processes_on_cpu(small_cache, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     final = torch.load(tmp_path / "ddp" / "final.pt", weights_only=False)
     assert final["step"] == 3 and json.loads((tmp_path / "ddp" / "run.json").read_text())["world_size"] == 2
+
+
+def test_weights_cli_lists_entries_and_explains_a_failed_fetch(tmp_path, capsys):
+    from pipeline import weights as weights_cli
+
+    assert weights_cli.main(["--cache", str(tmp_path), "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "vgg19" in listing and "missing" in listing and "licence" in listing
+    (tmp_path / "vgg19-dcbfe4e1.pth").write_bytes(b"not the weights")
+    assert weights_cli.main(["--cache", str(tmp_path), "list"]) == 0
+    assert "WRONG HASH" in capsys.readouterr().out
