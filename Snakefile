@@ -27,9 +27,10 @@ include: "workflow/rules/instances.smk"
 include: "workflow/rules/flow.smk"
 include: "workflow/rules/cache.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/synthesize.smk"
 
 
 rule all:
     default_target: True
     input:
-        f"{RESULTS}/demo/checkpoints/vid2vid/final.pt",
+        f"{RESULTS}/demo/synth/vid2vid/synthesis.json",

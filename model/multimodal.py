@@ -49,9 +49,8 @@ def instance_vectors(features: torch.Tensor, instances: torch.Tensor) -> dict[in
     found: dict[int, list[np.ndarray]] = {}
     for feat, inst in zip(features, instances):
         for instance_id in torch.unique(inst).tolist():
-            label = instance_id // INSTANCE_DIVISOR if instance_id >= INSTANCE_DIVISOR else instance_id
             mask = inst == instance_id
-            found.setdefault(int(label), []).append(feat[:, mask].mean(1).float().cpu().numpy())
+            found.setdefault(label_of(instance_id), []).append(feat[:, mask].mean(1).float().cpu().numpy())
     return found
 
 
@@ -74,6 +73,19 @@ def fit_class_gmms(vectors: dict[int, list[np.ndarray]], max_components: int = 1
     return gmms
 
 
+def label_of(instance_id: int) -> int:
+    return instance_id // INSTANCE_DIVISOR if instance_id >= INSTANCE_DIVISOR else instance_id
+
+
+def draw_vector(gmms: dict, label: int, feat_nc: int, rng: np.random.Generator) -> np.ndarray:
+    """One feature vector from the class's mixture (zeros for a class never seen in training)."""
+    if label not in gmms:
+        return np.zeros(feat_nc)
+    g = gmms[label]
+    component = rng.choice(len(g["weights"]), p=np.asarray(g["weights"]) / np.sum(g["weights"]))
+    return rng.multivariate_normal(g["means"][component], g["covariances"][component])
+
+
 def sample_features(instances: torch.Tensor, gmms: dict, feat_nc: int, seed: int = 0,
                     fixed: dict[int, np.ndarray] | None = None) -> torch.Tensor:
     """A (B, feat_nc, H, W) feature map with one vector per instance drawn from its class's mixture;
@@ -82,15 +94,7 @@ def sample_features(instances: torch.Tensor, gmms: dict, feat_nc: int, seed: int
     fixed = fixed or {}
     out = torch.zeros(instances.shape[0], feat_nc, *instances.shape[1:])
     for instance_id in torch.unique(instances).tolist():
-        label = instance_id // INSTANCE_DIVISOR if instance_id >= INSTANCE_DIVISOR else instance_id
-        if instance_id in fixed:
-            vector = fixed[instance_id]
-        elif label in gmms:
-            g = gmms[label]
-            component = rng.choice(len(g["weights"]), p=np.asarray(g["weights"]) / np.sum(g["weights"]))
-            vector = rng.multivariate_normal(g["means"][component], g["covariances"][component])
-        else:
-            vector = np.zeros(feat_nc)
+        vector = fixed[instance_id] if instance_id in fixed else draw_vector(gmms, label_of(instance_id), feat_nc, rng)
         mask = (instances == instance_id).unsqueeze(1).expand(-1, feat_nc, -1, -1)
         out[mask] = torch.as_tensor(vector, dtype=out.dtype).view(1, feat_nc, 1, 1).expand_as(out)[mask]
     return out

@@ -89,6 +89,7 @@ class Options:
     dataset: str | None = None  # the cache header must name this dataset
     cache: list[str] = field(default_factory=list)  # shard files, or one index.json
     output: str = "checkpoints/run"
+    code: str = ""  # version of the code that trains this run (the workflow sets it); part of resume's check
 
     @property
     def total_steps(self) -> int:

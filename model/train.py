@@ -12,7 +12,9 @@ weights are there) and the flow loss of Eq. 8. The schedule grows the clip lengt
 of active scales stage by stage (spatio-temporally progressive training).
 
 Checkpoints hold the full state (networks, optimizers, LR schedulers, grad scaler, stage, step,
-RNG states) and are written atomically; ``--resume`` continues exactly where the last one stopped.
+RNG states) and are written atomically; ``--resume`` continues exactly where the last one stopped,
+if that checkpoint was made with the same options and code (else it is set aside and training
+starts over: a rerun after a code change retrains).
 A non-finite loss stops the run with the last good checkpoint left intact.
 """
 
@@ -411,8 +413,15 @@ def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None
     trainer = Trainer(opts, dev, rank, world)
     latest = out / "latest.pt"
     if resume and latest.is_file():
-        trainer.load_state_dict(torch.load(latest, map_location=dev, weights_only=False))
-        log.info("resumed from %s at step %d", latest, trainer.step)
+        state = torch.load(latest, map_location=dev, weights_only=False)
+        if state.get("options") != options_mod.to_dict(opts):  # other options or code: not this run
+            stale = latest.with_name(f"latest.stale-{time.strftime('%Y%m%d-%H%M%S')}.pt")
+            if rank == 0:
+                latest.rename(stale)
+            log.warning("%s was made with other options or code; starting over (it is kept as %s)", latest, stale)
+        else:
+            trainer.load_state_dict(state)
+            log.info("resumed from %s at step %d", latest, trainer.step)
     writer = None
     if rank == 0:
         from torch.utils.tensorboard import SummaryWriter

@@ -181,6 +181,12 @@ def test_progressive_schedule_and_resume_reproduce_the_uninterrupted_run(small_c
             assert torch.equal(value, b[part][key]), f"{part}.{key} differs after resume"
     assert a["opt_g"]["state"][0]["exp_avg"].equal(b["opt_g"]["state"][0]["exp_avg"])
     assert (tmp_path / "straight" / "tensorboard").is_dir()
+    # a checkpoint of other options (or code) is set aside, not resumed
+    changed = _options(shard, interrupted)
+    changed.code = "edited"
+    restarted = torch.load(train(changed, resume=True, max_steps=1, device="cpu").parent / "latest.pt",
+                           weights_only=False)
+    assert restarted["step"] == 1 and list(interrupted.glob("latest.stale-*.pt"))
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(small_cache, tmp_path, monkeypatch):

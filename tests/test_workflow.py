@@ -59,10 +59,10 @@ def test_demo_dry_run_lists_the_dag(workdir):
     assert result.returncode == 0, result.output
     counts = job_counts(result.output)
     assert counts == {"frames": 8, "frames_manifest": 1, "synthcity": 8, "total": 17}, counts
-    result = snakemake(workdir, "-n")  # the default target: the demo's trained model
+    result = snakemake(workdir, "-n")  # the default target: the demo's synthesized val videos
     counts = job_counts(result.output)
     assert counts == {"all": 1, "cache": 8, "cache_index": 1, "flow": 8, "frames": 8, "instances": 8, "labels": 8,
-                      "synthcity": 8, "train": 1, "total": 51}, counts
+                      "synthcity": 8, "synthesize": 1, "train": 1, "total": 52}, counts
 
 
 def test_cityscapes_dry_run_on_a_cityscapes_tree(workdir, tmp_path):
@@ -94,7 +94,7 @@ def test_bad_config_stops_before_any_job(workdir):
 
 @pytest.mark.slow
 def test_demo_run_produces_frames_manifest_cache_and_model(workdir):
-    targets = ["results/demo/frames/manifest.csv", "results/demo/checkpoints/vid2vid/final.pt"]
+    targets = ["results/demo/frames/manifest.csv", "results/demo/synth/vid2vid/synthesis.json"]
     result = snakemake(workdir, *targets, "--config", TINY_DEMO)
     assert result.returncode == 0, result.output[-3000:]
     table = pd.read_csv(workdir / "results/demo/frames/manifest.csv", keep_default_na=False)
@@ -111,6 +111,8 @@ def test_demo_run_produces_frames_manifest_cache_and_model(workdir):
     assert checkpoint["step"] == 4 and checkpoint["stage"] == 1
     run = json.loads((workdir / "results/demo/checkpoints/vid2vid/run.json").read_text())
     assert run["vgg_loss"] is False  # lambda_vgg 0 here
+    assert (workdir / "results/demo/synth/vid2vid/synth002_000000.mp4").is_file()  # the val sequence
+    assert len(list((workdir / "results/demo/synth/vid2vid/synth002_000000").glob("*.png"))) == 6
     again = snakemake(workdir, *targets, "--config", TINY_DEMO)
     assert "Nothing to be done" in again.output
 

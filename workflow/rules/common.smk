@@ -131,7 +131,8 @@ def run_options_arg(wildcards):
 
 
 def run_paths_arg(wildcards, input, output):
-    paths = {"dataset": wildcards.ds, "cache": [str(input[0])], "output": os.path.dirname(str(output[0]))}
+    paths = {"dataset": wildcards.ds, "cache": [str(input[0])], "output": os.path.dirname(str(output[0])),
+             "code": code_version("model.train")}
     return shlex.quote(json.dumps(paths, sort_keys=True))
 
 

@@ -1,0 +1,213 @@
+"""Synthesis: generate every sequence of a split frame by frame with a trained model (paper section 3,
+inference; section 4, long videos, multimodal results and semantic manipulation).
+
+    python -m model.synthesize --checkpoint results/demo/checkpoints/vid2vid/final.pt \
+        --cache results/demo/cache/index.json --split val --output results/demo/synth/vid2vid
+
+For each sequence it writes ``<output>/<seq>/NNNNNN.png`` and ``<output>/<seq>.mp4`` (H.264 through
+ffmpeg-python), streaming: one frame is read from the memory-mapped cache, generated from the
+labels and the model's own previous frames, written to PNG and piped to ffmpeg, so memory stays
+bounded for any length. The first L frames come from the model (its single-image generator, or
+zero history) or from the real frames (``--first-frame real``).
+
+Options: ``--features-seed S`` samples each instance's appearance from the per-class feature
+mixtures saved with the checkpoint (multimodal synthesis; the same instance keeps its vector over
+time); ``--resample ID`` draws instance ID anew while the rest keep seed 0's vectors;
+``--remap 21:11`` rewrites labelIds before generation (semantic manipulation: trees -> buildings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model.data import read_header
+from model.generator import GeneratorConfig, Vid2VidGenerator
+from model.inputs import instance_edges, one_hot_labels
+from model.multimodal import draw_vector, label_of, sample_features
+from model.train import NUM_LABEL_IDS, cache_shards
+
+log = logging.getLogger("model.synthesize")
+
+
+class Synthesizer:
+    """A trained generator (and its first-frame generator, feature mixtures) ready for inference."""
+
+    def __init__(self, checkpoint: dict, device: torch.device) -> None:
+        opts = checkpoint["options"]
+        model = dict(opts["model"])
+        model["foreground_labels"] = tuple(model["foreground_labels"])
+        self.cfg = GeneratorConfig(**model)
+        self.device = device
+        self.generator = Vid2VidGenerator(self.cfg).to(device).eval()
+        self.generator.load_state_dict(checkpoint["generator"])
+        self.first_generator = None
+        if checkpoint.get("first_generator"):
+            self.first_generator = Vid2VidGenerator(
+                dataclasses.replace(self.cfg, n_frames=1, use_history=False, use_flow=False)).to(device).eval()
+            self.first_generator.load_state_dict(checkpoint["first_generator"])
+        last_stage = opts["schedule"][-1]
+        self.scales, self.scale = last_stage["scales"], last_stage.get("scale", 1.0)
+        self.gmms = checkpoint.get("feature_gmm")
+        if self.cfg.feat_nc and not self.gmms:
+            raise ValueError("the model takes encoder features but the checkpoint has no feature mixtures")
+
+    def semantic(self, labels: torch.Tensor, instances: torch.Tensor, features: torch.Tensor | None) -> torch.Tensor:
+        maps = [one_hot_labels(labels, NUM_LABEL_IDS), instance_edges(instances)]
+        if features is not None:
+            maps.append(features)
+        return torch.cat(maps, 1)
+
+    @torch.no_grad()
+    def frames(self, labels_seq, instances_seq, real_seq=None, first_frame: str = "model",
+               features_seed: int = 0, resample: set[int] | None = None, remap: dict[int, int] | None = None):
+        """Yield generated frames (H, W, 3) uint8, one per input frame; inputs are per-frame arrays."""
+        lut = np.arange(256, dtype=np.uint8)
+        for src, dst in (remap or {}).items():
+            lut[src] = dst
+        history_len = self.cfg.n_frames - 1
+        semantic_history, frame_history = [], []
+        fixed: dict[int, np.ndarray] = {}
+        for t, (labels_np, instances_np) in enumerate(zip(labels_seq, instances_seq)):
+            labels = torch.from_numpy(lut[np.asarray(labels_np)]).to(self.device)[None]
+            instances = torch.from_numpy(np.asarray(instances_np).astype(np.int64)).to(self.device)[None]
+            if self.scale != 1.0:
+                size = (round(labels.shape[-2] * self.scale), round(labels.shape[-1] * self.scale))
+                labels = F.interpolate(labels[:, None].float(), size, mode="nearest")[:, 0].long()
+                instances = F.interpolate(instances[:, None].float(), size, mode="nearest")[:, 0].long()
+            features = None
+            if self.cfg.feat_nc:
+                features = self._features(instances, fixed, features_seed, resample or set()).to(self.device)
+            semantic = self.semantic(labels, instances, features)
+            if not semantic_history:
+                semantic_history = [torch.zeros_like(semantic)] * history_len
+                frame_history = [torch.zeros(1, 3, *semantic.shape[-2:], device=self.device)] * history_len
+            if t < history_len and first_frame == "real" and real_seq is not None:
+                frame = torch.from_numpy(np.asarray(real_seq[t])).to(self.device).permute(2, 0, 1)[None].float() / 127.5 - 1
+                if frame.shape[-2:] != semantic.shape[-2:]:
+                    frame = F.interpolate(frame, semantic.shape[-2:], mode="bilinear", align_corners=False)
+            elif t < history_len and self.first_generator is not None:
+                frame = self.first_generator(semantic, None, labels, scales=self.scales).frame
+            else:
+                inputs = torch.cat(semantic_history + [semantic], 1)
+                previous = torch.cat(frame_history, 1) if self.cfg.use_history else None
+                frame = self.generator(inputs, previous, labels, scales=self.scales).frame
+            semantic_history = semantic_history[1:] + [semantic]
+            frame_history = frame_history[1:] + [frame]
+            yield ((frame[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
+
+    def _features(self, instances, fixed, seed, resample) -> torch.Tensor:
+        """Instance features: each instance draws its vector once (seeded by its id), then keeps it."""
+        for instance_id in torch.unique(instances).tolist():
+            if instance_id not in fixed:
+                rng = np.random.default_rng([seed, instance_id, int(instance_id in resample)])
+                fixed[instance_id] = draw_vector(self.gmms, label_of(instance_id), self.cfg.feat_nc, rng)
+        return sample_features(instances.cpu(), self.gmms, self.cfg.feat_nc, fixed=fixed)
+
+
+class Mp4Writer:
+    """Frames piped to ffmpeg (libx264, yuv420p) as they come: bounded memory for long videos."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: float, ffmpeg: str | None = None) -> None:
+        import ffmpeg as ffmpeg_python
+        import imageio_ffmpeg
+
+        exe = ffmpeg or imageio_ffmpeg.get_ffmpeg_exe()
+        self.tmp = path.with_name(f".{path.name}.tmp.mp4")
+        stream = ffmpeg_python.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=fps)
+        stream = stream.output(str(self.tmp), vcodec="libx264", pix_fmt="yuv420p", crf=18,
+                               vf="pad=ceil(iw/2)*2:ceil(ih/2)*2").global_args("-v", "error").overwrite_output()
+        self.process = ffmpeg_python.run_async(stream, cmd=exe, pipe_stdin=True)
+        self.path = path
+
+    def write(self, frame: np.ndarray) -> None:
+        self.process.stdin.write(np.ascontiguousarray(frame).tobytes())
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        if self.process.wait() != 0:
+            raise RuntimeError(f"ffmpeg failed writing {self.path}")
+        self.tmp.replace(self.path)
+
+
+def synthesize(checkpoint_path: Path, cache: list[str], split: str, output: Path, first_frame: str = "model",
+               features_seed: int = 0, resample: set[int] | None = None, remap: dict[int, int] | None = None,
+               fps: float = 17.0, device: str | None = None, sequences: list[str] | None = None) -> list[Path]:
+    from safetensors import safe_open
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    checkpoint = torch.load(checkpoint_path, map_location=dev, weights_only=False)
+    synth = Synthesizer(checkpoint, dev)
+    written = []
+    for shard_path in cache_shards(cache):
+        header = read_header(shard_path)
+        with safe_open(shard_path, framework="numpy") as shard:
+            for seq in header["sequences"]:
+                if seq["split"] != split or (sequences and seq["name"] not in sequences):
+                    continue
+                name = seq["name"]
+                n = seq["frames"]
+                frame_at = lambda key, i, name=name: shard.get_slice(f"{name}/{key}")[i]  # noqa: E731
+                labels = (frame_at("labels", i) for i in range(n))
+                instances = (frame_at("instances", i) for i in range(n))
+                real = [frame_at("frames", i) for i in range(synth.cfg.n_frames - 1)] if first_frame == "real" else None
+                mp4 = None
+                tmp = output / f".{name}.tmp"
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir(parents=True)
+                for index, frame in enumerate(synth.frames(labels, instances, real, first_frame, features_seed,
+                                                           resample, remap)):
+                    cv2.imwrite(str(tmp / f"{index:06d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+                    if mp4 is None:
+                        mp4 = Mp4Writer(output / f"{name}.mp4", frame.shape[1], frame.shape[0], fps)
+                    mp4.write(frame)
+                mp4.close()
+                shutil.rmtree(output / name, ignore_errors=True)
+                tmp.rename(output / name)  # the frames appear when the sequence is complete
+                log.info("%s: %d frames -> %s", name, n, output / name)
+                written.append(output / f"{name}.mp4")
+    summary = output / ".synthesis.json.tmp"
+    summary.write_text(json.dumps({
+        "checkpoint": str(checkpoint_path), "split": split, "first_frame": first_frame,
+        "features_seed": features_seed, "resample": sorted(resample or []), "remap": remap or {},
+        "sequences": [p.stem for p in written]}, indent=1))
+    summary.replace(output / "synthesis.json")  # last: the run's sentinel for Snakemake
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m model.synthesize", description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--cache", nargs="+", required=True, help="cache shards or index.json")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--sequences", nargs="+", help="only these sequences")
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--first-frame", choices=["model", "real"], default="model")
+    parser.add_argument("--features-seed", type=int, default=0)
+    parser.add_argument("--resample", type=int, nargs="*", default=[], help="instance ids to draw anew")
+    parser.add_argument("--remap", nargs="*", default=[], help="labelId remaps SRC:DST, e.g. 21:11")
+    parser.add_argument("--fps", type=float, default=17.0)
+    parser.add_argument("--device")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        remap = {int(a): int(b) for a, b in (item.split(":") for item in args.remap)}
+    except ValueError:
+        print(f"error: --remap expects SRC:DST labelIds, got {args.remap}", file=sys.stderr)
+        sys.exit(2)
+    synthesize(args.checkpoint, args.cache, args.split, args.output, args.first_frame, args.features_seed,
+               set(args.resample), remap, args.fps, args.device, args.sequences)
+
+
+if __name__ == "__main__":
+    main()
