@@ -138,3 +138,20 @@ def test_editing_a_stage_reruns_it_and_what_follows_only(workdir):
     counts = job_counts(snakemake(workdir, "-n", *target, env=env).output)
     print("rerun after editing model/losses.py:", counts)
     assert counts == {"train": 1, "total": 1}, counts
+
+
+def test_multi_gpu_runs_use_torchrun_and_their_own_devices(workdir):
+    result = snakemake(workdir, "-n", "-p", "results/demo/checkpoints/vid2vid/final.pt",
+                       "--config", "datasets={demo: {runs: {vid2vid: {gpus: 2}}}}")
+    assert result.returncode == 0, result.output[-2000:]
+    assert "python -m pipeline.gpu_slot --need 2 -- python -m torch.distributed.run --standalone" in result.output
+    assert "--nproc_per_node 2 -m model.train" in result.output
+    single = snakemake(workdir, "-n", "-p", "results/demo/checkpoints/vid2vid/final.pt")
+    assert "--need 1 -- python -m model.train" in single.output
+
+
+def test_bad_run_options_stop_with_the_file_and_key(workdir):
+    result = snakemake(workdir, "-n", "results/demo/checkpoints/vid2vid/final.pt",
+                       "--config", "datasets={demo: {runs: {vid2vid: {model: {ngff: 3}}}}}")
+    assert result.returncode != 0
+    assert "datasets.demo.runs.vid2vid: model: unknown option(s) ['ngff']" in result.output
