@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup  ## the main job on the embedded demo dataset (synthcity)
-	$(VENV)/bin/snakemake --cores $(CORES) results/demo/synth/vid2vid/synthesis.json
+	$(VENV)/bin/snakemake --cores $(CORES) results/demo/fid.json
 
 test: setup  ## the test suite
 	$(PY) -m pytest

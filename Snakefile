@@ -1,6 +1,6 @@
 """vid2vid: video-to-video synthesis (Wang et al., NeurIPS 2018) as a Snakemake workflow.
 
-    snakemake --cores 2 results/demo/cache/index.json      # the embedded demo (synthcity)
+    snakemake --cores 2 results/demo/fid.json      # the embedded demo (synthcity)
     snakemake -n results/cityscapes/frames/manifest.csv \
         --config 'datasets={cityscapes: {root: /data/cityscapes}}'
 
@@ -28,9 +28,10 @@ include: "workflow/rules/flow.smk"
 include: "workflow/rules/cache.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/synthesize.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
     default_target: True
     input:
-        f"{RESULTS}/demo/synth/vid2vid/synthesis.json",
+        f"{RESULTS}/demo/fid.json",

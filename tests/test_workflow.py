@@ -16,9 +16,11 @@ from model.data import ClipDataset, Expectation
 from pipeline.datasets import synthcity
 from tests.conftest import REPO, synth_cfg
 
+TINY_SCHEDULE = "schedule: [{steps: 2, n_frames: 3, scales: 0, scale: 0.5}, {steps: 2, n_frames: 4, scales: 1}]"
 TINY_DEMO = ("datasets={demo: {generate: {synthcity: {train: 2, val: 1, frames: 6, size: [64, 32], "
-             "annotated_frame: 3}}, frames: {size: [64, 32]}, runs: {vid2vid: {loss: {lambda_vgg: 0}, "
-             "schedule: [{steps: 2, n_frames: 3, scales: 0, scale: 0.5}, {steps: 2, n_frames: 4, scales: 1}]}}}}")
+             "annotated_frame: 3}}, frames: {size: [64, 32]}, runs: {"
+             f"vid2vid: {{loss: {{lambda_vgg: 0}}, {TINY_SCHEDULE}}}, "
+             f"frame_by_frame: {{loss: {{lambda_vgg: 0}}, {TINY_SCHEDULE}}}}}}}}}")
 
 
 @pytest.fixture
@@ -59,10 +61,10 @@ def test_demo_dry_run_lists_the_dag(workdir):
     assert result.returncode == 0, result.output
     counts = job_counts(result.output)
     assert counts == {"frames": 8, "frames_manifest": 1, "synthcity": 8, "total": 17}, counts
-    result = snakemake(workdir, "-n")  # the default target: the demo's synthesized val videos
+    result = snakemake(workdir, "-n")  # the default target: results/demo/fid.json
     counts = job_counts(result.output)
-    assert counts == {"all": 1, "cache": 8, "cache_index": 1, "flow": 8, "frames": 8, "instances": 8, "labels": 8,
-                      "synthcity": 8, "synthesize": 1, "train": 1, "total": 52}, counts
+    assert counts == {"all": 1, "cache": 8, "cache_index": 1, "evaluate": 1, "flow": 8, "frames": 8, "instances": 8,
+                      "labels": 8, "synthcity": 8, "synthesize": 2, "train": 2, "total": 55}, counts
 
 
 def test_cityscapes_dry_run_on_a_cityscapes_tree(workdir, tmp_path):
@@ -93,8 +95,8 @@ def test_bad_config_stops_before_any_job(workdir):
 
 
 @pytest.mark.slow
-def test_demo_run_produces_frames_manifest_cache_and_model(workdir):
-    targets = ["results/demo/frames/manifest.csv", "results/demo/synth/vid2vid/synthesis.json"]
+def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
+    targets = ["results/demo/frames/manifest.csv", "results/demo/fid.json"]
     result = snakemake(workdir, *targets, "--config", TINY_DEMO)
     assert result.returncode == 0, result.output[-3000:]
     table = pd.read_csv(workdir / "results/demo/frames/manifest.csv", keep_default_na=False)
@@ -113,6 +115,10 @@ def test_demo_run_produces_frames_manifest_cache_and_model(workdir):
     assert run["vgg_loss"] is False  # lambda_vgg 0 here
     assert (workdir / "results/demo/synth/vid2vid/synth002_000000.mp4").is_file()  # the val sequence
     assert len(list((workdir / "results/demo/synth/vid2vid/synth002_000000").glob("*.png"))) == 6
+    fid = json.loads((workdir / "results/demo/fid.json").read_text())
+    assert set(fid["methods"]) == {"vid2vid", "frame_by_frame"}
+    assert fid["methods"]["vid2vid"]["temporal_warping_error"]["frames"] == 6
+    assert fid["methods"]["vid2vid"]["image_fid_inception"]["available"] is False
     again = snakemake(workdir, *targets, "--config", TINY_DEMO)
     assert "Nothing to be done" in again.output
 

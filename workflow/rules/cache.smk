@@ -13,7 +13,7 @@ rule cache:
     params:
         results=results_dir,
         code=code_version("pipeline.cache"),
-        dataset=dataset_arg,
+        dataset=dataset_arg("labels", "instances", "flow"),
         sequences=shard_names,
     conda:
         CONDA_ENV

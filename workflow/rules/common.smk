@@ -78,9 +78,32 @@ def results_dir(wildcards, output):
     return path[: path.index(f"/{wildcards.ds}/")]
 
 
-def dataset_arg(wildcards):
-    """--dataset-json for a stage CLI: the validated datasets.<ds> mapping, shell-quoted."""
-    return shlex.quote(dataset_json(dataset(wildcards.ds).cfg))
+# what every data stage depends on; each stage adds its own section (so adding a run, or changing
+# the flow mode, does not rerun the stages that do not use it)
+DATASET_KEYS = ("adapter", "root", "task", "splits", "require_annotations", "val_videos", "video_extensions",
+                "sequences_per_job", "generate", "frames")
+
+
+def dataset_arg(*sections):
+    """A params function: --dataset-json for a stage CLI, the parts of datasets.<ds> it uses."""
+
+    def arg(wildcards):
+        cfg = dataset(wildcards.ds).cfg
+        return shlex.quote(dataset_json({k: cfg[k] for k in DATASET_KEYS + sections if k in cfg}))
+
+    return arg
+
+
+def evaluate_methods(wildcards):
+    """The runs compared in results/<ds>/fid.json (datasets.<ds>.evaluate.methods)."""
+    cfg = dataset(wildcards.ds).cfg
+    methods, runs = cfg["evaluate"]["methods"], cfg["runs"]
+    missing = [m for m in methods if m not in runs]
+    if not methods or missing:
+        where = config_mod.blame(CONFIG_SOURCES, ("datasets", wildcards.ds, "evaluate"))
+        raise WorkflowError(f"{where}: datasets.{wildcards.ds}.evaluate.methods must name runs of "
+                            f"datasets.{wildcards.ds}.runs (missing: {missing or 'none given'})")
+    return methods
 
 
 def shard_names(wildcards):

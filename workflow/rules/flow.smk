@@ -10,7 +10,7 @@ rule flow:
     params:
         results=results_dir,
         code=code_version("pipeline.flow"),
-        dataset=dataset_arg,
+        dataset=dataset_arg("flow"),
         sequences=shard_names,
     conda:
         CONDA_ENV

@@ -10,7 +10,7 @@ rule synthcity:
     params:
         results=results_dir,
         code=code_version("pipeline.synthcity"),
-        dataset=dataset_arg,
+        dataset=dataset_arg(),
     conda:
         CONDA_ENV
     log:
@@ -31,7 +31,7 @@ rule frames:
         ffmpeg=FFMPEG_ARG,
         results=results_dir,
         code=code_version("pipeline.frames"),
-        dataset=dataset_arg,
+        dataset=dataset_arg(),
         sequences=shard_names,
     conda:
         CONDA_ENV

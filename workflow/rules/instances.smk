@@ -10,7 +10,7 @@ rule instances:
     params:
         results=results_dir,
         code=code_version("pipeline.instances"),
-        dataset=dataset_arg,
+        dataset=dataset_arg("instances"),
         sequences=shard_names,
     conda:
         CONDA_ENV

@@ -10,7 +10,7 @@ rule labels:
     params:
         results=results_dir,
         code=code_version("pipeline.labels"),
-        dataset=dataset_arg,
+        dataset=dataset_arg("labels"),
         sequences=shard_names,
     conda:
         CONDA_ENV

@@ -1,0 +1,172 @@
+"""Stage 'evaluate': compare the synthesized videos of several runs on a dataset's val sequences.
+
+    python -m pipeline.evaluate --dataset demo --methods vid2vid frame_by_frame \
+        --output results/demo/fid.json
+
+Reads each run's ``synth/<run>/`` frames and the dataset's cache (real frames and the source
+backward flow), and writes ``fid.json`` (per method: every metric with its value, extractor,
+weights hash, counts and resolution, plus run metadata), ``metrics.csv`` and ``metrics.png``
+beside it.
+
+Metrics computed now: temporal consistency (flow-warping error with the source flow,
+pipeline/metrics/temporal.py; the real videos' own error is reported as the floor), PSNR and SSIM
+against the real frames (pipeline/metrics/image.py). The feature-based metrics (video FID with I3D
+and ResNeXt-101, FVD, image FID with Inception; pipeline/metrics/frechet.py computes the distance)
+and the segmentation-consistency mIoU are recorded as unavailable with the reason: their
+extractors / the segmenter are not in the pipeline yet. No number is ever reported from an
+extractor without its real weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.atomic import atomic_file
+from pipeline.cli import add_dataset_args, dataset_from_args, setup_logging
+from pipeline.code_version import code_version
+from pipeline.errors import InputError, main_guard
+from pipeline.images import read_rgb
+from pipeline.metrics.image import psnr, ssim
+from pipeline.metrics.temporal import warping_error
+
+UNAVAILABLE = {
+    "video_fid_i3d": "I3D (Kinetics) feature extractor not in the pipeline yet",
+    "video_fid_resnext101": "3D-ResNeXt-101 (Kinetics) feature extractor not in the pipeline yet",
+    "fvd_i3d": "I3D (Kinetics) feature extractor not in the pipeline yet",
+    "image_fid_inception": "Inception pool3 feature extractor not in the pipeline yet",
+    "segmentation_miou": "needs a segmenter run on the synthesized frames (labels stage train/pretrained mode)",
+}
+LOWER_IS_BETTER = {"temporal_warping_error": True, "psnr": False, "ssim": False}
+
+
+def _real_sequences(ds, split: str):
+    """{seq: (frames (T,H,W,3) uint8, flow_backward (T-1,2,H,W), confidence_backward (T-1,H,W))}."""
+    from safetensors import safe_open
+
+    shards = sorted((ds.results / "cache").glob("*.safetensors"))
+    if not shards:
+        raise InputError(ds.results / "cache", "no cache shards: run the cache stage first")
+    found = {}
+    for shard in shards:
+        with safe_open(str(shard), framework="numpy") as handle:
+            header = json.loads(handle.metadata()["vid2vid"])
+            for seq in header["sequences"]:
+                if seq["split"] == split:
+                    name = seq["name"]
+                    found[name] = (handle.get_tensor(f"{name}/frames"),
+                                   handle.get_tensor(f"{name}/flow_backward").astype(np.float32),
+                                   handle.get_tensor(f"{name}/confidence_backward").astype(np.float32) / 255.0)
+    return found
+
+
+def _method_frames(ds, method: str, seq: str, expected: int) -> list[np.ndarray]:
+    folder = ds.results / "synth" / method / seq
+    files = sorted(folder.glob("*.png"))
+    if len(files) != expected:
+        raise InputError(folder, f"{len(files)} synthesized frames, expected {expected} (rerun synthesize)")
+    return [read_rgb(f) for f in files]
+
+
+def evaluate(ds, methods: list[str], split: str = "val") -> dict:
+    real = _real_sequences(ds, split)
+    if not real:
+        raise InputError(ds.results / "cache", f"no {split} sequences in the cache")
+    results = {}
+    any_seq = next(iter(real.values()))[0]
+    resolution = [int(any_seq.shape[2]), int(any_seq.shape[1])]
+    floor = np.mean([warping_error(list(f), b, c) for f, b, c in real.values()])
+    for method in methods:
+        errors, psnrs, ssims, frames = [], [], [], 0
+        for seq, (real_frames, back, conf) in sorted(real.items()):
+            fake = _method_frames(ds, method, seq, len(real_frames))
+            if fake[0].shape != real_frames[0].shape:
+                raise InputError(ds.results / "synth" / method / seq,
+                                 f"frames are {fake[0].shape[1]}x{fake[0].shape[0]}, the real ones "
+                                 f"{real_frames.shape[2]}x{real_frames.shape[1]}")
+            errors.append(warping_error(fake, back, conf))
+            psnrs += [psnr(f, r) for f, r in zip(fake, real_frames)]
+            ssims += [ssim(f, r) for f, r in zip(fake, real_frames)]
+            frames += len(fake)
+        counts = {"clips": len(real), "frames": frames, "resolution": resolution}
+        metrics = {
+            "temporal_warping_error": {"value": float(np.mean(errors)), "extractor": "source backward flow",
+                                       "weights_sha256": None, "real_videos_value": float(floor), **counts},
+            "psnr": {"value": float(np.mean(psnrs)), "extractor": None, "weights_sha256": None, **counts},
+            "ssim": {"value": float(np.mean(ssims)), "extractor": None, "weights_sha256": None, **counts},
+        }
+        for name, reason in UNAVAILABLE.items():
+            metrics[name] = {"value": None, "available": False, "reason": reason}
+        results[method] = metrics
+    return results
+
+
+def _metadata(ds) -> dict:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    try:
+        import torch
+
+        card = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()})"
+    except ImportError:
+        card = platform.machine()
+    config_hash = hashlib.sha256(json.dumps(ds.cfg, sort_keys=True).encode()).hexdigest()[:16]
+    return {"dataset": ds.name, "config_hash": config_hash, "code_version": code_version("pipeline.evaluate"),
+            "git_commit": commit, "card": card}
+
+
+def write_outputs(results: dict, metadata: dict, output: Path) -> None:
+    with atomic_file(output) as tmp:
+        tmp.write_text(json.dumps({"metadata": metadata, "methods": results}, indent=1))
+    rows = [{"method": m, "metric": k, "value": v.get("value"), "available": v.get("available", True)}
+            for m, metrics in results.items() for k, v in metrics.items()]
+    table = pd.DataFrame(rows)
+    with atomic_file(output.with_name("metrics.csv")) as tmp:
+        table.to_csv(tmp, index=False)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [k for k in LOWER_IS_BETTER if any(results[m][k]["value"] is not None for m in results)]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.2))
+    for ax, metric in zip(np.atleast_1d(axes), shown):
+        values = [results[m][metric]["value"] for m in results]
+        ax.bar(list(results), values, color=["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"][: len(values)])
+        ax.set_title(f"{metric} ({'lower' if LOWER_IS_BETTER[metric] else 'higher'} is better)", fontsize=9)
+        ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+    fig.tight_layout()
+    with atomic_file(output.with_name("metrics.png")) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.evaluate", description=__doc__.splitlines()[0])
+    add_dataset_args(parser)
+    parser.add_argument("--methods", nargs="+", required=True, help="runs whose synth/<run>/ to compare")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--output", type=Path, required=True, help="fid.json (metrics.csv, metrics.png beside it)")
+    args = parser.parse_args(argv)
+    log = setup_logging(args.verbose)
+    ds, _ = dataset_from_args(args)
+    results = evaluate(ds, args.methods, args.split)
+    write_outputs(results, _metadata(ds), args.output)
+    for method, metrics in results.items():
+        log.info("%s: warping error %.2f (real %.2f), PSNR %.2f, SSIM %.3f", method,
+                 metrics["temporal_warping_error"]["value"], metrics["temporal_warping_error"]["real_videos_value"],
+                 metrics["psnr"]["value"], metrics["ssim"]["value"])
+
+
+if __name__ == "__main__":
+    main()

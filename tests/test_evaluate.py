@@ -1,0 +1,59 @@
+"""Evaluation metrics and the evaluate stage on the small cache: temporal consistency separates a
+flickering video from a consistent one, fid.json records what it cannot compute."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline import evaluate
+from pipeline.images import write_rgb
+from pipeline.metrics.image import psnr, ssim
+from pipeline.metrics.temporal import warping_error
+
+
+def test_warping_error_is_low_for_the_real_video_and_high_for_flicker(small_cache):
+    from safetensors.numpy import load_file
+
+    _, shard = small_cache
+    tensors = load_file(str(shard))
+    frames = list(tensors["synth000_000000/frames"])
+    back = tensors["synth000_000000/flow_backward"].astype(np.float32)
+    conf = tensors["synth000_000000/confidence_backward"].astype(np.float32) / 255
+    real = warping_error(frames, back, conf)
+    rng = np.random.default_rng(0)
+    flicker = [np.clip(f.astype(int) + rng.integers(-40, 40, size=(1, 1, 3)), 0, 255).astype(np.uint8) for f in frames]
+    assert real < 4.0 and warping_error(flicker, back, conf) > real + 10
+
+
+def test_psnr_and_ssim():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (32, 48, 3), dtype=np.uint8)
+    noisy = np.clip(image.astype(int) + rng.integers(-20, 20, image.shape), 0, 255).astype(np.uint8)
+    assert psnr(noisy, image) < 40 and psnr(image, image) == float("inf")
+    assert ssim(image, image) == pytest.approx(1.0) and ssim(noisy, image) < 0.99
+
+
+def test_evaluate_stage_writes_fid_json_metrics_csv_and_plot(small_cache, tmp_path):
+    from safetensors.numpy import load_file
+
+    ds, shard = small_cache
+    real = load_file(str(shard))["synth001_000000/frames"]  # the val sequence
+    rng = np.random.default_rng(2)
+    for method, frames in (("copy", real), ("noise", rng.integers(0, 255, real.shape, dtype=np.uint8))):
+        folder = ds.results / "synth" / method / "synth001_000000"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, frame in enumerate(frames):
+            write_rgb(folder / f"{i:06d}.png", frame)
+    output = tmp_path / "fid.json"
+    results = evaluate.evaluate(ds, ["copy", "noise"])
+    evaluate.write_outputs(results, {"dataset": "demo"}, output)
+    saved = json.loads(output.read_text())
+    copy, noise = saved["methods"]["copy"], saved["methods"]["noise"]
+    assert copy["temporal_warping_error"]["value"] < noise["temporal_warping_error"]["value"]
+    assert copy["ssim"]["value"] == pytest.approx(1.0) and copy["psnr"]["value"] > noise["psnr"]["value"]
+    assert copy["psnr"]["clips"] == 1 and copy["psnr"]["frames"] == 8 and copy["psnr"]["resolution"] == [256, 128]
+    assert copy["video_fid_i3d"] == {"value": None, "available": False, "reason": evaluate.UNAVAILABLE["video_fid_i3d"]}
+    assert (tmp_path / "metrics.csv").is_file() and (tmp_path / "metrics.png").stat().st_size > 1000

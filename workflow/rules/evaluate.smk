@@ -1,0 +1,26 @@
+# Stage 'evaluate': results/<ds>/fid.json (+ metrics.csv, metrics.png) comparing the synthesized val
+# videos of the runs in datasets.<ds>.evaluate.methods (python -m pipeline.evaluate).
+
+
+rule evaluate:
+    input:
+        synth=lambda w: [f"{RESULTS}/{w.ds}/synth/{m}/synthesis.json" for m in evaluate_methods(w)],
+        cache=f"{RESULTS}/{{ds}}/cache/index.json",
+    output:
+        fid=f"{RESULTS}/{{ds}}/fid.json",
+        csv=f"{RESULTS}/{{ds}}/metrics.csv",
+        plot=f"{RESULTS}/{{ds}}/metrics.png",
+    params:
+        code=code_version("pipeline.evaluate"),
+        dataset=dataset_arg(),
+        results=results_dir,
+        methods=lambda w: " ".join(evaluate_methods(w)),
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{ds}}/logs/evaluate.log",
+    benchmark:
+        f"{RESULTS}/{{ds}}/benchmarks/evaluate.tsv"
+    shell:
+        "python -m pipeline.evaluate --dataset {wildcards.ds} --dataset-json {params.dataset}"
+        " --results {params.results} --methods {params.methods} --output {output.fid} > {log} 2>&1"
