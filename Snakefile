@@ -20,6 +20,9 @@ envvars:
     "PATH",
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/frames.smk"
 include: "workflow/rules/labels.smk"

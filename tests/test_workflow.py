@@ -121,6 +121,9 @@ def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
     assert fid["methods"]["vid2vid"]["image_fid_inception"]["available"] is False
     again = snakemake(workdir, *targets, "--config", TINY_DEMO)
     assert "Nothing to be done" in again.output
+    report = snakemake(workdir, "results/demo/fid.json", "--report", "report.html", "--config", TINY_DEMO)
+    assert report.returncode == 0, report.output[-2000:]
+    assert "metrics.png" in (workdir / "report.html").read_text(errors="replace")
 
 
 @pytest.mark.slow

@@ -8,8 +8,8 @@ rule evaluate:
         cache=f"{RESULTS}/{{ds}}/cache/index.json",
     output:
         fid=f"{RESULTS}/{{ds}}/fid.json",
-        csv=f"{RESULTS}/{{ds}}/metrics.csv",
-        plot=f"{RESULTS}/{{ds}}/metrics.png",
+        csv=report(f"{RESULTS}/{{ds}}/metrics.csv", caption="../report/metrics_table.rst", category="Evaluation"),
+        plot=report(f"{RESULTS}/{{ds}}/metrics.png", caption="../report/metrics.rst", category="Evaluation"),
     params:
         code=code_version("pipeline.evaluate"),
         dataset=dataset_arg(),
