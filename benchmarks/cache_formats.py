@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _table import print_table  # noqa: E402 (sibling module of the script)
 
 from pipeline.arrays import load_npz, save_npz
 from pipeline.datasets.synthcity.render import render_sequence
@@ -103,11 +104,9 @@ def main() -> None:
                 read(*request)
             elapsed = time.perf_counter() - start
             rows.append((name, len(requests) / elapsed, len(requests) * N / elapsed, size_of(path) / (count * length) / 1024))
-    print(f"\ncache formats: random {N}-frame clips at {width}x{height}, all five arrays, one process\n")
-    print("| format | clips/s | frames/s | KiB per frame |")
-    print("|---|---:|---:|---:|")
-    for name, clips, frames, kib in rows:
-        print(f"| {name} | {clips:.0f} | {frames:.0f} | {kib:.0f} |")
+    print_table(f"cache formats: random {N}-frame clips at {width}x{height}, all five arrays, one process",
+                ["format", "clips/s", "frames/s", "KiB per frame"],
+                [[name, f"{clips:.0f}", f"{frames:.0f}", f"{kib:.0f}"] for name, clips, frames, kib in rows])
 
 
 if __name__ == "__main__":

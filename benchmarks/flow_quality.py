@@ -18,6 +18,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from _table import print_table  # noqa: E402 (sibling module of the script)
 
 from pipeline.datasets.synthcity.render import render_sequence  # noqa: E402
 from pipeline.datasets.synthcity.scene import build_scene  # noqa: E402
@@ -47,11 +48,10 @@ def main() -> None:
             elapsed = time.perf_counter() - start
             rows.append((f"{width}x{height}", f"DIS {name}", np.mean(epes), np.mean(kept), np.mean(precision),
                          pairs / elapsed))
-    print("\noptical flow vs synthcity ground truth (forward flow, visible pixels)\n")
-    print("| resolution | method | EPE (px) | consistent | precision | pairs/s (1 core) |")
-    print("|---|---|---:|---:|---:|---:|")
-    for res, method, epe, kept, prec, speed in rows:
-        print(f"| {res} | {method} | {epe:.2f} | {kept:.0%} | {prec:.0%} | {speed:.0f} |")
+    print_table("optical flow vs synthcity ground truth (forward flow, visible pixels)",
+                ["resolution", "method", "EPE (px)", "consistent", "precision", "pairs/s (1 core)"],
+                [[res, method, f"{epe:.2f}", f"{kept:.0%}", f"{prec:.0%}", f"{speed:.0f}"]
+                 for res, method, epe, kept, prec, speed in rows])
     print("\nLearned models (FlowNet2, RAFT) need their pretrained weights for a meaningful EPE; they "
           "arrive with the annotation issue.")
 

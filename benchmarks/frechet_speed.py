@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from pipeline.metrics.frechet import frechet_distance, statistics
+from _table import print_table  # noqa: E402 (sibling module of the script)
 
 
 def main() -> None:
@@ -43,11 +44,9 @@ def main() -> None:
         diff = sa.mu - sb.mu
         ref = diff @ diff + np.trace(sa.sigma) + np.trace(sb.sigma) - 2 * np.trace(root.real)
         rows.append(("scipy sqrtm", t_stats, time.perf_counter() - start, ref))
-    print(f"\nFréchet distance, N={args.n}, d={args.dim}\n")
-    print("| method | statistics of one set (s) | distance (s) | total for 2 sets (s) | value |")
-    print("|---|---:|---:|---:|---:|")
-    for name, ts, tf, v in rows:
-        print(f"| {name} | {ts:.2f} | {tf:.2f} | {2 * ts + tf:.2f} | {v:.4f} |")
+    print_table(f"Fréchet distance, N={args.n}, d={args.dim}",
+                ["method", "statistics of one set (s)", "distance (s)", "total for 2 sets (s)", "value"],
+                [[name, f"{ts:.2f}", f"{tf:.2f}", f"{2 * ts + tf:.2f}", f"{v:.4f}"] for name, ts, tf, v in rows])
 
 
 if __name__ == "__main__":

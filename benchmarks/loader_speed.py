@@ -27,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._data import build_cache  # noqa: E402
+from _table import print_table  # noqa: E402 (sibling module of the script)
 from model.data import ClipDataset  # noqa: E402
 from pipeline.arrays import load_npz  # noqa: E402
 from pipeline.images import read_map, read_rgb  # noqa: E402
@@ -90,12 +91,10 @@ def main() -> None:
             rows.append((f"{width}x{height}", "cache, 0 workers, both flows", clips, fps, cached))
             clips, fps = png_rate(ds, args.clips // 4)
             rows.append((f"{width}x{height}", "png + npz, no augmentation", clips, fps, png))
-    print(f"\nclip loader ({N_FRAMES}-frame clips, stride <= 3, scale 0.8-1.2 + crop + flip), {torch.get_num_threads()} "
-          f"torch thread per process\n")
-    print("| resolution | source | clips/s | frames/s | KiB per frame on disk |")
-    print("|---|---|---:|---:|---:|")
-    for row in rows:
-        print(f"| {row[0]} | {row[1]} | {row[2]:.1f} | {row[3]:.0f} | {row[4]:.0f} |")
+    print_table(f"clip loader ({N_FRAMES}-frame clips, stride <= 3, scale 0.8-1.2 + crop + flip), "
+                f"{torch.get_num_threads()} torch thread per process",
+                ["resolution", "source", "clips/s", "frames/s", "KiB per frame on disk"],
+                [[r[0], r[1], f"{r[2]:.1f}", f"{r[3]:.0f}", f"{r[4]:.0f}"] for r in rows])
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 from pipeline.datasets import synthcity  # noqa: E402
+from _table import print_table  # noqa: E402 (sibling module of the script)
 from pipeline.datasets.synthcity.render import render_sequence  # noqa: E402
 from pipeline.datasets.synthcity.scene import build_scene  # noqa: E402
 
@@ -48,11 +49,9 @@ def main() -> None:
                 synthcity.write_sequence(tmp, synthcity.sequences(cfg)[0], cfg)
                 write_fps.append(args.frames / (time.perf_counter() - start))
         rows.append((f"{width}x{height}", statistics.median(render_fps), statistics.median(write_fps)))
-    print(f"\nsynthcity on one core ({args.sequences} sequences x {args.frames} frames, median)\n")
-    print("| resolution | render+flow frames/s | + write frames/s |")
-    print("|---|---:|---:|")
-    for res, render, write in rows:
-        print(f"| {res} | {render:.1f} | {write:.1f} |")
+    print_table(f"synthcity on one core ({args.sequences} sequences x {args.frames} frames, median)",
+                ["resolution", "render+flow frames/s", "+ write frames/s"],
+                [[res, f"{render:.1f}", f"{write:.1f}"] for res, render, write in rows])
 
 
 if __name__ == "__main__":

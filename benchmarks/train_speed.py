@@ -21,6 +21,7 @@ import time
 import torch
 
 from model import options as options_mod
+from _table import print_table  # noqa: E402 (sibling module of the script)
 from model.losses import VGGLoss
 from model.train import Trainer
 
@@ -148,11 +149,9 @@ def main() -> None:
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    print(f"\nvid2vid training speed on {card} ({N_FRAMES}-frame clips, 4 generated per clip)\n")
-    print("| case | train frames/s | TFLOP per train frame | achieved TFLOP/s | % of peak | inference frames/s | peak GiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(f"vid2vid training speed on {card} ({N_FRAMES}-frame clips, 4 generated per clip)",
+                ["case", "train frames/s", "TFLOP per train frame", "achieved TFLOP/s", "% of peak",
+                 "inference frames/s", "peak GiB"], rows)
 
 
 if __name__ == "__main__":
