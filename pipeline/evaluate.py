@@ -124,13 +124,17 @@ def _metadata(ds) -> dict:
             "git_commit": commit, "card": card}
 
 
-def write_outputs(results: dict, metadata: dict, output: Path) -> None:
+def write_outputs(results: dict, metadata: dict, output: Path, csv: Path | None = None,
+                  plot: Path | None = None) -> None:
+    """output (JSON), csv (default metrics.csv beside it), plot (default metrics.png beside it)."""
+    csv = csv or output.with_name("metrics.csv")
+    plot = plot or output.with_name("metrics.png")
     with atomic_file(output) as tmp:
         tmp.write_text(json.dumps({"metadata": metadata, "methods": results}, indent=1))
     rows = [{"method": m, "metric": k, "value": v.get("value"), "available": v.get("available", True)}
             for m, metrics in results.items() for k, v in metrics.items()]
     table = pd.DataFrame(rows)
-    with atomic_file(output.with_name("metrics.csv")) as tmp:
+    with atomic_file(csv) as tmp:
         table.to_csv(tmp, index=False)
     import matplotlib
 
@@ -138,14 +142,14 @@ def write_outputs(results: dict, metadata: dict, output: Path) -> None:
     import matplotlib.pyplot as plt
 
     shown = [k for k in LOWER_IS_BETTER if any(results[m][k]["value"] is not None for m in results)]
-    fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.2))
+    fig, axes = plt.subplots(1, len(shown), figsize=(max(4, 1.2 * len(results)) * len(shown), 3.2))
     for ax, metric in zip(np.atleast_1d(axes), shown):
         values = [results[m][metric]["value"] for m in results]
-        ax.bar(list(results), values, color=["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"][: len(values)])
+        ax.bar(list(results), values, color=[f"C{i}" for i in range(len(values))])
         ax.set_title(f"{metric} ({'lower' if LOWER_IS_BETTER[metric] else 'higher'} is better)", fontsize=9)
         ax.tick_params(axis="x", labelrotation=20, labelsize=8)
     fig.tight_layout()
-    with atomic_file(output.with_name("metrics.png")) as tmp:
+    with atomic_file(plot) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
 
@@ -156,12 +160,14 @@ def main(argv: list[str] | None = None) -> None:
     add_dataset_args(parser)
     parser.add_argument("--methods", nargs="+", required=True, help="runs whose synth/<run>/ to compare")
     parser.add_argument("--split", default="val")
-    parser.add_argument("--output", type=Path, required=True, help="fid.json (metrics.csv, metrics.png beside it)")
+    parser.add_argument("--output", type=Path, required=True, help="the JSON (e.g. fid.json)")
+    parser.add_argument("--csv", type=Path, help="the table (default: metrics.csv beside --output)")
+    parser.add_argument("--plot", type=Path, help="the plot (default: metrics.png beside --output)")
     args = parser.parse_args(argv)
     log = setup_logging(args.verbose)
     ds, _ = dataset_from_args(args)
     results = evaluate(ds, args.methods, args.split)
-    write_outputs(results, _metadata(ds), args.output)
+    write_outputs(results, _metadata(ds), args.output, args.csv, args.plot)
     for method, metrics in results.items():
         log.info("%s: warping error %.2f (real %.2f), PSNR %.2f, SSIM %.3f", method,
                  metrics["temporal_warping_error"]["value"], metrics["temporal_warping_error"]["real_videos_value"],

@@ -67,6 +67,12 @@ def test_demo_dry_run_lists_the_dag(workdir):
                       "labels": 8, "synthcity": 8, "synthesize": 2, "train": 2, "total": 55}, counts
 
 
+def test_ablations_target_trains_and_compares_every_variant(workdir):
+    result = snakemake(workdir, "-n", "results/demo/ablations.csv")
+    counts = job_counts(result.output)
+    assert counts["train"] == 5 and counts["synthesize"] == 5 and counts["ablations"] == 1, counts
+
+
 def test_cityscapes_dry_run_on_a_cityscapes_tree(workdir, tmp_path):
     root = tmp_path / "cityscapes"
     cfg = synth_cfg(train=3, val=1)

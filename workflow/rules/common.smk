@@ -94,16 +94,20 @@ def dataset_arg(*sections):
     return arg
 
 
-def evaluate_methods(wildcards):
-    """The runs compared in results/<ds>/fid.json (datasets.<ds>.evaluate.methods)."""
+def evaluate_methods(wildcards, key="methods"):
+    """The runs compared in results/<ds>/fid.json (evaluate.methods) or ablations.csv (evaluate.ablations)."""
     cfg = dataset(wildcards.ds).cfg
-    methods, runs = cfg["evaluate"]["methods"], cfg["runs"]
+    methods, runs = cfg["evaluate"][key], cfg["runs"]
     missing = [m for m in methods if m not in runs]
     if not methods or missing:
         where = config_mod.blame(CONFIG_SOURCES, ("datasets", wildcards.ds, "evaluate"))
-        raise WorkflowError(f"{where}: datasets.{wildcards.ds}.evaluate.methods must name runs of "
+        raise WorkflowError(f"{where}: datasets.{wildcards.ds}.evaluate.{key} must name runs of "
                             f"datasets.{wildcards.ds}.runs (missing: {missing or 'none given'})")
     return methods
+
+
+def ablation_methods(wildcards):
+    return evaluate_methods(wildcards, "ablations")
 
 
 def shard_names(wildcards):

@@ -1,5 +1,6 @@
 # Stage 'evaluate': results/<ds>/fid.json (+ metrics.csv, metrics.png) comparing the synthesized val
-# videos of the runs in datasets.<ds>.evaluate.methods (python -m pipeline.evaluate).
+# videos of the runs in datasets.<ds>.evaluate.methods, and results/<ds>/ablations.csv (+ .json,
+# .png) for evaluate.ablations (baselines and ablations: paper Tables 1-2). python -m pipeline.evaluate
 
 
 rule evaluate:
@@ -24,3 +25,28 @@ rule evaluate:
     shell:
         "python -m pipeline.evaluate --dataset {wildcards.ds} --dataset-json {params.dataset}"
         " --results {params.results} --methods {params.methods} --output {output.fid} > {log} 2>&1"
+
+
+rule ablations:
+    input:
+        synth=lambda w: [f"{RESULTS}/{w.ds}/synth/{m}/synthesis.json" for m in ablation_methods(w)],
+        cache=f"{RESULTS}/{{ds}}/cache/index.json",
+    output:
+        json=f"{RESULTS}/{{ds}}/ablations.json",
+        csv=report(f"{RESULTS}/{{ds}}/ablations.csv", caption="../report/metrics_table.rst", category="Ablations"),
+        plot=report(f"{RESULTS}/{{ds}}/ablations.png", caption="../report/metrics.rst", category="Ablations"),
+    params:
+        code=code_version("pipeline.evaluate"),
+        dataset=dataset_arg(),
+        results=results_dir,
+        methods=lambda w: " ".join(ablation_methods(w)),
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{ds}}/logs/ablations.log",
+    benchmark:
+        f"{RESULTS}/{{ds}}/benchmarks/ablations.tsv"
+    shell:
+        "python -m pipeline.evaluate --dataset {wildcards.ds} --dataset-json {params.dataset}"
+        " --results {params.results} --methods {params.methods} --output {output.json}"
+        " --csv {output.csv} --plot {output.plot} > {log} 2>&1"
