@@ -23,7 +23,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 CACHE_FORMAT = "vid2vid-cache"
 KEYS = ("frames", "labels", "instances", "flow", "confidence", "flow_backward", "confidence_backward")
@@ -95,17 +94,6 @@ def scan(paths: list[str | Path], expect: Expectation | None = None, split: str 
             if split is None or seq["split"] == split:
                 refs.append(SequenceRef(str(path), seq["name"], seq["split"], seq["frames"], seq["height"], seq["width"]))
     return refs
-
-
-def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Sample ``image`` (N, C, H, W) at p + flow(p) (flow (N, 2, H, W) in pixels), bilinear, border."""
-    n, _, h, w = flow.shape
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=flow.dtype, device=flow.device),
-                            torch.arange(w, dtype=flow.dtype, device=flow.device), indexing="ij")
-    x = (xs + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
-    y = (ys + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.stack([x, y], dim=-1)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
 def _to_float32(array: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.atomic import atomic_file
+from pipeline.cache import read_header
 from pipeline.cli import add_dataset_args, dataset_from_args, setup_logging
 from pipeline.code_version import code_version
 from pipeline.errors import InputError, main_guard
@@ -56,8 +57,8 @@ def _real_sequences(ds, split: str):
         raise InputError(ds.results / "cache", "no cache shards: run the cache stage first")
     found = {}
     for shard in shards:
+        header = read_header(shard)
         with safe_open(str(shard), framework="numpy") as handle:
-            header = json.loads(handle.metadata()["vid2vid"])
             for seq in header["sequences"]:
                 if seq["split"] == split:
                     name = seq["name"]

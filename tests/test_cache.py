@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from model.data import CacheError, ClipDataset, Expectation, compose_flows, warp
+from model.data import CacheError, ClipDataset, Expectation, compose_flows
+from model.flow_ops import warp
 from model.inputs import instance_edges, one_hot_labels
 from pipeline import cache, frames, labels
 from pipeline.arrays import load_npz, save_npz
