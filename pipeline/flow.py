@@ -10,21 +10,72 @@ Modes (``datasets.<ds>.flow.mode``):
   resized and cropped like the frames with the vectors scaled; non-finite flow is refused.
 - ``dis``: OpenCV DIS (``flow.preset``: ultrafast, fast, medium), no weights, CPU; confidence
   from the forward-backward check (pipeline/flow_dis.py).
-The learned modes (FlowNet2 and others through ptlflow, RAFT) arrive with the annotation issue.
+- ``raft_large``, ``raft_small``: torchvision RAFT; ``ptlflow:<model>``: a ptlflow model
+  (``ptlflow:flownet2``, the paper's FlowNet2; ``ptlflow:raft``...). Checkpoints through the weights
+  registry or ``flow.weights``; batched (``flow.batch``) on the GPU when there is one
+  (pipeline/flow_models.py); confidence from the same forward-backward check as DIS.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+
 from pipeline import flow_dis, given
-from pipeline.errors import main_guard
+from pipeline.config import Dataset
+from pipeline.datasets import Sequence
+from pipeline.errors import InputError, main_guard
+from pipeline.images import read_rgb
 from pipeline.stage import sequence_stage_main
 
-MODES = {"given": given.copy_flow, "dis": flow_dis.estimate_sequence}
+def learned(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
+    from pipeline import flow_models
+    from pipeline.segmentation.predict import pick_device
+
+    settings = ds.cfg["flow"]
+    table, manifest_path = given.sequence_manifest(ds, seq)
+    if len(table) < 2:
+        raise InputError(manifest_path, f"{seq.name} has {len(table)} frame(s); flow needs at least 2")
+    device = pick_device(settings["device"])
+    model = flow_models.load(settings["mode"], settings["weights"])
+    frames = [read_rgb(ds.results / path) for path in table.path]
+    forward, confidence, backward, back_confidence = flow_models.estimate(model, frames, device, settings["batch"])
+    for name, flow in (("forward", forward), ("backward", backward)):
+        bad = ~np.isfinite(flow).all(axis=(1, 2, 3))
+        if bad.any():
+            raise InputError(ds.results / "frames" / seq.name, f"{settings['mode']} produced non-finite {name} flow "
+                                                                f"for frame pairs {np.nonzero(bad)[0][:10].tolist()}")
+    given.save_flow(out_dir, forward, confidence[:, 0], backward, back_confidence[:, 0])
+    return {"frames": len(table), "pairs": len(table) - 1, "device": str(device),
+            "consistent": round(float(confidence.mean()), 4)}
+
+
+class Modes(dict):
+    """given, dis, and every learned mode (raft_large, raft_small, ptlflow:<model>)."""
+
+    def __missing__(self, mode: str):
+        return learned
+
+    def __contains__(self, mode: object) -> bool:
+        return isinstance(mode, str) and (dict.__contains__(self, mode) or mode in ("raft_large", "raft_small")
+                                          or mode.startswith("ptlflow:"))
+
+
+def model_inputs(ds: Dataset, mode: str) -> dict:
+    from model.weights import DEFAULT_ENTRIES, PTLFLOW_CHECKPOINTS
+
+    name = {"raft_large": "raft_large", "raft_small": "raft_small"}.get(mode) or PTLFLOW_CHECKPOINTS.get(
+        mode.removeprefix("ptlflow:"))
+    return {"checkpoint": DEFAULT_ENTRIES[name].sha256} if name else {}
+
+
+MODES = Modes({"given": given.copy_flow, "dis": flow_dis.estimate_sequence})
 
 
 @main_guard
 def main(argv: list[str] | None = None) -> None:
-    sequence_stage_main("flow", __doc__, MODES, argv)
+    sequence_stage_main("flow", __doc__, MODES, argv, inputs_of=model_inputs)
 
 
 if __name__ == "__main__":

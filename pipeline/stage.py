@@ -87,11 +87,12 @@ def write_job_summary(path: Path, stage: str, summaries: dict[str, dict]) -> Non
 
 
 def sequence_stage_main(stage: str, doc: str, modes: dict[str, Callable], argv: list[str] | None = None,
-                        version: int = 1) -> dict[str, dict]:
+                        version: int = 1, inputs_of: Callable[[Dataset, str], dict] | None = None) -> dict[str, dict]:
     """The command line shared by the per-sequence stages (labels, instances, flow, ...).
 
     ``modes[ds.cfg[stage]['mode']](ds, seq, tmp_dir) -> summary`` does the work of one sequence;
-    the output depends on the stage's settings and on the frames' settings.
+    the output depends on the stage's settings, on the frames' settings and on whatever
+    ``inputs_of(ds, mode)`` returns (e.g. the hash of the model checkpoint the mode runs).
     """
     import argparse
 
@@ -111,7 +112,8 @@ def sequence_stage_main(stage: str, doc: str, modes: dict[str, Callable], argv: 
     if mode not in modes:
         raise InputError(f"{ds.config_key}.{stage}.mode", f"mode {mode!r} is not available (have {sorted(modes)})")
     seqs = datasets.select(ds, args.sequences)
-    settings = {"version": version, stage: ds.cfg[stage], "frames": ds.cfg["frames"]}
+    settings = {"version": version, stage: ds.cfg[stage], "frames": ds.cfg["frames"],
+                "inputs": inputs_of(ds, mode) if inputs_of else None}
     summaries = run_sequences(stage, ds, seqs, lambda seq: settings,
                               lambda seq, tmp: modes[mode](ds, seq, tmp), args.force)
     if args.job_summary:

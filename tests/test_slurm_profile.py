@@ -17,7 +17,8 @@ from tests.conftest import REPO
 
 FAKE_SLURM = REPO / "tests" / "fake_slurm"
 TINY = ("datasets={demo: {generate: {synthcity: {train: 1, val: 0, frames: 6, size: [64, 32], "
-        "annotated_frame: 3}}, frames: {size: [64, 32]}, runs: {vid2vid: {loss: {lambda_vgg: 0}, "
+        "annotated_frame: 3}}, frames: {size: [64, 32]}, labels: {train: {steps: 2, batch: 2}}, "
+        "runs: {vid2vid: {loss: {lambda_vgg: 0}, "
         "schedule: [{steps: 2, n_frames: 3, scales: 0, scale: 0.5}]}}}}")
 
 
@@ -72,7 +73,7 @@ def test_slurm_profile_submits_the_demo_with_the_profile_resources(tmp_path):
         assert rendered["partition"] == expected["slurm_partition"]
         assert rendered["time"] == str(expected["runtime"])
         assert rendered["mem"] == str(expected["mem_mb"])
-        if rule == "train":  # the GPU class: the run's gpus (1), CPUs per GPU, no --cpus-per-task
+        if rule in ("train", "train_segmenter", "labels"):  # the GPU class (labels: mode 'train')
             assert rendered["gpus"] == "1" and rendered["cpus_per_gpu"] == str(expected["cpus_per_gpu"])
             assert rendered["cpus"] is None
         else:
@@ -80,5 +81,5 @@ def test_slurm_profile_submits_the_demo_with_the_profile_resources(tmp_path):
         assert rendered["account"] == "fakeaccount"  # guessed through sacct, validated with sacctmgr
         assert _option(argv, "-D") == str(workdir)
         seen[rule] = seen.get(rule, 0) + 1
-    assert seen == {"synthcity": 1, "frames": 1, "labels": 1, "instances": 1, "flow": 1, "cache": 1,
-                    "cache_index": 1, "train": 1}
+    assert seen == {"synthcity": 1, "frames": 1, "frames_manifest": 1, "train_segmenter": 1, "labels": 1,
+                    "instances": 1, "flow": 1, "cache": 1, "cache_index": 1, "train": 1}

@@ -12,6 +12,8 @@ rule flow:
         code=code_version("pipeline.flow"),
         dataset=dataset_arg("flow"),
         sequences=shard_names,
+    resources:
+        gpu=model_gpus("flow"),
     conda:
         CONDA_ENV
     log:
@@ -19,5 +21,6 @@ rule flow:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/flow/{{shard}}.tsv"
     shell:
-        "python -m pipeline.flow --dataset {wildcards.ds} --dataset-json {params.dataset} --results {params.results}"
+        "python -m pipeline.gpu_slot --need {resources.gpu} -- python -m pipeline.flow --dataset {wildcards.ds}"
+        " --dataset-json {params.dataset} --results {params.results}"
         " --sequences {params.sequences} --job-summary {output} > {log} 2>&1"

@@ -1,17 +1,44 @@
-# Stage 'instances': instance maps (class*1000+k) per frame (python -m pipeline.instances).
-# The mode comes from datasets.<ds>.instances.mode in config.
+# Stage 'instances': Cityscapes instance maps per frame (python -m pipeline.instances).
+# Modes: given, pretrained (torchvision COCO Mask R-CNN, masks cut by the labels) or train (the
+# Mask R-CNN of rule train_instances).
+
+
+rule train_instances:
+    input:
+        f"{RESULTS}/{{ds}}/frames/manifest.csv",
+    output:
+        f"{RESULTS}/{{ds}}/instance_model/model.pt",
+    params:
+        results=results_dir,
+        code=code_version("pipeline.train_instances"),
+        dataset=dataset_arg("instances", "evaluate"),
+    resources:
+        gpu=1,
+    threads: 2
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{ds}}/logs/train_instances.log",
+    benchmark:
+        f"{RESULTS}/{{ds}}/benchmarks/train_instances.tsv"
+    shell:
+        "python -m pipeline.gpu_slot --need {resources.gpu} -- python -m pipeline.train_instances"
+        " --dataset {wildcards.ds} --dataset-json {params.dataset} --results {params.results}"
+        " --out {output} > {log} 2>&1"
 
 
 rule instances:
     input:
-        f"{RESULTS}/{{ds}}/frames/shards/{{shard}}.csv",
+        instances_inputs,
     output:
         f"{RESULTS}/{{ds}}/instances/shards/{{shard}}.json",
     params:
         results=results_dir,
         code=code_version("pipeline.instances"),
-        dataset=dataset_arg("instances"),
+        dataset=dataset_arg("instances", "labels"),
         sequences=shard_names,
+    resources:
+        gpu=model_gpus("instances"),
     conda:
         CONDA_ENV
     log:
@@ -19,5 +46,6 @@ rule instances:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/instances/{{shard}}.tsv"
     shell:
-        "python -m pipeline.instances --dataset {wildcards.ds} --dataset-json {params.dataset} --results {params.results}"
+        "python -m pipeline.gpu_slot --need {resources.gpu} -- python -m pipeline.instances --dataset {wildcards.ds}"
+        " --dataset-json {params.dataset} --results {params.results}"
         " --sequences {params.sequences} --job-summary {output} > {log} 2>&1"

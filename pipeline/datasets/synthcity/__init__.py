@@ -6,7 +6,8 @@ the Cityscapes layout, so the demo runs through the same Cityscapes adapter as t
 
     leftImg8bit_sequence/{split}/{city}/{city}_000000_{frame:06d}_leftImg8bit.png   every frame
     gtFine/{split}/{city}/{city}_000000_{frame:06d}_gtFine_{labelIds,instanceIds}.png
-                                                 the "annotated" frame only (frame 19, as Cityscapes)
+                                                 the "annotated" frames: frame 19 as in Cityscapes,
+                                                 plus every annotate_every-th frame if set
     synthcity_gt/{split}/{city}/                 full ground truth for evaluation:
         {city}_000000_{frame:06d}_labelIds.png, ..._instanceIds.png   every frame
         {city}_000000_flow.npz   flow float32 [T-1,2,H,W] (t -> t+1, pixels), valid uint8
@@ -74,6 +75,7 @@ def write_sequence(root: str | Path, seq: SynthSequence, cfg: dict, progress=Non
     width, height = cfg["size"]
     num_frames = int(cfg["frames"])
     annotated = int(cfg["annotated_frame"])
+    every = int(cfg.get("annotate_every", 0))
     scene = build_scene(sequence_seed(cfg["seed"], seq.index), width, height, num_frames)
     dirs = sequence_dirs(root, seq)
     stem = f"{seq.city}_{SEQ_ID}"
@@ -89,7 +91,7 @@ def write_sequence(root: str | Path, seq: SynthSequence, cfg: dict, progress=Non
             write_rgb(frames_dir / f"{name}_leftImg8bit.png", frame.rgb)
             write_map(truth_dir / f"{name}_labelIds.png", frame.label)
             write_map(truth_dir / f"{name}_instanceIds.png", frame.instance.astype(np.uint16))
-            if t == annotated:
+            if t == annotated or (every and t % every == 0):
                 write_map(gt_dir / f"{name}_gtFine_labelIds.png", frame.label)
                 write_map(gt_dir / f"{name}_gtFine_instanceIds.png", frame.instance.astype(np.uint16))
             depths[t] = frame.depth  # sky: inf

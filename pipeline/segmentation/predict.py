@@ -1,0 +1,79 @@
+"""Batched segmentation of frames: RGB uint8 in, Cityscapes labelIds (uint8) out.
+
+The segmenters predict the 19 trainIds; :data:`TRAIN_TO_LABEL` maps them back to labelIds, the
+encoding every later stage uses. Runs on the GPU when there is one (``device='auto'``), in bf16
+autocast there.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pipeline.cityscapes_labels import label_id_to_train_id, train_id_to_label_id
+
+TRAIN_TO_LABEL = train_id_to_label_id()
+LABEL_TO_TRAIN = label_id_to_train_id()
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def to_batch(frames: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    batch = torch.from_numpy(np.stack(frames)).to(device).permute(0, 3, 1, 2).float()
+    return batch.contiguous(memory_format=torch.channels_last)
+
+
+@torch.inference_mode()
+def predict_train_ids(model: torch.nn.Module, frames: list[np.ndarray], device: torch.device,
+                      scale: float = 1.0) -> np.ndarray:
+    """(N, H, W) uint8 trainIds for a list of (H, W, 3) uint8 RGB frames of one size."""
+    rgb = to_batch(frames, device)
+    size = rgb.shape[2:]
+    if scale != 1.0:
+        rgb = F.interpolate(rgb, scale_factor=scale, mode="bilinear", align_corners=False)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        logits = model(rgb)
+    logits = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
+    return logits.argmax(1).to(torch.uint8).cpu().numpy()
+
+
+def segment(model: torch.nn.Module, frames: Iterable[np.ndarray], device: torch.device, batch: int = 8,
+            scale: float = 1.0) -> Iterator[np.ndarray]:
+    """Yield the labelIds map of every frame, in order."""
+    model = model.to(device).eval().to(memory_format=torch.channels_last)
+    pending: list[np.ndarray] = []
+    for frame in frames:
+        pending.append(frame)
+        if len(pending) == batch:
+            yield from TRAIN_TO_LABEL[predict_train_ids(model, pending, device, scale)]
+            pending = []
+    if pending:
+        yield from TRAIN_TO_LABEL[predict_train_ids(model, pending, device, scale)]
+
+
+def confusion(pred_train: np.ndarray, true_train: np.ndarray, num_classes: int = 19) -> np.ndarray:
+    """(C, C) counts of (true, predicted) trainIds over pixels whose truth is not ignored."""
+    keep = true_train < num_classes
+    index = true_train[keep].astype(np.int64) * num_classes + pred_train[keep].astype(np.int64)
+    return np.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def iou_per_class(matrix: np.ndarray) -> np.ndarray:
+    """IoU per class from a confusion matrix; NaN for classes absent from truth and prediction."""
+    tp = np.diag(matrix).astype(np.float64)
+    union = matrix.sum(0) + matrix.sum(1) - tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, tp / union, np.nan)
+
+
+def mean_iou(matrix: np.ndarray) -> float:
+    """mIoU over the classes present in the ground truth (the Cityscapes convention on a subset)."""
+    present = matrix.sum(1) > 0
+    return float(np.nanmean(iou_per_class(matrix)[present])) if present.any() else float("nan")

@@ -1,0 +1,81 @@
+"""The segmenter the pipeline trains itself (labels mode ``train``): torchvision's DeepLabV3
+(MobileNetV3-Large or ResNet-50 backbone, output stride 16 / 8) on the dataset's annotated frames,
+19 Cityscapes trainIds with 255 ignored. This is what the paper did for Cityscapes: a DeepLabV3
+trained on the fine annotations, then run on every frame.
+
+The checkpoint (``results/<ds>/segmenter/model.pt``) holds the architecture name, the state dict,
+the validation mIoU and the settings, so :func:`load` rebuilds it without the config.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models.segmentation import deeplabv3_mobilenet_v3_large, deeplabv3_resnet50
+
+from model.weights import DEFAULT_ENTRIES, WeightsError, load_into, load_state_dict
+
+NUM_CLASSES = 19
+IGNORE = 255
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+BACKBONES = {
+    "mobilenet_v3_large": (deeplabv3_mobilenet_v3_large, "mobilenet_v3_large_imagenet"),
+    "resnet50": (deeplabv3_resnet50, "resnet50_imagenet"),
+}
+
+
+class TorchvisionDeepLabV3(nn.Module):
+    """torchvision DeepLabV3 taking RGB in 0..255 and returning trainId logits."""
+
+    def __init__(self, backbone: str = "mobilenet_v3_large", num_classes: int = NUM_CLASSES, input_scale: float = 1.0):
+        super().__init__()
+        self.input_scale = input_scale  # > 1: run the network on an upsampled frame (finer output stride)
+        if backbone not in BACKBONES:
+            raise ValueError(f"segmenter backbone {backbone!r} unknown (have {sorted(BACKBONES)})")
+        builder, _ = BACKBONES[backbone]
+        self.backbone_name = backbone
+        self.net = builder(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False)
+        self.register_buffer("mean", 255 * torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", 255 * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def load_imagenet_backbone(self, user_path: str | None = None) -> None:
+        """ImageNet weights for the backbone through the registry (optional; offline: an error)."""
+        entry = DEFAULT_ENTRIES[BACKBONES[self.backbone_name][1]]
+        state = load_state_dict(entry, user_path=user_path)
+        backbone = self.net.backbone
+        if self.backbone_name == "mobilenet_v3_large":  # IntermediateLayerGetter over .features
+            state = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+        else:
+            state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        load_into(backbone, state, entry.file)
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        x = (rgb - self.mean) / self.std
+        if self.input_scale != 1.0:
+            x = F.interpolate(x, scale_factor=self.input_scale, mode="bilinear", align_corners=False)
+        out = self.net(x)["out"]
+        if self.input_scale != 1.0:
+            out = F.interpolate(out, size=rgb.shape[2:], mode="bilinear", align_corners=False)
+        return out
+
+
+def save(path: Path, model: TorchvisionDeepLabV3, meta: dict) -> None:
+    from pipeline.atomic import atomic_file
+
+    with atomic_file(path) as tmp:
+        torch.save({"arch": "torchvision_deeplabv3", "backbone": model.backbone_name,
+                    "num_classes": NUM_CLASSES, "input_scale": model.input_scale, "state_dict": model.state_dict(), "meta": meta}, tmp)
+
+
+def load(path: Path) -> TorchvisionDeepLabV3:
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        model = TorchvisionDeepLabV3(checkpoint["backbone"], checkpoint["num_classes"], checkpoint["input_scale"])
+    except (OSError, KeyError, RuntimeError, ValueError) as err:
+        raise WeightsError(f"{path}: not a segmenter checkpoint written by pipeline.train_segmenter ({err})") from None
+    load_into(model, checkpoint["state_dict"], path)
+    return model.eval()

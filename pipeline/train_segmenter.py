@@ -1,0 +1,185 @@
+"""``python -m pipeline.train_segmenter``: train the DeepLabV3 of labels mode ``train`` on the
+dataset's annotated frames (paper section 4: the Cityscapes labels come from a DeepLabV3 trained on
+the fine annotations), then report its mIoU on the annotated frames of the evaluation split.
+
+    python -m pipeline.train_segmenter --dataset demo --out results/demo/segmenter/model.pt
+
+Training frames: the frames stage's (already resized) images of every ``annotated`` row of the
+train split with their given labelIds, mapped to trainIds (255 ignored). Augmentation: horizontal
+flip and a random rescale (0.75..1.25) cropped / padded back to the frame size. The loss is
+cross-entropy with inverse-square-root class-frequency weights (``class_weights``); ``input_scale``
+runs the network on upsampled frames, which small frames need for thin classes. Adam with a poly
+learning-rate decay over ``steps`` (or over ``minutes`` when that comes first); stops at either. Writes the checkpoint and
+``metrics.json`` (per-class IoU and mIoU on the held-out annotated frames) beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from pipeline import datasets, manifest
+from pipeline.atomic import atomic_file
+from pipeline.cityscapes_labels import LABELS
+from pipeline.cli import add_dataset_args, dataset_from_args, setup_logging
+from pipeline.config import Dataset
+from pipeline.errors import InputError, main_guard
+from pipeline.images import read_map, read_rgb, resize_map
+from pipeline.segmentation import predict, trainable
+
+log = logging.getLogger("pipeline.train_segmenter")
+TRAIN_NAMES = [label.name for label in sorted(LABELS, key=lambda l: l.train_id) if label.train_id < 19]
+
+
+def annotated_rows(ds: Dataset, split: str) -> pd.DataFrame:
+    """The annotated frames (with a label file) of a split, from the frames stage's manifests."""
+    seqs = [seq for seq in datasets.list_sequences(ds) if seq.split == split]
+    if not seqs:
+        return pd.DataFrame(columns=manifest.COLUMNS)
+    table = pd.concat([manifest.read(ds.results / "frames" / seq.name / "manifest.csv") for seq in seqs])
+    rows = table[table.annotated.astype(str).isin(["True", "true", "1"]) & (table.gt_label != "")]
+    return rows.reset_index(drop=True)
+
+
+def load_pairs(ds: Dataset, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(N, H, W, 3) uint8 frames and (N, H, W) uint8 trainIds, labels fitted like the frames."""
+    images, targets = [], []
+    for row in rows.itertuples():
+        image = read_rgb(ds.results / row.path)
+        labels = read_map(row.gt_label, np.uint8)
+        labels = resize_map(labels, (image.shape[1], image.shape[0]), ds.cfg["frames"]["resize"])
+        images.append(image)
+        targets.append(predict.LABEL_TO_TRAIN[labels])
+    return np.stack(images), np.stack(targets)
+
+
+def augment(images: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random flip + rescale (0.75..1.25) of a batch, cropped or padded (ignore) back to its size."""
+    if torch.rand((), generator=generator) < 0.5:
+        images, targets = images.flip(-1), targets.flip(-1)
+    h, w = images.shape[2:]
+    scale = float(0.75 + 0.5 * torch.rand((), generator=generator))
+    sh, sw = max(8, round(h * scale)), max(8, round(w * scale))
+    images = F.interpolate(images, size=(sh, sw), mode="bilinear", align_corners=False)
+    targets = F.interpolate(targets[:, None].float(), size=(sh, sw), mode="nearest")[:, 0].long()
+    if scale >= 1:
+        y = int(torch.randint(0, sh - h + 1, (), generator=generator))
+        x = int(torch.randint(0, sw - w + 1, (), generator=generator))
+        return images[:, :, y:y + h, x:x + w], targets[:, y:y + h, x:x + w]
+    padded_images = images.new_zeros(images.shape[0], 3, h, w)
+    padded_targets = targets.new_full((targets.shape[0], h, w), trainable.IGNORE)
+    padded_images[:, :, :sh, :sw], padded_targets[:, :sh, :sw] = images, targets
+    return padded_images, padded_targets
+
+
+def class_weights(targets: np.ndarray) -> torch.Tensor:
+    """Inverse square-root class frequencies (mean 1 over the present classes), so thin, rare
+    classes (poles, signs, riders) count in the loss; absent classes get weight 0."""
+    counts = np.bincount(targets[targets < 19].ravel(), minlength=19).astype(np.float64)
+    weights = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)), 0.0)
+    weights *= (counts > 0).sum() / weights.sum()
+    return torch.tensor(np.minimum(weights, 10.0), dtype=torch.float32)
+
+
+def evaluate(model, images: np.ndarray, targets: np.ndarray, device: torch.device, batch: int = 8) -> dict:
+    matrix = np.zeros((19, 19), np.int64)
+    model.eval()
+    for start in range(0, len(images), batch):
+        pred = predict.predict_train_ids(model, list(images[start:start + batch]), device)
+        matrix += predict.confusion(pred, targets[start:start + batch])
+    ious = predict.iou_per_class(matrix)
+    present = matrix.sum(1) > 0
+    return {"miou": round(predict.mean_iou(matrix), 4), "frames": len(images),
+            "pixel_accuracy": round(float(np.diag(matrix).sum() / max(matrix.sum(), 1)), 4),
+            "iou": {TRAIN_NAMES[c]: round(float(ious[c]), 4) for c in range(19) if present[c]}}
+
+
+def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None = None) -> dict:
+    settings = ds.cfg["labels"]["train"]
+    rows = annotated_rows(ds, "train")
+    if rows.empty:
+        raise InputError(ds.results / "frames",
+                         f"no annotated frames with labels in the train split of {ds.name}: mode 'train' "
+                         "needs the dataset's annotated subset (Cityscapes gtFine)")
+    images, targets = load_pairs(ds, rows)
+    eval_split = eval_split or ds.cfg.get("evaluate", {}).get("split", "val")
+    held_out = annotated_rows(ds, eval_split)
+    log.info("training %s DeepLabV3 on %d annotated frames (%dx%d); %d held-out frames (%s)",
+             settings["backbone"], len(images), images.shape[2], images.shape[1], len(held_out), eval_split)
+    torch.manual_seed(settings["seed"])
+    generator = torch.Generator().manual_seed(settings["seed"])
+    dev = predict.pick_device(device)
+    model = trainable.TorchvisionDeepLabV3(settings["backbone"], input_scale=settings["input_scale"])
+    if settings["imagenet_backbone"]:
+        model.load_imagenet_backbone()
+    model = model.to(dev).to(memory_format=torch.channels_last).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
+    weights = class_weights(targets).to(dev) if settings["class_weights"] else None
+    steps, limit = settings["steps"], settings["minutes"]
+    all_images = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    all_targets = torch.from_numpy(targets).long()
+    start, losses, step = time.perf_counter(), [], 0
+    progress = tqdm(total=steps, desc=f"segmenter {ds.name}", unit="step")
+    for step in range(1, steps + 1):
+        index = torch.randint(0, len(images), (settings["batch"],), generator=generator)
+        batch_images, batch_targets = augment(all_images[index], all_targets[index], generator)
+        progress_done = (step - 1) / steps  # poly decay over the steps, or over the time limit
+        if limit:
+            progress_done = max(progress_done, (time.perf_counter() - start) / (60 * limit))
+        for group in optimizer.param_groups:
+            group["lr"] = settings["lr"] * max(1 - progress_done, 0.0) ** 0.9
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            logits = model(batch_images.to(dev).contiguous(memory_format=torch.channels_last))
+        loss = F.cross_entropy(logits.float(), batch_targets.to(dev), weight=weights, ignore_index=trainable.IGNORE)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        progress.update()
+        if step % 50 == 0:
+            progress.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+            log.info("step %d loss %.4f", step, np.mean(losses[-50:]))
+        if limit and time.perf_counter() - start > 60 * limit:
+            log.info("stopping after %.1f minutes (minutes: %s)", (time.perf_counter() - start) / 60, limit)
+            break
+    progress.close()
+    seconds = time.perf_counter() - start
+    metrics = {"dataset": ds.name, "backbone": settings["backbone"], "steps": step, "seconds": round(seconds, 1),
+               "train_frames": len(images), "final_loss": round(float(np.mean(losses[-50:])), 4),
+               "device": str(dev), "settings": settings}
+    if not held_out.empty:
+        held_images, held_targets = load_pairs(ds, held_out)
+        metrics["held_out"] = {"split": eval_split, **evaluate(model, held_images, held_targets, dev)}
+        log.info("held-out mIoU %.4f on %d frames", metrics["held_out"]["miou"], len(held_images))
+    metrics["train"] = {k: v for k, v in evaluate(model, images, targets, dev).items() if k != "iou"}
+    trainable.save(out, model.cpu(), metrics)
+    with atomic_file(out.with_name("metrics.json")) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=1))
+    return metrics
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.train_segmenter", description=__doc__.splitlines()[0])
+    add_dataset_args(parser)
+    parser.add_argument("--out", type=Path, help="checkpoint path (default: <results>/<ds>/segmenter/model.pt)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    ds, _ = dataset_from_args(args)
+    out = args.out or ds.results / "segmenter" / "model.pt"
+    metrics = train(ds, out, args.device)
+    print(json.dumps({k: metrics[k] for k in ("steps", "seconds", "held_out") if k in metrics}))
+
+
+if __name__ == "__main__":
+    main()

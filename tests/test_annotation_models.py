@@ -1,0 +1,149 @@
+"""The annotation networks: the mmseg-compatible DeepLabV3 against a fixture recorded from the real
+mmsegmentation, checkpoint loading errors, the COCO -> Cityscapes instance composition, the
+trained segmenter and Mask R-CNN paths, and the learned flow modes (untrained weights: shapes and
+plumbing only)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model.weights import WeightEntry, WeightsError, load_into, sha256_of
+from pipeline.cityscapes_labels import ID
+from pipeline.segmentation import maskrcnn, predict
+from pipeline.segmentation.mmseg_deeplabv3 import DeepLabV3, state_dict_of_checkpoint
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _recorder():
+    spec = importlib.util.spec_from_file_location("record", FIXTURES / "record_mmseg_deeplabv3.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("depth", [50, 101])
+def test_mmseg_deeplabv3_keys_and_shapes_match_the_recorded_mmsegmentation_model(depth):
+    recorded = json.loads((FIXTURES / "mmseg_deeplabv3_keys.json").read_text())["keys"][f"r{depth}"]
+    ours = {k: list(v.shape) for k, v in DeepLabV3(depth).state_dict().items()}
+    assert sorted(ours) == sorted(recorded)
+    assert ours == recorded
+
+
+def test_mmseg_deeplabv3_output_matches_mmsegmentation_on_the_same_weights():
+    record = _recorder()
+    model = DeepLabV3(50).eval()
+    model.load_state_dict(record.deterministic_fill(model.state_dict()))
+    expected = np.load(FIXTURES / "mmseg_deeplabv3_r50_logits.npz")
+    with torch.no_grad():
+        logits = model(record.fixed_input())
+    np.testing.assert_allclose(logits[:, :, ::4, ::4].numpy(), expected["logits"], rtol=1e-4, atol=1e-4)
+    assert (logits.argmax(1).numpy() == expected["argmax"]).mean() > 0.999
+
+
+def test_pretrained_segmenter_loads_a_checkpoint_through_the_registry_and_names_wrong_keys(tmp_path):
+    from pipeline import labels
+
+    model = DeepLabV3(50)
+    path = tmp_path / "deeplab.pth"
+    torch.save({"meta": {"CLASSES": ["road"]}, "state_dict": model.state_dict()}, path)
+    entry = WeightEntry("test", "https://example.invalid/deeplab.pth", path.name, sha256_of(path), "test")
+    state = state_dict_of_checkpoint(torch.load(path, weights_only=True))
+    load_into(DeepLabV3(50), state, path)  # the right file loads
+    broken = dict(state)
+    broken.pop("decode_head.conv_seg.weight")
+    broken["decode_head.extra.weight"] = torch.zeros(1)
+    with pytest.raises(WeightsError, match=r"missing keys.*conv_seg.weight.*unexpected keys.*extra.weight"):
+        load_into(DeepLabV3(50), broken, path)
+    labels.load_pretrained.cache_clear()
+    with pytest.raises(WeightsError, match="sha256"):  # the registry's R50 hash is not this file's
+        labels.load_pretrained("deeplabv3_r50_cityscapes", str(path))
+    assert entry.sha256 == sha256_of(path)
+
+
+def test_missing_pretrained_weights_say_which_file_to_put_where(tmp_path, monkeypatch):
+    from pipeline import labels
+
+    monkeypatch.setenv("VID2VID_WEIGHTS", str(tmp_path / "cache"))
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    labels.load_pretrained.cache_clear()
+    with pytest.raises(WeightsError) as err:
+        labels.load_pretrained("deeplabv3_r101_cityscapes", None)
+    message = str(err.value)
+    assert "deeplabv3_r101-d8_512x1024_80k_cityscapes_20200606_113503-9e428899.pth" in message
+    assert str(tmp_path / "cache") in message and "offline" in message
+
+
+def test_train_ids_map_back_to_label_ids_and_miou_counts_present_classes():
+    assert predict.TRAIN_TO_LABEL[0] == ID["road"] and predict.TRAIN_TO_LABEL[13] == ID["car"]
+    truth = np.array([[0, 0, 13, 255]])
+    pred = np.array([[0, 13, 13, 0]])
+    matrix = predict.confusion(pred, truth)
+    assert matrix.sum() == 3  # the ignored pixel does not count
+    assert predict.mean_iou(matrix) == pytest.approx((0.5 + 0.5) / 2)
+
+
+def test_compose_instance_map_cuts_masks_by_labels_and_orders_by_score():
+    labels = np.full((20, 20), ID["road"], np.uint8)
+    labels[2:10, 2:10] = ID["car"]
+    labels[12:18, 12:18] = ID["person"]
+    car = np.zeros((20, 20), bool)
+    car[0:12, 0:12] = True  # spills over the road: cut by the labels
+    person = np.zeros((20, 20), bool)
+    person[12:18, 12:18] = True
+    out, count = maskrcnn.compose_instance_map(labels, [("car", 0.9, car), ("person", 0.8, person),
+                                                        ("car", 0.7, car)])  # a duplicate: nothing left
+    assert count == 2
+    assert (out[2:10, 2:10] == ID["car"] * 1000).all()
+    assert (out[12:18, 12:18] == ID["person"] * 1000).all()
+    assert (out[0, :] == ID["road"]).all()
+
+
+def test_coco_detections_map_to_cityscapes_with_riders():
+    masks = torch.zeros((3, 1, 10, 10))
+    output = {"labels": torch.tensor([1, 2, 3]), "scores": torch.tensor([0.9, 0.9, 0.2]),
+              "boxes": torch.tensor([[2.0, 0, 6, 8], [1, 4, 7, 10], [0, 0, 10, 10]]), "masks": masks}
+    found = maskrcnn.coco_detections_to_cityscapes(output, 0.5)
+    assert [name for name, _, _ in found] == ["rider", "bicycle"]  # the car is below the threshold
+
+
+def test_instance_targets_and_matching_round_trip():
+    truth = np.full((16, 16), ID["road"], np.uint16)
+    truth[2:8, 2:8] = ID["car"] * 1000
+    truth[9:14, 9:14] = ID["car"] * 1000 + 1
+    targets = maskrcnn.targets_from_instance_map(truth)
+    assert targets["labels"].tolist() == [3, 3] and targets["boxes"][0].tolist() == [2, 2, 8, 8]
+    found = maskrcnn.match_instances(truth, truth)
+    assert found["tp"] == 2 and found["ious"] == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("mode", ["raft_small", "ptlflow:raft"])
+def test_learned_flow_modes_run_batched_with_untrained_weights(mode):
+    if mode.startswith("ptlflow") and importlib.util.find_spec("ptlflow") is None:
+        pytest.skip("ptlflow not installed (pip install -e '.[flow]')")
+    from pipeline import flow_models
+
+    frames = [np.random.default_rng(i).integers(0, 255, (128, 160, 3), dtype=np.uint8) for i in range(4)]
+    forward, confidence, backward, back_confidence = flow_models.estimate(
+        flow_models.load(mode, "random"), frames, torch.device("cpu"), batch=2)
+    assert forward.shape == backward.shape == (3, 2, 128, 160)
+    assert confidence.shape == (3, 1, 128, 160) and set(np.unique(confidence)) <= {0.0, 1.0}
+    assert np.isfinite(forward).all()
+
+
+def test_torch_consistency_agrees_with_the_dis_check():
+    from pipeline import flow_dis, flow_models
+
+    rng = np.random.default_rng(0)
+    forward = rng.normal(0, 2, (24, 32, 2)).astype(np.float32)
+    backward = -forward + rng.normal(0, 0.3, (24, 32, 2)).astype(np.float32)
+    expected = flow_dis.consistency(forward, backward)
+    ours = flow_models.consistency(torch.from_numpy(forward).permute(2, 0, 1)[None],
+                                   torch.from_numpy(backward).permute(2, 0, 1)[None])[0, 0].numpy()
+    assert (ours == expected).mean() > 0.97  # bilinear border handling differs at a few pixels
