@@ -4,7 +4,9 @@ PYTHON ?= python3
 CORES ?= 2
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench clean
+MEDIAPIPE ?= envs/mediapipe
+
+.PHONY: setup setup-mediapipe demo test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +16,18 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# MediaPipe (pose mode 'mediapipe') needs numpy<2: its own environment, no torch in it
+$(MEDIAPIPE)/.installed: envs/mediapipe.txt
+	$(PYTHON) -m venv $(MEDIAPIPE)
+	$(MEDIAPIPE)/bin/python -m pip install -q -r envs/mediapipe.txt
+	touch $@
+
+setup-mediapipe: $(MEDIAPIPE)/.installed
+
 demo: setup  ## the main job on the embedded demo dataset (synthcity)
 	$(VENV)/bin/snakemake --cores $(CORES) results/demo/fid.json
 
-test: setup  ## the test suite
+test: setup setup-mediapipe  ## the test suite
 	$(PY) -m pytest
 
 bench: setup  ## benchmark tables (not tests)
@@ -26,6 +36,9 @@ bench: setup  ## benchmark tables (not tests)
 	$(PY) benchmarks/flow_quality.py
 	$(PY) benchmarks/cache_formats.py
 	$(PY) benchmarks/loader_speed.py
+	$(PY) benchmarks/annotation_speed.py --device both
+	$(PY) benchmarks/annotation_quality.py
+	$(PY) benchmarks/face_pose_speed.py
 	$(PY) benchmarks/train_speed.py --quick
 
 clean:

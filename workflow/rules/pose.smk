@@ -1,0 +1,49 @@
+# Stage 'pose' (task pose): keypoints -> OpenPose-style pose maps with a person-centred crop
+# (python -m pipeline.pose). Mode mediapipe first runs MediaPipe in its own environment
+# (config 'mediapipe_python', made by `make setup-mediapipe`; numpy<2, no torch).
+
+
+rule pose_mediapipe:
+    input:
+        f"{RESULTS}/{{ds}}/frames/shards/{{shard}}.csv",
+    output:
+        f"{RESULTS}/{{ds}}/keypoints/shards/{{shard}}.json",
+    params:
+        python=config["mediapipe_python"],
+        results=lambda w: f"{RESULTS}/{w.ds}",
+        code=code_version("pipeline.pose_mediapipe"),
+        complexity=lambda w: dataset(w.ds).cfg["pose"]["model_complexity"],
+        sequences=shard_names,
+    conda:
+        "../../envs/mediapipe.yaml"
+    log:
+        f"{RESULTS}/{{ds}}/logs/pose_mediapipe/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/{{ds}}/benchmarks/pose_mediapipe/{{shard}}.tsv"
+    shell:
+        "{params.python} -m pipeline.pose_mediapipe --results {params.results} --sequences {params.sequences}"
+        " --model-complexity {params.complexity} --job-summary {output} > {log} 2>&1"
+
+
+rule pose:
+    input:
+        pose_inputs,
+    output:
+        f"{RESULTS}/{{ds}}/pose/shards/{{shard}}.json",
+    params:
+        results=results_dir,
+        code=code_version("pipeline.pose"),
+        dataset=dataset_arg("pose"),
+        sequences=shard_names,
+    resources:
+        gpu=lambda w: 1 if stage_mode(w.ds, "pose") == "keypointrcnn" else 0,
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{ds}}/logs/pose/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/{{ds}}/benchmarks/pose/{{shard}}.tsv"
+    shell:
+        "python -m pipeline.gpu_slot --need {resources.gpu} -- python -m pipeline.pose --dataset {wildcards.ds}"
+        " --dataset-json {params.dataset} --results {params.results}"
+        " --sequences {params.sequences} --job-summary {output} > {log} 2>&1"

@@ -1,0 +1,40 @@
+# Stage 'sketch' (task face): dlib landmarks, a stable square face crop and the edge-to-face sketch
+# per frame (python -m pipeline.sketch); a contact sheet of frames, landmarks and sketches.
+
+
+rule sketch:
+    input:
+        f"{RESULTS}/{{ds}}/frames/shards/{{shard}}.csv",
+    output:
+        f"{RESULTS}/{{ds}}/sketch/shards/{{shard}}.json",
+    params:
+        results=results_dir,
+        code=code_version("pipeline.sketch"),
+        dataset=dataset_arg("sketch"),
+        sequences=shard_names,
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{ds}}/logs/sketch/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/{{ds}}/benchmarks/sketch/{{shard}}.tsv"
+    shell:
+        "python -m pipeline.sketch --dataset {wildcards.ds} --dataset-json {params.dataset}"
+        " --results {params.results} --sequences {params.sequences} --job-summary {output} > {log} 2>&1"
+
+
+rule sketch_contact_sheet:
+    input:
+        sketch_shards,
+    output:
+        report(f"{RESULTS}/{{ds}}/sketch/contact_sheet.png", caption="../report/contact_sheet.rst", category="Inputs"),
+    params:
+        results=results_dir,
+        dataset=dataset_arg("sketch"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{ds}}/logs/sketch_contact_sheet.log",
+    shell:
+        "python -m pipeline.sketch --dataset {wildcards.ds} --dataset-json {params.dataset}"
+        " --results {params.results} --contact-sheet {output} > {log} 2>&1"
