@@ -1,6 +1,7 @@
 """vid2vid: video-to-video synthesis (Wang et al., NeurIPS 2018) as a Snakemake workflow.
 
     snakemake --cores 2 results/demo/fid.json      # the embedded demo (synthcity)
+    snakemake --cores 2 results/face_demo/sketch/contact_sheet.png   # face sketches (carphone)
     snakemake -n results/cityscapes/frames/manifest.csv \
         --config 'datasets={cityscapes: {root: /data/cityscapes}}'
 
@@ -28,6 +29,8 @@ include: "workflow/rules/frames.smk"
 include: "workflow/rules/labels.smk"
 include: "workflow/rules/instances.smk"
 include: "workflow/rules/flow.smk"
+include: "workflow/rules/sketch.smk"
+include: "workflow/rules/pose.smk"
 include: "workflow/rules/cache.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/synthesize.smk"

@@ -10,11 +10,16 @@ beside it.
 
 Metrics computed now: temporal consistency (flow-warping error with the source flow,
 pipeline/metrics/temporal.py; the real videos' own error is reported as the floor), PSNR and SSIM
-against the real frames (pipeline/metrics/image.py). The feature-based metrics (video FID with I3D
-and ResNeXt-101, FVD, image FID with Inception; pipeline/metrics/frechet.py computes the distance)
-and the segmentation-consistency mIoU are recorded as unavailable with the reason: their
-extractors / the segmenter are not in the pipeline yet. No number is ever reported from an
-extractor without its real weights.
+against the real frames (pipeline/metrics/image.py), and segmentation consistency: the dataset's
+segmenter (the one the labels stage ran: mode ``train``'s DeepLabV3, or the pretrained mmseg
+DeepLabV3 when its weights are present) on the synthesized frames, mIoU against the input labels,
+beside the same segmenter on the real frames; and the Frechet distances of the FID family
+(pipeline/metrics/extractors.py, pipeline/metrics/frechet.py): image FID (FID Inception, pool3),
+FVD (I3D, 16-frame clips) and the video FID with I3D (whole val videos), the real statistics cached
+per dataset and extractor under results/<ds>/fid_stats/. Each runs only with its real, verified
+weights; without them (offline) the metric is recorded as unavailable with the reason, which says
+which file to put where. The 3D-ResNeXt-101 video FID is unavailable: no pinned public weights.
+No number is ever reported from an extractor without its real weights.
 """
 
 from __future__ import annotations
@@ -39,13 +44,94 @@ from pipeline.metrics.image import psnr, ssim
 from pipeline.metrics.temporal import warping_error
 
 UNAVAILABLE = {
-    "video_fid_i3d": "I3D (Kinetics) feature extractor not in the pipeline yet",
-    "video_fid_resnext101": "3D-ResNeXt-101 (Kinetics) feature extractor not in the pipeline yet",
-    "fvd_i3d": "I3D (Kinetics) feature extractor not in the pipeline yet",
-    "image_fid_inception": "Inception pool3 feature extractor not in the pipeline yet",
-    "segmentation_miou": "needs a segmenter run on the synthesized frames (labels stage train/pretrained mode)",
+    "video_fid_resnext101": "3D-ResNeXt-101 (Kinetics, Hara et al.) weights have no pinned public download "
+                            "(Google Drive only), so the registry cannot verify them",
 }
-LOWER_IS_BETTER = {"temporal_warping_error": True, "psnr": False, "ssim": False}
+# metric -> (extractor, features: 'frames' or 'clips')
+FEATURE_METRICS = {"image_fid_inception": ("inception_fid", "frames"), "fvd_i3d": ("i3d_fvd", "clips"),
+                   "video_fid_i3d": ("i3d_fvd", "videos")}
+NO_SEGMENTER = "needs a segmenter: labels mode 'train' (results/<ds>/segmenter/model.pt) or 'pretrained' with its weights"
+LOWER_IS_BETTER = {"temporal_warping_error": True, "psnr": False, "ssim": False, "segmentation_miou": False}
+
+
+def _segmenter(ds):
+    """(model, description, sha256) of the dataset's segmenter, or (None, reason, None)."""
+    from model.weights import DEFAULT_ENTRIES, WeightsError, sha256_of
+
+    settings = ds.cfg["labels"]
+    if settings["mode"] == "train":
+        from pipeline import labels
+
+        path = labels.segmenter_path(ds)
+        if not path.is_file():
+            return None, f"{path} missing: run the train_segmenter rule", None
+        model = labels.load_trained(path)
+        return model, f"the dataset's trained segmenter (DeepLabV3 {model.backbone_name}, {path.name})", sha256_of(path)
+    if settings["mode"] == "pretrained":
+        from pipeline import labels
+
+        try:
+            model = labels.load_pretrained(settings["model"], settings["weights"])
+        except WeightsError as err:
+            return None, str(err), None
+        return model, f"mmseg DeepLabV3 ({settings['model']})", DEFAULT_ENTRIES[settings["model"]].sha256
+    return None, NO_SEGMENTER, None
+
+
+def _feature_metrics(ds, real: dict, fakes: dict[str, list[np.ndarray]], split: str) -> dict:
+    """{method: {metric: entry}} for the FID family; unavailable (with the reason) without weights."""
+    from model.weights import WeightsError
+    from pipeline.metrics import extractors
+    from pipeline.metrics.frechet import frechet_distance, statistics
+
+    videos = [f for f, _, _ in real.values()]
+    results = {method: {} for method in fakes}
+    for metric, (name, kind) in FEATURE_METRICS.items():
+        try:
+            model, sha = extractors.load(name)
+        except WeightsError as err:
+            for method in fakes:
+                results[method][metric] = {"value": None, "available": False, "extractor": name, "reason": str(err)}
+            continue
+
+        def features(vids):
+            if kind == "frames":
+                return extractors.frame_features(model, vids)
+            if kind == "clips":
+                return extractors.clip_features(model, vids)
+            return extractors.clip_features(model, vids, clip=min(len(v) for v in vids))  # whole videos
+
+        real_stats = extractors.cached_real_stats(ds.results / "fid_stats", f"{name}-{kind}", split, sha,
+                                                  lambda: features(videos))
+        for method, fake_videos in fakes.items():
+            fake_stats = statistics(features(fake_videos))
+            results[method][metric] = {"value": frechet_distance(real_stats, fake_stats), "extractor": name,
+                                       "weights_sha256": sha, "features": int(fake_stats.count),
+                                       "real_features": int(real_stats.count)}
+    return results
+
+
+def _labels_of(ds, seq: str, count: int) -> np.ndarray:
+    from pipeline.images import read_map
+    from pipeline.segmentation.predict import LABEL_TO_TRAIN
+
+    folder = ds.results / "labels" / seq
+    files = sorted(folder.glob("*.png"))[:count]
+    if len(files) != count:
+        raise InputError(folder, f"{len(files)} label maps, expected {count}")
+    return LABEL_TO_TRAIN[np.stack([read_map(f, np.uint8) for f in files])]
+
+
+def _segmentation_miou(model, frames: list[np.ndarray], truth: np.ndarray) -> np.ndarray:
+    """The confusion matrix of the segmenter on ``frames`` against trainIds ``truth``."""
+    from pipeline.segmentation import predict
+
+    device = predict.pick_device()
+    matrix = np.zeros((19, 19), np.int64)
+    for start in range(0, len(frames), 8):
+        pred = predict.predict_train_ids(model.to(device), frames[start:start + 8], device)
+        matrix += predict.confusion(pred, truth[start:start + 8])
+    return matrix
 
 
 def _real_sequences(ds, split: str):
@@ -84,6 +170,15 @@ def evaluate(ds, methods: list[str], split: str = "val") -> dict:
     any_seq = next(iter(real.values()))[0]
     resolution = [int(any_seq.shape[2]), int(any_seq.shape[1])]
     floor = np.mean([warping_error(list(f), b, c) for f, b, c in real.values()])
+    segmenter, segmenter_name, segmenter_sha = _segmenter(ds)
+    if segmenter is not None:
+        from pipeline.segmentation.predict import mean_iou
+
+        truth = {seq: _labels_of(ds, seq, len(f)) for seq, (f, _, _) in real.items()}
+        real_miou = mean_iou(sum(_segmentation_miou(segmenter, list(f), truth[seq]) for seq, (f, _, _) in real.items()))
+    fakes = {m: [np.stack(_method_frames(ds, m, seq, len(f))) for seq, (f, _, _) in sorted(real.items())]
+             for m in methods}
+    feature_metrics = _feature_metrics(ds, dict(sorted(real.items())), fakes, split)
     for method in methods:
         errors, psnrs, ssims, frames = [], [], [], 0
         for seq, (real_frames, back, conf) in sorted(real.items()):
@@ -103,6 +198,18 @@ def evaluate(ds, methods: list[str], split: str = "val") -> dict:
             "psnr": {"value": float(np.mean(psnrs)), "extractor": None, "weights_sha256": None, **counts},
             "ssim": {"value": float(np.mean(ssims)), "extractor": None, "weights_sha256": None, **counts},
         }
+        if segmenter is not None:
+            from pipeline.segmentation.predict import mean_iou
+
+            matrix = sum(_segmentation_miou(segmenter, _method_frames(ds, method, seq, len(f)), truth[seq])
+                         for seq, (f, _, _) in real.items())
+            metrics["segmentation_miou"] = {"value": mean_iou(matrix), "extractor": segmenter_name,
+                                            "weights_sha256": segmenter_sha, "real_videos_value": real_miou,
+                                            "against": "the labels stage's maps (the generator's input)", **counts}
+        else:
+            metrics["segmentation_miou"] = {"value": None, "available": False, "reason": segmenter_name}
+        for name, entry in feature_metrics[method].items():
+            metrics[name] = {**entry, **counts}
         for name, reason in UNAVAILABLE.items():
             metrics[name] = {"value": None, "available": False, "reason": reason}
         results[method] = metrics

@@ -36,7 +36,7 @@ def test_psnr_and_ssim():
     assert ssim(image, image) == pytest.approx(1.0) and ssim(noisy, image) < 0.99
 
 
-def test_evaluate_stage_writes_fid_json_metrics_csv_and_plot(small_cache, tmp_path):
+def test_evaluate_stage_writes_fid_json_metrics_csv_and_plot(small_cache, tmp_path, monkeypatch):
     from safetensors.numpy import load_file
 
     ds, shard = small_cache
@@ -48,6 +48,8 @@ def test_evaluate_stage_writes_fid_json_metrics_csv_and_plot(small_cache, tmp_pa
         for i, frame in enumerate(frames):
             write_rgb(folder / f"{i:06d}.png", frame)
     output = tmp_path / "fid.json"
+    monkeypatch.setenv("VID2VID_WEIGHTS", str(tmp_path / "weights"))  # offline: no extractor weights
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
     results = evaluate.evaluate(ds, ["copy", "noise"])
     evaluate.write_outputs(results, {"dataset": "demo"}, output)
     saved = json.loads(output.read_text())
@@ -55,5 +57,10 @@ def test_evaluate_stage_writes_fid_json_metrics_csv_and_plot(small_cache, tmp_pa
     assert copy["temporal_warping_error"]["value"] < noise["temporal_warping_error"]["value"]
     assert copy["ssim"]["value"] == pytest.approx(1.0) and copy["psnr"]["value"] > noise["psnr"]["value"]
     assert copy["psnr"]["clips"] == 1 and copy["psnr"]["frames"] == 8 and copy["psnr"]["resolution"] == [256, 128]
-    assert copy["video_fid_i3d"] == {"value": None, "available": False, "reason": evaluate.UNAVAILABLE["video_fid_i3d"]}
+    assert copy["video_fid_resnext101"] == {"value": None, "available": False,
+                                            "reason": evaluate.UNAVAILABLE["video_fid_resnext101"]}
+    for metric, file in (("image_fid_inception", "pt_inception-2015-12-05-6726825d.pth"), ("fvd_i3d", "i3d_torchscript.pt")):
+        assert copy[metric]["value"] is None and copy[metric]["available"] is False  # never from random weights
+        assert file in copy[metric]["reason"] and str(tmp_path / "weights") in copy[metric]["reason"]
+    assert copy["segmentation_miou"]["available"] is False  # labels mode 'given': no segmenter
     assert (tmp_path / "metrics.csv").is_file() and (tmp_path / "metrics.png").stat().st_size > 1000

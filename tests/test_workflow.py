@@ -18,7 +18,7 @@ from tests.conftest import REPO, synth_cfg
 
 TINY_SCHEDULE = "schedule: [{steps: 2, n_frames: 3, scales: 0, scale: 0.5}, {steps: 2, n_frames: 4, scales: 1}]"
 TINY_DEMO = ("datasets={demo: {generate: {synthcity: {train: 2, val: 1, frames: 6, size: [64, 32], "
-             "annotated_frame: 3}}, frames: {size: [64, 32]}, runs: {"
+             "annotated_frame: 3}}, frames: {size: [64, 32]}, labels: {train: {steps: 3, batch: 2}}, runs: {"
              f"vid2vid: {{loss: {{lambda_vgg: 0}}, {TINY_SCHEDULE}}}, "
              f"frame_by_frame: {{loss: {{lambda_vgg: 0}}, {TINY_SCHEDULE}}}}}}}}}")
 
@@ -63,14 +63,15 @@ def test_demo_dry_run_lists_the_dag(workdir):
     assert counts == {"frames": 8, "frames_manifest": 1, "synthcity": 8, "total": 17}, counts
     result = snakemake(workdir, "-n")  # the default target: results/demo/fid.json
     counts = job_counts(result.output)
-    assert counts == {"all": 1, "cache": 8, "cache_index": 1, "evaluate": 1, "flow": 8, "frames": 8, "instances": 8,
-                      "labels": 8, "synthcity": 8, "synthesize": 2, "train": 2, "total": 55}, counts
+    assert counts == {"all": 1, "cache": 8, "cache_index": 1, "covst": 1, "evaluate": 1, "flow": 8, "frames": 8,
+                      "frames_manifest": 1, "instances": 8, "labels": 8, "side_by_side": 2, "synthcity": 8,
+                      "synthesize": 2, "train": 2, "train_segmenter": 1, "total": 60}, counts
 
 
 def test_ablations_target_trains_and_compares_every_variant(workdir):
     result = snakemake(workdir, "-n", "results/demo/ablations.csv")
     counts = job_counts(result.output)
-    assert counts["train"] == 5 and counts["synthesize"] == 5 and counts["ablations"] == 1, counts
+    assert counts["train"] == 5 and counts["synthesize"] == 5 and counts["covst"] == 1 and counts["ablations"] == 1, counts
 
 
 def test_cityscapes_dry_run_on_a_cityscapes_tree(workdir, tmp_path):
@@ -122,14 +123,21 @@ def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
     assert (workdir / "results/demo/synth/vid2vid/synth002_000000.mp4").is_file()  # the val sequence
     assert len(list((workdir / "results/demo/synth/vid2vid/synth002_000000").glob("*.png"))) == 6
     fid = json.loads((workdir / "results/demo/fid.json").read_text())
-    assert set(fid["methods"]) == {"vid2vid", "frame_by_frame"}
+    assert set(fid["methods"]) == {"vid2vid", "frame_by_frame", "covst"}
+    assert (workdir / "results/demo/synth/covst/synth002_000000.mp4").is_file()
+    assert (workdir / "results/demo/videos/synth002_000000.mp4").stat().st_size > 1000  # side by side
     assert fid["methods"]["vid2vid"]["temporal_warping_error"]["frames"] == 6
     assert fid["methods"]["vid2vid"]["image_fid_inception"]["available"] is False
+    segmentation = fid["methods"]["vid2vid"]["segmentation_miou"]  # the demo's trained segmenter
+    assert 0 <= segmentation["value"] <= 1 and "trained segmenter" in segmentation["extractor"]
+    assert (workdir / "results/demo/segmenter/metrics.json").is_file()
+    assert (workdir / "results/demo/logs/train_segmenter.log").is_file()
     again = snakemake(workdir, *targets, "--config", TINY_DEMO)
     assert "Nothing to be done" in again.output
     report = snakemake(workdir, "results/demo/fid.json", "--report", "report.html", "--config", TINY_DEMO)
     assert report.returncode == 0, report.output[-2000:]
-    assert "metrics.png" in (workdir / "report.html").read_text(errors="replace")
+    page = (workdir / "report.html").read_text(errors="replace")
+    assert "metrics.png" in page and "synth002_000000.mp4" in page
 
 
 @pytest.mark.slow

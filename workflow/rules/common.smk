@@ -98,11 +98,13 @@ def evaluate_methods(wildcards, key="methods"):
     """The runs compared in results/<ds>/fid.json (evaluate.methods) or ablations.csv (evaluate.ablations)."""
     cfg = dataset(wildcards.ds).cfg
     methods, runs = cfg["evaluate"][key], cfg["runs"]
-    missing = [m for m in methods if m not in runs]
+    derived = ["covst"] if "frame_by_frame" in runs else []  # COVST post-processes frame_by_frame
+    missing = [m for m in methods if m not in runs and m not in derived]
     if not methods or missing:
         where = config_mod.blame(CONFIG_SOURCES, ("datasets", wildcards.ds, "evaluate"))
         raise WorkflowError(f"{where}: datasets.{wildcards.ds}.evaluate.{key} must name runs of "
-                            f"datasets.{wildcards.ds}.runs (missing: {missing or 'none given'})")
+                            f"datasets.{wildcards.ds}.runs, or covst beside a frame_by_frame run "
+                            f"(missing: {missing or 'none given'})")
     return methods
 
 
@@ -123,6 +125,8 @@ def frames_inputs(wildcards):
         root = f"{RESULTS}/{wildcards.ds}/source"
         return [f"{root}/{kind}/{s.split}/{s.name.rsplit('_', 1)[0]}"
                 for s in seqs for kind in ("leftImg8bit_sequence", "gtFine", "synthcity_gt")]
+    if ds.cfg.get("generate", {}).get("clips"):
+        return [f"{RESULTS}/{wildcards.ds}/source/{clip}" for clip in ds.cfg["generate"]["clips"]]
     if ds.cfg["adapter"] == "video":
         from pipeline.datasets.video_folder import video_path
 
@@ -167,3 +171,59 @@ def run_launcher(wildcards):
     """python -m, or torchrun on one node for runs with several GPUs."""
     gpus = run_gpus(wildcards)
     return f"python -m torch.distributed.run --standalone --nproc_per_node {gpus} -m" if gpus > 1 else "python -m"
+
+
+def stage_mode(ds, stage):
+    return dataset(ds).cfg[stage]["mode"]
+
+
+def model_gpus(stage):
+    """resources: gpu=1 where the stage runs a network (every mode but given / dis)."""
+    return lambda w: 0 if stage_mode(w.ds, stage) in ("given", "dis") else 1
+
+
+def labels_inputs(wildcards):
+    inputs = [f"{RESULTS}/{wildcards.ds}/frames/shards/{wildcards.shard}.csv"]
+    if stage_mode(wildcards.ds, "labels") == "train":
+        inputs.append(f"{RESULTS}/{wildcards.ds}/segmenter/model.pt")
+    return inputs
+
+
+def instances_inputs(wildcards):
+    inputs = [f"{RESULTS}/{wildcards.ds}/frames/shards/{wildcards.shard}.csv"]
+    mode = stage_mode(wildcards.ds, "instances")
+    if mode != "given":  # masks are cut by the labels stage's maps
+        inputs.append(f"{RESULTS}/{wildcards.ds}/labels/shards/{wildcards.shard}.json")
+    if mode == "train":
+        inputs.append(f"{RESULTS}/{wildcards.ds}/instance_model/model.pt")
+    return inputs
+
+
+def segmenter_inputs(wildcards):
+    """The trained segmenter, where the evaluation's segmentation consistency uses it."""
+    if stage_mode(wildcards.ds, "labels") == "train":
+        return [f"{RESULTS}/{wildcards.ds}/segmenter/model.pt"]
+    return []
+
+
+def pose_inputs(wildcards):
+    inputs = [f"{RESULTS}/{wildcards.ds}/frames/shards/{wildcards.shard}.csv"]
+    if stage_mode(wildcards.ds, "pose") == "mediapipe":
+        inputs.append(f"{RESULTS}/{wildcards.ds}/keypoints/shards/{wildcards.shard}.json")
+    return inputs
+
+
+def sketch_shards(wildcards):
+    return [f"{RESULTS}/{wildcards.ds}/sketch/shards/{shard}.json" for shard in shards(wildcards.ds)]
+
+
+def eval_sequences(wildcards):
+    """The sequences of the evaluated split (evaluate.split)."""
+    from pipeline import datasets as datasets_mod
+
+    ds = dataset(wildcards.ds)
+    return [s.name for s in datasets_mod.list_sequences(ds) if s.split == ds.cfg["evaluate"]["split"]]
+
+
+def side_by_side_videos(wildcards):
+    return [f"{RESULTS}/{wildcards.ds}/videos/{seq}.mp4" for seq in eval_sequences(wildcards)]

@@ -7,13 +7,15 @@ rule evaluate:
     input:
         synth=lambda w: [f"{RESULTS}/{w.ds}/synth/{m}/synthesis.json" for m in evaluate_methods(w)],
         cache=f"{RESULTS}/{{ds}}/cache/index.json",
+        segmenter=segmenter_inputs,
+        videos=side_by_side_videos,  # not read: so that the report shows the comparison videos
     output:
         fid=f"{RESULTS}/{{ds}}/fid.json",
         csv=report(f"{RESULTS}/{{ds}}/metrics.csv", caption="../report/metrics_table.rst", category="Evaluation"),
         plot=report(f"{RESULTS}/{{ds}}/metrics.png", caption="../report/metrics.rst", category="Evaluation"),
     params:
         code=code_version("pipeline.evaluate"),
-        dataset=dataset_arg(),
+        dataset=dataset_arg("labels"),
         results=results_dir,
         methods=lambda w: " ".join(evaluate_methods(w)),
     conda:
@@ -31,13 +33,14 @@ rule ablations:
     input:
         synth=lambda w: [f"{RESULTS}/{w.ds}/synth/{m}/synthesis.json" for m in ablation_methods(w)],
         cache=f"{RESULTS}/{{ds}}/cache/index.json",
+        segmenter=segmenter_inputs,
     output:
         json=f"{RESULTS}/{{ds}}/ablations.json",
         csv=report(f"{RESULTS}/{{ds}}/ablations.csv", caption="../report/metrics_table.rst", category="Ablations"),
         plot=report(f"{RESULTS}/{{ds}}/ablations.png", caption="../report/metrics.rst", category="Ablations"),
     params:
         code=code_version("pipeline.evaluate"),
-        dataset=dataset_arg(),
+        dataset=dataset_arg("labels"),
         results=results_dir,
         methods=lambda w: " ".join(ablation_methods(w)),
     conda:

@@ -22,3 +22,48 @@ rule synthesize:
     shell:
         "python -m pipeline.gpu_slot --need {resources.gpu} -- python -m model.synthesize"
         " --checkpoint {input.checkpoint} --cache {input.cache} --split val --output {params.folder} > {log} 2>&1"
+
+
+# COVST-style baseline (paper Table 1): the frame_by_frame outputs warped with the source flow
+ruleorder: covst > synthesize
+
+
+rule covst:
+    input:
+        frames=f"{RESULTS}/{{ds}}/synth/frame_by_frame/synthesis.json",
+        cache=f"{RESULTS}/{{ds}}/cache/index.json",
+    output:
+        f"{RESULTS}/{{ds}}/synth/covst/synthesis.json",
+    params:
+        code=code_version("model.covst"),
+        frames=lambda w, input: os.path.dirname(str(input.frames)),
+        folder=lambda w, output: os.path.dirname(str(output[0])),
+        split=lambda w: dataset(w.ds).cfg["evaluate"]["split"],
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{ds}}/logs/synthesize/covst.log",
+    shell:
+        "python -m model.covst --frames {params.frames} --cache {input.cache} --split {params.split}"
+        " --output {params.folder} > {log} 2>&1"
+
+
+# the paper's comparison videos: input | each method of evaluate.methods | real
+rule side_by_side:
+    input:
+        synth=lambda w: [f"{RESULTS}/{w.ds}/synth/{m}/synthesis.json" for m in evaluate_methods(w)],
+        cache=f"{RESULTS}/{{ds}}/cache/index.json",
+    output:
+        report(f"{RESULTS}/{{ds}}/videos/{{seq}}.mp4", caption="../report/side_by_side.rst", category="Videos"),
+    params:
+        results=results_dir,
+        dataset=dataset_arg(),
+        methods=lambda w: " ".join(evaluate_methods(w)),
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{ds}}/logs/side_by_side/{{seq}}.log",
+    shell:
+        "python -m pipeline.side_by_side --dataset {wildcards.ds} --dataset-json {params.dataset}"
+        " --results {params.results} --methods {params.methods} --sequence {wildcards.seq}"
+        " --output {output} > {log} 2>&1"

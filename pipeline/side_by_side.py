@@ -1,0 +1,84 @@
+"""``python -m pipeline.side_by_side``: the paper's comparison videos: for each val sequence,
+input labels (Cityscapes colours) | each compared method | the real video, side by side, each
+column titled; written as an H.264 mp4 (results/<ds>/videos/<seq>.mp4).
+
+    python -m pipeline.side_by_side --dataset demo --methods frame_by_frame covst vid2vid \
+        --sequence synth006_000000 --output results/demo/videos/synth006_000000.mp4
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipeline.cityscapes_labels import color_palette
+from pipeline.errors import InputError, main_guard
+from pipeline.images import read_rgb
+
+
+def _titled(image: np.ndarray, title: str) -> np.ndarray:
+    bar = np.zeros((18, image.shape[1], 3), np.uint8)
+    cv2.putText(bar, title, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([bar, image], axis=0)
+
+
+def compose(labels: np.ndarray, columns: dict[str, np.ndarray], real: np.ndarray) -> np.ndarray:
+    """One frame of the video: input | methods... | real, each with its title."""
+    palette = color_palette()
+    tiles = [_titled(palette[np.minimum(labels, len(palette) - 1)], "input labels")]
+    tiles += [_titled(frame, name) for name, frame in columns.items()]
+    tiles.append(_titled(real, "real"))
+    return np.concatenate(tiles, axis=1)
+
+
+def write_video(ds, methods: list[str], sequence: str, output: Path, fps: float = 17.0) -> Path:
+    from safetensors import safe_open
+
+    from model.synthesize import Mp4Writer
+    from pipeline.cache import read_header
+
+    for shard in sorted((ds.results / "cache").glob("*.safetensors")):
+        names = [s["name"] for s in read_header(shard)["sequences"]]
+        if sequence not in names:
+            continue
+        with safe_open(str(shard), framework="numpy") as handle:
+            labels, real = handle.get_tensor(f"{sequence}/labels"), handle.get_tensor(f"{sequence}/frames")
+        files = {}
+        for method in methods:
+            files[method] = sorted((ds.results / "synth" / method / sequence).glob("*.png"))
+            if len(files[method]) != len(real):
+                raise InputError(ds.results / "synth" / method / sequence,
+                                 f"{len(files[method])} frames, expected {len(real)} (synthesize {method} first)")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        writer = None
+        for t in range(len(real)):
+            frame = compose(labels[t], {m: read_rgb(files[m][t]) for m in methods}, real[t])
+            if writer is None:
+                writer = Mp4Writer(output, frame.shape[1], frame.shape[0], fps)
+            writer.write(frame)
+        writer.close()
+        return output
+    raise InputError(ds.results / "cache", f"sequence {sequence} is not in the cache")
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> None:
+    from pipeline.cli import add_dataset_args, dataset_from_args, setup_logging
+
+    parser = argparse.ArgumentParser(prog="python -m pipeline.side_by_side", description=__doc__.splitlines()[0])
+    add_dataset_args(parser)
+    parser.add_argument("--methods", nargs="+", required=True)
+    parser.add_argument("--sequence", required=True)
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--fps", type=float, default=17.0)
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    ds, _ = dataset_from_args(args)
+    print(write_video(ds, args.methods, args.sequence, args.output, args.fps))
+
+
+if __name__ == "__main__":
+    main()
