@@ -92,6 +92,11 @@ _ENTRIES = [
                 "i3d_torchscript.pt", None,
                 "I3D Kinetics-400 (DeepMind, Apache-2.0), TorchScript export by StyleGAN-V (the common FVD detector)",
                 "I3D features for FVD and video FID; no digest is published: fid.json records the file's sha256"),
+    WeightEntry("resnext101_kinetics", "https://drive.google.com/uc?export=download&id=1NOSyEnwPuEdtWHnsVC8JrDfL0sY3iKZV",
+                "resnext-101-kinetics.pth", None,
+                "3D-ResNeXt-101 Kinetics-400 (Hara et al., MIT licence), released on Google Drive",
+                "3D-ResNeXt-101 features for the paper's second video FID; Google Drive needs a browser "
+                "for files this size: download it by hand; no digest is published: fid.json records the file's sha256"),
 ]
 DEFAULT_ENTRIES = {entry.name: entry for entry in _ENTRIES}
 # ptlflow model name -> registry entry of its checkpoint

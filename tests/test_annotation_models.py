@@ -147,3 +147,25 @@ def test_torch_consistency_agrees_with_the_dis_check():
     ours = flow_models.consistency(torch.from_numpy(forward).permute(2, 0, 1)[None],
                                    torch.from_numpy(backward).permute(2, 0, 1)[None])[0, 0].numpy()
     assert (ours == expected).mean() > 0.97  # bilinear border handling differs at a few pixels
+
+
+def test_learned_flow_that_goes_non_finite_stops_naming_the_sequence(tmp_path, monkeypatch, capsys):
+    from pipeline import flow, flow_models, frames
+    from pipeline.datasets import synthcity
+    from tests.conftest import make_dataset, synth_cfg
+
+    class NaNFlow(torch.nn.Module):
+        def forward(self, first, second):
+            return torch.full((first.shape[0], 2, *first.shape[2:]), float("nan"))
+
+    ds = make_dataset(tmp_path, "demo", adapter="cityscapes", generate={"synthcity": synth_cfg(train=1, val=0)},
+                      frames={"size": [128, 64]}, flow={"mode": "raft_small", "device": "cpu"})
+    for seq in synthcity.sequences(ds.synthcity):
+        synthcity.write_sequence(ds.root, seq, ds.synthcity)
+    frames.run(ds, {"ffmpeg": None}, None, None, force=False)
+    monkeypatch.setattr(flow_models, "load", lambda mode, weights: NaNFlow())
+    with pytest.raises(SystemExit) as exit_info:
+        flow.main(["--dataset", "demo", "--dataset-json", json.dumps(ds.cfg), "--results", str(tmp_path / "results")])
+    assert exit_info.value.code == 2
+    assert "frames/synth000_000000: raft_small produced non-finite forward flow" in capsys.readouterr().err
+    assert not (ds.results / "flow" / "synth000_000000").exists()  # nothing partial left

@@ -57,9 +57,8 @@ def test_evaluate_stage_writes_fid_json_metrics_csv_and_plot(small_cache, tmp_pa
     assert copy["temporal_warping_error"]["value"] < noise["temporal_warping_error"]["value"]
     assert copy["ssim"]["value"] == pytest.approx(1.0) and copy["psnr"]["value"] > noise["psnr"]["value"]
     assert copy["psnr"]["clips"] == 1 and copy["psnr"]["frames"] == 8 and copy["psnr"]["resolution"] == [256, 128]
-    assert copy["video_fid_resnext101"] == {"value": None, "available": False,
-                                            "reason": evaluate.UNAVAILABLE["video_fid_resnext101"]}
-    for metric, file in (("image_fid_inception", "pt_inception-2015-12-05-6726825d.pth"), ("fvd_i3d", "i3d_torchscript.pt")):
+    for metric, file in (("image_fid_inception", "pt_inception-2015-12-05-6726825d.pth"), ("fvd_i3d", "i3d_torchscript.pt"),
+                         ("video_fid_i3d", "i3d_torchscript.pt"), ("video_fid_resnext101", "resnext-101-kinetics.pth")):
         assert copy[metric]["value"] is None and copy[metric]["available"] is False  # never from random weights
         assert file in copy[metric]["reason"] and str(tmp_path / "weights") in copy[metric]["reason"]
     assert copy["segmentation_miou"]["available"] is False  # labels mode 'given': no segmenter

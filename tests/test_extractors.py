@@ -80,3 +80,19 @@ def test_real_statistics_are_computed_once_per_extractor_and_split(tmp_path):
     np.testing.assert_array_equal(first.mu, again.mu)
     extractors.cached_real_stats(tmp_path, "inception_fid-frames", "val", "cd" * 32, compute)  # other weights
     assert len(calls) == 2
+
+
+def test_resnext101_loads_the_authors_dataparallel_checkpoint_and_gives_2048_features(tmp_path):
+    from pipeline.metrics.resnext3d import ResNeXt3D
+
+    path = tmp_path / "resnext-101-kinetics.pth"
+    torch.save({"arch": "resnext-101", "state_dict": {f"module.{k}": v for k, v in ResNeXt3D().state_dict().items()}},
+               path)
+    entry = WeightEntry("resnext101_kinetics", "https://example.invalid/r.pth", path.name, None, "test")
+    model, sha = extractors.load("resnext101_kinetics", str(path), entry)
+    video = np.random.default_rng(0).integers(0, 255, (16, 120, 160, 3), dtype=np.uint8)
+    assert extractors.clip_features(model, [video]).shape == (1, 2048)
+    html = tmp_path / "page.html"  # what a failed Google Drive download leaves
+    html.write_text("<html>quota exceeded</html>")
+    with pytest.raises(WeightsError, match="not a PyTorch checkpoint"):
+        extractors.load("resnext101_kinetics", str(html), entry)

@@ -130,6 +130,8 @@ def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
     assert fid["methods"]["vid2vid"]["image_fid_inception"]["available"] is False
     segmentation = fid["methods"]["vid2vid"]["segmentation_miou"]  # the demo's trained segmenter
     assert 0 <= segmentation["value"] <= 1 and "trained segmenter" in segmentation["extractor"]
+    stand_in = fid["methods"]["vid2vid"]["image_fid_segmenter_standin"]
+    assert stand_in["value"] >= 0 and stand_in["extractor"].startswith("STAND-IN")
     assert (workdir / "results/demo/segmenter/metrics.json").is_file()
     assert (workdir / "results/demo/logs/train_segmenter.log").is_file()
     again = snakemake(workdir, *targets, "--config", TINY_DEMO)

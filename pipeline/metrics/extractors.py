@@ -6,8 +6,11 @@
 - ``i3d_fvd``: I3D (Kinetics-400), the TorchScript detector StyleGAN-V uses for FVD, on 16-frame
   clips at 224x224 (400-d logits-layer features): FVD in its common form; the same features over
   the paper's clips give the video FID with I3D.
-The paper's other video extractor, 3D-ResNeXt-101 (Kinetics, Hara et al.), has no pinned public
-download (Google Drive only), so that metric is reported unavailable.
+- ``resnext101_kinetics``: 3D-ResNeXt-101 (Kinetics-400, Hara et al.; pipeline/metrics/resnext3d.py)
+  on 16-frame clips at 112x112 (2048-d pool): the paper's second video FID.
+I3D and ResNeXt-101 have no published digest: their entries are unpinned, the file must load as
+the expected network (an HTML error page or another file fails there), and fid.json records the
+sha256 of the file used.
 
 An extractor only runs with its real weights (verified); offline and missing, :func:`load` raises
 ``WeightsError`` with the URL and the path, and fid.json records the metric as unavailable with that
@@ -21,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from model.weights import DEFAULT_ENTRIES, WeightEntry, resolve, sha256_of
+from model.weights import DEFAULT_ENTRIES, WeightEntry, WeightsError, resolve, sha256_of
 from pipeline.metrics.frechet import GaussianStats, statistics
 
 CLIP_FRAMES = 16
@@ -69,7 +71,20 @@ def load(name: str, user_path: str | None = None, entry: WeightEntry | None = No
     if name == "inception_fid":
         module = InceptionFID(torch.load(path, map_location="cpu", weights_only=True))
     elif name == "i3d_fvd":
-        module = I3DFeatures(path)
+        try:
+            module = I3DFeatures(path)
+        except RuntimeError as err:
+            raise WeightsError(f"{path}: not the I3D TorchScript file ({str(err).splitlines()[0]})") from None
+    elif name == "resnext101_kinetics":
+        from model.weights import load_into
+        from pipeline.metrics.resnext3d import ResNeXt3D, state_dict_of_checkpoint
+
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise WeightsError(f"{path}: not a PyTorch checkpoint ({str(err).splitlines()[0]})") from None
+        module = ResNeXt3D()
+        load_into(module, state_dict_of_checkpoint(checkpoint), path)
     else:
         raise KeyError(name)
     return module.eval(), sha256_of(path)
