@@ -29,7 +29,7 @@ def workdir(tmp_path):
     shutil.copy(REPO / "Snakefile", tmp_path)
     shutil.copytree(REPO / "workflow", tmp_path / "workflow")
     shutil.copytree(REPO / "config", tmp_path / "config")
-    shutil.copytree(REPO / "envs", tmp_path / "envs")
+    shutil.copytree(REPO / "envs", tmp_path / "envs", ignore=shutil.ignore_patterns("mediapipe"))  # specs, not the env
     return tmp_path
 
 
