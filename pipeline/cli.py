@@ -59,3 +59,18 @@ def relative_to(path: Path, base: Path) -> str:
         return str(Path(path).resolve().relative_to(Path(base).resolve()))
     except ValueError:
         return str(path)
+
+
+def annotator_training_main(prog: str, doc: str, default_out: str, train, argv: list[str] | None = None) -> None:
+    """The command line of an annotator trainer (train_segmenter, train_instances): dataset
+    arguments, ``--out`` (default ``<results>/<ds>/<default_out>``) and ``--device``; prints the
+    steps, seconds and held-out quality of ``train(ds, out, device) -> metrics``."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    add_dataset_args(parser)
+    parser.add_argument("--out", type=Path, help=f"checkpoint path (default: <results>/<ds>/{default_out})")
+    parser.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:N")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    ds, _ = dataset_from_args(args)
+    metrics = train(ds, args.out or ds.results / default_out, args.device)
+    print(json.dumps({k: metrics[k] for k in ("steps", "seconds", "held_out") if k in metrics}))

@@ -174,16 +174,21 @@ def _real_sequences(ds, split: str):
     return found
 
 
-def _method_frames(ds, method: str, seq: str, expected: int) -> list[np.ndarray]:
+def _method_frames(ds, method: str, seq: str, real_frames: np.ndarray) -> np.ndarray:
+    """(T, H, W, 3) synthesized frames of one sequence, checked against the real ones' count and size."""
     folder = ds.results / "synth" / method / seq
     files = sorted(folder.glob("*.png"))
-    if len(files) != expected:
-        raise InputError(folder, f"{len(files)} synthesized frames, expected {expected} (rerun synthesize)")
-    return [read_rgb(f) for f in files]
+    if len(files) != len(real_frames):
+        raise InputError(folder, f"{len(files)} synthesized frames, expected {len(real_frames)} (rerun synthesize)")
+    fake = np.stack([read_rgb(f) for f in files])
+    if fake.shape != real_frames.shape:
+        raise InputError(folder, f"frames are {fake.shape[2]}x{fake.shape[1]}, the real ones "
+                                 f"{real_frames.shape[2]}x{real_frames.shape[1]}")
+    return fake
 
 
 def evaluate(ds, methods: list[str], split: str = "val") -> dict:
-    real = _real_sequences(ds, split)
+    real = dict(sorted(_real_sequences(ds, split).items()))
     if not real:
         raise InputError(ds.results / "cache", f"no {split} sequences in the cache")
     results = {}
@@ -201,18 +206,13 @@ def evaluate(ds, methods: list[str], split: str = "val") -> dict:
             from pipeline.metrics.frechet import frechet_distance, statistics
 
             real_seg_stats = statistics(_segmenter_features(segmenter, [f for f, _, _ in real.values()]))
-    fakes = {m: [np.stack(_method_frames(ds, m, seq, len(f))) for seq, (f, _, _) in sorted(real.items())]
-             for m in methods}
-    feature_metrics = _feature_metrics(ds, dict(sorted(real.items())), fakes, split)
+    # every synthesized video is read once; each metric family below uses these arrays
+    fakes = {m: [_method_frames(ds, m, seq, f) for seq, (f, _, _) in real.items()] for m in methods}
+    feature_metrics = _feature_metrics(ds, real, fakes, split)
     for method in methods:
         errors, psnrs, ssims, frames = [], [], [], 0
-        for seq, (real_frames, back, conf) in sorted(real.items()):
-            fake = _method_frames(ds, method, seq, len(real_frames))
-            if fake[0].shape != real_frames[0].shape:
-                raise InputError(ds.results / "synth" / method / seq,
-                                 f"frames are {fake[0].shape[1]}x{fake[0].shape[0]}, the real ones "
-                                 f"{real_frames.shape[2]}x{real_frames.shape[1]}")
-            errors.append(warping_error(fake, back, conf))
+        for fake, (real_frames, back, conf) in zip(fakes[method], real.values()):
+            errors.append(warping_error(list(fake), back, conf))
             psnrs += [psnr(f, r) for f, r in zip(fake, real_frames)]
             ssims += [ssim(f, r) for f, r in zip(fake, real_frames)]
             frames += len(fake)
@@ -229,8 +229,8 @@ def evaluate(ds, methods: list[str], split: str = "val") -> dict:
         if segmenter is not None:
             from pipeline.segmentation.predict import mean_iou
 
-            matrix = sum(_segmentation_miou(segmenter, _method_frames(ds, method, seq, len(f)), truth[seq])
-                         for seq, (f, _, _) in real.items())
+            matrix = sum(_segmentation_miou(segmenter, list(fake), truth[seq])
+                         for fake, seq in zip(fakes[method], real))
             metrics["segmentation_miou"] = {"value": mean_iou(matrix), "extractor": segmenter_name,
                                             "weights_sha256": segmenter_sha, "real_videos_value": real_miou,
                                             "against": "the labels stage's maps (the generator's input)", **counts}

@@ -12,7 +12,6 @@ as the stage cuts them by the labels stage's maps.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -23,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from pipeline.atomic import atomic_file
-from pipeline.cli import add_dataset_args, dataset_from_args, setup_logging
+from pipeline.cli import annotator_training_main
 from pipeline.cityscapes_labels import semantic_from_instance_ids
 from pipeline.config import Dataset
 from pipeline.errors import InputError, main_guard
@@ -129,15 +128,7 @@ def train(ds: Dataset, out: Path, device: str = "auto") -> dict:
 
 @main_guard
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.train_instances", description=__doc__.splitlines()[0])
-    add_dataset_args(parser)
-    parser.add_argument("--out", type=Path, help="checkpoint path (default: <results>/<ds>/instance_model/model.pt)")
-    parser.add_argument("--device", default="auto")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    ds, _ = dataset_from_args(args)
-    metrics = train(ds, args.out or ds.results / "instance_model" / "model.pt", args.device)
-    print(json.dumps({k: metrics[k] for k in ("steps", "seconds", "held_out") if k in metrics}))
+    annotator_training_main("python -m pipeline.train_instances", __doc__, "instance_model/model.pt", train, argv)
 
 
 if __name__ == "__main__":

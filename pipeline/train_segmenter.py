@@ -15,7 +15,6 @@ learning-rate decay over ``steps`` (or over ``minutes`` when that comes first); 
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -30,7 +29,7 @@ from tqdm import tqdm
 from pipeline import datasets, manifest
 from pipeline.atomic import atomic_file
 from pipeline.cityscapes_labels import LABELS
-from pipeline.cli import add_dataset_args, dataset_from_args, setup_logging
+from pipeline.cli import annotator_training_main
 from pipeline.config import Dataset
 from pipeline.errors import InputError, main_guard
 from pipeline.images import read_map, read_rgb, resize_map
@@ -169,16 +168,7 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
 
 @main_guard
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.train_segmenter", description=__doc__.splitlines()[0])
-    add_dataset_args(parser)
-    parser.add_argument("--out", type=Path, help="checkpoint path (default: <results>/<ds>/segmenter/model.pt)")
-    parser.add_argument("--device", default="auto")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    ds, _ = dataset_from_args(args)
-    out = args.out or ds.results / "segmenter" / "model.pt"
-    metrics = train(ds, out, args.device)
-    print(json.dumps({k: metrics[k] for k in ("steps", "seconds", "held_out") if k in metrics}))
+    annotator_training_main("python -m pipeline.train_segmenter", __doc__, "segmenter/model.pt", train, argv)
 
 
 if __name__ == "__main__":
