@@ -3,7 +3,8 @@
 :class:`ClipDataset` samples, for each sequence, a clip of ``n_frames`` frames with a random
 temporal stride of up to ``max_t_step`` (the official recipe's ``max_t_step``), then applies one
 random scale, crop and horizontal flip to every channel of the clip alike, as one affine resampling
-(OpenCV): frames (bilinear), label and instance maps (nearest), forward and backward flow
+(OpenCV): frames (bilinear), label and instance maps (nearest), or the face / pose condition maps
+(bilinear, ``condition`` [T, C, H, W] uint8), forward and backward flow
 (bilinear, vectors scaled with the image, x negated by a flip) and their confidences. For a stride
 s > 1 the cached one-frame flows are composed, f(t->t+s)(p) = f(t->t+1)(p) + f(t+1->t+s)(p +
 f(t->t+1)(p)) (backward flows chained from t+s down), confidences multiplied along the chain.
@@ -25,7 +26,25 @@ import numpy as np
 import torch
 
 CACHE_FORMAT = "vid2vid-cache"
-KEYS = ("frames", "labels", "instances", "flow", "confidence", "flow_backward", "confidence_backward")
+FLOW_KEYS = ("flow", "confidence", "flow_backward", "confidence_backward")
+CONDITION_KEYS = {"labels": ("labels", "instances"), "maps": ("condition",)}
+
+
+def condition_of(header: dict) -> str:
+    """'labels' (Cityscapes labelIds + instances) or 'maps' (face sketch / pose maps); caches made
+    before the header said so hold labels."""
+    return header.get("condition", "labels")
+
+
+def keys_of(header: dict) -> tuple[str, ...]:
+    return ("frames",) + CONDITION_KEYS[condition_of(header)] + FLOW_KEYS
+
+
+def condition_channels(header: dict) -> int:
+    """Channels of one semantic input frame the cache gives: 34 one-hot + instance edges, or the maps."""
+    if condition_of(header) == "labels":
+        return header["num_label_ids"] + 1
+    return len(header["condition_channels"])
 
 
 class CacheError(Exception):
@@ -50,7 +69,9 @@ def read_header(path: str | Path) -> dict:
     if header.get("format") != CACHE_FORMAT:
         raise CacheError(f"{path}: header format {header.get('format')!r}, expected {CACHE_FORMAT!r}")
     for seq in header["sequences"]:
-        missing = [k for k in KEYS if f"{seq['name']}/{k}" not in names]
+        if condition_of(header) not in CONDITION_KEYS:
+            raise CacheError(f"{path}: unknown condition {condition_of(header)!r} in the header")
+        missing = [k for k in keys_of(header) if f"{seq['name']}/{k}" not in names]
         if missing:
             raise CacheError(f"{path}: sequence {seq['name']} lacks tensors {missing}")
     return header
@@ -64,13 +85,21 @@ class Expectation:
     task: str | None = None
     label_set: str | None = "cityscapes-labelIds"
     num_label_ids: int | None = 34
+    label_nc: int | None = None  # channels of one semantic input frame (model.label_nc)
 
     def check(self, path: Path, header: dict) -> None:
-        for key in ("dataset", "task", "label_set", "num_label_ids"):
+        keys = ("dataset", "task") + (("label_set", "num_label_ids") if condition_of(header) == "labels" else ())
+        for key in keys:
             want = getattr(self, key)
             if want is not None and header.get(key) != want:
                 raise CacheError(f"{path}: cache header {key} is {header.get(key)!r}, but the config expects "
                                  f"{want!r}; rebuild the cache for this config or point the trainer at the right one")
+        if self.label_nc is not None and condition_channels(header) != self.label_nc:
+            given = ("34 one-hot labelIds + instance edges" if condition_of(header) == "labels"
+                     else ", ".join(header["condition_channels"]))
+            raise CacheError(f"{path}: the cache gives {condition_channels(header)} input channels per frame "
+                             f"({given}) but model.label_nc is {self.label_nc}; set model.label_nc: "
+                             f"{condition_channels(header)} in the run's options")
 
 
 @dataclass(frozen=True)
@@ -81,6 +110,7 @@ class SequenceRef:
     frames: int
     height: int
     width: int
+    condition: str = "labels"  # 'labels' or 'maps' (model/data.py condition_of)
 
 
 def scan(paths: list[str | Path], expect: Expectation | None = None, split: str | None = None) -> list[SequenceRef]:
@@ -92,7 +122,8 @@ def scan(paths: list[str | Path], expect: Expectation | None = None, split: str 
             expect.check(Path(path), header)
         for seq in header["sequences"]:
             if split is None or seq["split"] == split:
-                refs.append(SequenceRef(str(path), seq["name"], seq["split"], seq["frames"], seq["height"], seq["width"]))
+                refs.append(SequenceRef(str(path), seq["name"], seq["split"], seq["frames"], seq["height"], seq["width"],
+                                        condition_of(header)))
     return refs
 
 
@@ -185,18 +216,24 @@ class ClipDataset(torch.utils.data.Dataset):
         start = int(rng.integers(0, ref.frames - (n - 1) * step))
         stop = start + (n - 1) * step + 1
         frames = self._read(ref, "frames", start, stop)[::step]
-        labels = self._read(ref, "labels", start, stop)[::step]
-        instances = self._read(ref, "instances", start, stop)[::step]
         view = self._draw_view(rng, ref)
         width, height = view.size
         out = {
             "frames": torch.from_numpy(np.stack([view.apply(f, cv2.INTER_LINEAR) for f in frames])).permute(0, 3, 1, 2),
-            "labels": torch.from_numpy(np.stack([view.apply(m, cv2.INTER_NEAREST) for m in labels])),
-            "instances": torch.from_numpy(np.stack([view.apply(m, cv2.INTER_NEAREST) for m in instances]).astype(np.int32)),
             "seq": ref.name,
             "start": start,
             "step": step,
         }
+        if ref.condition == "labels":
+            labels = self._read(ref, "labels", start, stop)[::step]
+            instances = self._read(ref, "instances", start, stop)[::step]
+            out["labels"] = torch.from_numpy(np.stack([view.apply(m, cv2.INTER_NEAREST) for m in labels]))
+            out["instances"] = torch.from_numpy(
+                np.stack([view.apply(m, cv2.INTER_NEAREST) for m in instances]).astype(np.int32))
+        else:  # sketch / pose maps: drawn lines, resampled smoothly like the frames, channel by channel
+            maps = self._read(ref, "condition", start, stop)[::step]
+            out["condition"] = torch.from_numpy(np.stack(
+                [np.stack([view.apply(m[..., c], cv2.INTER_LINEAR) for c in range(m.shape[-1])]) for m in maps]))
         for key, conf_key, backward in (("flow", "confidence", False), ("flow_backward", "confidence_backward", True)):
             if key not in self.flows:
                 continue

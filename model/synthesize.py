@@ -6,7 +6,7 @@ inference; section 4, long videos, multimodal results and semantic manipulation)
 
 For each sequence it writes ``<output>/<seq>/NNNNNN.png`` and ``<output>/<seq>.mp4`` (H.264 through
 ffmpeg-python), streaming: one frame is read from the memory-mapped cache, generated from the
-labels and the model's own previous frames, written to PNG and piped to ffmpeg, so memory stays
+labels (face / pose: the sketch or pose maps) and the model's own previous frames, written to PNG and piped to ffmpeg, so memory stays
 bounded for any length. The first L frames come from the model (its single-image generator, or
 zero history) or from the real frames (``--first-frame real``).
 
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model.data import read_header
+from model.data import condition_of, read_header
 from model.generator import GeneratorConfig, Vid2VidGenerator
 from model.inputs import instance_edges, one_hot_labels
 from model.multimodal import draw_vector, label_of, sample_features
@@ -68,17 +68,14 @@ class Synthesizer:
             maps.append(features)
         return torch.cat(maps, 1)
 
-    @torch.no_grad()
-    def frames(self, labels_seq, instances_seq, real_seq=None, first_frame: str = "model",
-               features_seed: int = 0, resample: set[int] | None = None, remap: dict[int, int] | None = None):
-        """Yield generated frames (H, W, 3) uint8, one per input frame; inputs are per-frame arrays."""
+    def _street_inputs(self, labels_seq, instances_seq, features_seed: int, resample: set[int],
+                       remap: dict[int, int] | None):
+        """(semantic (1, C, H, W), labelIds (1, H, W)) per frame from labelIds and instance maps."""
         lut = np.arange(256, dtype=np.uint8)
         for src, dst in (remap or {}).items():
             lut[src] = dst
-        history_len = self.cfg.n_frames - 1
-        semantic_history, frame_history = [], []
         fixed: dict[int, np.ndarray] = {}
-        for t, (labels_np, instances_np) in enumerate(zip(labels_seq, instances_seq)):
+        for labels_np, instances_np in zip(labels_seq, instances_seq):
             labels = torch.from_numpy(lut[np.asarray(labels_np)]).to(self.device)[None]
             instances = torch.from_numpy(np.asarray(instances_np).astype(np.int64)).to(self.device)[None]
             if self.scale != 1.0:
@@ -87,8 +84,33 @@ class Synthesizer:
                 instances = F.interpolate(instances[:, None].float(), size, mode="nearest")[:, 0].long()
             features = None
             if self.cfg.feat_nc:
-                features = self._features(instances, fixed, features_seed, resample or set()).to(self.device)
-            semantic = self.semantic(labels, instances, features)
+                features = self._features(instances, fixed, features_seed, resample).to(self.device)
+            yield self.semantic(labels, instances, features), labels
+
+    def _map_inputs(self, maps_seq):
+        """(semantic (1, C, H, W) in [-1, 1], None) per frame from (H, W, C) uint8 face / pose maps."""
+        for maps in maps_seq:
+            semantic = torch.from_numpy(np.asarray(maps)).to(self.device).permute(2, 0, 1)[None].float() / 127.5 - 1
+            if self.scale != 1.0:
+                size = (round(semantic.shape[-2] * self.scale), round(semantic.shape[-1] * self.scale))
+                semantic = F.interpolate(semantic, size, mode="bilinear", align_corners=False)
+            yield semantic, None
+
+    @torch.no_grad()
+    def frames(self, labels_seq, instances_seq=None, real_seq=None, first_frame: str = "model",
+               features_seed: int = 0, resample: set[int] | None = None, remap: dict[int, int] | None = None):
+        """Yield generated frames (H, W, 3) uint8, one per input frame; inputs are per-frame arrays:
+        labelIds and instance maps, or (``instances_seq`` None) the (H, W, C) face / pose maps."""
+        if instances_seq is None:
+            stream = self._map_inputs(labels_seq)
+        else:
+            stream = self._street_inputs(labels_seq, instances_seq, features_seed, resample or set(), remap)
+        history_len = self.cfg.n_frames - 1
+        semantic_history, frame_history = [], []
+        for t, (semantic, labels) in enumerate(stream):
+            if semantic.shape[1] != self.cfg.label_nc + self.cfg.feat_nc:
+                raise ValueError(f"the inputs have {semantic.shape[1]} channels per frame, the model takes "
+                                 f"{self.cfg.label_nc + self.cfg.feat_nc} (a cache of another task?)")
             if not semantic_history:
                 semantic_history = [torch.zeros_like(semantic)] * history_len
                 frame_history = [torch.zeros(1, 3, *semantic.shape[-2:], device=self.device)] * history_len
@@ -158,8 +180,11 @@ def synthesize(checkpoint_path: Path, cache: list[str], split: str, output: Path
                 name = seq["name"]
                 n = seq["frames"]
                 frame_at = lambda key, i, name=name: shard.get_slice(f"{name}/{key}")[i]  # noqa: E731
-                labels = (frame_at("labels", i) for i in range(n))
-                instances = (frame_at("instances", i) for i in range(n))
+                if condition_of(header) == "maps":  # face / pose
+                    labels, instances = (frame_at("condition", i) for i in range(n)), None
+                else:
+                    labels = (frame_at("labels", i) for i in range(n))
+                    instances = (frame_at("instances", i) for i in range(n))
                 real = [frame_at("frames", i) for i in range(synth.cfg.n_frames - 1)] if first_frame == "real" else None
                 mp4 = None
                 tmp = output / f".{name}.tmp"

@@ -5,10 +5,11 @@
 
 Each step takes a batch of clips from the cache (model/data.py), makes every frame from the
 semantic maps and the previously generated frames (before frame L: the real frames with
-``first_frame: real``, zeros with ``zero``, or a single-image generator with ``image``), and updates G against the image discriminator D_I (every
-generated frame) and the video discriminators D_V (one per temporal scale, on K-frame windows
-conditioned on the ground-truth backward flow), with feature matching, the VGG loss (when its
-weights are there) and the flow loss of Eq. 8. The schedule grows the clip length and the number
+``first_frame: real``, zeros with ``zero``, or a single-image generator with ``image``, whose frames
+enter the history detached, as the official recipe's separately trained pix2pixHD), and updates G
+against the image discriminator D_I (every generated frame) and the video discriminators D_V (one
+per temporal scale, on K-frame windows conditioned on the ground-truth backward flow), with
+feature matching, the VGG loss (when its weights are there) and the flow loss of Eq. 8. The schedule grows the clip length and the number
 of active scales stage by stage (spatio-temporally progressive training).
 
 Checkpoints hold the full state (networks, optimizers, LR schedulers, grad scaler, stage, step,
@@ -38,7 +39,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from model import options as options_mod
-from model.data import ClipDataset, Expectation
+from model.data import CacheError, ClipDataset, Expectation
 from model.discriminators import ImageDiscriminator, VideoDiscriminator
 from model.flow_ops import compose
 from model.generator import Vid2VidGenerator
@@ -161,9 +162,21 @@ class Trainer:
                 cache_shards(self.opts.cache), n_frames=stage.n_frames, max_t_step=self.opts.train.max_t_step,
                 crop=tuple(stage.crop) if stage.crop else None, scale=(lo * stage.scale, hi * stage.scale),
                 flip=self.opts.train.flip,
-                seed=self.opts.train.seed, split="train", expect=Expectation(dataset=self.opts.dataset),
+                seed=self.opts.train.seed, split="train",
+                expect=Expectation(dataset=self.opts.dataset, label_nc=self.opts.model.label_nc),
                 flows=("flow_backward",))
+            self._check_condition(self._datasets[stage_index].refs[0].condition)
         return self._datasets[stage_index]
+
+    def _check_condition(self, condition: str) -> None:
+        """Face / pose maps carry no labelIds or instances: no fg/bg prior, no instance features."""
+        g = self.opts.model
+        if condition == "maps" and g.foreground:
+            raise options_mod.OptionsError("the cache holds face / pose maps, not labelIds: the foreground prior "
+                                           "(Eq. 9) needs labels; set model.foreground: false")
+        if condition == "maps" and g.feat_nc:
+            raise options_mod.OptionsError("the cache holds face / pose maps: instance features (model.feat_nc) "
+                                           "need instance maps; set model.feat_nc: 0")
 
     def batch_indices(self, stage_index: int, step: int) -> list[int]:
         """The dataset indices of a step: a permutation per epoch from (seed, epoch), this rank's slice."""
@@ -188,12 +201,17 @@ class Trainer:
         return torch.utils.data.default_collate([dataset[i] for i in indices])
 
     def to_inputs(self, batch: dict) -> dict:
-        """Device tensors: semantic maps (one-hot + edges), frames in [-1, 1], backward flows."""
+        """Device tensors: semantic maps (one-hot + edges, or the face / pose maps in [-1, 1]),
+        frames in [-1, 1], backward flows."""
         dev = self.device
+        frames = batch["frames"].to(dev, non_blocking=True).float() / 127.5 - 1.0
+        if "condition" in batch:  # face sketch / pose maps (pipeline/conditions.py)
+            semantic = batch["condition"].to(dev, non_blocking=True).float() / 127.5 - 1.0
+            return {"labels": None, "semantic": semantic, "condition": semantic, "frames": frames,
+                    "flow": batch["flow_backward"].to(dev).float(), "confidence": batch["confidence_backward"].to(dev)}
         labels = batch["labels"].to(dev, non_blocking=True)
         instances = batch["instances"].to(dev)
         semantic = torch.cat([one_hot_labels(labels, NUM_LABEL_IDS), instance_edges(instances)], 2)
-        frames = batch["frames"].to(dev, non_blocking=True).float() / 127.5 - 1.0
         condition = semantic
         if self.encoder is not None:  # multimodal: instance-averaged features of the real frames
             b, t = frames.shape[:2]
@@ -219,11 +237,12 @@ class Trainer:
             sem = torch.cat([semantic[:, s] if s >= 0 else sem_zero for s in range(t - history_len, t + 1)], 1)
             prev = torch.cat(history, 1) if cfg.use_history else None
             sem = sem.contiguous(memory_format=self.memory_format)
+            current = inputs["labels"][:, t] if inputs["labels"] is not None else None  # for Eq. 9
             if self.first_generator is not None and t < history_len:  # the single-image generator
                 sem = semantic[:, t].contiguous(memory_format=self.memory_format)
-                run = lambda s, p: self.first_generator(s, None, inputs["labels"][:, t], scales=scales)  # noqa: E731
+                run = lambda s, p: self.first_generator(s, None, current, scales=scales)  # noqa: E731
             else:
-                run = lambda s, p: self.g_model(s, p, inputs["labels"][:, t], scales=scales)  # noqa: E731
+                run = lambda s, p: self.g_model(s, p, current, scales=scales)  # noqa: E731
             if train.grad_checkpoint:
                 out = grad_checkpoint(lambda s, p: tuple(vars(run(s, p)).values()), sem, prev, use_reentrant=False)
                 out = dict(zip(("frame", "hallucinated", "warped", "flow", "mask"), out))
@@ -232,6 +251,10 @@ class Trainer:
             outputs.append((t, out))
             new = out["frame"]
             if train.tbptt and (t - start + 1) % train.tbptt == 0:
+                new = new.detach()
+            if self.first_generator is not None and t < history_len:
+                # the single-image generator learns from its own frames' losses only, as the separately
+                # trained pix2pixHD of the official recipe: G's losses do not reshape its output
                 new = new.detach()
             history = history[1:] + [new]
         return {"start": start, "outputs": outputs}
@@ -503,6 +526,9 @@ def main(argv: list[str] | None = None) -> None:
         train(opts, resume=args.resume, max_steps=args.max_steps, device=args.device)
     except NonFiniteLoss:
         sys.exit(3)
+    except (CacheError, options_mod.OptionsError) as err:  # the cache does not fit these options
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,13 @@ Per sequence ``<seq>`` the shard holds (DESIGN.md, cache):
     <seq>/confidence   uint8   [T-1, H, W]    flow confidence * 255
     <seq>/flow_backward, <seq>/confidence_backward   the same for t+1 -> t (index t)
 
+Face and pose datasets (pipeline/conditions.py) keep, instead of labels and instances,
+
+    <seq>/condition    uint8   [T, H, W, C]   the sketch (C = 1) or pose map [+ DensePose IUV] (C = 3, 6)
+
+with the frames being the sketch / pose stage's crops; the header says ``condition: maps`` and
+names the channels (``condition_channels``); street datasets have ``condition: labels``.
+
 and a JSON header (safetensors ``__metadata__['vid2vid']``): dataset, task, sequences with split,
 length and size, channel meanings, label set, and the fingerprints of the stages it was made from,
 so the trainer can refuse a cache that does not match its config (model/data.py).
@@ -34,15 +41,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import datasets
+from pipeline import conditions, datasets
 from pipeline.arrays import load_npz
 from pipeline.atomic import atomic_file
 from pipeline.cityscapes_labels import INSTANCE_DIVISOR, NUM_LABEL_IDS
 from pipeline.cli import add_dataset_args, dataset_from_args, setup_logging
 from pipeline.config import Dataset
 from pipeline.errors import InputError, main_guard
-from pipeline.given import sequence_manifest
-from pipeline.images import read_map, read_rgb
+from pipeline.images import image_size, read_map, read_rgb
 from pipeline.stage import read_stamp
 
 FORMAT = "vid2vid-cache"
@@ -52,6 +58,7 @@ CHANNELS = {
     "frames": "RGB uint8 [T,H,W,3]",
     "labels": f"Cityscapes labelIds uint8 [T,H,W], 0..{NUM_LABEL_IDS - 1}",
     "instances": "Cityscapes instance ids uint16 [T,H,W]: class*1000+k for things, class id otherwise",
+    "condition": "face / pose maps uint8 [T,H,W,{c}]: {names}",
     "flow": "forward flow t->t+1 float16 [T-1,2,H,W], pixels (x, y)",
     "confidence": "flow confidence uint8 [T-1,H,W], value/255",
     "flow_backward": "backward flow t+1->t float16 [T-1,2,H,W] (index t), pixels (x, y)",
@@ -74,40 +81,59 @@ class Problems(list):
             raise InputError(shard, f"{len(self)} problem(s) in the stage outputs, nothing written:\n  {shown}{more}")
 
 
+def _check_map(key: str, image: np.ndarray, path, problems: Problems) -> bool:
+    """Label ids inside the label set, instance classes too; adds the problem and says False if not."""
+    if key == "labels" and image.max() >= NUM_LABEL_IDS:
+        bad = np.unique(image[image >= NUM_LABEL_IDS])[:5].tolist()
+        problems.add(path, f"label ids {bad} outside the label set 0..{NUM_LABEL_IDS - 1}")
+        return False
+    if key == "instances":
+        classes = np.where(image >= INSTANCE_DIVISOR, image // INSTANCE_DIVISOR, image)
+        if classes.max() >= NUM_LABEL_IDS or image.max() > np.iinfo(np.uint16).max:
+            problems.add(path, f"instance ids whose class is outside 0..{NUM_LABEL_IDS - 1}")
+            return False
+    return True
+
+
 def _load_sequence(ds: Dataset, seq: datasets.Sequence, problems: Problems) -> dict | None:
-    table, manifest_path = sequence_manifest(ds, seq)
-    n, height, width = len(table), int(table.height[0]), int(table.width[0])
-    arrays = {
-        "frames": np.empty((n, height, width, 3), np.uint8),
-        "labels": np.empty((n, height, width), np.uint8),
-        "instances": np.empty((n, height, width), np.uint16),
-    }
+    stage = conditions.source_stage(ds)
+    try:
+        frame_paths = conditions.frame_paths(ds, seq)
+        width, height = image_size(frame_paths[0])
+    except InputError as err:
+        problems.add(err.where, err.problem)
+        return None
+    n = len(frame_paths)
+    arrays = {"frames": np.empty((n, height, width, 3), np.uint8)}
+    if stage is None:
+        arrays["labels"] = np.empty((n, height, width), np.uint8)
+        arrays["instances"] = np.empty((n, height, width), np.uint16)
+    else:
+        arrays["condition"] = np.empty((n, height, width, len(conditions.channels(ds))), np.uint8)
     before = len(problems)
     for index in range(n):
-        sources = {
-            "frames": ds.results / table.path[index],
-            "labels": ds.results / "labels" / seq.name / f"{index:06d}.png",
-            "instances": ds.results / "instances" / seq.name / f"{index:06d}.png",
-        }
-        for key, path in sources.items():
+        readers = {"frames": (frame_paths[index], read_rgb)}
+        if stage is None:
+            for key in ("labels", "instances"):
+                readers[key] = (ds.results / key / seq.name / f"{index:06d}.png", lambda p: read_map(p, np.int64))
+        else:
+            readers["condition"] = (ds.results / stage / seq.name / f"{index:06d}.png",
+                                    lambda p, i=index: conditions.read_condition(ds, seq, i))
+        for key, (path, read) in readers.items():
             try:
-                image = read_rgb(path) if key == "frames" else read_map(path, np.int64)
+                image = read(path)
             except InputError as err:
                 problems.add(err.where, err.problem)
                 continue
             if image.shape[:2] != (height, width):
                 problems.add(path, f"size {image.shape[1]}x{image.shape[0]} differs from the frames' {width}x{height}")
                 continue
-            if key == "labels" and image.max() >= NUM_LABEL_IDS:
-                bad = np.unique(image[image >= NUM_LABEL_IDS])[:5].tolist()
-                problems.add(path, f"label ids {bad} outside the label set 0..{NUM_LABEL_IDS - 1}")
+            if image.shape[2:] != arrays[key].shape[3:]:
+                problems.add(path, f"{image.shape[2]} channels, expected {arrays[key].shape[3]} "
+                                   f"({conditions.channels(ds)})")
                 continue
-            if key == "instances":
-                classes = np.where(image >= INSTANCE_DIVISOR, image // INSTANCE_DIVISOR, image)
-                if classes.max() >= NUM_LABEL_IDS or image.max() > np.iinfo(np.uint16).max:
-                    problems.add(path, f"instance ids whose class is outside 0..{NUM_LABEL_IDS - 1}")
-                    continue
-            arrays[key][index] = image
+            if _check_map(key, image, path, problems):
+                arrays[key][index] = image
     flow_path = ds.results / "flow" / seq.name / "flow.npz"
     try:
         flows = load_npz(flow_path, ("flow", "confidence", "flow_backward", "confidence_backward"))
@@ -132,9 +158,14 @@ def _load_sequence(ds: Dataset, seq: datasets.Sequence, problems: Problems) -> d
     return arrays
 
 
+def _stages(ds: Dataset) -> tuple[str, ...]:
+    stage = conditions.source_stage(ds)
+    return ANNOTATION_STAGES if stage is None else (stage, "flow")
+
+
 def _sources(ds: Dataset, seq: datasets.Sequence) -> dict:
     stamps = {}
-    for stage in ("frames",) + ANNOTATION_STAGES:
+    for stage in ("frames",) + _stages(ds):
         stamp = read_stamp(ds.results / stage / seq.name)
         stamps[stage] = stamp.get("fingerprint") if stamp else None
     return stamps
@@ -151,7 +182,7 @@ def pack(ds: Dataset, names: list[str] | None, output: Path) -> dict:
         arrays = _load_sequence(ds, seq, problems)
         if arrays is None:
             continue
-        n, height, width = arrays["labels"].shape
+        n, height, width = arrays["frames"].shape[:3]
         for key, value in arrays.items():
             tensors[f"{seq.name}/{key}"] = np.ascontiguousarray(value)
         entries.append({"name": seq.name, "split": seq.split, "frames": n, "height": height, "width": width,
@@ -159,10 +190,17 @@ def pack(ds: Dataset, names: list[str] | None, output: Path) -> dict:
     problems.raise_if_any(str(output))
     header = {
         "format": FORMAT, "version": VERSION, "dataset": ds.name, "task": ds.cfg["task"],
-        "label_set": LABEL_SET, "num_label_ids": NUM_LABEL_IDS, "channels": CHANNELS,
-        "stage_modes": {stage: ds.cfg[stage]["mode"] for stage in ANNOTATION_STAGES},
+        "stage_modes": {stage: ds.cfg[stage]["mode"] for stage in _stages(ds)},
         "sequences": entries,
     }
+    if conditions.source_stage(ds) is None:
+        header.update(condition="labels", label_set=LABEL_SET, num_label_ids=NUM_LABEL_IDS,
+                      channels={k: v for k, v in CHANNELS.items() if k != "condition"})
+    else:
+        names = conditions.channels(ds)
+        header.update(condition="maps", condition_channels=names, label_set=None, num_label_ids=None,
+                      channels={k: v for k, v in CHANNELS.items() if k not in ("labels", "instances")})
+        header["channels"]["condition"] = header["channels"]["condition"].format(c=len(names), names=", ".join(names))
     with atomic_file(output) as tmp:
         save_file(tensors, str(tmp), metadata={"vid2vid": json.dumps(header, sort_keys=True)})
     return header

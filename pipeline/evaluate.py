@@ -59,6 +59,8 @@ def _segmenter(ds):
     """(model, description, sha256) of the dataset's segmenter, or (None, reason, None)."""
     from model.weights import DEFAULT_ENTRIES, WeightsError, sha256_of
 
+    if ds.cfg["task"] != "street":
+        return None, f"segmentation consistency is a street-scene metric (task {ds.cfg['task']!r})", None
     settings = ds.cfg["labels"]
     if settings["mode"] == "train":
         from pipeline import labels

@@ -5,6 +5,9 @@ flow (paper Eq. 4, 8); the forward-backward check that gives the confidence need
 
     python -m pipeline.flow --dataset demo [--sequences ...] [--job-summary OUT.json]
 
+For face and pose datasets the flow is that of the sketch / pose stage's cropped frames (the
+frames the trainer sees, pipeline/conditions.py).
+
 Modes (``datasets.<ds>.flow.mode``):
 - ``given``: the dataset ships both flows (synthcity's exact flow; visibility masks are the confidences),
   resized and cropped like the frames with the vectors scaled; non-finite flow is refused.
@@ -22,11 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import flow_dis, given
+from pipeline import conditions, flow_dis, given
 from pipeline.config import Dataset
 from pipeline.datasets import Sequence
 from pipeline.errors import InputError, main_guard
-from pipeline.images import read_rgb
 from pipeline.stage import sequence_stage_main
 
 def learned(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
@@ -39,7 +41,7 @@ def learned(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
         raise InputError(manifest_path, f"{seq.name} has {len(table)} frame(s); flow needs at least 2")
     device = pick_device(settings["device"])
     model = flow_models.load(settings["mode"], settings["weights"])
-    frames = [read_rgb(ds.results / path) for path in table.path]
+    frames = conditions.read_frames(ds, seq)  # face / pose: the stage's crops, which the trainer sees
     forward, confidence, backward, back_confidence = flow_models.estimate(model, frames, device, settings["batch"])
     for name, flow in (("forward", forward), ("backward", backward)):
         bad = ~np.isfinite(flow).all(axis=(1, 2, 3))
@@ -67,7 +69,11 @@ def model_inputs(ds: Dataset, mode: str) -> dict:
 
     name = {"raft_large": "raft_large", "raft_small": "raft_small"}.get(mode) or PTLFLOW_CHECKPOINTS.get(
         mode.removeprefix("ptlflow:"))
-    return {"checkpoint": DEFAULT_ENTRIES[name].sha256} if name else {}
+    inputs = {"checkpoint": DEFAULT_ENTRIES[name].sha256} if name else {}
+    stage = conditions.source_stage(ds)
+    if stage is not None:  # face / pose: flow of the crops that stage makes
+        inputs["frames_from"] = {stage: ds.cfg[stage]}
+    return inputs
 
 
 MODES = Modes({"given": given.copy_flow, "dis": flow_dis.estimate_sequence})

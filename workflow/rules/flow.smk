@@ -1,16 +1,17 @@
 # Stage 'flow': forward flow t->t+1 + confidence per sequence (python -m pipeline.flow).
-# The mode comes from datasets.<ds>.flow.mode in config.
+# The mode comes from datasets.<ds>.flow.mode in config; face / pose datasets: flow of the sketch /
+# pose stage's cropped frames.
 
 
 rule flow:
     input:
-        f"{RESULTS}/{{ds}}/frames/shards/{{shard}}.csv",
+        source_frames_inputs,
     output:
         f"{RESULTS}/{{ds}}/flow/shards/{{shard}}.json",
     params:
         results=results_dir,
         code=code_version("pipeline.flow"),
-        dataset=dataset_arg("flow"),
+        dataset=dataset_arg("flow", "sketch", "pose"),
         sequences=shard_names,
     resources:
         gpu=model_gpus("flow"),
