@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--seg-steps", type=int, default=100000)
     parser.add_argument("--seg-backbone", default="mobilenet_v3_large")
     parser.add_argument("--seg-input-scale", type=float, default=1.0)
+    parser.add_argument("--seg-decoder", action="store_true", help="DeepLabV3+'s stride-4 decoder")
     parser.add_argument("--inst-minutes", type=float, default=10)
     parser.add_argument("--inst-steps", type=int, default=100000)
     parser.add_argument("--skip-instances", action="store_true")
@@ -58,15 +59,15 @@ def main() -> None:
     root = args.workdir or Path(tempfile.mkdtemp(prefix="annotation_quality_"))
     ds = build(root, args.train, args.val, *args.size,
                {"steps": args.seg_steps, "minutes": args.seg_minutes, "backbone": args.seg_backbone,
-                "input_scale": args.seg_input_scale},
+                "input_scale": args.seg_input_scale, "decoder": args.seg_decoder},
                {"steps": args.inst_steps, "minutes": args.inst_minutes})
     results = {"device": card, "size": args.size}
     seg = train_segmenter.train(ds, ds.results / "segmenter" / "model.pt", args.device)
     results["segmenter"] = seg
     held = seg["held_out"]
     print_table(f"DeepLabV3 ({seg['backbone']}) trained on synthcity's annotated frames, {card}",
-                ["input scale", "train frames", "steps", "minutes", "held-out frames", "mIoU", "pixel acc"],
-                [[seg["settings"]["input_scale"], seg["train_frames"], seg["steps"], f"{seg['seconds'] / 60:.1f}", held["frames"],
+                ["input scale", "decoder", "train frames", "steps", "minutes", "held-out frames", "mIoU", "pixel acc"],
+                [[seg["settings"]["input_scale"], seg["settings"]["decoder"], seg["train_frames"], seg["steps"], f"{seg['seconds'] / 60:.1f}", held["frames"],
                   f"{held['miou']:.3f}", f"{held['pixel_accuracy']:.3f}"]])
     print_table("per-class IoU (held out)", ["class", "IoU"], [[k, f"{v:.3f}"] for k, v in held["iou"].items()])
     if not args.skip_instances:

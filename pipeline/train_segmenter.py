@@ -8,7 +8,8 @@ Training frames: the frames stage's (already resized) images of every ``annotate
 train split with their given labelIds, mapped to trainIds (255 ignored). Augmentation: horizontal
 flip and a random rescale (0.75..1.25) cropped / padded back to the frame size. The loss is
 cross-entropy with inverse-square-root class-frequency weights (``class_weights``); ``input_scale``
-runs the network on upsampled frames, which small frames need for thin classes. Adam with a poly
+runs the network on upsampled frames and ``decoder`` adds DeepLabV3+'s stride-4 decoder, which small
+frames need for thin classes. Adam with a poly
 learning-rate decay over ``steps`` (or over ``minutes`` when that comes first); stops at either. Writes the checkpoint and
 ``metrics.json`` (per-class IoU and mIoU on the held-out annotated frames) beside it.
 """
@@ -117,7 +118,8 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
     torch.manual_seed(settings["seed"])
     generator = torch.Generator().manual_seed(settings["seed"])
     dev = predict.pick_device(device)
-    model = trainable.TorchvisionDeepLabV3(settings["backbone"], input_scale=settings["input_scale"])
+    model = trainable.TorchvisionDeepLabV3(settings["backbone"], input_scale=settings["input_scale"],
+                                           decoder=settings["decoder"])
     if settings["imagenet_backbone"]:
         model.load_imagenet_backbone()
     model = model.to(dev).to(memory_format=torch.channels_last).train()

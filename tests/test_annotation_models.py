@@ -89,6 +89,29 @@ def test_train_ids_map_back_to_label_ids_and_miou_counts_present_classes():
     assert predict.mean_iou(matrix) == pytest.approx((0.5 + 0.5) / 2)
 
 
+def test_segmenter_with_the_stride4_decoder_trains_saves_and_loads(tmp_path):
+    from pipeline import frames, train_segmenter
+    from pipeline.datasets import synthcity
+    from pipeline.segmentation import trainable
+    from tests.conftest import make_dataset, synth_cfg
+
+    synth = synth_cfg(annotate_every=3)
+    ds = make_dataset(tmp_path, "seg", adapter="cityscapes", generate={"synthcity": synth}, frames={"size": [128, 64]},
+                      labels={"mode": "train", "train": {"steps": 3, "batch": 2, "decoder": True}})
+    for seq in synthcity.sequences(synth):
+        synthcity.write_sequence(ds.root, seq, synth)
+    frames.run(ds, {"ffmpeg": None}, None, None, force=False)
+    metrics = train_segmenter.train(ds, tmp_path / "seg.pt", "cpu")
+    assert metrics["steps"] == 3 and metrics["held_out"]["frames"] >= 1 and 0 <= metrics["held_out"]["miou"] <= 1
+    model = trainable.load(tmp_path / "seg.pt")
+    assert model.decoder is not None and "low" in model.net.backbone.return_layers.values()
+    rgb = torch.rand(1, 3, 64, 128) * 255
+    assert model(rgb).shape == (1, 19, 64, 128)
+    plain = trainable.TorchvisionDeepLabV3("mobilenet_v3_large")
+    with pytest.raises(WeightsError, match="decoder"):  # a decoder checkpoint does not load into plain DeepLabV3
+        load_into(plain, model.state_dict(), tmp_path / "seg.pt")
+
+
 def test_compose_instance_map_cuts_masks_by_labels_and_orders_by_score():
     labels = np.full((20, 20), ID["road"], np.uint8)
     labels[2:10, 2:10] = ID["car"]

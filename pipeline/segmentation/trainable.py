@@ -1,5 +1,6 @@
 """The segmenter the pipeline trains itself (labels mode ``train``): torchvision's DeepLabV3
-(MobileNetV3-Large or ResNet-50 backbone, output stride 16 / 8) on the dataset's annotated frames,
+(MobileNetV3-Large or ResNet-50 backbone, output stride 16 / 8; optionally with DeepLabV3+'s
+stride-4 decoder for thin classes) on the dataset's annotated frames,
 19 Cityscapes trainIds with 255 ignored. This is what the paper did for Cityscapes: a DeepLabV3
 trained on the fine annotations, then run on every frame.
 
@@ -28,10 +29,35 @@ BACKBONES = {
 }
 
 
-class TorchvisionDeepLabV3(nn.Module):
-    """torchvision DeepLabV3 taking RGB in 0..255 and returning trainId logits."""
+# the stride-4 feature map a decoder reads: (layer name in the backbone, its channels)
+LOW_LEVEL = {"mobilenet_v3_large": ("3", 24), "resnet50": ("layer1", 256)}
 
-    def __init__(self, backbone: str = "mobilenet_v3_large", num_classes: int = NUM_CLASSES, input_scale: float = 1.0):
+
+class LowLevelDecoder(nn.Module):
+    """DeepLabV3+'s decoder (Chen et al. 2018, section 3.2) on torchvision's DeepLabV3: the ASPP
+    features, upsampled to stride 4, joined with projected stride-4 backbone features and refined
+    by two 3x3 convolutions. Thin classes (poles, signs) are below DeepLabV3's stride-16 output on
+    small frames; this gives them stride-4 detail."""
+
+    def __init__(self, low_channels: int, num_classes: int, aspp_channels: int = 256, channels: int = 96):
+        super().__init__()
+        self.project = nn.Sequential(nn.Conv2d(low_channels, 48, 1, bias=False), nn.BatchNorm2d(48), nn.ReLU())
+        self.refine = nn.Sequential(
+            nn.Conv2d(aspp_channels + 48, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(),
+            nn.Conv2d(channels, num_classes, 1))
+
+    def forward(self, aspp: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        aspp = F.interpolate(aspp, size=low.shape[-2:], mode="bilinear", align_corners=False)
+        return self.refine(torch.cat([aspp, self.project(low)], 1))
+
+
+class TorchvisionDeepLabV3(nn.Module):
+    """torchvision DeepLabV3 taking RGB in 0..255 and returning trainId logits; ``decoder=True``
+    adds DeepLabV3+'s stride-4 decoder (:class:`LowLevelDecoder`)."""
+
+    def __init__(self, backbone: str = "mobilenet_v3_large", num_classes: int = NUM_CLASSES, input_scale: float = 1.0,
+                 decoder: bool = False):
         super().__init__()
         self.input_scale = input_scale  # > 1: run the network on an upsampled frame (finer output stride)
         if backbone not in BACKBONES:
@@ -39,6 +65,12 @@ class TorchvisionDeepLabV3(nn.Module):
         builder, _ = BACKBONES[backbone]
         self.backbone_name = backbone
         self.net = builder(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False)
+        self.decoder = None
+        if decoder:
+            low_name, low_channels = LOW_LEVEL[backbone]
+            self.net.backbone.return_layers[low_name] = "low"
+            self.net.classifier = nn.Sequential(*list(self.net.classifier)[:-1])  # ASPP + 3x3 conv: 256 features
+            self.decoder = LowLevelDecoder(low_channels, num_classes)
         self.register_buffer("mean", 255 * torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", 255 * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -57,8 +89,12 @@ class TorchvisionDeepLabV3(nn.Module):
         x = (rgb - self.mean) / self.std
         if self.input_scale != 1.0:
             x = F.interpolate(x, scale_factor=self.input_scale, mode="bilinear", align_corners=False)
-        out = self.net(x)["out"]
-        if self.input_scale != 1.0:
+        if self.decoder is None:
+            out = self.net(x)["out"]
+        else:
+            features = self.net.backbone(x)
+            out = self.decoder(self.net.classifier(features["out"]), features["low"])
+        if self.input_scale != 1.0 or out.shape[-2:] != rgb.shape[-2:]:
             out = F.interpolate(out, size=rgb.shape[2:], mode="bilinear", align_corners=False)
         return out
 
@@ -68,13 +104,15 @@ def save(path: Path, model: TorchvisionDeepLabV3, meta: dict) -> None:
 
     with atomic_file(path) as tmp:
         torch.save({"arch": "torchvision_deeplabv3", "backbone": model.backbone_name,
-                    "num_classes": NUM_CLASSES, "input_scale": model.input_scale, "state_dict": model.state_dict(), "meta": meta}, tmp)
+                    "num_classes": NUM_CLASSES, "input_scale": model.input_scale, "decoder": model.decoder is not None,
+                    "state_dict": model.state_dict(), "meta": meta}, tmp)
 
 
 def load(path: Path) -> TorchvisionDeepLabV3:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        model = TorchvisionDeepLabV3(checkpoint["backbone"], checkpoint["num_classes"], checkpoint["input_scale"])
+        model = TorchvisionDeepLabV3(checkpoint["backbone"], checkpoint["num_classes"], checkpoint["input_scale"],
+                                     checkpoint.get("decoder", False))
     except (OSError, KeyError, RuntimeError, ValueError) as err:
         raise WeightsError(f"{path}: not a segmenter checkpoint written by pipeline.train_segmenter ({err})") from None
     load_into(model, checkpoint["state_dict"], path)
