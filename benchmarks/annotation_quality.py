@@ -3,6 +3,7 @@
 split and measured on the held-out annotated frames of the val split.
 
     python benchmarks/annotation_quality.py [--train 24 --val 4 --seg-minutes 10 --inst-minutes 10]
+        [--no-seg-decoder] [--seg-batch 8 --seg-lr 0.001] [--skip-instances]
 
 synthcity at 256x128, 30 frames per sequence, every 3rd frame annotated (plus frame 19). mIoU is
 over the classes present in the held-out truth (19 Cityscapes trainIds). Instances: same-class
@@ -48,7 +49,10 @@ def main() -> None:
     parser.add_argument("--seg-steps", type=int, default=100000)
     parser.add_argument("--seg-backbone", default="mobilenet_v3_large")
     parser.add_argument("--seg-input-scale", type=float, default=1.0)
-    parser.add_argument("--seg-decoder", action="store_true", help="DeepLabV3+'s stride-4 decoder")
+    parser.add_argument("--seg-decoder", action=argparse.BooleanOptionalAction, default=True,
+                        help="DeepLabV3+'s stride-4 decoder (--no-seg-decoder: the paper's plain DeepLabV3)")
+    parser.add_argument("--seg-batch", type=int, help="default: the config schema's (8)")
+    parser.add_argument("--seg-lr", type=float, help="default: the config schema's (0.001)")
     parser.add_argument("--inst-minutes", type=float, default=10)
     parser.add_argument("--inst-steps", type=int, default=100000)
     parser.add_argument("--skip-instances", action="store_true")
@@ -59,15 +63,17 @@ def main() -> None:
     root = args.workdir or Path(tempfile.mkdtemp(prefix="annotation_quality_"))
     ds = build(root, args.train, args.val, *args.size,
                {"steps": args.seg_steps, "minutes": args.seg_minutes, "backbone": args.seg_backbone,
-                "input_scale": args.seg_input_scale, "decoder": args.seg_decoder},
+                "input_scale": args.seg_input_scale, "decoder": args.seg_decoder,
+                **{k: v for k, v in (("batch", args.seg_batch), ("lr", args.seg_lr)) if v is not None}},
                {"steps": args.inst_steps, "minutes": args.inst_minutes})
     results = {"device": card, "size": args.size}
     seg = train_segmenter.train(ds, ds.results / "segmenter" / "model.pt", args.device)
     results["segmenter"] = seg
     held = seg["held_out"]
     print_table(f"DeepLabV3 ({seg['backbone']}) trained on synthcity's annotated frames, {card}",
-                ["input scale", "decoder", "train frames", "steps", "minutes", "held-out frames", "mIoU", "pixel acc"],
-                [[seg["settings"]["input_scale"], seg["settings"]["decoder"], seg["train_frames"], seg["steps"], f"{seg['seconds'] / 60:.1f}", held["frames"],
+                ["input scale", "decoder", "batch", "lr", "train frames", "steps", "minutes", "held-out frames", "mIoU", "pixel acc"],
+                [[seg["settings"]["input_scale"], seg["settings"]["decoder"], seg["settings"]["batch"],
+                  seg["settings"]["lr"], seg["train_frames"], seg["steps"], f"{seg['seconds'] / 60:.1f}", held["frames"],
                   f"{held['miou']:.3f}", f"{held['pixel_accuracy']:.3f}"]])
     print_table("per-class IoU (held out)", ["class", "IoU"], [[k, f"{v:.3f}"] for k, v in held["iou"].items()])
     if not args.skip_instances:
