@@ -68,9 +68,9 @@ def read_header(path: str | Path) -> dict:
     header = json.loads(metadata["vid2vid"])
     if header.get("format") != CACHE_FORMAT:
         raise CacheError(f"{path}: header format {header.get('format')!r}, expected {CACHE_FORMAT!r}")
+    if condition_of(header) not in CONDITION_KEYS:
+        raise CacheError(f"{path}: unknown condition {condition_of(header)!r} in the header")
     for seq in header["sequences"]:
-        if condition_of(header) not in CONDITION_KEYS:
-            raise CacheError(f"{path}: unknown condition {condition_of(header)!r} in the header")
         missing = [k for k in keys_of(header) if f"{seq['name']}/{k}" not in names]
         if missing:
             raise CacheError(f"{path}: sequence {seq['name']} lacks tensors {missing}")

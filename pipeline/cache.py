@@ -117,8 +117,7 @@ def _load_sequence(ds: Dataset, seq: datasets.Sequence, problems: Problems) -> d
             for key in ("labels", "instances"):
                 readers[key] = (ds.results / key / seq.name / f"{index:06d}.png", lambda p: read_map(p, np.int64))
         else:
-            readers["condition"] = (ds.results / stage / seq.name / f"{index:06d}.png",
-                                    lambda p, i=index: conditions.read_condition(ds, seq, i))
+            readers["condition"] = (conditions.condition_path(ds, seq, index), lambda p: conditions.read_condition(ds, p))
         for key, (path, read) in readers.items():
             try:
                 image = read(path)

@@ -73,13 +73,16 @@ def read_frames(ds: Dataset, seq: Sequence) -> list[np.ndarray]:
     return [read_rgb(path) for path in frame_paths(ds, seq)]
 
 
-def read_condition(ds: Dataset, seq: Sequence, index: int) -> np.ndarray:
-    """(H, W, C) uint8 condition maps of one frame of a face / pose sequence."""
-    folder = ds.results / source_stage(ds) / seq.name
-    name = f"{index:06d}.png"
+def condition_path(ds: Dataset, seq: Sequence, index: int) -> Path:
+    """The sketch / pose map of one frame (DensePose IUV, where given, sits in densepose/ beside it)."""
+    return ds.results / source_stage(ds) / seq.name / f"{index:06d}.png"
+
+
+def read_condition(ds: Dataset, path: Path) -> np.ndarray:
+    """(H, W, C) uint8 condition maps of one frame of a face / pose sequence (``path``: condition_path)."""
     if ds.cfg["task"] == "face":
-        return read_map(folder / name, np.uint8)[..., None]
-    maps = [read_rgb(folder / name)]
+        return read_map(path, np.uint8)[..., None]
+    maps = [read_rgb(path)]
     if ds.cfg["pose"].get("densepose_dir"):
-        maps.append(read_rgb(folder / "densepose" / name))
+        maps.append(read_rgb(path.parent / "densepose" / path.name))
     return np.concatenate(maps, axis=-1)

@@ -51,11 +51,11 @@ def write_video(ds, methods: list[str], sequence: str, output: Path, fps: float 
     from pipeline.cache import read_header
 
     for shard in sorted((ds.results / "cache").glob("*.safetensors")):
-        names = [s["name"] for s in read_header(shard)["sequences"]]
-        if sequence not in names:
+        header = read_header(shard)
+        if sequence not in [s["name"] for s in header["sequences"]]:
             continue
+        key = "condition" if header.get("condition") == "maps" else "labels"  # face / pose: their maps
         with safe_open(str(shard), framework="numpy") as handle:
-            key = "condition" if f"{sequence}/condition" in handle.keys() else "labels"  # face / pose: their maps
             labels, real = handle.get_tensor(f"{sequence}/{key}"), handle.get_tensor(f"{sequence}/frames")
         files = {}
         for method in methods:
