@@ -9,8 +9,8 @@ train split with their given labelIds, mapped to trainIds (255 ignored). Augment
 flip and a random rescale (0.75..1.25) cropped / padded back to the frame size. The loss is
 cross-entropy with inverse-square-root class-frequency weights (``class_weights``); ``input_scale``
 runs the network on upsampled frames and ``decoder`` adds DeepLabV3+'s stride-4 decoder, which small
-frames need for thin classes. Adam with a poly
-learning-rate decay over ``steps`` (or over ``minutes`` when that comes first); stops at either. Writes the checkpoint and
+frames need for thin classes; ``aspp_channels`` / ``decoder_channels`` set the head's width. Adam with a linear warm-up over ``warmup_steps`` and a poly learning-rate decay
+over ``steps`` (or over ``minutes`` when that comes first); stops at either. Writes the checkpoint and
 ``metrics.json`` (per-class IoU and mIoU on the held-out annotated frames) beside it.
 """
 
@@ -100,7 +100,21 @@ def evaluate(model, images: np.ndarray, targets: np.ndarray, device: torch.devic
     present = matrix.sum(1) > 0
     return {"miou": round(predict.mean_iou(matrix), 4), "frames": len(images),
             "pixel_accuracy": round(float(np.diag(matrix).sum() / max(matrix.sum(), 1)), 4),
-            "iou": {TRAIN_NAMES[c]: round(float(ious[c]), 4) for c in range(19) if present[c]}}
+            "iou": {TRAIN_NAMES[c]: round(float(ious[c]), 4) for c in range(19) if present[c]},
+            "mistaken_for": mistaken_for(matrix)}
+
+
+def mistaken_for(matrix: np.ndarray) -> dict:
+    """For each class present in the truth, the class its pixels are most often predicted as
+    instead, and that share of its pixels (what a low IoU is made of)."""
+    out = {}
+    for c in np.nonzero(matrix.sum(1))[0]:
+        wrong = matrix[c].copy()
+        wrong[c] = 0
+        other = int(wrong.argmax())
+        if wrong[other]:
+            out[TRAIN_NAMES[c]] = [TRAIN_NAMES[other], round(float(wrong[other] / matrix[c].sum()), 4)]
+    return out
 
 
 def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None = None) -> dict:
@@ -119,7 +133,8 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
     generator = torch.Generator().manual_seed(settings["seed"])
     dev = predict.pick_device(device)
     model = trainable.TorchvisionDeepLabV3(settings["backbone"], input_scale=settings["input_scale"],
-                                           decoder=settings["decoder"])
+                                           decoder=settings["decoder"], aspp_channels=settings["aspp_channels"],
+                                           decoder_channels=settings["decoder_channels"])
     if settings["imagenet_backbone"]:
         model.load_imagenet_backbone()
     model = model.to(dev).to(memory_format=torch.channels_last).train()
@@ -136,8 +151,9 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
         progress_done = (step - 1) / steps  # poly decay over the steps, or over the time limit
         if limit:
             progress_done = max(progress_done, (time.perf_counter() - start) / (60 * limit))
+        warmup = min(1.0, step / settings["warmup_steps"]) if settings["warmup_steps"] else 1.0
         for group in optimizer.param_groups:
-            group["lr"] = settings["lr"] * max(1 - progress_done, 0.0) ** 0.9
+            group["lr"] = settings["lr"] * warmup * max(1 - progress_done, 0.0) ** 0.9
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             logits = model(batch_images.to(dev).contiguous(memory_format=torch.channels_last))
         loss = F.cross_entropy(logits.float(), batch_targets.to(dev), weight=weights, ignore_index=trainable.IGNORE)
@@ -161,7 +177,7 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
         held_images, held_targets = load_pairs(ds, held_out)
         metrics["held_out"] = {"split": eval_split, **evaluate(model, held_images, held_targets, dev)}
         log.info("held-out mIoU %.4f on %d frames", metrics["held_out"]["miou"], len(held_images))
-    metrics["train"] = {k: v for k, v in evaluate(model, images, targets, dev).items() if k != "iou"}
+    metrics["train"] = {k: v for k, v in evaluate(model, images, targets, dev).items() if k in ("miou", "frames", "pixel_accuracy")}
     trainable.save(out, model.cpu(), metrics)
     with atomic_file(out.with_name("metrics.json")) as tmp:
         tmp.write_text(json.dumps(metrics, indent=1))

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models.segmentation import deeplabv3_mobilenet_v3_large, deeplabv3_resnet50
+from torchvision.models.segmentation.deeplabv3 import ASPP
 
 from model.weights import DEFAULT_ENTRIES, WeightsError, load_into, load_state_dict
 
@@ -52,12 +53,24 @@ class LowLevelDecoder(nn.Module):
         return self.refine(torch.cat([aspp, self.project(low)], 1))
 
 
+def deeplab_head(in_channels: int, num_classes: int, channels: int) -> nn.Sequential:
+    """torchvision's ``DeepLabHead`` (ASPP with rates 12 / 24 / 36, 3x3 conv, 1x1 classifier; the
+    same state-dict keys) with its width as an argument: at 256 channels on MobileNetV3's 960
+    features the head costs about four times the backbone, so small frames on a CPU train faster
+    with a narrower one (``aspp_channels``)."""
+    return nn.Sequential(ASPP(in_channels, [12, 24, 36], channels),
+                         nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(),
+                         nn.Conv2d(channels, num_classes, 1))
+
+
 class TorchvisionDeepLabV3(nn.Module):
     """torchvision DeepLabV3 taking RGB in 0..255 and returning trainId logits; ``decoder=True``
-    adds DeepLabV3+'s stride-4 decoder (:class:`LowLevelDecoder`)."""
+    adds DeepLabV3+'s stride-4 decoder (:class:`LowLevelDecoder`); ``aspp_channels`` /
+    ``decoder_channels`` set the width of the head (256 / 96 are torchvision's ASPP / this module's
+    first decoder)."""
 
     def __init__(self, backbone: str = "mobilenet_v3_large", num_classes: int = NUM_CLASSES, input_scale: float = 1.0,
-                 decoder: bool = False):
+                 decoder: bool = False, aspp_channels: int = 256, decoder_channels: int = 96):
         super().__init__()
         self.input_scale = input_scale  # > 1: run the network on an upsampled frame (finer output stride)
         if backbone not in BACKBONES:
@@ -65,12 +78,16 @@ class TorchvisionDeepLabV3(nn.Module):
         builder, _ = BACKBONES[backbone]
         self.backbone_name = backbone
         self.net = builder(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False)
+        self.aspp_channels, self.decoder_channels = int(aspp_channels), int(decoder_channels)
+        if self.aspp_channels != 256:
+            in_channels = self.net.classifier[0].convs[0][0].in_channels
+            self.net.classifier = deeplab_head(in_channels, num_classes, self.aspp_channels)
         self.decoder = None
         if decoder:
             low_name, low_channels = LOW_LEVEL[backbone]
             self.net.backbone.return_layers[low_name] = "low"
-            self.net.classifier = nn.Sequential(*list(self.net.classifier)[:-1])  # ASPP + 3x3 conv: 256 features
-            self.decoder = LowLevelDecoder(low_channels, num_classes)
+            self.net.classifier = nn.Sequential(*list(self.net.classifier)[:-1])  # ASPP + 3x3 conv: the features
+            self.decoder = LowLevelDecoder(low_channels, num_classes, self.aspp_channels, self.decoder_channels)
         self.register_buffer("mean", 255 * torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", 255 * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -105,14 +122,16 @@ def save(path: Path, model: TorchvisionDeepLabV3, meta: dict) -> None:
     with atomic_file(path) as tmp:
         torch.save({"arch": "torchvision_deeplabv3", "backbone": model.backbone_name,
                     "num_classes": NUM_CLASSES, "input_scale": model.input_scale, "decoder": model.decoder is not None,
-                    "state_dict": model.state_dict(), "meta": meta}, tmp)
+                    "aspp_channels": model.aspp_channels,
+                    "decoder_channels": model.decoder_channels, "state_dict": model.state_dict(), "meta": meta}, tmp)
 
 
 def load(path: Path) -> TorchvisionDeepLabV3:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         model = TorchvisionDeepLabV3(checkpoint["backbone"], checkpoint["num_classes"], checkpoint["input_scale"],
-                                     checkpoint.get("decoder", False))
+                                     checkpoint.get("decoder", False), checkpoint.get("aspp_channels", 256),
+                                     checkpoint.get("decoder_channels", 96))
     except (OSError, KeyError, RuntimeError, ValueError) as err:
         raise WeightsError(f"{path}: not a segmenter checkpoint written by pipeline.train_segmenter ({err})") from None
     load_into(model, checkpoint["state_dict"], path)
