@@ -87,9 +87,12 @@ def test_train_ids_map_back_to_label_ids_and_miou_counts_present_classes():
     matrix = predict.confusion(pred, truth)
     assert matrix.sum() == 3  # the ignored pixel does not count
     assert predict.mean_iou(matrix) == pytest.approx((0.5 + 0.5) / 2)
+    from pipeline.train_segmenter import mistaken_for
+
+    assert mistaken_for(matrix) == {"road": ["car", 0.5]}  # car's one pixel is right: not listed
 
 
-def test_segmenter_with_the_stride4_decoder_trains_saves_and_loads(tmp_path):
+def test_segmenter_with_the_stride4_decoder_and_a_narrow_head_trains_saves_and_loads(tmp_path):
     from pipeline import frames, train_segmenter
     from pipeline.datasets import synthcity
     from pipeline.segmentation import trainable
@@ -97,7 +100,8 @@ def test_segmenter_with_the_stride4_decoder_trains_saves_and_loads(tmp_path):
 
     synth = synth_cfg(annotate_every=3)
     ds = make_dataset(tmp_path, "seg", adapter="cityscapes", generate={"synthcity": synth}, frames={"size": [128, 64]},
-                      labels={"mode": "train", "train": {"steps": 3, "batch": 2, "decoder": True}})
+                      labels={"mode": "train", "train": {"steps": 3, "batch": 2, "decoder": True, "aspp_channels": 48,
+                                                         "decoder_channels": 32, "warmup_steps": 2}})
     for seq in synthcity.sequences(synth):
         synthcity.write_sequence(ds.root, seq, synth)
     frames.run(ds, {"ffmpeg": None}, None, None, force=False)
@@ -105,11 +109,48 @@ def test_segmenter_with_the_stride4_decoder_trains_saves_and_loads(tmp_path):
     assert metrics["steps"] == 3 and metrics["held_out"]["frames"] >= 1 and 0 <= metrics["held_out"]["miou"] <= 1
     model = trainable.load(tmp_path / "seg.pt")
     assert model.decoder is not None and "low" in model.net.backbone.return_layers.values()
+    assert model.net.classifier[0].project[0].out_channels == 48  # the ASPP's width came back from the checkpoint
+    assert model.decoder.refine[0].out_channels == 32
     rgb = torch.rand(1, 3, 64, 128) * 255
     assert model(rgb).shape == (1, 19, 64, 128)
-    plain = trainable.TorchvisionDeepLabV3("mobilenet_v3_large")
+    plain = trainable.TorchvisionDeepLabV3("mobilenet_v3_large", aspp_channels=48)
     with pytest.raises(WeightsError, match="decoder"):  # a decoder checkpoint does not load into plain DeepLabV3
         load_into(plain, model.state_dict(), tmp_path / "seg.pt")
+    wide = trainable.TorchvisionDeepLabV3("mobilenet_v3_large", decoder=True)  # torchvision's 256-wide head
+    assert set(wide.state_dict()) == set(model.state_dict())  # same keys: the width is in the shapes only
+    with pytest.raises(WeightsError, match="shape"):
+        load_into(wide, model.state_dict(), tmp_path / "seg.pt")
+
+
+def test_trained_mask_rcnn_has_stride8_levels_trains_saves_and_loads_at_its_training_size(tmp_path):
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    from pipeline import frames, train_instances
+    from pipeline.datasets import synthcity
+    from pipeline.segmentation import maskrcnn
+    from tests.conftest import make_dataset, synth_cfg
+
+    synth = synth_cfg(annotate_every=3)
+    ds = make_dataset(tmp_path, "inst", adapter="cityscapes", generate={"synthcity": synth}, frames={"size": [128, 64]},
+                      instances={"mode": "train", "train": {"steps": 2, "batch": 2}})
+    for seq in synthcity.sequences(synth):
+        synthcity.write_sequence(ds.root, seq, synth)
+    frames.run(ds, {"ffmpeg": None}, None, None, force=False)
+    metrics = train_instances.train(ds, tmp_path / "inst.pt", "cpu")
+    held = metrics["held_out"]
+    assert metrics["steps"] == 2 and held["true_instances"] >= held["true_large_instances"] >= 0
+    assert 0 <= held["recall@0.5 (>= 100 px)"] <= 1
+    model = maskrcnn.load(tmp_path / "inst.pt")
+    assert model.transform.min_size == (64,)  # runs at the size it was trained at, not the builder's default
+    with torch.no_grad():
+        levels = model.backbone(torch.rand(1, 3, 64, 128))
+    assert [tuple(v.shape[-2:]) for v in levels.values()] == [(8, 16), (4, 8), (2, 4), (1, 2)]  # strides 8..64
+    assert not any(isinstance(m, FrozenBatchNorm2d) for m in model.modules())  # trained from scratch: real BN
+    legacy = maskrcnn.build(fpn_stages=maskrcnn.LEGACY_FPN_STAGES)  # checkpoints from before: stride-32 levels
+    with pytest.raises(WeightsError, match="missing|unexpected"):
+        load_into(legacy, model.state_dict(), tmp_path / "inst.pt")
+    torch.save({"arch": "maskrcnn", "backbone": "mobilenet_v3_large", "state_dict": legacy.state_dict()}, tmp_path / "old.pt")
+    assert maskrcnn.load(tmp_path / "old.pt").backbone.body.return_layers == {"13": "0", "16": "1"}  # still loads
 
 
 def test_compose_instance_map_cuts_masks_by_labels_and_orders_by_score():
@@ -144,6 +185,10 @@ def test_instance_targets_and_matching_round_trip():
     assert targets["labels"].tolist() == [3, 3] and targets["boxes"][0].tolist() == [2, 2, 8, 8]
     found = maskrcnn.match_instances(truth, truth)
     assert found["tp"] == 2 and found["ious"] == [1.0, 1.0]
+    pred = truth.copy()
+    pred[9:14, 9:14] = ID["road"]  # the 25-pixel car missed: recall over instances of >= 30 pixels is whole
+    found = maskrcnn.match_instances(pred, truth, large=30)
+    assert (found["tp"], found["true"], found["tp_large"], found["true_large"]) == (1, 2, 1, 1)
 
 
 @pytest.mark.parametrize("mode", ["raft_small", "ptlflow:raft"])

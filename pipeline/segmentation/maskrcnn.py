@@ -6,7 +6,8 @@ from Mask R-CNN"), with torchvision's implementation.
   bicycle; a person riding a bicycle/motorcycle becomes a rider), and each mask is intersected with
   the semantic labels of its class, so instances never contradict the labels stage.
 - ``train``: the same detector with 8 Cityscapes thing classes (ResNet-50-FPN, or a lighter
-  MobileNetV3-FPN on the CPU), trained on the annotated frames' instance maps.
+  MobileNetV3-FPN on the CPU with FPN levels at strides 8 / 16 / 32 for small frames), trained from
+  scratch on the annotated frames' instance maps; the checkpoint keeps the size it was trained at.
 
 :func:`compose_instance_map` turns detections into one map: class*1000+k for instances, painted in
 descending score order without overwriting, and the labelId everywhere else.
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from torchvision.models.detection import MaskRCNN, maskrcnn_resnet50_fpn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import mobilenet_backbone
@@ -34,20 +36,39 @@ COCO_TO_CITYSCAPES = {1: "person", 2: "bicycle", 3: "car", 4: "motorcycle", 6: "
 RIDDEN = {"bicycle", "motorcycle"}
 
 
+# MobileNetV3-FPN levels of the trained detector: torchvision's stage indices 2, 3, 5 = the outputs at
+# strides 8, 16 and 32 (torchvision's detection default, stages 4 and 5, are both stride 32: a 4x8 map
+# on a 256x128 frame, where most street instances are smaller than one cell).
+FPN_STAGES = (2, 3, 5)
+LEGACY_FPN_STAGES = (4, 5)  # checkpoints written before FPN_STAGES (frozen identity batch norm)
+# region proposals sampled per image for the box / mask heads' losses: torchvision's 512 is COCO's
+# for 800-pixel images; a street frame holds ~15 instances, and the mask head's cost follows this
+# (training steps 2x faster on the CPU at 128)
+ROI_SAMPLES = 128
+
+
 def build(backbone: str = "mobilenet_v3_large", num_classes: int = len(THING_CLASSES) + 1,
-          min_size: int = 256, max_size: int = 1024) -> MaskRCNN:
-    """An untrained Mask R-CNN (classes: background + the Cityscapes things)."""
+          min_size: int = 256, max_size: int = 1024, fpn_stages=FPN_STAGES) -> MaskRCNN:
+    """An untrained Mask R-CNN (classes: background + the Cityscapes things). Trained from scratch,
+    so the backbones use ordinary batch norm (torchvision's builders freeze it only for pretrained
+    weights)."""
     if backbone == "resnet50":
         return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=num_classes,
-                                     min_size=min_size, max_size=max_size)
+                                     min_size=min_size, max_size=max_size, box_batch_size_per_image=ROI_SAMPLES)
     if backbone != "mobilenet_v3_large":
         raise ValueError(f"Mask R-CNN backbone {backbone!r} unknown (resnet50, mobilenet_v3_large)")
-    features = mobilenet_backbone(backbone_name=backbone, weights=None, fpn=True, trainable_layers=6)
-    anchors = AnchorGenerator(((16, 32, 64, 128, 256),) * 3, ((0.5, 1.0, 2.0),) * 3)
+    fpn_stages = tuple(fpn_stages)
+    legacy = fpn_stages == LEGACY_FPN_STAGES
+    features = mobilenet_backbone(backbone_name=backbone, weights=None, fpn=True, trainable_layers=6,
+                                  returned_layers=list(fpn_stages),
+                                  **({} if legacy else {"norm_layer": nn.BatchNorm2d}))
+    levels = [str(i) for i in range(len(fpn_stages))]  # + the max-pooled level the RPN also sees
+    sizes = (16, 32, 64, 128, 256) if legacy else (8, 16, 32, 64, 128)
+    anchors = AnchorGenerator((sizes,) * (len(levels) + 1), ((0.5, 1.0, 2.0),) * (len(levels) + 1))
     return MaskRCNN(features, num_classes=num_classes, min_size=min_size, max_size=max_size,
-                    rpn_anchor_generator=anchors,
-                    box_roi_pool=MultiScaleRoIAlign(["0", "1"], 7, 2),
-                    mask_roi_pool=MultiScaleRoIAlign(["0", "1"], 14, 2))
+                    rpn_anchor_generator=anchors, box_batch_size_per_image=ROI_SAMPLES,
+                    box_roi_pool=MultiScaleRoIAlign(levels, 7, 2),
+                    mask_roi_pool=MultiScaleRoIAlign(levels, 14, 2))
 
 
 def coco_model(state: dict, source: str | Path) -> MaskRCNN:
@@ -61,13 +82,16 @@ def save(path: Path, model: MaskRCNN, backbone: str, meta: dict) -> None:
 
     with atomic_file(path) as tmp:
         torch.save({"arch": "maskrcnn", "backbone": backbone, "classes": list(THING_CLASSES),
-                    "state_dict": model.state_dict(), "meta": meta}, tmp)
+                    "fpn_stages": list(FPN_STAGES), "min_size": model.transform.min_size[0],
+                    "max_size": model.transform.max_size, "state_dict": model.state_dict(), "meta": meta}, tmp)
 
 
 def load(path: Path) -> MaskRCNN:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        model = build(checkpoint["backbone"])
+        model = build(checkpoint["backbone"], min_size=checkpoint.get("min_size", 256),  # the size it was trained at
+                      max_size=checkpoint.get("max_size", 1024),
+                      fpn_stages=checkpoint.get("fpn_stages", LEGACY_FPN_STAGES))
     except (OSError, KeyError, RuntimeError, ValueError) as err:
         raise WeightsError(f"{path}: not a Mask R-CNN checkpoint written by pipeline.train_instances ({err})") from None
     load_into(model, checkpoint["state_dict"], path)
@@ -145,9 +169,13 @@ def targets_from_instance_map(instance_map: np.ndarray) -> dict:
             "masks": torch.from_numpy(np.stack(masks)) if masks else torch.zeros((0, h, w), dtype=torch.uint8)}
 
 
-def match_instances(pred: np.ndarray, truth: np.ndarray, threshold: float = 0.5) -> dict:
+LARGE_PIXELS = 100  # "large" instances of the benchmark: half of synthcity's true instances are under 20 pixels
+
+
+def match_instances(pred: np.ndarray, truth: np.ndarray, threshold: float = 0.5, large: int = LARGE_PIXELS) -> dict:
     """Greedy one-to-one matching of same-class instances by mask IoU: the counts for precision /
-    recall at ``threshold`` and the IoUs of the matches (the instance quality benchmark)."""
+    recall at ``threshold`` and the IoUs of the matches (the instance quality benchmark), and the
+    recall over the true instances of at least ``large`` pixels alone."""
     def instances(m):
         return {int(v): m == v for v in np.unique(m[m >= INSTANCE_DIVISOR]) if v // INSTANCE_DIVISOR in THING_LABEL_IDS}
 
@@ -160,12 +188,15 @@ def match_instances(pred: np.ndarray, truth: np.ndarray, threshold: float = 0.5)
             inter = np.logical_and(pm, tm).sum()
             if inter:
                 pairs.append((inter / np.logical_or(pm, tm).sum(), p, t))
-    used_p, used_t, ious = set(), set(), []
+    used_p, used_t, ious, found = set(), set(), [], set()
     for iou, p, t in sorted(pairs, reverse=True):
         if p in used_p or t in used_t:
             continue
         used_p.add(p)
         used_t.add(t)
         ious.append(float(iou))
+        if iou >= threshold:
+            found.add(t)
+    large_true = {t for t, tm in true_inst.items() if tm.sum() >= large}
     return {"pred": len(pred_inst), "true": len(true_inst), "ious": ious,
-            "tp": sum(iou >= threshold for iou in ious)}
+            "tp": sum(iou >= threshold for iou in ious), "true_large": len(large_true), "tp_large": len(found & large_true)}
