@@ -77,7 +77,10 @@ def main() -> None:
     networks = {
         "labels: DeepLabV3 R101-D8 (mmseg, pretrained mode)": ("seg", lambda: DeepLabV3(101)),
         "labels: DeepLabV3 R50-D8 (mmseg, pretrained mode)": ("seg", lambda: DeepLabV3(50)),
-        "labels: DeepLabV3 MobileNetV3 (train mode)": ("seg", lambda: TorchvisionDeepLabV3("mobilenet_v3_large")),
+        "labels: DeepLabV3 MobileNetV3 (plain, torchvision's head)": ("seg", lambda: TorchvisionDeepLabV3("mobilenet_v3_large")),
+        # train mode as the config schema's defaults build it: stride-4 decoder, 128 / 64-wide head
+        "labels: DeepLabV3 MobileNetV3 (train mode)": ("seg", lambda: TorchvisionDeepLabV3(
+            "mobilenet_v3_large", decoder=True, aspp_channels=128, decoder_channels=64)),
         "instances: Mask R-CNN R50-FPN (pretrained mode)": ("det", lambda: maskrcnn.build("resnet50", 91)),
         "instances: Mask R-CNN MobileNetV3-FPN (train mode)": ("det", lambda: maskrcnn.build("mobilenet_v3_large")),
         "flow: torchvision raft_large": ("flow", lambda: flow_models.load("raft_large", "random")),
@@ -99,6 +102,8 @@ def main() -> None:
                     continue
                 try:
                     model = build()
+                    if "train mode" in label and kind == "det":  # trained at the frames' size, runs at it
+                        model.transform.min_size, model.transform.max_size = (height,), 4 * height
                     rate = {"seg": segmenter_rate, "det": maskrcnn_rate, "flow": flow_rate}[kind](model, frames, device, batch)
                     rows.append([label, f"{width}x{height}", name, f"{rate:.1f}"])
                 except Exception as err:  # e.g. ptlflow missing: say so in the table

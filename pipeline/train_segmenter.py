@@ -9,9 +9,10 @@ train split with their given labelIds, mapped to trainIds (255 ignored). Augment
 flip and a random rescale (0.75..1.25) cropped / padded back to the frame size. The loss is
 cross-entropy with inverse-square-root class-frequency weights (``class_weights``); ``input_scale``
 runs the network on upsampled frames and ``decoder`` adds DeepLabV3+'s stride-4 decoder, which small
-frames need for thin classes; ``aspp_channels`` / ``decoder_channels`` set the head's width. Adam with a linear warm-up over ``warmup_steps`` and a poly learning-rate decay
-over ``steps`` (or over ``minutes`` when that comes first); stops at either. Writes the checkpoint and
-``metrics.json`` (per-class IoU and mIoU on the held-out annotated frames) beside it.
+frames need for thin classes; ``aspp_channels`` / ``decoder_channels`` set the head's width. Adam
+with a linear warm-up over ``warmup_steps`` and a poly learning-rate decay over ``steps`` (or over
+``minutes`` when that comes first); stops at either. Writes the checkpoint and ``metrics.json``
+beside it: mIoU, per-class IoU and what each class is mistaken for on the held-out annotated frames.
 """
 
 from __future__ import annotations

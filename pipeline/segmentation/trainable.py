@@ -66,8 +66,8 @@ def deeplab_head(in_channels: int, num_classes: int, channels: int) -> nn.Sequen
 class TorchvisionDeepLabV3(nn.Module):
     """torchvision DeepLabV3 taking RGB in 0..255 and returning trainId logits; ``decoder=True``
     adds DeepLabV3+'s stride-4 decoder (:class:`LowLevelDecoder`); ``aspp_channels`` /
-    ``decoder_channels`` set the width of the head (256 / 96 are torchvision's ASPP / this module's
-    first decoder)."""
+    ``decoder_channels`` set the head's width (the arguments' defaults, 256 / 96, are torchvision's
+    ASPP and the decoder of older checkpoints; the config's are 128 / 64)."""
 
     def __init__(self, backbone: str = "mobilenet_v3_large", num_classes: int = NUM_CLASSES, input_scale: float = 1.0,
                  decoder: bool = False, aspp_channels: int = 256, decoder_channels: int = 96):
