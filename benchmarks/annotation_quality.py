@@ -3,12 +3,14 @@
 split and measured on the held-out annotated frames of the val split.
 
     python benchmarks/annotation_quality.py [--train 96 --val 4 --seg-minutes 10 --inst-minutes 10]
-        [--skip-segmenter] [--no-seg-decoder] [--seg-batch 8 --seg-lr 0.002 --seg-aspp-channels 128] [--skip-instances]
+        [--skip-segmenter] [--no-seg-decoder] [--seg-batch 8 --seg-lr 0.002 --seg-aspp-channels 128]
+        [--skip-instances]
 
 synthcity at 256x128, 30 frames per sequence, every 3rd frame annotated (plus frame 19). mIoU is
 over the classes present in the held-out truth (19 Cityscapes trainIds). Instances: same-class
 matches by mask IoU (precision / recall at 0.5, recall over the true instances of >= 100 pixels,
-mean IoU of the matches), masks cut by the true labels. Prints two tables and writes benchmarks/results/annotation_quality.json.
+mean IoU of the matches), masks cut by the true labels. Prints the tables and writes
+benchmarks/results/annotation_quality.json.
 """
 
 from __future__ import annotations
