@@ -18,10 +18,17 @@ import numpy as np
 import torch
 from _table import print_table
 
-from pipeline import flow_dis, flow_models
+from pipeline import config as config_mod
+from pipeline import flow_dis, flow_models, train_segmenter
 from pipeline.segmentation import maskrcnn, predict
 from pipeline.segmentation.mmseg_deeplabv3 import DeepLabV3
 from pipeline.segmentation.trainable import TorchvisionDeepLabV3
+
+
+def train_mode_settings() -> dict:
+    """``labels.train`` as the config schema's defaults fill it (what train mode builds)."""
+    config = config_mod.validate({"results": ".", "datasets": {"speed": {"adapter": "cityscapes", "root": "."}}})
+    return config["datasets"]["speed"]["labels"]["train"]
 
 
 def timed(fn, device: torch.device, repeats: int) -> float:
@@ -78,9 +85,7 @@ def main() -> None:
         "labels: DeepLabV3 R101-D8 (mmseg, pretrained mode)": ("seg", lambda: DeepLabV3(101)),
         "labels: DeepLabV3 R50-D8 (mmseg, pretrained mode)": ("seg", lambda: DeepLabV3(50)),
         "labels: DeepLabV3 MobileNetV3 (plain, torchvision's head)": ("seg", lambda: TorchvisionDeepLabV3("mobilenet_v3_large")),
-        # train mode as the config schema's defaults build it: stride-4 decoder, 128 / 64-wide head
-        "labels: DeepLabV3 MobileNetV3 (train mode)": ("seg", lambda: TorchvisionDeepLabV3(
-            "mobilenet_v3_large", decoder=True, aspp_channels=128, decoder_channels=64)),
+        "labels: DeepLabV3 MobileNetV3 (train mode)": ("seg", lambda: train_segmenter.build_model(train_mode_settings())),
         "instances: Mask R-CNN R50-FPN (pretrained mode)": ("det", lambda: maskrcnn.build("resnet50", 91)),
         "instances: Mask R-CNN MobileNetV3-FPN (train mode)": ("det", lambda: maskrcnn.build("mobilenet_v3_large")),
         "flow: torchvision raft_large": ("flow", lambda: flow_models.load("raft_large", "random")),

@@ -118,6 +118,13 @@ def mistaken_for(matrix: np.ndarray) -> dict:
     return out
 
 
+def build_model(settings: dict) -> trainable.TorchvisionDeepLabV3:
+    """The untrained segmenter that ``labels.train`` settings describe."""
+    return trainable.TorchvisionDeepLabV3(settings["backbone"], input_scale=settings["input_scale"],
+                                          decoder=settings["decoder"], aspp_channels=settings["aspp_channels"],
+                                          decoder_channels=settings["decoder_channels"])
+
+
 def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None = None) -> dict:
     settings = ds.cfg["labels"]["train"]
     rows = annotated_rows(ds, "train")
@@ -133,9 +140,7 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
     torch.manual_seed(settings["seed"])
     generator = torch.Generator().manual_seed(settings["seed"])
     dev = predict.pick_device(device)
-    model = trainable.TorchvisionDeepLabV3(settings["backbone"], input_scale=settings["input_scale"],
-                                           decoder=settings["decoder"], aspp_channels=settings["aspp_channels"],
-                                           decoder_channels=settings["decoder_channels"])
+    model = build_model(settings)
     if settings["imagenet_backbone"]:
         model.load_imagenet_backbone()
     model = model.to(dev).to(memory_format=torch.channels_last).train()
