@@ -9,10 +9,10 @@ import pytest
 from scipy import ndimage
 
 from pipeline.arrays import load_npz
-from pipeline.cityscapes_labels import THING_IDS, semantic_from_instance_ids
+from pipeline.cityscapes_labels import ID, THING_IDS, semantic_from_instance_ids
 from pipeline.datasets import synthcity
 from pipeline.datasets.synthcity.render import render_sequence
-from pipeline.datasets.synthcity.scene import build_scene
+from pipeline.datasets.synthcity.scene import GLASS, _add_car, _Builder, build_scene
 from pipeline.flow_warp import photometric_error, warp_next_to_current
 from pipeline.images import read_map, read_rgb
 from tests.conftest import synth_cfg
@@ -36,6 +36,27 @@ def test_flow_warps_next_frame_onto_current_frame(rendered):
           f"on {np.mean(fractions):.1%} non-occluded pixels")
     assert np.mean(errors) < 3.0
     assert np.mean(fractions) > 0.7
+
+
+@pytest.mark.parametrize("direction", [1.0, -1.0])
+def test_trucks_and_buses_differ_in_front_and_behind(direction):
+    """Trucks and buses must not be the same box (a segmenter could not tell them apart): a truck is
+    a low cab with a windscreen ahead of a taller windowless cargo box, a bus shows glass at both
+    ends."""
+    def glass_at_ends(kind):
+        builder = _Builder()
+        _add_car(builder, np.random.default_rng(0), 0.0, 20.0, 0.5 * direction, kind)
+        prims, objects = builder.build()
+        assert set(objects.label) == {ID[kind]}
+        glass = prims.material == GLASS
+        ahead = prims.hi[:, 2] if direction > 0 else -prims.lo[:, 2]
+        behind = -prims.lo[:, 2] if direction > 0 else prims.hi[:, 2]
+        return (glass & (ahead >= ahead.max() - 1e-9)).any(), (glass & (behind >= behind.max() - 1e-9)).any(), prims
+    front, rear, truck = glass_at_ends("truck")
+    assert front and not rear
+    tallest = truck.hi[:, 1].argmax()
+    assert truck.material[tallest] != GLASS and truck.hi[tallest, 1] > truck.hi[truck.material == GLASS, 1].max() + 0.5
+    assert glass_at_ends("bus")[:2] == (True, True)
 
 
 def test_warped_labels_agree_on_valid_pixels(rendered):

@@ -206,6 +206,11 @@ def _facades(rng: np.random.Generator, x: float, z0: float, z1: float) -> Facade
 
 
 def _add_car(b: _Builder, rng, x, z, vz, kind: str = "car") -> None:
+    """A car, truck or bus at (x, z) driving with velocity ``vz`` along the street. The three differ
+    in shape as their Cityscapes classes do, so a segmenter can tell them apart from any side: a car
+    is a low body with a glass cabin; a truck a cab with a windscreen in front of a taller, windowless
+    cargo box (light, as most are); a bus one long box with a band of side windows, a tall
+    windscreen and a rear window."""
     if kind == "car":
         label, length, width, body_h, cabin_h = ID["car"], rng.uniform(3.8, 4.8), rng.uniform(1.7, 1.95), 1.0, 0.55
     elif kind == "truck":
@@ -215,15 +220,45 @@ def _add_car(b: _Builder, rng, x, z, vz, kind: str = "car") -> None:
     obj = b.add_object(label, (0.0, 0.0, vz))
     color = CAR_COLORS[rng.integers(0, len(CAR_COLORS))]
     w, l2 = width / 2, length / 2
+    front = np.sign(vz) if vz != 0 else 1.0
     b.box(obj, (x - w * 0.9, 0.0, z - l2 * 0.8), (x + w * 0.9, 0.35, z + l2 * 0.8), METAL, np.full(3, 0.08))  # wheels
-    b.box(obj, (x - w, 0.35, z - l2), (x + w, 0.35 + body_h - 0.35 * (kind == "car"), z + l2), PAINT, color)
-    if cabin_h > 0:
+    if kind == "car":
+        b.box(obj, (x - w, 0.35, z - l2), (x + w, body_h, z + l2), PAINT, color)
         top = 0.35 + body_h - 0.35
-        front = np.sign(vz) if vz != 0 else 1.0
         cz = z - front * l2 * 0.12
         b.box(obj, (x - w * 0.85, top, cz - l2 * 0.5), (x + w * 0.85, top + cabin_h, cz + l2 * 0.5), GLASS, color)
-    else:  # a band of windows on trucks and buses
-        b.box(obj, (x - w * 1.01, body_h * 0.6, z - l2 * 0.95), (x + w * 1.01, body_h * 0.85, z + l2 * 0.95), GLASS, color)
+    elif kind == "truck":
+        _truck_body(b, obj, x, z, w, l2, front, color)
+    else:
+        _bus_body(b, obj, x, z, w, l2, body_h, front, color)
+
+
+def _span(a: float, b: float) -> tuple[float, float]:
+    return min(a, b), max(a, b)
+
+
+def _truck_body(b: _Builder, obj, x, z, w, l2, front, color) -> None:
+    """A 2 m cab (painted, windscreen and side windows) ahead of a 3.3 m high cargo box."""
+    nose, tail = z + front * l2, z - front * l2
+    cab = _span(nose, nose - front * 2.0)
+    b.box(obj, (x - w * 0.95, 0.35, cab[0]), (x + w * 0.95, 2.6, cab[1]), PAINT, color)
+    screen = _span(nose + front * 0.03, nose - front * 0.3)
+    b.box(obj, (x - w * 0.85, 1.5, screen[0]), (x + w * 0.85, 2.45, screen[1]), GLASS, color)
+    side = _span(nose - front * 0.2, nose - front * 1.4)
+    b.box(obj, (x - w * 0.97, 1.5, side[0]), (x + w * 0.97, 2.35, side[1]), GLASS, color)
+    cargo = _span(nose - front * 2.1, tail)
+    b.box(obj, (x - w, 0.5, cargo[0]), (x + w, 3.3, cargo[1]), PAINT, 0.8 + 0.15 * color)
+
+
+def _bus_body(b: _Builder, obj, x, z, w, l2, body_h, front, color) -> None:
+    """A long box with side windows, a windscreen from 0.9 m up and a rear window."""
+    b.box(obj, (x - w, 0.35, z - l2), (x + w, 0.35 + body_h, z + l2), PAINT, color)
+    b.box(obj, (x - w * 1.01, body_h * 0.6, z - l2 * 0.95), (x + w * 1.01, body_h * 0.85, z + l2 * 0.95), GLASS, color)
+    nose, tail = z + front * l2, z - front * l2
+    screen = _span(nose + front * 0.03, nose - front * 0.3)
+    b.box(obj, (x - w * 0.92, 0.9, screen[0]), (x + w * 0.92, body_h * 0.9, screen[1]), GLASS, color)
+    rear = _span(tail - front * 0.03, tail + front * 0.3)
+    b.box(obj, (x - w * 0.8, body_h * 0.6, rear[0]), (x + w * 0.8, body_h * 0.85, rear[1]), GLASS, color)
 
 
 def _add_pedestrian(b: _Builder, rng, x, z, vz) -> None:
