@@ -4,13 +4,15 @@ split and measured on the held-out annotated frames of the val split.
 
     python benchmarks/annotation_quality.py [--train 96 --val 4 --seg-minutes 10 --inst-minutes 10]
         [--skip-segmenter] [--no-seg-decoder] [--seg-batch 8 --seg-lr 0.002 --seg-aspp-channels 128]
+        [--seg-scales 1 1.5 --seg-flip]
         [--skip-instances]
 
 synthcity at 256x128, 30 frames per sequence, every 3rd frame annotated (plus frame 19). mIoU is
-over the classes present in the held-out truth (19 Cityscapes trainIds). Instances: same-class
-matches by mask IoU (precision / recall at 0.5, recall over the true instances of >= 100 pixels,
-mean IoU of the matches), masks cut by the true labels. Prints the tables and writes
-benchmarks/results/annotation_quality.json.
+over the classes present in the held-out truth (19 Cityscapes trainIds), inferred at scales 1 and
+1.5 with mirrored frames as the demo's labels stage runs (DeepLabV3's multi-scale + flip), the
+single-scale mIoU beside. Instances: same-class matches by mask IoU (precision / recall at 0.5,
+recall over the true instances of >= 100 pixels, mean IoU of the matches), masks cut by the true
+labels. Prints the tables and writes benchmarks/results/annotation_quality.json.
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ from pipeline.datasets import synthcity
 VAL_START = 24  # the held-out sequences: synthcity's 24, 25, ... (seed 1)
 
 
-def build(root: Path, n_train: int, n_val: int, width: int, height: int, seg: dict, inst: dict):
+def build(root: Path, n_train: int, n_val: int, width: int, height: int, seg: dict, inst: dict,
+          inference: dict | None = None):
     """Render synthcity into ``root/source`` and configure it as a Cityscapes-layout dataset. The
     held-out sequences are always synthcity's sequences 24.. (24 + n_val - 1), the val split of the
     24-train-sequence layout the earlier rows used, so ``--train`` changes only the training data:
-    the train sequences are the first ``n_train`` others (0..23, then from 24 + n_val on)."""
+    the train sequences are the first ``n_train`` others (0..23, then from 24 + n_val on).
+    ``inference``: the labels stage's ``scales`` / ``flip``."""
     synth = {"seed": 1, "size": [width, height], "frames": 30, "annotated_frame": 19, "annotate_every": 3}
     val = range(VAL_START, VAL_START + n_val)
     train = [i for i in range(n_train + n_val) if i not in val][:n_train]
@@ -43,11 +47,15 @@ def build(root: Path, n_train: int, n_val: int, width: int, height: int, seg: di
         for index in indices:
             synthcity.write_sequence(root / "source", synthcity.SynthSequence(split, f"synth{index:03d}", index), synth)
     cfg = {"adapter": "cityscapes", "root": str(root / "source"), "frames": {"size": [width, height]},
-           "labels": {"mode": "train", "train": seg}, "instances": {"mode": "train", "train": inst}}
+           "labels": {"mode": "train", "train": seg, **(inference or {})}, "instances": {"mode": "train", "train": inst}}
     config = config_mod.validate({"results": str(root), "datasets": {"bench": cfg}})
     ds = config_mod.dataset(config, "bench")
     frames.run(ds, {"ffmpeg": None}, None, None, force=False)
     return ds
+
+
+def inference_name(inference: dict) -> str:
+    return "x".join(f"{s:g}" for s in inference["scales"]) + (" + flip" if inference["flip"] else "")
 
 
 def main() -> None:
@@ -64,6 +72,10 @@ def main() -> None:
     parser.add_argument("--seg-batch", type=int, help="default: the config schema's (8)")
     parser.add_argument("--seg-lr", type=float, help="default: the config schema's (0.002)")
     parser.add_argument("--seg-aspp-channels", type=int, help="default: the config schema's (128; torchvision: 256)")
+    parser.add_argument("--seg-scales", type=float, nargs="+", default=[1.0, 1.5],
+                        help="inference scales, probabilities averaged (labels.scales; the demo's)")
+    parser.add_argument("--seg-flip", action=argparse.BooleanOptionalAction, default=True,
+                        help="also infer on mirrored frames (labels.flip; the demo's)")
     parser.add_argument("--inst-minutes", type=float, default=10)
     parser.add_argument("--inst-steps", type=int, default=100000)
     parser.add_argument("--skip-instances", action="store_true")
@@ -78,7 +90,8 @@ def main() -> None:
                 "input_scale": args.seg_input_scale, "decoder": args.seg_decoder,
                 **{k: v for k, v in (("batch", args.seg_batch), ("lr", args.seg_lr),
                                      ("aspp_channels", args.seg_aspp_channels)) if v is not None}},
-               {"steps": args.inst_steps, "minutes": args.inst_minutes})
+               {"steps": args.inst_steps, "minutes": args.inst_minutes},
+               {"scales": args.seg_scales, "flip": args.seg_flip})
     results = {"device": card, "size": args.size}
     if not args.skip_segmenter:
         seg = train_segmenter.train(ds, ds.results / "segmenter" / "model.pt", args.device)
@@ -86,11 +99,12 @@ def main() -> None:
         held = seg["held_out"]
         print_table(f"DeepLabV3 ({seg['backbone']}) trained on synthcity's annotated frames, {card}",
                     ["input scale", "decoder", "ASPP / decoder width", "batch", "lr", "train frames", "steps", "minutes",
-                     "held-out frames", "mIoU", "pixel acc"],
+                     "held-out frames", "inference", "mIoU", "pixel acc", "mIoU single scale"],
                     [[seg["settings"]["input_scale"], seg["settings"]["decoder"],
                       f"{seg['settings']['aspp_channels']} / {seg['settings']['decoder_channels']}", seg["settings"]["batch"],
                       seg["settings"]["lr"], seg["train_frames"], seg["steps"], f"{seg['seconds'] / 60:.1f}", held["frames"],
-                      f"{held['miou']:.3f}", f"{held['pixel_accuracy']:.3f}"]])
+                      inference_name(held["inference"]), f"{held['miou']:.3f}", f"{held['pixel_accuracy']:.3f}",
+                      f"{held.get('single_scale', held)['miou']:.3f}"]])
         mistaken = held["mistaken_for"]
         print_table("per-class IoU (held out)", ["class", "IoU", "most often mistaken for (share of its pixels)"],
                     [[k, f"{v:.3f}", f"{mistaken[k][0]} ({mistaken[k][1]:.2f})" if k in mistaken else ""]

@@ -43,9 +43,14 @@ def timed(fn, device: torch.device, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def segmenter_rate(model, frames, device, batch) -> float:
+def segmenter_rate(model, frames, device, batch, scales=(1.0,), flip=False) -> float:
     model = model.to(device).eval().to(memory_format=torch.channels_last)
-    return len(frames) / timed(lambda: list(predict.segment(model, frames, device, batch)), device, 2)
+    return len(frames) / timed(lambda: list(predict.segment(model, frames, device, batch, scales, flip)), device, 2)
+
+
+def multiscale_flip_rate(model, frames, device, batch) -> float:
+    """As the demo's labels stage runs the trained segmenter: scales 1 and 1.5, mirrored too."""
+    return segmenter_rate(model, frames, device, batch, (1.0, 1.5), True)
 
 
 def maskrcnn_rate(model, frames, device, batch) -> float:
@@ -86,6 +91,8 @@ def main() -> None:
         "labels: DeepLabV3 R50-D8 (mmseg, pretrained mode)": ("seg", lambda: DeepLabV3(50)),
         "labels: DeepLabV3 MobileNetV3 (plain, torchvision's head)": ("seg", lambda: TorchvisionDeepLabV3("mobilenet_v3_large")),
         "labels: DeepLabV3 MobileNetV3 (train mode)": ("seg", lambda: train_segmenter.build_model(train_mode_settings())),
+        "labels: the same, scales 1 + 1.5 and flip (the demo's)": (
+            "seg_ms", lambda: train_segmenter.build_model(train_mode_settings())),
         "instances: Mask R-CNN R50-FPN (pretrained mode)": ("det", lambda: maskrcnn.build("resnet50", 91)),
         "instances: Mask R-CNN MobileNetV3-FPN (train mode)": ("det", lambda: maskrcnn.build("mobilenet_v3_large")),
         "flow: torchvision raft_large": ("flow", lambda: flow_models.load("raft_large", "random")),
@@ -109,7 +116,8 @@ def main() -> None:
                     model = build()
                     if "train mode" in label and kind == "det":  # trained at the frames' size, runs at it
                         model.transform.min_size, model.transform.max_size = (height,), 4 * height
-                    rate = {"seg": segmenter_rate, "det": maskrcnn_rate, "flow": flow_rate}[kind](model, frames, device, batch)
+                    rate = {"seg": segmenter_rate, "seg_ms": multiscale_flip_rate, "det": maskrcnn_rate,
+                            "flow": flow_rate}[kind](model, frames, device, batch)
                     rows.append([label, f"{width}x{height}", name, f"{rate:.1f}"])
                 except Exception as err:  # e.g. ptlflow missing: say so in the table
                     rows.append([label, f"{width}x{height}", name, f"failed: {type(err).__name__}: {str(err)[:60]}"])

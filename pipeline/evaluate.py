@@ -11,8 +11,8 @@ beside it.
 Metrics computed now: temporal consistency (flow-warping error with the source flow,
 pipeline/metrics/temporal.py; the real videos' own error is reported as the floor), PSNR and SSIM
 against the real frames (pipeline/metrics/image.py), and segmentation consistency: the dataset's
-segmenter (the one the labels stage ran: mode ``train``'s DeepLabV3, or the pretrained mmseg
-DeepLabV3 when its weights are present) on the synthesized frames, mIoU against the input labels,
+segmenter (the one the labels stage ran, at its scales / flip: mode ``train``'s DeepLabV3, or the
+pretrained mmseg DeepLabV3 when its weights are present) on the synthesized frames, mIoU against the input labels,
 beside the same segmenter on the real frames; and the Frechet distances of the FID family
 (pipeline/metrics/extractors.py, pipeline/metrics/frechet.py): image FID (FID Inception, pool3),
 FVD (I3D, 16-frame clips), the paper's video FIDs with I3D (whole val videos) and with
@@ -144,14 +144,16 @@ def _segmenter_features(model, videos: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _segmentation_miou(model, frames: list[np.ndarray], truth: np.ndarray) -> np.ndarray:
-    """The confusion matrix of the segmenter on ``frames`` against trainIds ``truth``."""
+def _segmentation_miou(ds, model, frames: list[np.ndarray], truth: np.ndarray) -> np.ndarray:
+    """The confusion matrix of the segmenter on ``frames`` against trainIds ``truth``, run as the
+    labels stage runs it (its ``scales`` / ``flip``)."""
     from pipeline.segmentation import predict
 
     device = predict.pick_device()
     matrix = np.zeros((19, 19), np.int64)
+    inference = {"scales": ds.cfg["labels"]["scales"], "flip": ds.cfg["labels"]["flip"]}
     for start in range(0, len(frames), 8):
-        pred = predict.predict_train_ids(model.to(device), frames[start:start + 8], device)
+        pred = predict.predict_train_ids(model.to(device), frames[start:start + 8], device, **inference)
         matrix += predict.confusion(pred, truth[start:start + 8])
     return matrix
 
@@ -202,7 +204,7 @@ def evaluate(ds, methods: list[str], split: str = "val") -> dict:
         from pipeline.segmentation.predict import mean_iou
 
         truth = {seq: _labels_of(ds, seq, len(f)) for seq, (f, _, _) in real.items()}
-        real_miou = mean_iou(sum(_segmentation_miou(segmenter, list(f), truth[seq]) for seq, (f, _, _) in real.items()))
+        real_miou = mean_iou(sum(_segmentation_miou(ds, segmenter, list(f), truth[seq]) for seq, (f, _, _) in real.items()))
         stand_in = hasattr(segmenter, "net")  # the trained torchvision DeepLabV3 (labels mode 'train')
         if stand_in:
             from pipeline.metrics.frechet import frechet_distance, statistics
@@ -231,7 +233,7 @@ def evaluate(ds, methods: list[str], split: str = "val") -> dict:
         if segmenter is not None:
             from pipeline.segmentation.predict import mean_iou
 
-            matrix = sum(_segmentation_miou(segmenter, list(fake), truth[seq])
+            matrix = sum(_segmentation_miou(ds, segmenter, list(fake), truth[seq])
                          for fake, seq in zip(fakes[method], real))
             metrics["segmentation_miou"] = {"value": mean_iou(matrix), "extractor": segmenter_name,
                                             "weights_sha256": segmenter_sha, "real_videos_value": real_miou,

@@ -62,7 +62,7 @@ def segment_sequence(ds: Dataset, seq: Sequence, out_dir: Path, model) -> dict:
     settings = ds.cfg["labels"]
     device = pick_device(settings["device"])
     frames = (read_rgb(ds.results / path) for path in table.path)
-    for index, labels in enumerate(segment(model, frames, device, settings["batch"], settings["scale"])):
+    for index, labels in enumerate(segment(model, frames, device, settings["batch"], settings["scales"], settings["flip"])):
         write_map(out_dir / f"{index:06d}.png", labels)
     return {"frames": len(table), "device": str(device)}
 

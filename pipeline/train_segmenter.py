@@ -9,10 +9,13 @@ train split with their given labelIds, mapped to trainIds (255 ignored). Augment
 flip and a random rescale (0.75..1.25) cropped / padded back to the frame size. The loss is
 cross-entropy with inverse-square-root class-frequency weights (``class_weights``); ``input_scale``
 runs the network on upsampled frames and ``decoder`` adds DeepLabV3+'s stride-4 decoder, which small
-frames need for thin classes; ``aspp_channels`` / ``decoder_channels`` set the head's width. Adam
+frames need for thin classes; ``aspp_channels`` / ``decoder_channels`` set the head's width. The
+first ``low_res_share`` of the training runs on frames at half size (progressive resizing: steps
+four times cheaper learn the large classes, the rest at full size the thin ones). Adam
 with a linear warm-up over ``warmup_steps`` and a poly learning-rate decay over ``steps`` (or over
 ``minutes`` when that comes first); stops at either. Writes the checkpoint and ``metrics.json``
-beside it: mIoU, per-class IoU and what each class is mistaken for on the held-out annotated frames.
+beside it: mIoU, per-class IoU and what each class is mistaken for on the held-out annotated frames,
+inferred as the labels stage will run it (its ``scales`` / ``flip``; the single-scale mIoU beside).
 """
 
 from __future__ import annotations
@@ -91,11 +94,14 @@ def class_weights(targets: np.ndarray) -> torch.Tensor:
     return torch.tensor(np.minimum(weights, 10.0), dtype=torch.float32)
 
 
-def evaluate(model, images: np.ndarray, targets: np.ndarray, device: torch.device, batch: int = 8) -> dict:
+def evaluate(model, images: np.ndarray, targets: np.ndarray, device: torch.device, batch: int = 8,
+             scales: tuple[float, ...] = (1.0,), flip: bool = False) -> dict:
+    """mIoU, pixel accuracy, per-class IoU and confusions of the model on trainId ``targets``,
+    inferred at ``scales`` / ``flip`` (:func:`predict.predict_train_ids`)."""
     matrix = np.zeros((19, 19), np.int64)
     model.eval()
     for start in range(0, len(images), batch):
-        pred = predict.predict_train_ids(model, list(images[start:start + batch]), device)
+        pred = predict.predict_train_ids(model, list(images[start:start + batch]), device, scales, flip)
         matrix += predict.confusion(pred, targets[start:start + batch])
     ious = predict.iou_per_class(matrix)
     present = matrix.sum(1) > 0
@@ -157,6 +163,10 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
         progress_done = (step - 1) / steps  # poly decay over the steps, or over the time limit
         if limit:
             progress_done = max(progress_done, (time.perf_counter() - start) / (60 * limit))
+        if progress_done < settings["low_res_share"]:  # progressive resizing: half-size frames first
+            batch_images = F.interpolate(batch_images, scale_factor=0.5, mode="bilinear", align_corners=False,
+                                         antialias=True)
+            batch_targets = batch_targets[:, ::2, ::2]
         warmup = min(1.0, step / settings["warmup_steps"]) if settings["warmup_steps"] else 1.0
         for group in optimizer.param_groups:
             group["lr"] = settings["lr"] * warmup * max(1 - progress_done, 0.0) ** 0.9
@@ -181,8 +191,14 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
                "device": str(dev), "settings": settings}
     if not held_out.empty:
         held_images, held_targets = load_pairs(ds, held_out)
-        metrics["held_out"] = {"split": eval_split, **evaluate(model, held_images, held_targets, dev)}
-        log.info("held-out mIoU %.4f on %d frames", metrics["held_out"]["miou"], len(held_images))
+        inference = {"scales": list(ds.cfg["labels"]["scales"]), "flip": ds.cfg["labels"]["flip"]}
+        metrics["held_out"] = {"split": eval_split, "inference": inference,
+                               **evaluate(model, held_images, held_targets, dev, **inference)}
+        if inference != {"scales": [1.0], "flip": False}:  # what the network alone gives
+            single = evaluate(model, held_images, held_targets, dev)
+            metrics["held_out"]["single_scale"] = {k: single[k] for k in ("miou", "pixel_accuracy")}
+        log.info("held-out mIoU %.4f on %d frames (scales %s, flip %s)", metrics["held_out"]["miou"],
+                 len(held_images), inference["scales"], inference["flip"])
     metrics["train"] = {k: v for k, v in evaluate(model, images, targets, dev).items() if k in ("miou", "frames", "pixel_accuracy")}
     trainable.save(out, model.cpu(), metrics)
     with atomic_file(out.with_name("metrics.json")) as tmp:

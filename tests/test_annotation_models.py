@@ -100,13 +100,17 @@ def test_segmenter_with_the_stride4_decoder_and_a_narrow_head_trains_saves_and_l
 
     synth = synth_cfg(annotate_every=3)
     ds = make_dataset(tmp_path, "seg", adapter="cityscapes", generate={"synthcity": synth}, frames={"size": [128, 64]},
-                      labels={"mode": "train", "train": {"steps": 3, "batch": 2, "decoder": True, "aspp_channels": 48,
-                                                         "decoder_channels": 32, "warmup_steps": 2}})
+                      labels={"mode": "train", "scales": [1.0, 1.5], "flip": True,
+                              "train": {"steps": 3, "batch": 2, "decoder": True, "aspp_channels": 48,
+                                        "decoder_channels": 32, "warmup_steps": 2}})
     for seq in synthcity.sequences(synth):
         synthcity.write_sequence(ds.root, seq, synth)
     frames.run(ds, {"ffmpeg": None}, None, None, force=False)
     metrics = train_segmenter.train(ds, tmp_path / "seg.pt", "cpu")
     assert metrics["steps"] == 3 and metrics["held_out"]["frames"] >= 1 and 0 <= metrics["held_out"]["miou"] <= 1
+    # held-out mIoU as the labels stage will infer (two scales, mirrored), the network alone beside it
+    assert metrics["held_out"]["inference"] == {"scales": [1.0, 1.5], "flip": True}
+    assert 0 <= metrics["held_out"]["single_scale"]["miou"] <= 1
     model = trainable.load(tmp_path / "seg.pt")
     assert model.decoder is not None and "low" in model.net.backbone.return_layers.values()
     assert model.net.classifier[0].project[0].out_channels == 48  # the ASPP's width came back from the checkpoint
@@ -120,6 +124,30 @@ def test_segmenter_with_the_stride4_decoder_and_a_narrow_head_trains_saves_and_l
     assert set(wide.state_dict()) == set(model.state_dict())  # same keys: the width is in the shapes only
     with pytest.raises(WeightsError, match="shape"):
         load_into(wide, model.state_dict(), tmp_path / "seg.pt")
+
+
+def test_multiscale_flip_inference_averages_passes_and_is_mirror_symmetric():
+    class StridedConv(torch.nn.Module):  # a stride-2 layer, as in the real networks: not mirror-symmetric
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 19, 5, stride=2, padding=2)
+
+        def forward(self, rgb):
+            return torch.nn.functional.interpolate(self.conv(rgb / 255), size=rgb.shape[2:], mode="bilinear")
+
+    torch.manual_seed(0)
+    model = StridedConv().eval()
+    frames = [np.random.default_rng(i).integers(0, 256, (32, 64, 3), dtype=np.uint8) for i in range(2)]
+    cpu = torch.device("cpu")
+    plain = predict.predict_train_ids(model, frames, cpu)
+    with torch.no_grad():
+        assert (plain == model(predict.to_batch(frames, cpu)).argmax(1).numpy()).all()
+    both = predict.predict_train_ids(model, frames, cpu, scales=(1.0, 1.5), flip=True)
+    assert both.shape == plain.shape and (both != plain).any()  # the extra passes change decisions
+    mirrored = predict.predict_train_ids(model, [f[:, ::-1].copy() for f in frames], cpu, scales=(1.0, 1.5), flip=True)
+    # the network alone is not mirror-symmetric (stride-2 sampling); the flip-averaged result is
+    assert (both == mirrored[:, :, ::-1]).mean() > 0.999
+    assert (plain == predict.predict_train_ids(model, [f[:, ::-1].copy() for f in frames], cpu)[:, :, ::-1]).mean() < 0.999
 
 
 def test_trained_mask_rcnn_has_stride8_levels_trains_saves_and_loads_at_its_training_size(tmp_path):

@@ -2,12 +2,13 @@
 
 The segmenters predict the 19 trainIds; :data:`TRAIN_TO_LABEL` maps them back to labelIds, the
 encoding every later stage uses. Runs on the GPU when there is one (``device='auto'``), in bf16
-autocast there.
+autocast there; optionally at several scales and mirrored, averaging the class probabilities
+(the labels stage's ``scales`` / ``flip``).
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -32,30 +33,37 @@ def to_batch(frames: list[np.ndarray], device: torch.device) -> torch.Tensor:
 
 @torch.inference_mode()
 def predict_train_ids(model: torch.nn.Module, frames: list[np.ndarray], device: torch.device,
-                      scale: float = 1.0) -> np.ndarray:
-    """(N, H, W) uint8 trainIds for a list of (H, W, 3) uint8 RGB frames of one size."""
+                      scales: Sequence[float] = (1.0,), flip: bool = False) -> np.ndarray:
+    """(N, H, W) uint8 trainIds for a list of (H, W, 3) uint8 RGB frames of one size. With several
+    ``scales`` and / or ``flip``, the class probabilities of every (scale, mirror) pass are averaged
+    at the frames' size: DeepLabV3's multi-scale + flip inference (Chen et al. 2017, section 4.1)."""
     rgb = to_batch(frames, device)
     size = rgb.shape[2:]
-    if scale != 1.0:
-        rgb = F.interpolate(rgb, scale_factor=scale, mode="bilinear", align_corners=False)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        logits = model(rgb)
-    logits = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
-    return logits.argmax(1).to(torch.uint8).cpu().numpy()
+    probabilities = torch.zeros((), device=device)
+    for scale in scales:
+        scaled = rgb if scale == 1.0 else F.interpolate(rgb, scale_factor=scale, mode="bilinear", align_corners=False)
+        for mirrored in (False, True) if flip else (False,):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits = model(scaled.flip(-1) if mirrored else scaled).float()
+            logits = F.interpolate(logits.flip(-1) if mirrored else logits, size=size, mode="bilinear",
+                                   align_corners=False)
+            probabilities = probabilities + logits.softmax(1)
+    return probabilities.argmax(1).to(torch.uint8).cpu().numpy()
 
 
 def segment(model: torch.nn.Module, frames: Iterable[np.ndarray], device: torch.device, batch: int = 8,
-            scale: float = 1.0) -> Iterator[np.ndarray]:
-    """Yield the labelIds map of every frame, in order."""
+            scales: Sequence[float] = (1.0,), flip: bool = False) -> Iterator[np.ndarray]:
+    """Yield the labelIds map of every frame, in order (``scales`` / ``flip``: as
+    :func:`predict_train_ids`)."""
     model = model.to(device).eval().to(memory_format=torch.channels_last)
     pending: list[np.ndarray] = []
     for frame in frames:
         pending.append(frame)
         if len(pending) == batch:
-            yield from TRAIN_TO_LABEL[predict_train_ids(model, pending, device, scale)]
+            yield from TRAIN_TO_LABEL[predict_train_ids(model, pending, device, scales, flip)]
             pending = []
     if pending:
-        yield from TRAIN_TO_LABEL[predict_train_ids(model, pending, device, scale)]
+        yield from TRAIN_TO_LABEL[predict_train_ids(model, pending, device, scales, flip)]
 
 
 def confusion(pred_train: np.ndarray, true_train: np.ndarray, num_classes: int = 19) -> np.ndarray:
