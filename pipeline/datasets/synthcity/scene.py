@@ -224,9 +224,8 @@ def _add_car(b: _Builder, rng, x, z, vz, kind: str = "car") -> None:
     b.box(obj, (x - w * 0.9, 0.0, z - l2 * 0.8), (x + w * 0.9, 0.35, z + l2 * 0.8), METAL, np.full(3, 0.08))  # wheels
     if kind == "car":
         b.box(obj, (x - w, 0.35, z - l2), (x + w, body_h, z + l2), PAINT, color)
-        top = 0.35 + body_h - 0.35
         cz = z - front * l2 * 0.12
-        b.box(obj, (x - w * 0.85, top, cz - l2 * 0.5), (x + w * 0.85, top + cabin_h, cz + l2 * 0.5), GLASS, color)
+        b.box(obj, (x - w * 0.85, body_h, cz - l2 * 0.5), (x + w * 0.85, body_h + cabin_h, cz + l2 * 0.5), GLASS, color)
     elif kind == "truck":
         _truck_body(b, obj, x, z, w, l2, front, color)
     else:
