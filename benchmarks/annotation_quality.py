@@ -47,7 +47,8 @@ def build(root: Path, n_train: int, n_val: int, width: int, height: int, seg: di
         for index in indices:
             synthcity.write_sequence(root / "source", synthcity.SynthSequence(split, f"synth{index:03d}", index), synth)
     cfg = {"adapter": "cityscapes", "root": str(root / "source"), "frames": {"size": [width, height]},
-           "labels": {"mode": "train", "train": seg, **(inference or {})}, "instances": {"mode": "train", "train": inst}}
+           "labels": {"mode": "train", "train": seg, **(inference or {})},
+           "instances": {"mode": "train", "train": inst}}
     config = config_mod.validate({"results": str(root), "datasets": {"bench": cfg}})
     ds = config_mod.dataset(config, "bench")
     frames.run(ds, {"ffmpeg": None}, None, None, force=False)

@@ -151,7 +151,7 @@ def _segmentation_miou(ds, model, frames: list[np.ndarray], truth: np.ndarray) -
 
     device = predict.pick_device()
     matrix = np.zeros((19, 19), np.int64)
-    inference = {"scales": ds.cfg["labels"]["scales"], "flip": ds.cfg["labels"]["flip"]}
+    inference = predict.inference_settings(ds.cfg["labels"])
     for start in range(0, len(frames), 8):
         pred = predict.predict_train_ids(model.to(device), frames[start:start + 8], device, **inference)
         matrix += predict.confusion(pred, truth[start:start + 8])
@@ -204,7 +204,8 @@ def evaluate(ds, methods: list[str], split: str = "val") -> dict:
         from pipeline.segmentation.predict import mean_iou
 
         truth = {seq: _labels_of(ds, seq, len(f)) for seq, (f, _, _) in real.items()}
-        real_miou = mean_iou(sum(_segmentation_miou(ds, segmenter, list(f), truth[seq]) for seq, (f, _, _) in real.items()))
+        real_miou = mean_iou(sum(_segmentation_miou(ds, segmenter, list(f), truth[seq])
+                                 for seq, (f, _, _) in real.items()))
         stand_in = hasattr(segmenter, "net")  # the trained torchvision DeepLabV3 (labels mode 'train')
         if stand_in:
             from pipeline.metrics.frechet import frechet_distance, statistics

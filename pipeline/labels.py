@@ -56,13 +56,13 @@ def load_trained(path: Path):
 
 
 def segment_sequence(ds: Dataset, seq: Sequence, out_dir: Path, model) -> dict:
-    from pipeline.segmentation.predict import pick_device, segment
+    from pipeline.segmentation.predict import inference_settings, pick_device, segment
 
     table, _ = given.sequence_manifest(ds, seq)
     settings = ds.cfg["labels"]
     device = pick_device(settings["device"])
     frames = (read_rgb(ds.results / path) for path in table.path)
-    for index, labels in enumerate(segment(model, frames, device, settings["batch"], settings["scales"], settings["flip"])):
+    for index, labels in enumerate(segment(model, frames, device, settings["batch"], **inference_settings(settings))):
         write_map(out_dir / f"{index:06d}.png", labels)
     return {"frames": len(table), "device": str(device)}
 

@@ -194,7 +194,7 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
                "device": str(dev), "settings": settings}
     if not held_out.empty:
         held_images, held_targets = load_pairs(ds, held_out)
-        inference = {"scales": list(ds.cfg["labels"]["scales"]), "flip": ds.cfg["labels"]["flip"]}
+        inference = predict.inference_settings(ds.cfg["labels"])
         metrics["held_out"] = {"split": eval_split, "inference": inference,
                                **evaluate(model, held_images, held_targets, dev, **inference)}
         if inference != {"scales": [1.0], "flip": False}:  # what the network alone gives
