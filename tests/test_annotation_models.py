@@ -144,10 +144,11 @@ def test_multiscale_flip_inference_averages_passes_and_is_mirror_symmetric():
         assert (plain == model(predict.to_batch(frames, cpu)).argmax(1).numpy()).all()
     both = predict.predict_train_ids(model, frames, cpu, scales=(1.0, 1.5), flip=True)
     assert both.shape == plain.shape and (both != plain).any()  # the extra passes change decisions
-    mirrored = predict.predict_train_ids(model, [f[:, ::-1].copy() for f in frames], cpu, scales=(1.0, 1.5), flip=True)
+    mirror_frames = [f[:, ::-1].copy() for f in frames]
+    mirrored = predict.predict_train_ids(model, mirror_frames, cpu, scales=(1.0, 1.5), flip=True)
     # the network alone is not mirror-symmetric (stride-2 sampling); the flip-averaged result is
     assert (both == mirrored[:, :, ::-1]).mean() > 0.999
-    plain_mirrored = predict.predict_train_ids(model, [f[:, ::-1].copy() for f in frames], cpu)
+    plain_mirrored = predict.predict_train_ids(model, mirror_frames, cpu)
     assert (plain == plain_mirrored[:, :, ::-1]).mean() < 0.999
 
 
@@ -180,6 +181,8 @@ def test_trained_mask_rcnn_has_stride8_levels_trains_saves_and_loads_at_its_trai
         load_into(legacy, model.state_dict(), tmp_path / "inst.pt")
     torch.save({"arch": "maskrcnn", "backbone": "mobilenet_v3_large", "state_dict": legacy.state_dict()}, tmp_path / "old.pt")
     assert maskrcnn.load(tmp_path / "old.pt").backbone.body.return_layers == {"13": "0", "16": "1"}  # still loads
+    maskrcnn.save(tmp_path / "resaved.pt", maskrcnn.load(tmp_path / "old.pt"), "mobilenet_v3_large", {})
+    assert maskrcnn.load(tmp_path / "resaved.pt").fpn_stages == maskrcnn.LEGACY_FPN_STAGES  # saved as what it is
 
 
 def test_compose_instance_map_cuts_masks_by_labels_and_orders_by_score():

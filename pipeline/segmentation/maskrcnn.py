@@ -65,10 +65,12 @@ def build(backbone: str = "mobilenet_v3_large", num_classes: int = len(THING_CLA
     levels = [str(i) for i in range(len(fpn_stages))]  # + the max-pooled level the RPN also sees
     sizes = (16, 32, 64, 128, 256) if legacy else (8, 16, 32, 64, 128)
     anchors = AnchorGenerator((sizes,) * (len(levels) + 1), ((0.5, 1.0, 2.0),) * (len(levels) + 1))
-    return MaskRCNN(features, num_classes=num_classes, min_size=min_size, max_size=max_size,
-                    rpn_anchor_generator=anchors, box_batch_size_per_image=ROI_SAMPLES,
-                    box_roi_pool=MultiScaleRoIAlign(levels, 7, 2),
-                    mask_roi_pool=MultiScaleRoIAlign(levels, 14, 2))
+    model = MaskRCNN(features, num_classes=num_classes, min_size=min_size, max_size=max_size,
+                     rpn_anchor_generator=anchors, box_batch_size_per_image=ROI_SAMPLES,
+                     box_roi_pool=MultiScaleRoIAlign(levels, 7, 2),
+                     mask_roi_pool=MultiScaleRoIAlign(levels, 14, 2))
+    model.fpn_stages = fpn_stages  # what save() records, so load() rebuilds this layout
+    return model
 
 
 def coco_model(state: dict, source: str | Path) -> MaskRCNN:
@@ -82,7 +84,7 @@ def save(path: Path, model: MaskRCNN, backbone: str, meta: dict) -> None:
 
     with atomic_file(path) as tmp:
         torch.save({"arch": "maskrcnn", "backbone": backbone, "classes": list(THING_CLASSES),
-                    "fpn_stages": list(FPN_STAGES), "min_size": model.transform.min_size[0],
+                    "fpn_stages": list(getattr(model, "fpn_stages", FPN_STAGES)), "min_size": model.transform.min_size[0],
                     "max_size": model.transform.max_size, "state_dict": model.state_dict(), "meta": meta}, tmp)
 
 
@@ -199,4 +201,4 @@ def match_instances(pred: np.ndarray, truth: np.ndarray, threshold: float = 0.5,
             found.add(t)
     large_true = {t for t, tm in true_inst.items() if tm.sum() >= large}
     return {"pred": len(pred_inst), "true": len(true_inst), "ious": ious,
-            "tp": sum(iou >= threshold for iou in ious), "true_large": len(large_true), "tp_large": len(found & large_true)}
+            "tp": len(found), "true_large": len(large_true), "tp_large": len(found & large_true)}
