@@ -12,7 +12,7 @@ from pipeline.arrays import load_npz
 from pipeline.cityscapes_labels import ID, THING_IDS, semantic_from_instance_ids
 from pipeline.datasets import synthcity
 from pipeline.datasets.synthcity.render import render_sequence
-from pipeline.datasets.synthcity.scene import GLASS, _add_car, _Builder, build_scene
+from pipeline.datasets.synthcity.scene import GLASS, _add_car, _add_cyclist, _Builder, build_scene
 from pipeline.flow_warp import photometric_error, warp_next_to_current
 from pipeline.images import read_map, read_rgb
 from tests.conftest import synth_cfg
@@ -57,6 +57,32 @@ def test_trucks_and_buses_differ_in_front_and_behind(direction):
     tallest = truck.hi[:, 1].argmax()
     assert truck.material[tallest] != GLASS and truck.hi[tallest, 1] > truck.hi[truck.material == GLASS, 1].max() + 0.5
     assert glass_at_ends("bus")[:2] == (True, True)
+
+
+@pytest.mark.parametrize("direction", [1.0, -1.0])
+def test_cyclists_are_riders_on_bicycles_as_cityscapes_draws_them(direction):
+    """A rider has legs down to the pedals, a head above the handlebars and arms reaching them; a
+    bicycle two wheels on the ground and handlebars wider than its frame, at the front."""
+    builder = _Builder()
+    _add_cyclist(builder, np.random.default_rng(0), 0.0, 20.0, 0.3 * direction)
+    prims, objects = builder.build()
+    assert list(objects.label) == [ID["bicycle"], ID["rider"]]
+    bike, rider = prims.obj == 0, prims.obj == 1
+    assert prims.lo[rider, 1].min() < 0.5 and prims.hi[rider, 1].max() > 1.6
+    wheels = bike & (prims.lo[:, 1] == 0.0)
+    assert wheels.sum() == 2 and np.ptp(prims.center[wheels, 2]) > 0.8
+    width = prims.hi[:, 0] - prims.lo[:, 0]
+    bars = np.flatnonzero(bike)[width[bike].argmax()]
+    assert width[bars] > 0.5 and (prims.center[bars, 2] - 20.0) * direction > 0.3
+    arms_reach = prims.hi[rider, 2].max() if direction > 0 else -prims.lo[rider, 2].min()
+    assert arms_reach >= (prims.hi[bars, 2] if direction > 0 else -prims.lo[bars, 2]) - 0.1
+
+
+def test_every_street_has_cyclists_both_ways():
+    for seed in range(6):
+        objects = build_scene(seed=seed, width=256, height=128, num_frames=12).objects
+        riders = objects.velocity[objects.label == ID["rider"], 2]
+        assert (riders < 0).any() and len(riders) == (objects.label == ID["bicycle"]).sum()
 
 
 def test_warped_labels_agree_on_valid_pixels(rendered):

@@ -270,13 +270,38 @@ def _add_pedestrian(b: _Builder, rng, x, z, vz) -> None:
     b.sphere(obj, (x, 1.58 * h, z), 0.13 * h, SKIN, np.array([0.85, 0.65, 0.5]) * rng.uniform(0.5, 1.1))
 
 
-def _add_cyclist(b: _Builder, rng, x, z, vz) -> None:
+def _add_cyclist(b: _Builder, rng, x, z, vz, legs_rng=None) -> None:
+    """A rider on a bicycle, as Cityscapes draws them: two wheels, a frame and handlebars (the
+    bicycle); a torso leaning towards the handlebars, arms reaching them, legs down to the pedals
+    and a head (the rider). ``legs_rng`` draws the trousers' colour (default: ``rng``)."""
+    front = np.sign(vz) if vz != 0 else 1.0
     bike = b.add_object(ID["bicycle"], (0.0, 0.0, vz))
-    b.box(bike, (x - 0.05, 0.0, z - 0.85), (x + 0.05, 0.95, z + 0.85), METAL, np.array([0.2, 0.2, 0.25]))
+    metal = np.array([0.2, 0.2, 0.25])
+    wheel_front, wheel_rear, r = z + front * 0.52, z - front * 0.52, 0.34
+    for wz in (wheel_front, wheel_rear):
+        b.box(bike, (x - 0.03, 0.0, wz - r), (x + 0.03, 2 * r, wz + r), METAL, np.full(3, 0.08))
+    b.box(bike, (x - 0.025, 0.62, z - 0.42), (x + 0.025, 0.7, z + 0.42), METAL, metal)  # top tube
+    seat = z - front * 0.25
+    b.box(bike, (x - 0.025, r, seat - 0.04), (x + 0.025, 0.92, seat + 0.04), METAL, metal)  # seat tube
+    head = wheel_front - front * 0.08
+    b.box(bike, (x - 0.025, r, head - 0.04), (x + 0.025, 1.0, head + 0.04), METAL, metal)  # fork, head tube
+    b.box(bike, (x - 0.28, 0.98, head - 0.03), (x + 0.28, 1.04, head + 0.03), METAL, metal)  # handlebars
     rider = b.add_object(ID["rider"], (0.0, 0.0, vz))
     cloth = CLOTH_COLORS[rng.integers(0, len(CLOTH_COLORS))]
-    b.box(rider, (x - 0.22, 0.95, z - 0.3), (x + 0.22, 1.6, z + 0.05), CLOTH, cloth)
-    b.sphere(rider, (x, 1.75, z - 0.1), 0.13, SKIN, np.array([0.8, 0.6, 0.45]))
+    legs = CLOTH_COLORS[(legs_rng or rng).integers(0, len(CLOTH_COLORS))] * 0.7
+    # legs: one pedal forward and down, the other up and back
+    down, up = _span(seat, seat + front * 0.3), _span(seat - front * 0.05, seat + front * 0.25)
+    b.box(rider, (x - 0.17, 0.2, down[0]), (x - 0.05, 0.92, down[1]), CLOTH, legs)
+    b.box(rider, (x + 0.05, 0.45, up[0]), (x + 0.17, 0.92, up[1]), CLOTH, legs)
+    torso = _span(seat - front * 0.12, seat + front * 0.3)
+    b.box(rider, (x - 0.21, 0.92, torso[0]), (x + 0.21, 1.5, torso[1]), CLOTH, cloth)
+    upper_arm = _span(seat + front * 0.2, seat + front * 0.5)
+    fore_arm = _span(seat + front * 0.45, head)
+    for side in (-1.0, 1.0):
+        ax = sorted((x + side * 0.2, x + side * 0.28))
+        b.box(rider, (ax[0], 1.2, upper_arm[0]), (ax[1], 1.42, upper_arm[1]), CLOTH, cloth)
+        b.box(rider, (ax[0], 1.02, fore_arm[0]), (ax[1], 1.22, fore_arm[1]), SKIN, np.array([0.8, 0.6, 0.45]))
+    b.sphere(rider, (x, 1.64, seat + front * 0.25), 0.12, SKIN, np.array([0.8, 0.6, 0.45]))
 
 
 def _add_tree(b: _Builder, rng, x, z) -> None:
@@ -363,8 +388,15 @@ def build_scene(
         while z < far + 40:
             _add_car(b, rng, lane + rng.normal(0, 0.1), z, lane_speed + rng.uniform(-0.01, 0.01), vehicle_kind())
             z += rng.uniform(16, 45)
+    # cyclists at the kerb, overtaken by the camera and oncoming; their own generator draws all but
+    # the first ones' positions, so adding them leaves every other object where it was
+    cyclists_rng = np.random.default_rng([seed, 1])
     for _ in range(rng.integers(0, 3)):
-        _add_cyclist(b, rng, road_half - 0.6, rng.uniform(5, 60), speed * rng.uniform(0.3, 0.6))
+        _add_cyclist(b, rng, road_half - 0.6, rng.uniform(5, 60), speed * rng.uniform(0.3, 0.6), cyclists_rng)
+    for _ in range(cyclists_rng.integers(0, 3)):
+        _add_cyclist(b, cyclists_rng, road_half - 0.6, cyclists_rng.uniform(5, 80), speed * cyclists_rng.uniform(0.3, 0.6))
+    for _ in range(cyclists_rng.integers(1, 4)):
+        _add_cyclist(b, cyclists_rng, -road_half + 0.6, cyclists_rng.uniform(10, far), -cyclists_rng.uniform(0.15, 0.35))
 
     # pedestrians walking along both sidewalks
     for side in (-1.0, 1.0):
