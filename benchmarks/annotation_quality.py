@@ -3,7 +3,8 @@
 split and measured on the held-out annotated frames of the val split.
 
     python benchmarks/annotation_quality.py [--train 96 --val 4 --seg-minutes 10 --inst-minutes 10]
-        [--skip-segmenter] [--no-seg-decoder] [--seg-batch 8 --seg-lr 0.002 --seg-aspp-channels 128]
+        [--skip-segmenter] [--no-seg-decoder] [--seg-batch 8 --seg-lr 0.002 --seg-aspp-channels 128
+         --seg-fine-channels 32]
         [--seg-scales 1 1.5 --seg-flip]
         [--skip-instances]
 
@@ -73,6 +74,7 @@ def main() -> None:
     parser.add_argument("--seg-batch", type=int, help="default: the config schema's (8)")
     parser.add_argument("--seg-lr", type=float, help="default: the config schema's (0.002)")
     parser.add_argument("--seg-aspp-channels", type=int, help="default: the config schema's (128; torchvision: 256)")
+    parser.add_argument("--seg-fine-channels", type=int, help="default: the config schema's (32; 0: no stride-2 stage)")
     parser.add_argument("--seg-scales", type=float, nargs="+", default=[1.0, 1.5],
                         help="inference scales, probabilities averaged (labels.scales; the demo's)")
     parser.add_argument("--seg-flip", action=argparse.BooleanOptionalAction, default=True,
@@ -90,7 +92,8 @@ def main() -> None:
                {"steps": args.seg_steps, "minutes": args.seg_minutes, "backbone": args.seg_backbone,
                 "input_scale": args.seg_input_scale, "decoder": args.seg_decoder,
                 **{k: v for k, v in (("batch", args.seg_batch), ("lr", args.seg_lr),
-                                     ("aspp_channels", args.seg_aspp_channels)) if v is not None}},
+                                     ("aspp_channels", args.seg_aspp_channels),
+                                     ("fine_channels", args.seg_fine_channels)) if v is not None}},
                {"steps": args.inst_steps, "minutes": args.inst_minutes},
                {"scales": args.seg_scales, "flip": args.seg_flip})
     results = {"device": card, "size": args.size}
@@ -99,10 +102,11 @@ def main() -> None:
         results["segmenter"] = seg
         held = seg["held_out"]
         print_table(f"DeepLabV3 ({seg['backbone']}) trained on synthcity's annotated frames, {card}",
-                    ["input scale", "decoder", "ASPP / decoder width", "batch", "lr", "train frames", "steps", "minutes",
+                    ["input scale", "decoder", "ASPP / decoder / stride-2 width", "batch", "lr", "train frames", "steps", "minutes",
                      "held-out frames", "inference", "mIoU", "pixel acc", "mIoU single scale"],
                     [[seg["settings"]["input_scale"], seg["settings"]["decoder"],
-                      f"{seg['settings']['aspp_channels']} / {seg['settings']['decoder_channels']}", seg["settings"]["batch"],
+                      f"{seg['settings']['aspp_channels']} / {seg['settings']['decoder_channels']} / "
+                      f"{seg['settings']['fine_channels']}", seg["settings"]["batch"],
                       seg["settings"]["lr"], seg["train_frames"], seg["steps"], f"{seg['seconds'] / 60:.1f}", held["frames"],
                       inference_name(held["inference"]), f"{held['miou']:.3f}", f"{held['pixel_accuracy']:.3f}",
                       f"{held.get('single_scale', held)['miou']:.3f}"]])

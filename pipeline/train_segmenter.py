@@ -9,7 +9,8 @@ train split with their given labelIds, mapped to trainIds (255 ignored). Augment
 flip and a random rescale (0.75..1.25) cropped / padded back to the frame size. The loss is
 cross-entropy with inverse-square-root class-frequency weights (``class_weights``); ``input_scale``
 runs the network on upsampled frames and ``decoder`` adds DeepLabV3+'s stride-4 decoder, which small
-frames need for thin classes; ``aspp_channels`` / ``decoder_channels`` set the head's width. The
+frames need for thin classes, and ``fine_channels`` a stride-2 stage after it; ``aspp_channels`` /
+``decoder_channels`` set the head's width. The
 first ``low_res_share`` of the training runs on frames at half size (progressive resizing: steps
 about 2.5 times cheaper on a CPU learn the large classes, the rest at full size the thin ones). Adam
 with a linear warm-up over ``warmup_steps`` and a poly learning-rate decay over ``steps`` (or over
@@ -128,7 +129,8 @@ def build_model(settings: dict) -> trainable.TorchvisionDeepLabV3:
     """The untrained segmenter that ``labels.train`` settings describe."""
     return trainable.TorchvisionDeepLabV3(settings["backbone"], input_scale=settings["input_scale"],
                                           decoder=settings["decoder"], aspp_channels=settings["aspp_channels"],
-                                          decoder_channels=settings["decoder_channels"])
+                                          decoder_channels=settings["decoder_channels"],
+                                          fine_channels=settings["fine_channels"])
 
 
 def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None = None) -> dict:

@@ -92,7 +92,7 @@ def test_train_ids_map_back_to_label_ids_and_miou_counts_present_classes():
     assert mistaken_for(matrix) == {"road": ["car", 0.5]}  # car's one pixel is right: not listed
 
 
-def test_segmenter_with_the_stride4_decoder_and_a_narrow_head_trains_saves_and_loads(tmp_path):
+def test_segmenter_with_the_stride4_decoder_stride2_stage_and_a_narrow_head_trains_saves_and_loads(tmp_path):
     from pipeline import frames, train_segmenter
     from pipeline.datasets import synthcity
     from pipeline.segmentation import trainable
@@ -102,7 +102,7 @@ def test_segmenter_with_the_stride4_decoder_and_a_narrow_head_trains_saves_and_l
     ds = make_dataset(tmp_path, "seg", adapter="cityscapes", generate={"synthcity": synth}, frames={"size": [128, 64]},
                       labels={"mode": "train", "scales": [1.0, 1.5], "flip": True,
                               "train": {"steps": 3, "batch": 2, "decoder": True, "aspp_channels": 48,
-                                        "decoder_channels": 32, "warmup_steps": 2}})
+                                        "decoder_channels": 32, "fine_channels": 8, "warmup_steps": 2}})
     for seq in synthcity.sequences(synth):
         synthcity.write_sequence(ds.root, seq, synth)
     frames.run(ds, {"ffmpeg": None}, None, None, force=False)
@@ -115,12 +115,23 @@ def test_segmenter_with_the_stride4_decoder_and_a_narrow_head_trains_saves_and_l
     assert model.decoder is not None and "low" in model.net.backbone.return_layers.values()
     assert model.net.classifier[0].project[0].out_channels == 48  # the ASPP's width came back from the checkpoint
     assert model.decoder.refine[0].out_channels == 32
+    assert model.decoder.fine.refine[3].out_channels == 8 and "stride_2" in model.net.backbone.return_layers.values()
     rgb = torch.rand(1, 3, 64, 128) * 255
     assert model(rgb).shape == (1, 19, 64, 128)
+    # a checkpoint from before the stride-2 stage (no fine_channels) loads as it was trained
+    old = trainable.TorchvisionDeepLabV3("mobilenet_v3_large", decoder=True, aspp_channels=48, decoder_channels=32)
+    torch.save({"arch": "torchvision_deeplabv3", "backbone": "mobilenet_v3_large", "num_classes": 19, "input_scale": 1.0,
+                "decoder": True, "aspp_channels": 48, "decoder_channels": 32, "state_dict": old.state_dict()},
+               tmp_path / "old.pt")
+    old_loaded = trainable.load(tmp_path / "old.pt")
+    assert old_loaded.decoder.fine is None and old_loaded(rgb).shape == (1, 19, 64, 128)
+    resnet = trainable.TorchvisionDeepLabV3("resnet50", decoder=True, aspp_channels=16, decoder_channels=16,
+                                            fine_channels=8).eval()
+    assert resnet(rgb[..., :64]).shape == (1, 19, 64, 64)
     plain = trainable.TorchvisionDeepLabV3("mobilenet_v3_large", aspp_channels=48)
     with pytest.raises(WeightsError, match="decoder"):  # a decoder checkpoint does not load into plain DeepLabV3
         load_into(plain, model.state_dict(), tmp_path / "seg.pt")
-    wide = trainable.TorchvisionDeepLabV3("mobilenet_v3_large", decoder=True)  # torchvision's 256-wide head
+    wide = trainable.TorchvisionDeepLabV3("mobilenet_v3_large", decoder=True, fine_channels=8)  # a 256-wide head
     assert set(wide.state_dict()) == set(model.state_dict())  # same keys: the width is in the shapes only
     with pytest.raises(WeightsError, match="shape"):
         load_into(wide, model.state_dict(), tmp_path / "seg.pt")
