@@ -120,8 +120,9 @@ def test_segmenter_with_the_stride4_decoder_stride2_stage_and_a_narrow_head_trai
     assert model(rgb).shape == (1, 19, 64, 128)
     # a checkpoint from before the stride-2 stage (no fine_channels) loads as it was trained
     old = trainable.TorchvisionDeepLabV3("mobilenet_v3_large", decoder=True, aspp_channels=48, decoder_channels=32)
-    torch.save({"arch": "torchvision_deeplabv3", "backbone": "mobilenet_v3_large", "num_classes": 19, "input_scale": 1.0,
-                "decoder": True, "aspp_channels": 48, "decoder_channels": 32, "state_dict": old.state_dict()},
+    torch.save({"arch": "torchvision_deeplabv3", "backbone": "mobilenet_v3_large", "num_classes": 19,
+                "input_scale": 1.0, "decoder": True, "aspp_channels": 48, "decoder_channels": 32,
+                "state_dict": old.state_dict()},
                tmp_path / "old.pt")
     old_loaded = trainable.load(tmp_path / "old.pt")
     assert old_loaded.decoder.fine is None and old_loaded(rgb).shape == (1, 19, 64, 128)

@@ -390,13 +390,13 @@ def build_scene(
             z += rng.uniform(16, 45)
     # cyclists at the kerb, overtaken by the camera and oncoming; their own generator draws all but
     # the first ones' positions, so adding them leaves every other object where it was
-    cyclists_rng = np.random.default_rng([seed, 1])
+    more = np.random.default_rng([seed, 1])
     for _ in range(rng.integers(0, 3)):
-        _add_cyclist(b, rng, road_half - 0.6, rng.uniform(5, 60), speed * rng.uniform(0.3, 0.6), cyclists_rng)
-    for _ in range(cyclists_rng.integers(0, 3)):
-        _add_cyclist(b, cyclists_rng, road_half - 0.6, cyclists_rng.uniform(5, 80), speed * cyclists_rng.uniform(0.3, 0.6))
-    for _ in range(cyclists_rng.integers(1, 4)):
-        _add_cyclist(b, cyclists_rng, -road_half + 0.6, cyclists_rng.uniform(10, far), -cyclists_rng.uniform(0.15, 0.35))
+        _add_cyclist(b, rng, road_half - 0.6, rng.uniform(5, 60), speed * rng.uniform(0.3, 0.6), more)
+    for _ in range(more.integers(0, 3)):
+        _add_cyclist(b, more, road_half - 0.6, more.uniform(5, 80), speed * more.uniform(0.3, 0.6))
+    for _ in range(more.integers(1, 4)):
+        _add_cyclist(b, more, -road_half + 0.6, more.uniform(10, far), -more.uniform(0.15, 0.35))
 
     # pedestrians walking along both sidewalks
     for side in (-1.0, 1.0):
