@@ -102,8 +102,8 @@ def main() -> None:
         results["segmenter"] = seg
         held = seg["held_out"]
         print_table(f"DeepLabV3 ({seg['backbone']}) trained on synthcity's annotated frames, {card}",
-                    ["input scale", "decoder", "ASPP / decoder / stride-2 width", "batch", "lr", "train frames", "steps",
-                     "minutes",
+                    ["input scale", "decoder", "ASPP / decoder / stride-2 width", "batch", "lr", "train frames",
+                     "steps", "minutes",
                      "held-out frames", "inference", "mIoU", "pixel acc", "mIoU single scale"],
                     [[seg["settings"]["input_scale"], seg["settings"]["decoder"],
                       f"{seg['settings']['aspp_channels']} / {seg['settings']['decoder_channels']} / "

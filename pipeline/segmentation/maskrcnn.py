@@ -84,7 +84,8 @@ def save(path: Path, model: MaskRCNN, backbone: str, meta: dict) -> None:
 
     with atomic_file(path) as tmp:
         torch.save({"arch": "maskrcnn", "backbone": backbone, "classes": list(THING_CLASSES),
-                    "fpn_stages": list(getattr(model, "fpn_stages", FPN_STAGES)), "min_size": model.transform.min_size[0],
+                    "fpn_stages": list(getattr(model, "fpn_stages", FPN_STAGES)),
+                    "min_size": model.transform.min_size[0],
                     "max_size": model.transform.max_size, "state_dict": model.state_dict(), "meta": meta}, tmp)
 
 

@@ -159,7 +159,8 @@ def save(path: Path, model: TorchvisionDeepLabV3, meta: dict) -> None:
         torch.save({"arch": "torchvision_deeplabv3", "backbone": model.backbone_name,
                     "num_classes": NUM_CLASSES, "input_scale": model.input_scale, "decoder": model.decoder is not None,
                     "aspp_channels": model.aspp_channels,
-                    "decoder_channels": model.decoder_channels, "fine_channels": model.fine_channels, "state_dict": model.state_dict(), "meta": meta}, tmp)
+                    "decoder_channels": model.decoder_channels, "fine_channels": model.fine_channels,
+                    "state_dict": model.state_dict(), "meta": meta}, tmp)
 
 
 def load(path: Path) -> TorchvisionDeepLabV3:
