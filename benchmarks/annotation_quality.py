@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -35,18 +36,22 @@ VAL_START = 24  # the held-out sequences: synthcity's 24, 25, ... (seed 1)
 
 
 def build(root: Path, n_train: int, n_val: int, width: int, height: int, seg: dict, inst: dict,
-          inference: dict | None = None):
+          inference: dict | None = None, jobs: int = 1):
     """Render synthcity into ``root/source`` and configure it as a Cityscapes-layout dataset. The
     held-out sequences are always synthcity's sequences 24.. (24 + n_val - 1), the val split of the
     24-train-sequence layout the earlier rows used, so ``--train`` changes only the training data:
     the train sequences are the first ``n_train`` others (0..23, then from 24 + n_val on).
-    ``inference``: the labels stage's ``scales`` / ``flip``."""
+    ``inference``: the labels stage's ``scales`` / ``flip``. Sequences already rendered under
+    ``root`` (a rerun with the same ``--workdir``) are kept; ``jobs`` render in parallel."""
     synth = {"seed": 1, "size": [width, height], "frames": 30, "annotated_frame": 19, "annotate_every": 3}
     val = range(VAL_START, VAL_START + n_val)
     train = [i for i in range(n_train + n_val) if i not in val][:n_train]
-    for split, indices in (("train", train), ("val", val)):
-        for index in indices:
-            synthcity.write_sequence(root / "source", synthcity.SynthSequence(split, f"synth{index:03d}", index), synth)
+    todo = [synthcity.SynthSequence(split, f"synth{index:03d}", index)
+            for split, indices in (("train", train), ("val", val)) for index in indices]
+    # a sequence's frames folder is renamed into place last: there, the sequence is complete
+    todo = [seq for seq in todo if not synthcity.sequence_dirs(root / "source", seq)["frames"].is_dir()]
+    with ProcessPoolExecutor(max(1, min(jobs, len(todo)))) as pool:
+        list(pool.map(synthcity.write_sequence, [root / "source"] * len(todo), todo, [synth] * len(todo)))
     cfg = {"adapter": "cityscapes", "root": str(root / "source"), "frames": {"size": [width, height]},
            "labels": {"mode": "train", "train": seg, **(inference or {})},
            "instances": {"mode": "train", "train": inst}}
@@ -84,7 +89,11 @@ def main() -> None:
     parser.add_argument("--skip-instances", action="store_true")
     parser.add_argument("--skip-segmenter", action="store_true")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--workdir", type=Path, help="where synthcity is rendered and the models written "
+                        "(default: a new temporary folder); sequences already there are reused")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="processes rendering synthcity")
+    parser.add_argument("--results", type=Path, default=Path(__file__).parent / "results" / "annotation_quality.json",
+                        help="the JSON written (several runs side by side need one each)")
     args = parser.parse_args()
     card = torch.cuda.get_device_name() if torch.cuda.is_available() and args.device != "cpu" else f"CPU ({os.cpu_count()} cores)"
     root = args.workdir or Path(tempfile.mkdtemp(prefix="annotation_quality_"))
@@ -95,7 +104,7 @@ def main() -> None:
                                      ("aspp_channels", args.seg_aspp_channels),
                                      ("fine_channels", args.seg_fine_channels)) if v is not None}},
                {"steps": args.inst_steps, "minutes": args.inst_minutes},
-               {"scales": args.seg_scales, "flip": args.seg_flip})
+               {"scales": args.seg_scales, "flip": args.seg_flip}, args.jobs)
     results = {"device": card, "size": args.size}
     if not args.skip_segmenter:
         seg = train_segmenter.train(ds, ds.results / "segmenter" / "model.pt", args.device)
@@ -126,8 +135,8 @@ def main() -> None:
                       held["predicted"], f"{held['precision@0.5']:.3f}", f"{held['recall@0.5']:.3f}",
                       held["true_large_instances"], f"{held['recall@0.5 (>= 100 px)']:.3f}",
                       f"{held['matched_iou']:.3f}"]])
-    out = Path(__file__).parent / "results" / "annotation_quality.json"
-    out.parent.mkdir(exist_ok=True)
+    out = args.results
+    out.parent.mkdir(parents=True, exist_ok=True)
     if out.is_file() and (args.skip_segmenter or args.skip_instances):  # keep the other part's last results
         results = {**json.loads(out.read_text()), **results}
     out.write_text(json.dumps(results, indent=1, default=str))

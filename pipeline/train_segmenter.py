@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -155,13 +156,20 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
     optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
     weights = class_weights(targets).to(dev) if settings["class_weights"] else None
     steps, limit = settings["steps"], settings["minutes"]
-    all_images = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-    all_targets = torch.from_numpy(targets).long()
-    start, losses, step, low_res = time.perf_counter(), [], 0, settings["low_res_share"] > 0
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # two input sizes (half size first, then full)
+    # the training frames stay uint8, on the GPU when they take under a quarter of its free memory
+    # (no copy per step); a batch is converted after it is drawn
+    store = dev if dev.type == "cuda" and 4 * (images.nbytes + targets.nbytes) < torch.cuda.mem_get_info(dev)[0] \
+        else torch.device("cpu")
+    all_images = torch.from_numpy(images).permute(0, 3, 1, 2).to(store)
+    all_targets = torch.from_numpy(targets).to(store)
+    start, losses, step, low_res = time.perf_counter(), deque(maxlen=50), 0, settings["low_res_share"] > 0
     progress = tqdm(total=steps, desc=f"segmenter {ds.name}", unit="step")
     for step in range(1, steps + 1):
-        index = torch.randint(0, len(images), (settings["batch"],), generator=generator)
-        batch_images, batch_targets = augment(all_images[index], all_targets[index], generator)
+        index = torch.randint(0, len(images), (settings["batch"],), generator=generator).to(store)
+        batch_images, batch_targets = augment(all_images[index].to(dev).float(), all_targets[index].to(dev).long(),
+                                              generator)
         progress_done = (step - 1) / steps  # poly decay over the steps, or over the time limit
         if limit:
             progress_done = max(progress_done, (time.perf_counter() - start) / (60 * limit))
@@ -176,23 +184,24 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
         for group in optimizer.param_groups:
             group["lr"] = settings["lr"] * warmup * max(1 - progress_done, 0.0) ** 0.9
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            logits = model(batch_images.to(dev).contiguous(memory_format=torch.channels_last))
-        loss = F.cross_entropy(logits.float(), batch_targets.to(dev), weight=weights, ignore_index=trainable.IGNORE)
+            logits = model(batch_images.contiguous(memory_format=torch.channels_last))
+        loss = F.cross_entropy(logits.float(), batch_targets, weight=weights, ignore_index=trainable.IGNORE)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(loss.item())
+        losses.append(loss.detach())  # read back every 50 steps: no wait for the GPU at each step
         progress.update()
         if step % 50 == 0:
-            progress.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
-            log.info("step %d loss %.4f", step, np.mean(losses[-50:]))
+            recent = torch.stack(list(losses)).mean().item()
+            progress.set_postfix(loss=f"{recent:.3f}")
+            log.info("step %d loss %.4f", step, recent)
         if limit and time.perf_counter() - start > 60 * limit:
             log.info("stopping after %.1f minutes (minutes: %s)", (time.perf_counter() - start) / 60, limit)
             break
     progress.close()
     seconds = time.perf_counter() - start
     metrics = {"dataset": ds.name, "backbone": settings["backbone"], "steps": step, "seconds": round(seconds, 1),
-               "train_frames": len(images), "final_loss": round(float(np.mean(losses[-50:])), 4),
+               "train_frames": len(images), "final_loss": round(torch.stack(list(losses)).mean().item(), 4),
                "device": str(dev), "settings": settings}
     if not held_out.empty:
         held_images, held_targets = load_pairs(ds, held_out)
