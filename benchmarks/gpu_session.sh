@@ -40,9 +40,9 @@ echo "== synthcity for the annotators: $TRAIN + $VAL sequences ($(date +%T))"
 common=(--device "$DEVICE" --train "$TRAIN" --val "$VAL" --seg-minutes "$MINUTES" --inst-minutes "$MINUTES")
 python3 annotation_quality.py "${common[@]}" --skip-segmenter --skip-instances --workdir "$WORK/data" \
     --results "$WORK/build.json" > "$LOGS/build.log" 2>&1 || { tail -20 "$LOGS/build.log"; exit 1; }
-for run in b8 b32 b64 maskrcnn; do cp -al "$WORK/data" "$WORK/$run"; done
+for run in b8 b32 b64 maskrcnn; do rm -rf "${WORK:?}/$run"; cp -al "$WORK/data" "$WORK/$run"; done
 echo "== four trainings side by side, $MINUTES minutes each ($(date +%T))"
-export OMP_NUM_THREADS=$(( ($(nproc) + 3) / 4 ))
+export OMP_NUM_THREADS=$(( ($(nproc) + 3) / 4 )) TQDM_DISABLE=1  # progress bars: the INFO lines say it
 run() {  # name, arguments
     local name=$1; shift
     python3 annotation_quality.py "${common[@]}" --workdir "$WORK/$name" --results "$LOGS/quality_$name.json" "$@" \
