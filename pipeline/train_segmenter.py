@@ -156,8 +156,6 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
     optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
     weights = class_weights(targets).to(dev) if settings["class_weights"] else None
     steps, limit = settings["steps"], settings["minutes"]
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # two input sizes (half size first, then full)
     # the training frames stay uint8, on the GPU when they take under a quarter of its free memory
     # (no copy per step); a batch is converted after it is drawn
     store = dev if dev.type == "cuda" and 4 * (images.nbytes + targets.nbytes) < torch.cuda.mem_get_info(dev)[0] \
