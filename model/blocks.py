@@ -1,5 +1,6 @@
 """Building blocks shared by the generator, the encoder and the discriminators (pix2pixHD / vid2vid
-style): reflection-padded convolutions, residual blocks, strided down- and transposed up-sampling."""
+style): reflection-padded convolutions, residual blocks, strided down- and transposed up-sampling,
+and the official N(0, 0.02) initialisation."""
 
 from __future__ import annotations
 
@@ -65,3 +66,14 @@ def decoder(ngf: int, n_up: int, norm) -> nn.Sequential:
 
 def res_blocks(channels: int, count: int, norm) -> nn.Sequential:
     return nn.Sequential(*[ResnetBlock(channels, norm) for _ in range(count)])
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """The official initialisation: convolution weights from N(0, std), batch-norm scales from
+    N(1, std) with zero shifts (pix2pixHD / vid2vid ``weights_init``)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, std)
+        elif isinstance(m, (nn.BatchNorm2d, nn.SyncBatchNorm)):
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)

@@ -1,99 +1,101 @@
-"""The COVST-style baseline of the paper's Table 1 (Chen et al., "Coherent Online Video Style
-Transfer", ICCV 2017, as vid2vid compares to it): the frame-by-frame pix2pixHD-style outputs made
-temporally coherent by warping the previous *output* with the source video's optical flow and
-keeping it wherever the flow is reliable (not occluded), the new frame elsewhere:
+"""The COVST baseline of the paper's Table 1 (Chen et al., "Coherent Online Video Style Transfer",
+ICCV 2017), as vid2vid section 4 builds it: the pix2pixHD generator (the ``frame_by_frame`` run)
+with its high-level features warped by the given optical flow inside the network, and no
+adversarial training of its own. For each frame t the global generator's deepest features of
+every branch (after its residual blocks, before the decoder) are blended with frame t-1's blended
+features, warped by the source video's backward flow t -> t-1, wherever that flow is reliable:
 
-    y_t = c_t * warp(y_{t-1}, f_{t->t-1}) + (1 - c_t) * x_t
+    f'_t = c_t * warp(f'_{t-1}, w_{t->t-1}) + (1 - c_t) * f_t
 
-with x_t the frame-by-frame output, f the source backward flow and c its confidence (the
-forward-backward check) from the cache. Unlike vid2vid nothing is learned about the flow: this is
-the "post-hoc warping" baseline.
+with c_t the flow's forward-backward confidence from the cache; flow and confidence are resampled
+to the features' resolution (the vectors scaled with it). The decoder and the local enhancers
+then render every frame from these features, so fine detail is still made frame by frame.
 
-    python -m model.covst --frames results/demo/synth/frame_by_frame --cache results/demo/cache/index.json \
-        --split val --output results/demo/synth/covst
+    python -m model.covst --checkpoint results/demo/checkpoints/frame_by_frame/final.pt \
+        --cache results/demo/cache/index.json --split val --output results/demo/synth/covst
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import shutil
+import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from model.data import read_header
 from model.flow_ops import warp
-from model.synthesize import Mp4Writer
-from model.train import cache_shards
+from model.synthesize import SynthesisError, Synthesizer, sequence_inputs, write_sequence, write_summary
 
 log = logging.getLogger("model.covst")
 
 
-def blend_sequence(frames: list[np.ndarray], flow_backward: np.ndarray, confidence: np.ndarray) -> list[np.ndarray]:
-    """COVST outputs for (T, H, W, 3) uint8 frames, backward flow (T-1, 2, H, W) (index t: t+1 -> t)
-    and its confidence (T-1, H, W) in 0..1."""
-    out = [frames[0]]
-    for t in range(1, len(frames)):
-        previous = torch.from_numpy(out[-1]).permute(2, 0, 1)[None].float()
-        flow = torch.from_numpy(flow_backward[t - 1].astype(np.float32))[None]
-        warped = warp(previous, flow)[0].permute(1, 2, 0).numpy()
-        keep = confidence[t - 1].astype(np.float32)[..., None]
-        out.append(np.clip(keep * warped + (1 - keep) * frames[t], 0, 255).round().astype(np.uint8))
-    return out
+class FeatureWarp:
+    """The per-frame feature hooks of one sequence: each keeps the last blended features of its
+    branch and blends the next frame's with them, warped by the source flow."""
+
+    def __init__(self, flow_backward: np.ndarray, confidence: np.ndarray, device: torch.device) -> None:
+        """flow_backward (T-1, 2, H, W), index t-1: t -> t-1; confidence (T-1, H, W) in 0..1."""
+        self.flow = torch.from_numpy(np.asarray(flow_backward, np.float32)).to(device)
+        self.confidence = torch.from_numpy(np.asarray(confidence, np.float32)).to(device)[:, None]
+        self.previous: dict[str, torch.Tensor] = {}
+
+    def _resampled(self, t: int, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        flow, confidence = self.flow[t - 1 : t], self.confidence[t - 1 : t]
+        h, w = flow.shape[-2:]
+        flow = F.interpolate(flow, size, mode="bilinear", align_corners=False)
+        flow = flow * torch.tensor([size[1] / w, size[0] / h], device=flow.device).view(1, 2, 1, 1)
+        return flow, F.interpolate(confidence, size, mode="area")
+
+    def __call__(self, t: int):
+        def hook(name: str, features: torch.Tensor) -> torch.Tensor:
+            if t > 0 and name in self.previous:
+                flow, confidence = self._resampled(t, features.shape[-2:])
+                features = confidence * warp(self.previous[name], flow) + (1 - confidence) * features
+            self.previous[name] = features
+            return features
+
+        return hook
 
 
-def run(frames_dir: Path, cache: list[str], split: str, output: Path, fps: float = 17.0) -> list[Path]:
-    from safetensors import safe_open
-
+def run(checkpoint_path: Path, cache: list[str], split: str, output: Path, fps: float = 17.0,
+        device: str | None = None, weights: str = "auto") -> list[Path]:
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    synth = Synthesizer(torch.load(checkpoint_path, map_location=dev, weights_only=False), dev, weights)
+    if synth.cfg.use_history or synth.cfg.n_frames != 1:
+        raise SynthesisError("COVST builds on a single-image (pix2pixHD) generator: model.n_frames 1, "
+                             "use_history false (the frame_by_frame run)")
     written = []
     output.mkdir(parents=True, exist_ok=True)
-    for shard_path in cache_shards(cache):
-        header = read_header(shard_path)
-        with safe_open(shard_path, framework="numpy") as shard:
-            for seq in header["sequences"]:
-                if seq["split"] != split:
-                    continue
-                name = seq["name"]
-                files = sorted((frames_dir / name).glob("*.png"))
-                if len(files) != seq["frames"]:
-                    raise SystemExit(f"error: {frames_dir / name}: {len(files)} frames, expected {seq['frames']} "
-                                     "(synthesize the frame-by-frame run first)")
-                frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
-                blended = blend_sequence(frames, shard.get_tensor(f"{name}/flow_backward"),
-                                         shard.get_tensor(f"{name}/confidence_backward").astype(np.float32) / 255)
-                tmp = output / f".{name}.tmp"
-                shutil.rmtree(tmp, ignore_errors=True)
-                tmp.mkdir()
-                mp4 = Mp4Writer(output / f"{name}.mp4", frames[0].shape[1], frames[0].shape[0], fps)
-                for index, frame in enumerate(blended):
-                    cv2.imwrite(str(tmp / f"{index:06d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-                    mp4.write(frame)
-                mp4.close()
-                shutil.rmtree(output / name, ignore_errors=True)
-                tmp.rename(output / name)
-                written.append(output / f"{name}.mp4")
-                log.info("%s: %d frames", name, len(blended))
-    summary = output / ".synthesis.json.tmp"
-    summary.write_text(json.dumps({"baseline": "covst", "from": str(frames_dir), "split": split,
-                                   "sequences": [p.stem for p in written]}, indent=1))
-    summary.replace(output / "synthesis.json")
+    for name, n, labels, instances, frame_at in sequence_inputs(cache, split):
+        flows = np.stack([frame_at("flow_backward", i) for i in range(n - 1)])
+        confidence = np.stack([frame_at("confidence_backward", i) for i in range(n - 1)]).astype(np.float32) / 255
+        hooks = FeatureWarp(flows, confidence, dev)
+        written.append(write_sequence(synth.frames(labels, instances, hook=hooks), output, name, fps))
+    write_summary(output, {"baseline": "covst", "checkpoint": str(checkpoint_path), "split": split,
+                           "weights": synth.weights, "warped": "the global generator's deepest features",
+                           "sequences": [p.stem for p in written]})
     return written
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m model.covst", description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=Path, required=True, help="the frame-by-frame run's synth/<run>/ folder")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="the frame_by_frame (pix2pixHD) run's final.pt")
     parser.add_argument("--cache", nargs="+", required=True)
     parser.add_argument("--split", default="val")
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--fps", type=float, default=17.0)
+    parser.add_argument("--device")
+    parser.add_argument("--weights", choices=["auto", "average", "raw"], default="auto")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run(args.frames, args.cache, args.split, args.output, args.fps)
+    try:
+        run(args.checkpoint, args.cache, args.split, args.output, args.fps, args.device, args.weights)
+    except SynthesisError as err:
+        print(f"error: {args.checkpoint}: {err}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 discriminator D_V, both multi-scale PatchGANs (pix2pixHD's NLayerDiscriminator, LeakyReLU 0.2).
 
 - D_I sees (semantic map s_t, frame x_t) pairs at ``num_scales`` image scales.
-- D_V sees K consecutive frames and the K-1 ground-truth flows between them (the real frames' flow
-  conditions both real and fake clips), at ``num_scales`` image scales; the trainer runs one D_V
-  per temporal scale (frame strides 1, 3, 9, ... as in the implementation details).
+- D_V sees K consecutive frames and the K-1 ground-truth flows between them, divided by 20 as the
+  official code does (the real frames' flow conditions both real and fake clips), at
+  ``num_scales`` image scales; the trainer runs one D_V per temporal scale (frame strides 1, 3,
+  9, ... as in the implementation details).
 
 Every discriminator returns, per scale, the list of its layer outputs: the last is the patch
 logit map for the GAN loss, the others feed the feature-matching loss.
@@ -16,7 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model.blocks import norm_layer
+from model.blocks import init_weights, norm_layer
+
+FLOW_INPUT_DIVISOR = 20.0  # D_V reads flows / 20 (official vid2vid_model_D: flow_ref / 20)
 
 
 class NLayerDiscriminator(nn.Module):
@@ -48,6 +51,8 @@ class MultiscaleDiscriminator(nn.Module):
                  norm: str = "instance") -> None:
         super().__init__()
         self.scales = nn.ModuleList([NLayerDiscriminator(input_nc, ndf, n_layers, norm) for _ in range(num_scales)])
+        self.n_layers = n_layers
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
         results = []
@@ -80,4 +85,5 @@ class VideoDiscriminator(MultiscaleDiscriminator):
         b, k, c, h, w = frames.shape
         if k != self.k_frames or flows.shape[1] != k - 1:
             raise ValueError(f"D_V takes {self.k_frames} frames and {self.k_frames - 1} flows, got {k} and {flows.shape[1]}")
-        return super().forward(torch.cat([frames.reshape(b, k * c, h, w), flows.reshape(b, (k - 1) * 2, h, w)], 1))
+        flows = flows.reshape(b, (k - 1) * 2, h, w) / FLOW_INPUT_DIVISOR
+        return super().forward(torch.cat([frames.reshape(b, k * c, h, w), flows], 1))

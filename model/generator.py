@@ -3,15 +3,22 @@
 F(x_{t-L..t-1}, s_{t-L..t}) = (1 - m_t) * warp(x_{t-1}, w_t) + m_t * h_t          (Eq. 4)
 
 with the foreground/background prior (Eq. 9): h_t = (1 - m_B) * h_F + m_B * h_B, where m_B is 1 on
-background classes of s_t. Layout, following the official implementation (CompositeGenerator):
+background classes of s_t. The paper puts this h_t into Eq. 4, so foreground pixels are warped
+too (``warp_foreground=True``, the default); the official code never warps them
+(``warp_foreground=False``: x_t = (1 - m_B) * h_F + m_B * [(1 - m_t) * warp + m_t * h_B]).
 
-- label encoder (the L+1 semantic maps, each one-hot + instance edges [+ encoder features]) and
-  previous-frame encoder (the L generated frames): conv7 + n_down stride-2 convolutions; summed;
-- a shared residual trunk (n_blocks - n_blocks // 2 blocks) on the summed features;
-- image branch: residual blocks (n_blocks // 2), transposed-convolution decoder, conv7 -> tanh: h_B;
-- flow + mask branch: its own residual blocks and decoder, sharing everything but the output
-  layers between flow w_t (conv7, x20 as in the official code) and occlusion mask m_t (sigmoid);
-- foreground branch (optional): residual blocks and decoder on the label features only -> h_F.
+Layout of one scale, as the official implementation's CompositeGenerator:
+
+- label stream: conv7 + n_downsample stride-2 convolutions + n_blocks - n_blocks // 2 residual
+  blocks on the L+1 semantic maps (each one-hot + instance edges [+ encoder features]);
+- previous-frame stream: the same layers (own weights) on the L previous frames; the two streams
+  are summed;
+- image branch: n_blocks // 2 residual blocks, transposed-convolution decoder, conv7 -> tanh: h_B;
+- flow + mask branch: its own n_blocks // 2 residual blocks and decoder, sharing everything but the
+  output layers between the flow w_t (conv7, x 20 * 2^s at scale s) and the occlusion mask m_t
+  (conv7 -> sigmoid);
+- foreground network (Eq. 9): a separate encoder, n_blocks residual blocks and decoder on the
+  semantic maps alone (ngf / 2 wide when n_downsample > 2), conv7 -> tanh: h_F.
 
 Coarse-to-fine (section 3.1, "Spatio-temporally progressive training"; pix2pixHD's local enhancer):
 the global generator runs at 1/2^k resolution and k local enhancers add detail. Each enhancer
@@ -20,24 +27,29 @@ features of the same branch, runs its own residual blocks and upsamples; output 
 scale, so a model trained at 512x256 loads into the 1024x512 one and keeps training.
 
 Ablations are flags: ``use_flow=False`` hallucinates every pixel (no warping); ``use_history=False``
-drops the previous frames (pix2pixHD frame by frame); ``foreground=False`` drops Eq. 9.
+with ``n_frames=1`` is pix2pixHD (one semantic frame in, no previous frames); ``foreground=False``
+drops Eq. 9. ``hook`` lets a caller edit the global generator's deepest features of each branch
+before they are decoded (the COVST baseline warps them, model/covst.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model.blocks import conv7, decoder, encoder, norm_layer, res_blocks
+from model.blocks import conv7, decoder, encoder, init_weights, norm_layer, res_blocks
 from model.flow_ops import warp
 
 # Cityscapes thing classes (labelIds): person, rider, car, truck, bus, caravan, trailer, train,
 # motorcycle, bicycle
 CITYSCAPES_FOREGROUND = (24, 25, 26, 27, 28, 29, 30, 31, 32, 33)
-FLOW_SCALE = 20.0
+FLOW_SCALE = 20.0  # the flow head's output times 20 at the global scale, 20 * 2^s at local scale s
+
+FeatureHook = Callable[[str, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -48,14 +60,22 @@ class GeneratorConfig:
     n_frames: int = 3  # L + 1: the current semantic map and L past ones (L past generated frames)
     ngf: int = 64  # channels at the finest scale; the global generator has ngf * 2**n_local
     n_downsample: int = 3
-    n_blocks: int = 9  # residual blocks of the global generator: shared trunk + each branch
+    n_blocks: int = 9  # residual blocks of the global generator: per stream + per branch
     n_local: int = 0  # local enhancers: 1 -> 2x the global resolution, 2 -> 4x
     n_blocks_local: int = 3
     norm: str = "instance"
     foreground: bool = True
     foreground_labels: tuple[int, ...] = field(default_factory=lambda: CITYSCAPES_FOREGROUND)
+    warp_foreground: bool = True  # Eq. 9 as the paper (True) or as the official code (False)
     use_flow: bool = True
     use_history: bool = True
+
+    def __post_init__(self) -> None:
+        if self.n_frames < 1:
+            raise ValueError(f"n_frames must be >= 1, got {self.n_frames}")
+        if self.use_history and self.n_frames < 2:
+            raise ValueError("use_history needs n_frames >= 2 (L = n_frames - 1 previous frames); "
+                             "a frame-by-frame model sets use_history: false")
 
     @property
     def input_nc(self) -> int:
@@ -64,6 +84,14 @@ class GeneratorConfig:
     @property
     def prev_nc(self) -> int:
         return self.output_nc * (self.n_frames - 1)
+
+    @property
+    def warps(self) -> bool:
+        """Whether frames are composed with the warped previous frame (Eq. 4)."""
+        return self.use_flow and self.use_history
+
+    def foreground_ngf(self, ngf: int) -> int:
+        return ngf // 2 if self.n_downsample > 2 else ngf
 
 
 @dataclass
@@ -75,79 +103,92 @@ class GeneratorOutput:
     mask: torch.Tensor | None  # m_t: 1 = hallucinate, 0 = copy the warped previous frame
 
 
-class _Heads(nn.Module):
-    """Output layers of one scale: image (tanh), foreground image, flow and occlusion mask."""
+class Branch(nn.Module):
+    """Residual blocks, then upsampling: the body of one output branch."""
 
-    def __init__(self, cfg: GeneratorConfig, channels: int) -> None:
+    def __init__(self, channels: int, blocks: int, n_up: int, out_channels: int, norm) -> None:
         super().__init__()
+        self.blocks = res_blocks(channels, blocks, norm)
+        self.decoder = decoder(out_channels, n_up, norm)
+
+    def forward(self, x: torch.Tensor, hook: FeatureHook | None = None, name: str = "") -> torch.Tensor:
+        x = self.blocks(x)
+        if hook is not None:
+            x = hook(name, x)
+        return self.decoder(x)
+
+
+class Heads(nn.Module):
+    """Output layers of one scale: image (tanh), foreground image, flow (x flow_scale) and mask."""
+
+    def __init__(self, cfg: GeneratorConfig, channels: int, fg_channels: int, flow_scale: float) -> None:
+        super().__init__()
+        self.flow_scale = flow_scale
         self.image = nn.Sequential(conv7(channels, cfg.output_nc, None, activation=False), nn.Tanh())
-        self.foreground = (nn.Sequential(conv7(channels, cfg.output_nc, None, activation=False), nn.Tanh())
+        self.foreground = (nn.Sequential(conv7(fg_channels, cfg.output_nc, None, activation=False), nn.Tanh())
                            if cfg.foreground else None)
-        self.flow = conv7(channels, 2, None, activation=False) if cfg.use_flow and cfg.use_history else None
-        self.mask = (nn.Sequential(conv7(channels, 1, None, activation=False), nn.Sigmoid())
-                     if cfg.use_flow and cfg.use_history else None)
-
-
-class _Branches(nn.Module):
-    """Residual blocks + decoder per branch (image, flow, foreground) on shared input features."""
-
-    def __init__(self, cfg: GeneratorConfig, channels: int, blocks: int, n_up: int, out_channels: int, norm) -> None:
-        super().__init__()
-        warping = cfg.use_flow and cfg.use_history
-        self.image = nn.Sequential(res_blocks(channels, blocks, norm), decoder(out_channels, n_up, norm))
-        self.flow = nn.Sequential(res_blocks(channels, blocks, norm), decoder(out_channels, n_up, norm)) if warping else None
-        self.foreground = (nn.Sequential(res_blocks(channels, blocks, norm), decoder(out_channels, n_up, norm))
-                           if cfg.foreground else None)
+        self.flow = conv7(channels, 2, None, activation=False) if cfg.warps else None
+        self.mask = nn.Sequential(conv7(channels, 1, None, activation=False), nn.Sigmoid()) if cfg.warps else None
 
 
 class GlobalGenerator(nn.Module):
-    """The coarsest scale: encoders, the three branches, and output heads."""
+    """The coarsest scale: two input streams, the image and flow branches, the foreground network."""
 
     def __init__(self, cfg: GeneratorConfig, ngf: int) -> None:
         super().__init__()
         norm = norm_layer(cfg.norm)
-        deep = ngf * 2**cfg.n_downsample
-        self.labels = encoder(cfg.input_nc, ngf, cfg.n_downsample, norm)
-        self.previous = encoder(cfg.prev_nc, ngf, cfg.n_downsample, norm) if cfg.use_history else None
-        self.foreground_labels = encoder(cfg.input_nc, ngf, cfg.n_downsample, norm) if cfg.foreground else None
-        self.trunk = res_blocks(deep, cfg.n_blocks - cfg.n_blocks // 2, norm)
-        self.branches = _Branches(cfg, deep, max(cfg.n_blocks // 2, 1), cfg.n_downsample, ngf, norm)
-        self.heads = _Heads(cfg, ngf)
+        n_down = cfg.n_downsample
+        deep = ngf * 2**n_down
+        stream_blocks, branch_blocks = cfg.n_blocks - cfg.n_blocks // 2, cfg.n_blocks // 2
 
-    def features(self, labels, previous) -> dict[str, torch.Tensor]:
+        def stream(in_ch: int) -> nn.Sequential:
+            return nn.Sequential(encoder(in_ch, ngf, n_down, norm), res_blocks(deep, stream_blocks, norm))
+
+        self.labels = stream(cfg.input_nc)
+        self.previous = stream(cfg.prev_nc) if cfg.use_history else None
+        self.image = Branch(deep, branch_blocks, n_down, ngf, norm)
+        self.flow = Branch(deep, branch_blocks, n_down, ngf, norm) if cfg.warps else None
+        fg = cfg.foreground_ngf(ngf)
+        self.foreground_encoder = encoder(cfg.input_nc, fg, n_down, norm) if cfg.foreground else None
+        self.foreground = Branch(fg * 2**n_down, cfg.n_blocks, n_down, fg, norm) if cfg.foreground else None
+        self.heads = Heads(cfg, ngf, fg, FLOW_SCALE)
+
+    def features(self, labels, previous, hook: FeatureHook | None = None) -> dict[str, torch.Tensor]:
         shared = self.labels(labels)
         if self.previous is not None:
             shared = shared + self.previous(previous)
-        shared = self.trunk(shared)
-        feats = {"image": self.branches.image(shared)}
-        if self.branches.flow is not None:
-            feats["flow"] = self.branches.flow(shared)
-        if self.branches.foreground is not None:
-            feats["foreground"] = self.branches.foreground(self.foreground_labels(labels))
+        feats = {"image": self.image(shared, hook, "image")}
+        if self.flow is not None:
+            feats["flow"] = self.flow(shared, hook, "flow")
+        if self.foreground is not None:
+            feats["foreground"] = self.foreground(self.foreground_encoder(labels), hook, "foreground")
         return feats
 
 
 class LocalEnhancer(nn.Module):
     """One finer scale: full-resolution inputs downsampled once, plus the coarser branch features."""
 
-    def __init__(self, cfg: GeneratorConfig, ngf: int) -> None:
+    def __init__(self, cfg: GeneratorConfig, ngf: int, scale: int) -> None:
         super().__init__()
         norm = norm_layer(cfg.norm)
         self.labels = encoder(cfg.input_nc, ngf, 1, norm)
         self.previous = encoder(cfg.prev_nc, ngf, 1, norm) if cfg.use_history else None
-        self.foreground_labels = encoder(cfg.input_nc, ngf, 1, norm) if cfg.foreground else None
-        self.branches = _Branches(cfg, ngf * 2, cfg.n_blocks_local, 1, ngf, norm)
-        self.heads = _Heads(cfg, ngf)
+        self.image = Branch(ngf * 2, cfg.n_blocks_local, 1, ngf, norm)
+        self.flow = Branch(ngf * 2, cfg.n_blocks_local, 1, ngf, norm) if cfg.warps else None
+        fg = cfg.foreground_ngf(ngf)
+        self.foreground_encoder = encoder(cfg.input_nc, fg, 1, norm) if cfg.foreground else None
+        self.foreground = Branch(fg * 2, cfg.n_blocks_local, 1, fg, norm) if cfg.foreground else None
+        self.heads = Heads(cfg, ngf, fg, FLOW_SCALE * 2**scale)
 
     def features(self, labels, previous, coarse: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         shared = self.labels(labels)
         if self.previous is not None:
             shared = shared + self.previous(previous)
-        feats = {"image": self.branches.image(shared + coarse["image"])}
-        if self.branches.flow is not None:
-            feats["flow"] = self.branches.flow(shared + coarse["flow"])
-        if self.branches.foreground is not None:
-            feats["foreground"] = self.branches.foreground(self.foreground_labels(labels) + coarse["foreground"])
+        feats = {"image": self.image(shared + coarse["image"])}
+        if self.flow is not None:
+            feats["flow"] = self.flow(shared + coarse["flow"])
+        if self.foreground is not None:
+            feats["foreground"] = self.foreground(self.foreground_encoder(labels) + coarse["foreground"])
         return feats
 
 
@@ -155,8 +196,8 @@ class Vid2VidGenerator(nn.Module):
     """F with k local enhancers. Inputs (B = batch):
 
     labels:   (B, n_frames * (label_nc + feat_nc), H, W), oldest first, the current map last
-    previous: (B, (n_frames - 1) * 3, H, W) generated frames t-L..t-1 in [-1, 1], oldest first
-              (zeros before the sequence starts); ignored when use_history is False
+    previous: (B, (n_frames - 1) * 3, H, W) generated frames t-L..t-1 in [-1, 1], oldest first;
+              ignored (may be None) when use_history is False
     """
 
     def __init__(self, cfg: GeneratorConfig) -> None:
@@ -164,23 +205,31 @@ class Vid2VidGenerator(nn.Module):
         self.cfg = cfg
         self.global_generator = GlobalGenerator(cfg, cfg.ngf * 2**cfg.n_local)
         self.local_enhancers = nn.ModuleList(
-            [LocalEnhancer(cfg, cfg.ngf * 2 ** (cfg.n_local - 1 - k)) for k in range(cfg.n_local)])
+            [LocalEnhancer(cfg, cfg.ngf * 2 ** (cfg.n_local - 1 - k), scale=k + 1) for k in range(cfg.n_local)])
         self.register_buffer("foreground_ids", torch.tensor(sorted(cfg.foreground_labels), dtype=torch.long),
                              persistent=False)
+        init_weights(self)
+
+    def finest_scale(self, scales: int) -> nn.Module:
+        """The module of the finest of ``scales`` active scales (trained alone after it is added)."""
+        return self.local_enhancers[scales - 1] if scales else self.global_generator
 
     def forward(self, labels: torch.Tensor, previous: torch.Tensor | None,
-                current_labels: torch.Tensor | None = None, scales: int | None = None) -> GeneratorOutput:
+                current_labels: torch.Tensor | None = None, scales: int | None = None,
+                hook: FeatureHook | None = None) -> GeneratorOutput:
         """``current_labels`` (B, H, W) labelIds of frame t, for the fg/bg prior. ``scales`` runs the
         global generator plus the first (coarsest) ``scales`` enhancers, the inputs being at that
         finest active resolution (progressive training grows it; default: all)."""
         scales = self.cfg.n_local if scales is None else scales
         if not 0 <= scales <= self.cfg.n_local:
             raise ValueError(f"scales must be in 0..{self.cfg.n_local}, got {scales}")
+        if not self.cfg.use_history:
+            previous = None
         pyramid = [(labels, previous)]  # full resolution first; the global generator takes the last
         for _ in range(scales):
             labels_, previous_ = pyramid[-1]
             pyramid.append((F.avg_pool2d(labels_, 2), F.avg_pool2d(previous_, 2) if previous_ is not None else None))
-        feats = self.global_generator.features(*pyramid[-1])
+        feats = self.global_generator.features(*pyramid[-1], hook=hook)
         heads = self.global_generator.heads
         for k in range(scales):  # coarsest enhancer first
             enhancer = self.local_enhancers[k]
@@ -188,23 +237,33 @@ class Vid2VidGenerator(nn.Module):
             heads = enhancer.heads
         return self._compose(feats, heads, pyramid[0][1], current_labels)
 
-    def _compose(self, feats, heads: _Heads, previous, current_labels) -> GeneratorOutput:
-        hallucinated = heads.image(feats["image"])
-        if heads.foreground is not None:
-            if current_labels is None:
-                raise ValueError("the foreground prior needs the current labelIds (current_labels)")
-            labels = current_labels
-            if labels.shape[-2:] != hallucinated.shape[-2:]:
-                labels = F.interpolate(labels[:, None].float(), hallucinated.shape[-2:], mode="nearest")[:, 0]
-            background = (~torch.isin(labels.long(), self.foreground_ids)).unsqueeze(1).to(hallucinated.dtype)
-            hallucinated = background * hallucinated + (1 - background) * heads.foreground(feats["foreground"])
+    def _background(self, current_labels: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+        """m_B of Eq. 9: (B, 1, H, W), 1 on background classes of s_t."""
+        if current_labels is None:
+            raise ValueError("the foreground prior needs the current labelIds (current_labels)")
+        labels = current_labels
+        if labels.shape[-2:] != like.shape[-2:]:
+            labels = F.interpolate(labels[:, None].float(), like.shape[-2:], mode="nearest")[:, 0]
+        return (~torch.isin(labels.long(), self.foreground_ids)).unsqueeze(1).to(like.dtype)
+
+    def _compose(self, feats, heads: Heads, previous, current_labels) -> GeneratorOutput:
+        background_image = heads.image(feats["image"])
+        hallucinated = background_image
+        if heads.foreground is not None:  # Eq. 9
+            background = self._background(current_labels, background_image)
+            foreground_image = heads.foreground(feats["foreground"])
+            hallucinated = background * background_image + (1 - background) * foreground_image
         if heads.flow is None:
             return GeneratorOutput(hallucinated, hallucinated, None, None, None)
-        flow = heads.flow(feats["flow"]) * FLOW_SCALE
+        flow = heads.flow(feats["flow"]) * heads.flow_scale
         mask = heads.mask(feats["flow"])
         last = previous[:, -self.cfg.output_nc:]
         if last.shape[-2:] != flow.shape[-2:]:
             last = F.interpolate(last, flow.shape[-2:], mode="bilinear", align_corners=False)
         warped = warp(last, flow)
-        frame = (1 - mask) * warped + mask * hallucinated
+        if heads.foreground is None or self.cfg.warp_foreground:  # Eq. 4 on h_t (the paper)
+            frame = (1 - mask) * warped + mask * hallucinated
+        else:  # the official code: foreground pixels are h_F, never warped
+            composed = (1 - mask) * warped + mask * background_image
+            frame = background * composed + (1 - background) * foreground_image
         return GeneratorOutput(frame, hallucinated, warped, flow, mask)

@@ -1,12 +1,16 @@
 """Training losses (paper section 3.2 and implementation details):
 
-- GAN losses for D_I and D_V: LSGAN (default, as the official code), hinge, or non-saturating;
-- discriminator feature matching (pix2pixHD): L1 between D's features of real and fake inputs;
+- GAN losses for D_I and D_V: LSGAN (default, as the official code), hinge, or non-saturating,
+  summed over the discriminator's image scales;
+- discriminator feature matching (pix2pixHD): L1 between D's features of real and fake inputs,
+  each layer weighted 4 / (n_layers + 1) / num_D as the official code;
 - VGG19 perceptual loss (relu1_1..relu5_1, weights 1/32..1); its weights come through the weights
   registry (model/weights.py), the caller builds it only when they are there;
-- the flow loss L_W of Eq. 8: L1 between the estimated flow and the ground-truth flow (weighted by
-  the flow confidence) plus L1 between the previous real frame warped by the estimated flow and
-  the current real frame.
+- the flow loss L_W of Eq. 8: L1 between the estimated flow and the ground-truth flow, and L1
+  between the previous real frame warped by the estimated flow and the current real frame, both
+  masked by the ground-truth flow's confidence (the official MaskedL1Loss);
+- the official code's output temporal warp loss: L1 between the output x_t and the previous output
+  warped by the ground-truth flow, masked by its confidence.
 """
 
 from __future__ import annotations
@@ -41,24 +45,26 @@ class GANLoss:
 
     def __call__(self, outputs: list[list[torch.Tensor]], real: bool, for_discriminator: bool = True) -> torch.Tensor:
         losses = [self._one(scale[-1], real, for_discriminator) for scale in outputs]
-        return torch.stack(losses).mean()
+        return torch.stack(losses).sum()
 
 
 def feature_matching(fake: list[list[torch.Tensor]], real: list[list[torch.Tensor]]) -> torch.Tensor:
-    """Sum over scales and intermediate layers of L1(fake, real), scaled as in pix2pixHD."""
+    """Sum over scales and intermediate layers of L1(fake, real), each weighted 4 / (n_layers + 1)
+    / num_D as pix2pixHD and vid2vid do (an n_layers PatchGAN has n_layers + 1 intermediate
+    outputs before its logits)."""
     num_scales = len(fake)
     total = fake[0][0].new_zeros((), dtype=torch.float32)
     for fake_scale, real_scale in zip(fake, real):
-        layers = len(fake_scale) - 1
+        intermediate = len(fake_scale) - 1  # n_layers + 1
         for f, r in zip(fake_scale[:-1], real_scale[:-1]):
-            total = total + F.l1_loss(f.float(), r.detach().float()) * (4.0 / (layers + 1)) / num_scales
+            total = total + F.l1_loss(f.float(), r.detach().float()) * (4.0 / intermediate) / num_scales
     return total
 
 
 class VGGLoss(nn.Module):
     """Perceptual loss on VGG19 features of images in [-1, 1] (ImageNet normalisation inside)."""
 
-    LAYERS = (2, 7, 12, 21, 30)  # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 in torchvision's vgg19.features
+    LAYERS = (1, 6, 11, 20, 29)  # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 in torchvision's vgg19.features
     WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
 
     def __init__(self, state_dict: dict | None = None) -> None:
@@ -90,9 +96,22 @@ class VGGLoss(nn.Module):
         return loss
 
 
+def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """mean(|a - b| * mask), the mask broadcast over channels (the official MaskedL1Loss)."""
+    mask = mask.float().expand_as(a)
+    return F.l1_loss(a.float() * mask, b.float() * mask)
+
+
 def flow_loss(flow: torch.Tensor, flow_true: torch.Tensor, confidence: torch.Tensor,
-              previous_real: torch.Tensor, current_real: torch.Tensor) -> torch.Tensor:
-    """Eq. 8 for one frame: ||w~ - w||_1 (on confident pixels) + ||warp(x_{t-1}, w~) - x_t||_1."""
-    epe = ((flow.float() - flow_true.float()).abs() * confidence).mean()
+              previous_real: torch.Tensor, current_real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 8 for one frame: (||w~ - w||_1, ||warp(x_{t-1}, w~) - x_t||_1), both on confident pixels."""
     warped = warp(previous_real.float(), flow.float())
-    return epe + F.l1_loss(warped, current_real.float())
+    return masked_l1(flow, flow_true, confidence), masked_l1(warped, current_real, confidence)
+
+
+def temporal_warp_loss(frame: torch.Tensor, previous_frame: torch.Tensor, flow_true: torch.Tensor,
+                       confidence: torch.Tensor) -> torch.Tensor:
+    """||x~_t - warp(x~_{t-1}, w_t)||_1 with the ground-truth flow, on confident pixels; the warped
+    previous output is a constant target (official loss_G_Warp)."""
+    target = warp(previous_frame.detach().float(), flow_true.float())
+    return masked_l1(frame, target, confidence)

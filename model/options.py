@@ -2,12 +2,21 @@
 paper is silent, scaled down by config for CPU runs.
 
     model:       generator (model/generator.py GeneratorConfig), discriminators
-    loss:        GAN mode and the weights of every term (lambda_flow = 10, Eq. 8)
+    loss:        GAN mode and the weights of every term (the official code's: feature matching,
+                 VGG, flow and warp terms 10)
     optim:       Adam (2e-4, betas 0.5/0.999), linear decay to 0 over the last decay_steps
+                 (default: the second half of the schedule, as niter / niter_decay)
     schedule:    the spatio-temporally progressive stages: each has steps, n_frames (clip length,
-                 growing) and scales (active local enhancers, growing) and the crop size
-    train:       batch, temporal stride, truncated backprop window, precision, speed options,
+                 growing), scales (active local enhancers, growing), the resize and crop, and
+                 how many of its first steps train a newly added scale alone (niter_fix_global)
+    train:       batch, temporal stride, truncated backprop window (1: previous frames detached,
+                 as the official max_frames_backpropagate), how the first L frames are made,
+                 the weight average (EMA) kept for synthesis, precision, speed options,
                  checkpoint / log / sample intervals, seed
+
+A schedule in which a video discriminator could never run (its temporal scale needs more
+generated frames than any stage's clips have) is refused; stages in which one cannot run are
+listed by :func:`schedule_warnings`, which the trainer logs at start and writes into run.json.
 """
 
 from __future__ import annotations
@@ -37,8 +46,11 @@ class LossOptions:
     gan: str = "lsgan"
     lambda_feat: float = 10.0
     lambda_vgg: float = 10.0
-    lambda_flow: float = 10.0
+    lambda_flow: float = 10.0  # Eq. 8: L1 to the ground-truth flow
+    lambda_flow_warp: float = 10.0  # Eq. 8: the previous real frame warped by the estimated flow (lambda_T)
+    lambda_output_warp: float = 10.0  # the output against the previous output warped by the true flow
     lambda_temporal: float = 1.0  # weight of D_V's GAN + feature-matching terms
+    raw_losses: bool = True  # D_I and VGG also on the hallucinated image h_t (the official code)
     vgg_weights: str | None = None  # path to vgg19 weights; else the registry's cache / download
 
 
@@ -47,7 +59,7 @@ class OptimOptions:
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    decay_steps: int = 0  # linear decay to 0 over the last decay_steps of the whole schedule
+    decay_steps: int | None = None  # linear decay to 0 over the last decay_steps (None: the second half)
 
 
 @dataclass
@@ -57,14 +69,22 @@ class Stage:
     scales: int = 0
     scale: float = 1.0  # resize of the cached frames at this stage (0.5: half resolution)
     crop: tuple[int, int] | None = None  # (width, height) after resizing; None = the whole frame
+    new_scale_alone_steps: int = 0  # first steps of a stage that adds a scale: train that scale only
 
 
 @dataclass
 class TrainOptions:
     batch_size: int = 1
     max_t_step: int = 1
-    tbptt: int = 0  # detach the generated history every tbptt frames (0: backprop through the clip)
-    first_frame: str = "real"  # before frame L: 'real' history, 'zero' history, or an 'image' generator
+    tbptt: int = 1  # detach the generated history every tbptt frames (1: always; 0: backprop through the clip)
+    # frames 0..L-1, in training and synthesis alike: 'image' = a single-image generator (pix2pixHD)
+    # trained beside the run; 'zero' = G from zero history; 'real' = the real frames (synthesis then
+    # needs them: --first-frame real)
+    first_frame: str = "image"
+    # with 'image': a trained single-image run's checkpoint (the frame_by_frame run's final.pt) whose
+    # generator makes frames 0..L-1, frozen (the official --use_single_G); None: one trained beside G
+    single_image_generator: str | None = None
+    ema: float = 0.999  # decay of the average of G's weights that synthesis uses (0: none)
     precision: str = "fp32"  # fp32 | bf16 | fp16
     channels_last: bool = False
     compile: bool = False
@@ -84,7 +104,8 @@ class Options:
     discriminator: DiscriminatorOptions = field(default_factory=DiscriminatorOptions)
     loss: LossOptions = field(default_factory=LossOptions)
     optim: OptimOptions = field(default_factory=OptimOptions)
-    schedule: list[Stage] = field(default_factory=lambda: [Stage(steps=1000)])
+    # 7 frames: both temporal scales of D_V (frame strides 1 and 3) have a window
+    schedule: list[Stage] = field(default_factory=lambda: [Stage(steps=1000, n_frames=7)])
     train: TrainOptions = field(default_factory=TrainOptions)
     dataset: str | None = None  # the cache header must name this dataset
     cache: list[str] = field(default_factory=list)  # shard files, or one index.json
@@ -94,6 +115,18 @@ class Options:
     @property
     def total_steps(self) -> int:
         return sum(stage.steps for stage in self.schedule)
+
+    @property
+    def decay_steps(self) -> int:
+        decay = self.optim.decay_steps
+        return self.total_steps // 2 if decay is None else decay
+
+    def stage_start(self, index: int) -> int:
+        return sum(stage.steps for stage in self.schedule[:index])
+
+    def generated_frames(self, stage: Stage) -> int:
+        """Frames of a stage's clips that the generators make (what D_I and D_V score)."""
+        return stage.n_frames - (self.model.n_frames - 1 if self.train.first_frame == "real" else 0)
 
     def stage_at(self, step: int) -> tuple[int, Stage]:
         end = 0
@@ -120,7 +153,58 @@ def _build(cls, data: dict, where: str):
         if isinstance(value, list) and key in ("crop", "scale_augment", "foreground_labels"):
             value = tuple(value)
         values[key] = value
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as err:  # a config's own check (GeneratorConfig.__post_init__)
+        raise OptionsError(f"{where}: {err}") from None
+
+
+def temporal_span(k_frames: int, scale: int) -> int:
+    """Frames one D_V window of temporal scale ``scale`` covers: K frames at stride K**scale."""
+    return (k_frames - 1) * k_frames**scale + 1
+
+
+def schedule_warnings(options: Options) -> list[str]:
+    """The stages in which a video discriminator's temporal scale cannot run (too few frames)."""
+    d = options.discriminator
+    if not d.video:
+        return []
+    out = []
+    for s in range(d.temporal_scales):
+        span = temporal_span(d.k_frames, s)
+        short = [i for i, st in enumerate(options.schedule) if options.generated_frames(st) < span]
+        if short:
+            out.append(f"D_V temporal scale {s} (frame stride {d.k_frames ** s}) needs {span} generated frames "
+                       f"per clip: it does not run in schedule stage(s) {short}")
+    return out
+
+
+def _check_schedule(options: Options) -> None:
+    d, g = options.discriminator, options.model
+    previous_scales = 0
+    for i, stage in enumerate(options.schedule):
+        if stage.scales > g.n_local:
+            raise OptionsError(f"schedule: a stage uses {stage.scales} scales, model.n_local is {g.n_local}")
+        if stage.n_frames < 2:
+            raise OptionsError("schedule: n_frames must be >= 2 (one generated frame after the history)")
+        if options.generated_frames(stage) < 1:
+            raise OptionsError(f"schedule[{i}]: n_frames {stage.n_frames} leaves no frame to generate after "
+                               f"the {g.n_frames - 1} real first frames (train.first_frame: real)")
+        if stage.new_scale_alone_steps and stage.scales <= previous_scales:
+            raise OptionsError(f"schedule[{i}]: new_scale_alone_steps needs a stage that adds a scale "
+                               f"(scales {stage.scales} after {previous_scales})")
+        if stage.new_scale_alone_steps > stage.steps:
+            raise OptionsError(f"schedule[{i}]: new_scale_alone_steps {stage.new_scale_alone_steps} > steps {stage.steps}")
+        previous_scales = stage.scales
+    if d.video:
+        longest = max(options.generated_frames(st) for st in options.schedule)
+        for s in range(d.temporal_scales):
+            span = temporal_span(d.k_frames, s)
+            if longest < span:
+                raise OptionsError(
+                    f"discriminator.temporal_scales {d.temporal_scales}: temporal scale {s} (K={d.k_frames} frames "
+                    f"at stride {d.k_frames ** s}) needs clips of {span} generated frames, the longest stage "
+                    f"generates {longest}; lengthen schedule n_frames or lower discriminator.temporal_scales")
 
 
 def from_dict(data: dict) -> Options:
@@ -140,15 +224,15 @@ def from_dict(data: dict) -> Options:
     if unknown:
         raise OptionsError(f"unknown option(s) {unknown}; allowed: {sorted(top | set(sections) | {'schedule'})}")
     options = Options(**kwargs, **data)
-    for stage in options.schedule:
-        if stage.scales > options.model.n_local:
-            raise OptionsError(f"schedule: a stage uses {stage.scales} scales, model.n_local is {options.model.n_local}")
-        if stage.n_frames < 2:
-            raise OptionsError("schedule: n_frames must be >= 2 (one generated frame after the history)")
-    if options.train.precision not in ("fp32", "bf16", "fp16"):
-        raise OptionsError(f"train.precision: expected fp32, bf16 or fp16, got {options.train.precision!r}")
     if options.train.first_frame not in ("real", "zero", "image"):
         raise OptionsError(f"train.first_frame: expected 'real', 'zero' or 'image', got {options.train.first_frame!r}")
+    if options.train.single_image_generator and options.train.first_frame != "image":
+        raise OptionsError("train.single_image_generator makes the first frames: it needs train.first_frame: image")
+    if not 0 <= options.train.ema < 1:
+        raise OptionsError(f"train.ema: expected a decay in [0, 1), got {options.train.ema!r}")
+    if options.train.precision not in ("fp32", "bf16", "fp16"):
+        raise OptionsError(f"train.precision: expected fp32, bf16 or fp16, got {options.train.precision!r}")
+    _check_schedule(options)
     return options
 
 

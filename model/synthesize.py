@@ -7,8 +7,12 @@ inference; section 4, long videos, multimodal results and semantic manipulation)
 For each sequence it writes ``<output>/<seq>/NNNNNN.png`` and ``<output>/<seq>.mp4`` (H.264 through
 ffmpeg-python), streaming: one frame is read from the memory-mapped cache, generated from the
 labels (face / pose: the sketch or pose maps) and the model's own previous frames, written to PNG and piped to ffmpeg, so memory stays
-bounded for any length. The first L frames come from the model (its single-image generator, or
-zero history) or from the real frames (``--first-frame real``).
+bounded for any length. The first L frames are made the way the run was trained
+(``train.first_frame``, recorded in the checkpoint): its single-image generator, or zero history;
+a model trained on real first frames needs them (``--first-frame real``, which any model accepts:
+the real video's first L frames, then the model) and otherwise stops saying so. The checkpoint's
+average of G's weights (``train.ema``) is used where it has one (``--weights raw``: the last
+weights).
 
 Options: ``--features-seed S`` samples each instance's appearance from the per-class feature
 mixtures saved with the checkpoint (multimodal synthesis; the same instance keeps its vector over
@@ -19,7 +23,6 @@ time); ``--resample ID`` draws instance ID anew while the rest keep seed 0's vec
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import shutil
@@ -31,8 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from model.checkpoints import first_frame_method, generator_config, load_generator, weights_kind
 from model.data import condition_of, read_header
-from model.generator import GeneratorConfig, Vid2VidGenerator
 from model.inputs import instance_edges, one_hot_labels
 from model.multimodal import draw_vector, label_of, sample_features
 from model.train import NUM_LABEL_IDS, cache_shards
@@ -40,22 +43,27 @@ from model.train import NUM_LABEL_IDS, cache_shards
 log = logging.getLogger("model.synthesize")
 
 
-class Synthesizer:
-    """A trained generator (and its first-frame generator, feature mixtures) ready for inference."""
+class SynthesisError(ValueError):
+    """What synthesis is asked for does not fit the checkpoint (its first frames, its weights)."""
 
-    def __init__(self, checkpoint: dict, device: torch.device) -> None:
+
+class Synthesizer:
+    """A trained generator (and its first-frame generator, feature mixtures) ready for inference.
+    ``weights``: 'auto' (the weight average where the checkpoint has one), 'average' or 'raw'."""
+
+    def __init__(self, checkpoint: dict, device: torch.device, weights: str = "auto") -> None:
         opts = checkpoint["options"]
-        model = dict(opts["model"])
-        model["foreground_labels"] = tuple(model["foreground_labels"])
-        self.cfg = GeneratorConfig(**model)
+        self.cfg = generator_config(opts["model"])
         self.device = device
-        self.generator = Vid2VidGenerator(self.cfg).to(device).eval()
-        self.generator.load_state_dict(checkpoint["generator"])
+        self.first_frames = checkpoint.get("first_frames") or first_frame_method(opts)
+        try:
+            self.weights = weights_kind(checkpoint, weights)
+        except ValueError as err:
+            raise SynthesisError(str(err)) from None
+        self.generator = load_generator(checkpoint, "generator", self.weights, device)
         self.first_generator = None
-        if checkpoint.get("first_generator"):
-            self.first_generator = Vid2VidGenerator(
-                dataclasses.replace(self.cfg, n_frames=1, use_history=False, use_flow=False)).to(device).eval()
-            self.first_generator.load_state_dict(checkpoint["first_generator"])
+        if self.first_frames == "image":
+            self.first_generator = load_generator(checkpoint, "first_generator", self.weights, device)
         last_stage = opts["schedule"][-1]
         self.scales, self.scale = last_stage["scales"], last_stage.get("scale", 1.0)
         self.gmms = checkpoint.get("feature_gmm")
@@ -96,11 +104,30 @@ class Synthesizer:
                 semantic = F.interpolate(semantic, size, mode="bilinear", align_corners=False)
             yield semantic, None
 
+    def first_frames_used(self, first_frame: str | None) -> str:
+        """How frames 0..L-1 will be made: the checkpoint's way, or 'real' when asked for."""
+        if first_frame not in (None, "real"):
+            raise SynthesisError(f"first_frame: expected None (the checkpoint's way) or 'real', got {first_frame!r}")
+        if first_frame == "real":
+            return "real"
+        if self.first_frames == "real":
+            raise SynthesisError(
+                "this model was trained on real first frames (train.first_frame: real) and has no single-image "
+                "generator: synthesize with --first-frame real (the real video's first frames), or retrain with "
+                "train.first_frame: image")
+        return self.first_frames
+
     @torch.no_grad()
-    def frames(self, labels_seq, instances_seq=None, real_seq=None, first_frame: str = "model",
-               features_seed: int = 0, resample: set[int] | None = None, remap: dict[int, int] | None = None):
+    def frames(self, labels_seq, instances_seq=None, real_seq=None, first_frame: str | None = None,
+               features_seed: int = 0, resample: set[int] | None = None, remap: dict[int, int] | None = None,
+               hook=None):
         """Yield generated frames (H, W, 3) uint8, one per input frame; inputs are per-frame arrays:
-        labelIds and instance maps, or (``instances_seq`` None) the (H, W, C) face / pose maps."""
+        labelIds and instance maps, or (``instances_seq`` None) the (H, W, C) face / pose maps.
+        ``first_frame`` None makes frames 0..L-1 the checkpoint's way, 'real' takes ``real_seq``'s.
+        ``hook(t, generator_hook)``: per-frame feature hook factory (the COVST baseline)."""
+        method = self.first_frames_used(first_frame)
+        if method == "real" and real_seq is None:
+            raise SynthesisError("first_frame 'real' needs the real frames (real_seq)")
         if instances_seq is None:
             stream = self._map_inputs(labels_seq)
         else:
@@ -111,21 +138,23 @@ class Synthesizer:
             if semantic.shape[1] != self.cfg.label_nc + self.cfg.feat_nc:
                 raise ValueError(f"the inputs have {semantic.shape[1]} channels per frame, the model takes "
                                  f"{self.cfg.label_nc + self.cfg.feat_nc} (a cache of another task?)")
-            if not semantic_history:
+            if t == 0:
                 semantic_history = [torch.zeros_like(semantic)] * history_len
                 frame_history = [torch.zeros(1, 3, *semantic.shape[-2:], device=self.device)] * history_len
-            if t < history_len and first_frame == "real" and real_seq is not None:
+            step_hook = hook(t) if hook is not None else None
+            if t < history_len and method == "real":
                 frame = torch.from_numpy(np.asarray(real_seq[t])).to(self.device).permute(2, 0, 1)[None].float() / 127.5 - 1
                 if frame.shape[-2:] != semantic.shape[-2:]:
                     frame = F.interpolate(frame, semantic.shape[-2:], mode="bilinear", align_corners=False)
-            elif t < history_len and self.first_generator is not None:
-                frame = self.first_generator(semantic, None, labels, scales=self.scales).frame
+            elif t < history_len and method == "image":
+                frame = self.first_generator(semantic, None, labels, scales=self.scales, hook=step_hook).frame
             else:
                 inputs = torch.cat(semantic_history + [semantic], 1)
                 previous = torch.cat(frame_history, 1) if self.cfg.use_history else None
-                frame = self.generator(inputs, previous, labels, scales=self.scales).frame
-            semantic_history = semantic_history[1:] + [semantic]
-            frame_history = frame_history[1:] + [frame]
+                frame = self.generator(inputs, previous, labels, scales=self.scales, hook=step_hook).frame
+            if history_len:
+                semantic_history = semantic_history[1:] + [semantic]
+                frame_history = frame_history[1:] + [frame]
             yield ((frame[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
 
     def _features(self, instances, fixed, seed, resample) -> torch.Tensor:
@@ -162,51 +191,70 @@ class Mp4Writer:
         self.tmp.replace(self.path)
 
 
-def synthesize(checkpoint_path: Path, cache: list[str], split: str, output: Path, first_frame: str = "model",
-               features_seed: int = 0, resample: set[int] | None = None, remap: dict[int, int] | None = None,
-               fps: float = 17.0, device: str | None = None, sequences: list[str] | None = None) -> list[Path]:
+def write_sequence(frames, output: Path, name: str, fps: float) -> Path:
+    """PNG frames into ``output/name/`` (appearing when complete) and ``output/name.mp4``."""
+    mp4 = None
+    tmp = output / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    count = 0
+    for index, frame in enumerate(frames):
+        cv2.imwrite(str(tmp / f"{index:06d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        if mp4 is None:
+            mp4 = Mp4Writer(output / f"{name}.mp4", frame.shape[1], frame.shape[0], fps)
+        mp4.write(frame)
+        count += 1
+    mp4.close()
+    shutil.rmtree(output / name, ignore_errors=True)
+    tmp.rename(output / name)
+    log.info("%s: %d frames -> %s", name, count, output / name)
+    return output / f"{name}.mp4"
+
+
+def write_summary(output: Path, summary: dict) -> None:
+    """synthesis.json, written last: the run's sentinel for Snakemake."""
+    tmp = output / ".synthesis.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1))
+    tmp.replace(output / "synthesis.json")
+
+
+def sequence_inputs(cache: list[str], split: str, sequences: list[str] | None = None):
+    """Per sequence of a split: (name, frame count, labels (or face / pose maps), instances (None
+    for maps), frame_at(key, i)), read lazily from the memory-mapped shards."""
     from safetensors import safe_open
 
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    checkpoint = torch.load(checkpoint_path, map_location=dev, weights_only=False)
-    synth = Synthesizer(checkpoint, dev)
-    written = []
     for shard_path in cache_shards(cache):
         header = read_header(shard_path)
         with safe_open(shard_path, framework="numpy") as shard:
             for seq in header["sequences"]:
                 if seq["split"] != split or (sequences and seq["name"] not in sequences):
                     continue
-                name = seq["name"]
-                n = seq["frames"]
+                name, n = seq["name"], seq["frames"]
                 frame_at = lambda key, i, name=name: shard.get_slice(f"{name}/{key}")[i]  # noqa: E731
                 if condition_of(header) == "maps":  # face / pose
-                    labels, instances = (frame_at("condition", i) for i in range(n)), None
+                    yield name, n, (frame_at("condition", i) for i in range(n)), None, frame_at
                 else:
-                    labels = (frame_at("labels", i) for i in range(n))
-                    instances = (frame_at("instances", i) for i in range(n))
-                real = [frame_at("frames", i) for i in range(synth.cfg.n_frames - 1)] if first_frame == "real" else None
-                mp4 = None
-                tmp = output / f".{name}.tmp"
-                shutil.rmtree(tmp, ignore_errors=True)
-                tmp.mkdir(parents=True)
-                for index, frame in enumerate(synth.frames(labels, instances, real, first_frame, features_seed,
-                                                           resample, remap)):
-                    cv2.imwrite(str(tmp / f"{index:06d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-                    if mp4 is None:
-                        mp4 = Mp4Writer(output / f"{name}.mp4", frame.shape[1], frame.shape[0], fps)
-                    mp4.write(frame)
-                mp4.close()
-                shutil.rmtree(output / name, ignore_errors=True)
-                tmp.rename(output / name)  # the frames appear when the sequence is complete
-                log.info("%s: %d frames -> %s", name, n, output / name)
-                written.append(output / f"{name}.mp4")
-    summary = output / ".synthesis.json.tmp"
-    summary.write_text(json.dumps({
-        "checkpoint": str(checkpoint_path), "split": split, "first_frame": first_frame,
+                    yield (name, n, (frame_at("labels", i) for i in range(n)),
+                           (frame_at("instances", i) for i in range(n)), frame_at)
+
+
+def synthesize(checkpoint_path: Path, cache: list[str], split: str, output: Path, first_frame: str | None = None,
+               features_seed: int = 0, resample: set[int] | None = None, remap: dict[int, int] | None = None,
+               fps: float = 17.0, device: str | None = None, sequences: list[str] | None = None,
+               weights: str = "auto") -> list[Path]:
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    checkpoint = torch.load(checkpoint_path, map_location=dev, weights_only=False)
+    synth = Synthesizer(checkpoint, dev, weights)
+    method = synth.first_frames_used(first_frame)  # a mismatch stops before anything is written
+    written = []
+    for name, n, labels, instances, frame_at in sequence_inputs(cache, split, sequences):
+        real = [frame_at("frames", i) for i in range(synth.cfg.n_frames - 1)] if method == "real" else None
+        frames = synth.frames(labels, instances, real, first_frame, features_seed, resample, remap)
+        written.append(write_sequence(frames, output, name, fps))
+    write_summary(output, {
+        "checkpoint": str(checkpoint_path), "split": split, "first_frames": method, "weights": synth.weights,
         "features_seed": features_seed, "resample": sorted(resample or []), "remap": remap or {},
-        "sequences": [p.stem for p in written]}, indent=1))
-    summary.replace(output / "synthesis.json")  # last: the run's sentinel for Snakemake
+        "sequences": [p.stem for p in written]})
     return written
 
 
@@ -217,7 +265,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--sequences", nargs="+", help="only these sequences")
     parser.add_argument("--output", type=Path, required=True)
-    parser.add_argument("--first-frame", choices=["model", "real"], default="model")
+    parser.add_argument("--first-frame", choices=["real"], help="take the first L frames from the real video "
+                        "(default: made the way the run was trained, recorded in the checkpoint)")
+    parser.add_argument("--weights", choices=["auto", "average", "raw"], default="auto",
+                        help="G's weight average (auto: where the checkpoint has one) or its last weights")
     parser.add_argument("--features-seed", type=int, default=0)
     parser.add_argument("--resample", type=int, nargs="*", default=[], help="instance ids to draw anew")
     parser.add_argument("--remap", nargs="*", default=[], help="labelId remaps SRC:DST, e.g. 21:11")
@@ -230,8 +281,12 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError:
         print(f"error: --remap expects SRC:DST labelIds, got {args.remap}", file=sys.stderr)
         sys.exit(2)
-    synthesize(args.checkpoint, args.cache, args.split, args.output, args.first_frame, args.features_seed,
-               set(args.resample), remap, args.fps, args.device, args.sequences)
+    try:
+        synthesize(args.checkpoint, args.cache, args.split, args.output, args.first_frame, args.features_seed,
+                   set(args.resample), remap, args.fps, args.device, args.sequences, args.weights)
+    except SynthesisError as err:
+        print(f"error: {args.checkpoint}: {err}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -3,19 +3,29 @@
     python -m model.train --options run.yaml [--resume] [--max-steps N] [--device cuda]
     torchrun --standalone --nproc_per_node 4 -m model.train --options run.yaml      # DDP, one node
 
-Each step takes a batch of clips from the cache (model/data.py), makes every frame from the
-semantic maps and the previously generated frames (before frame L: the real frames with
-``first_frame: real``, zeros with ``zero``, or a single-image generator with ``image``, whose frames
-enter the history detached, as the official recipe's separately trained pix2pixHD), and updates G
-against the image discriminator D_I (every generated frame) and the video discriminators D_V (one
-per temporal scale, on K-frame windows conditioned on the ground-truth backward flow), with
-feature matching, the VGG loss (when its weights are there) and the flow loss of Eq. 8. The schedule grows the clip length and the number
-of active scales stage by stage (spatio-temporally progressive training).
+Each step takes a batch of clips from the cache (model/data.py) and makes every frame from the
+semantic maps and the previously generated frames. Frames 0..L-1 come from ``train.first_frame``:
+a single-image generator trained beside the run (``image``, the default: what the official code
+uses at test time, here trained in the same steps on its own frames' losses, its frames entering
+G's history detached), zero history (``zero``), or the real frames (``real``). The same setting is
+recorded in the checkpoint and followed by synthesis (model/synthesize.py). Previous frames enter
+the history detached (``tbptt: 1``, the official max_frames_backpropagate).
 
-Checkpoints hold the full state (networks, optimizers, LR schedulers, grad scaler, stage, step,
-RNG states) and are written atomically; ``--resume`` continues exactly where the last one stopped,
-if that checkpoint was made with the same options and code (else it is set aside and training
-starts over: a rerun after a code change retrains).
+Losses (paper section 3.2 and the official code, model/losses.py): D_I on every generated frame
+and on the hallucinated image h_t of warped frames, with feature matching and VGG (when its weights
+are there) on both; the flow loss of Eq. 8 (L1 to the ground-truth flow, and the previous real
+frame warped by the estimated flow); the output temporal warp loss; the video discriminators D_V,
+one per temporal scale, on every K-frame window at stride K**s of the generated frames, stepping
+back from the last one by K frames (the official get_skipped_frames), conditioned on the
+ground-truth backward flow. The schedule grows the clip length and the number of active scales
+stage by stage (spatio-temporally progressive training); a stage that adds a scale can train it
+alone first (``new_scale_alone_steps``, niter_fix_global). Adam with linear decay over the second
+half; an exponential moving average of G's weights is kept for synthesis (``train.ema``).
+
+Checkpoints hold the full state (networks, weight averages, optimizers, LR schedulers, grad
+scaler, stage, step, RNG states) and are written atomically; ``--resume`` continues exactly where
+the last one stopped, if that checkpoint was made with the same options and code (else it is set
+aside and training starts over: a rerun after a code change retrains).
 A non-finite loss stops the run with the last good checkpoint left intact.
 """
 
@@ -41,10 +51,12 @@ from torch.utils.checkpoint import checkpoint as grad_checkpoint
 from model import options as options_mod
 from model.data import CacheError, ClipDataset, Expectation
 from model.discriminators import ImageDiscriminator, VideoDiscriminator
+from model.ema import WeightAverage
 from model.flow_ops import compose
+from model.checkpoints import first_frame_method, generator_config, load_generator, single_image_config, weights_kind
 from model.generator import Vid2VidGenerator
 from model.inputs import instance_edges, one_hot_labels
-from model.losses import GANLoss, VGGLoss, feature_matching, flow_loss
+from model.losses import GANLoss, VGGLoss, feature_matching, flow_loss, temporal_warp_loss
 from model.multimodal import FeatureEncoder, fit_class_gmms, instance_vectors
 from model.weights import DEFAULT_ENTRIES, WeightsError, load_state_dict
 
@@ -96,10 +108,17 @@ class Trainer:
         g = opts.model
         self.memory_format = torch.channels_last if opts.train.channels_last else torch.contiguous_format
         self.generator = Vid2VidGenerator(g).to(device, memory_format=self.memory_format)
-        # first_frame 'image': a single-image generator (no history, no flow) makes frames 0..L-1
-        self.first_generator = (
-            Vid2VidGenerator(dataclasses.replace(g, n_frames=1, use_history=False, use_flow=False))
-            .to(device, memory_format=self.memory_format) if opts.train.first_frame == "image" else None)
+        self.first_frames = first_frame_method(options_mod.to_dict(opts))
+        # first_frame 'image': a single-image generator (no history, no flow) makes frames 0..L-1,
+        # trained beside G, or a trained single-image run's (frozen: the official --use_single_G)
+        self.first_generator, self.first_config, self.first_trainable = None, None, False
+        if self.first_frames == "image" and opts.train.single_image_generator:
+            self.first_generator, self.first_config = self._single_image_run(opts.train.single_image_generator)
+        elif self.first_frames == "image":
+            self.first_config, self.first_trainable = single_image_config(g), True
+            self.first_generator = Vid2VidGenerator(self.first_config)
+        if self.first_generator is not None:
+            self.first_generator = self.first_generator.to(device, memory_format=self.memory_format)
         self.encoder = (FeatureEncoder(g.feat_nc, norm=g.norm).to(device, memory_format=self.memory_format)
                         if g.feat_nc else None)
         d = opts.discriminator
@@ -112,9 +131,13 @@ class Trainer:
         self.vgg = self._vgg()
         o = opts.optim
         self.opt_g = torch.optim.Adam(self.g_parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
-        d_params = list(self.image_d.parameters()) + list(self.video_ds.parameters())
-        self.opt_d = torch.optim.Adam(d_params, lr=o.lr, betas=(o.beta1, o.beta2))
-        total, decay = opts.total_steps, o.decay_steps
+        self.opt_d = torch.optim.Adam(self.d_parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
+        self.averages = {}  # weight averages kept for synthesis
+        if opts.train.ema > 0:
+            self.averages["generator"] = WeightAverage(self.generator, opts.train.ema)
+            if self.first_trainable:
+                self.averages["first_generator"] = WeightAverage(self.first_generator, opts.train.ema)
+        total, decay = opts.total_steps, opts.decay_steps
         factor = lambda step: 1.0 if step < total - decay else max(0.0, (total - step) / max(decay, 1))  # noqa: E731
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, factor)
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, factor)
@@ -135,12 +158,39 @@ class Trainer:
             self.g_model = torch.compile(self.g_model)
         self._datasets: dict[int, ClipDataset] = {}
 
-    def g_parameters(self) -> list[nn.Parameter]:
-        """What the G update trains: the generator and the feature encoder E (trained with G)."""
-        params = list(self.generator.parameters())
-        for extra in (self.first_generator, self.encoder):
-            params += list(extra.parameters()) if extra is not None else []
-        return params
+    def g_parameters(self, stage_index: int | None = None) -> list[nn.Parameter]:
+        """What the G update trains: the generator, its first-frame generator and the feature
+        encoder E (trained with G); in the first ``new_scale_alone_steps`` of a stage that adds a
+        scale, only that scale of the two generators."""
+        if stage_index is not None:
+            stage = self.opts.schedule[stage_index]
+            if self.step - self.opts.stage_start(stage_index) < stage.new_scale_alone_steps:
+                return [p for g in self.trained_generators() for p in g.finest_scale(stage.scales).parameters()]
+        params = [p for g in self.trained_generators() for p in g.parameters()]
+        return params + (list(self.encoder.parameters()) if self.encoder is not None else [])
+
+    def trained_generators(self) -> list[Vid2VidGenerator]:
+        return [self.generator] + ([self.first_generator] if self.first_trainable else [])
+
+    def _single_image_run(self, path: str):
+        """The generator of a trained single-image run (its weight average where it has one), frozen."""
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        except OSError as err:
+            raise options_mod.OptionsError(f"train.single_image_generator: cannot read {path} ({err})") from None
+        cfg = generator_config(checkpoint["options"]["model"])
+        if cfg.n_frames != 1 or cfg.use_history:
+            raise options_mod.OptionsError(f"train.single_image_generator: {path} is not a single-image model "
+                                           "(it needs model.n_frames 1, use_history false: a frame_by_frame run)")
+        if cfg.n_local != self.opts.model.n_local or cfg.label_nc != self.opts.model.label_nc:
+            raise options_mod.OptionsError(f"train.single_image_generator: {path} has n_local {cfg.n_local}, label_nc "
+                                           f"{cfg.label_nc}; this run has {self.opts.model.n_local}, "
+                                           f"{self.opts.model.label_nc}")
+        generator = load_generator(checkpoint, "generator", weights_kind(checkpoint), torch.device("cpu"))
+        return generator.requires_grad_(False), cfg
+
+    def d_parameters(self) -> list[nn.Parameter]:
+        return list(self.image_d.parameters()) + list(self.video_ds.parameters())
 
     def _vgg(self) -> VGGLoss | None:
         if self.opts.loss.lambda_vgg <= 0:
@@ -222,108 +272,143 @@ class Trainer:
 
     # ------------------------------------------------------------------ generation
     def generate(self, inputs: dict, scales: int) -> dict:
-        """Make frames L..T-1 of the clip; returns stacked fakes and per-frame outputs."""
+        """Make the clip's frames (from frame L on with real first frames, else all); returns
+        ``{"start": first generated index, "outputs": [per-frame dict]}``, each with the
+        generator's outputs, ``t`` and ``source`` ('first': the single-image generator, or 'main')."""
         cfg, train = self.opts.model, self.opts.train
         semantic, frames = inputs["condition"], inputs["frames"]
         b, t_total, _, h, w = frames.shape
         history_len = cfg.n_frames - 1
-        start = history_len if train.first_frame == "real" else 0  # 'zero' and 'image' make every frame
+        start = history_len if self.first_frames == "real" else 0
         zeros = torch.zeros(b, 3, h, w, device=self.device)
-        history = [frames[:, t] if t >= 0 and train.first_frame == "real" else zeros
-                   for t in range(start - history_len, start)]
+        history = [frames[:, t] if self.first_frames == "real" else zeros for t in range(history_len)]
         sem_zero = torch.zeros_like(semantic[:, 0])
         outputs = []
         for t in range(start, t_total):
-            sem = torch.cat([semantic[:, s] if s >= 0 else sem_zero for s in range(t - history_len, t + 1)], 1)
-            prev = torch.cat(history, 1) if cfg.use_history else None
-            sem = sem.contiguous(memory_format=self.memory_format)
             current = inputs["labels"][:, t] if inputs["labels"] is not None else None  # for Eq. 9
             if self.first_generator is not None and t < history_len:  # the single-image generator
-                sem = semantic[:, t].contiguous(memory_format=self.memory_format)
-                run = lambda s, p: self.first_generator(s, None, current, scales=scales)  # noqa: E731
+                network, source, prev = self.first_generator, "first", None
+                sem = semantic[:, t]
             else:
-                run = lambda s, p: self.g_model(s, p, current, scales=scales)  # noqa: E731
+                network, source = self.g_model, "main"
+                sem = torch.cat([semantic[:, s] if s >= 0 else sem_zero for s in range(t - history_len, t + 1)], 1)
+                prev = torch.cat(history, 1) if cfg.use_history else None
+            sem = sem.contiguous(memory_format=self.memory_format)
+            run = lambda s, p, net=network, cur=current: net(s, p, cur, scales=scales)  # noqa: E731
             if train.grad_checkpoint:
                 out = grad_checkpoint(lambda s, p: tuple(vars(run(s, p)).values()), sem, prev, use_reentrant=False)
                 out = dict(zip(("frame", "hallucinated", "warped", "flow", "mask"), out))
             else:
                 out = vars(run(sem, prev))
-            outputs.append((t, out))
-            new = out["frame"]
-            if train.tbptt and (t - start + 1) % train.tbptt == 0:
-                new = new.detach()
-            if self.first_generator is not None and t < history_len:
+            out.update(t=t, source=source)
+            outputs.append(out)
+            if history_len:
+                new = out["frame"]
                 # the single-image generator learns from its own frames' losses only, as the separately
                 # trained pix2pixHD of the official recipe: G's losses do not reshape its output
-                new = new.detach()
-            history = history[1:] + [new]
+                if source == "first" or (train.tbptt and (t - start + 1) % train.tbptt == 0):
+                    new = new.detach()
+                history = history[1:] + [new]
         return {"start": start, "outputs": outputs}
 
     # ------------------------------------------------------------------ losses
-    def _video_windows(self, fake: torch.Tensor, real: torch.Tensor, flows: torch.Tensor, start: int):
-        """For each temporal scale: the last K-frame window at stride 3**s inside the generated frames,
-        with the composed backward flows between its frames (ground truth, from the real clip)."""
+    def video_windows(self, outputs: list[dict], real: torch.Tensor, flows: torch.Tensor):
+        """For each temporal scale s: every K-frame window at frame stride K**s over the generated
+        frames, ending at the last one and stepping back by K frames (the official
+        get_skipped_frames), batched; with the composed ground-truth backward flows between the
+        window's frames. Frames of the single-image generator enter detached."""
         k = self.opts.discriminator.k_frames
-        for s, _ in enumerate(self.video_d_models):
-            stride = 3**s
+        fake_at = {o["t"]: (o["frame"] if o["source"] == "main" else o["frame"].detach()) for o in outputs}
+        first, last = outputs[0]["t"], outputs[-1]["t"]
+        composed: dict[tuple[int, int], torch.Tensor] = {}
+
+        def flow_between(a: int, b: int) -> torch.Tensor:  # b -> a, chained from b down to a
+            if (a, b) not in composed:
+                composed[(a, b)] = compose([flows[:, j - 1] for j in range(b, a, -1)])
+            return composed[(a, b)]
+
+        for s in range(len(self.video_d_models)):
+            stride = k**s
             span = (k - 1) * stride
-            last = fake.shape[1] - 1 + start  # clip index of the last generated frame
-            first = last - span
-            if first < start:
+            windows = [[end - span + i * stride for i in range(k)] for end in range(last, first + span - 1, -k)]
+            if not windows:
                 continue
-            idx = [first + i * stride for i in range(k)]
-            window_flows = torch.stack(
-                [compose([flows[:, j - 1] for j in range(b, a, -1)]) for a, b in zip(idx[:-1], idx[1:])], 1)
-            yield s, fake[:, [i - start for i in idx]], real[:, idx], window_flows
+            fake = torch.cat([torch.stack([fake_at[t] for t in idx], 1) for idx in windows])
+            real_w = torch.cat([real[:, idx] for idx in windows])
+            flow_w = torch.cat([torch.stack([flow_between(a, b) for a, b in zip(idx[:-1], idx[1:])], 1)
+                                for idx in windows])
+            yield s, fake, real_w, flow_w
+
+    def _gan_terms(self, pred_fake, pred_real) -> tuple[torch.Tensor, torch.Tensor]:
+        """G's adversarial and feature-matching terms against one discriminator's outputs."""
+        return (self.gan(pred_fake, True, for_discriminator=False),
+                feature_matching(pred_fake, pred_real) * self.opts.loss.lambda_feat)
 
     def losses(self, inputs: dict, generated: dict) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        lw, start = self.opts.loss, generated["start"]
+        """(G loss, D loss, logs). Each discriminator sees a fake once: G's terms backpropagate
+        into the generators, D's terms (the same predictions) only into D (Trainer.train_step)."""
+        lw = self.opts.loss
         frames, semantic = inputs["frames"], inputs["semantic"]
-        fake = torch.stack([out["frame"] for _, out in generated["outputs"]], 1)
+        every = generated["outputs"]
+        # what D_I and VGG score: G's frames, and the first-frame generator's where it is trained here
+        outputs = [o for o in every if o["source"] == "main" or self.first_trainable]
+        times = [o["t"] for o in outputs]
+        fake = torch.stack([o["frame"] for o in outputs], 1)
         logs: dict[str, torch.Tensor] = {}
-        g_loss = fake.new_zeros((), dtype=torch.float32)
-        d_loss = fake.new_zeros((), dtype=torch.float32)
-        n = fake.shape[1]
+        g_terms, d_terms = [], []
         flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
-        sem, real = flat(semantic[:, start:]), flat(frames[:, start:])
-        fake_flat = flat(fake)
-        # image discriminator on every generated frame
-        pred_fake = self.image_d_model(sem, fake_flat)
+        sem, real = flat(semantic[:, times]), flat(frames[:, times])
+        # image discriminator on every generated frame, and on h_t where the frame was warped
         pred_real = self.image_d_model(sem, real)
-        logs["g_gan_image"] = self.gan(pred_fake, True, for_discriminator=False)
-        logs["g_feat_image"] = feature_matching(pred_fake, pred_real) * lw.lambda_feat
-        g_loss = g_loss + logs["g_gan_image"] + logs["g_feat_image"]
-        if self.vgg is not None:
-            logs["g_vgg"] = self.vgg(fake_flat, real) * lw.lambda_vgg
-            g_loss = g_loss + logs["g_vgg"]
-        # flow loss (Eq. 8) on frames generated with warping
-        flows = [(t, out) for t, out in generated["outputs"] if out["flow"] is not None and t >= 1]
-        if flows and lw.lambda_flow > 0:
-            terms = [flow_loss(out["flow"], inputs["flow"][:, t - 1], inputs["confidence"][:, t - 1],
-                               frames[:, t - 1], frames[:, t]) for t, out in flows]
-            logs["g_flow"] = torch.stack(terms).mean() * lw.lambda_flow
-            g_loss = g_loss + logs["g_flow"]
+        n_out = len(outputs)
+        images = {"image": (sem, flat(fake), real, pred_real)}
+        raw = [i for i, o in enumerate(outputs) if o["warped"] is not None]
+        if lw.raw_losses and raw:
+            rows = torch.tensor([b * n_out + i for b in range(fake.shape[0]) for i in raw], device=fake.device)
+            images["raw"] = (sem[rows], flat(torch.stack([outputs[i]["hallucinated"] for i in raw], 1)), real[rows],
+                             [[layer[rows] for layer in scale] for scale in pred_real])
+        for name, (labels, images_, real_, pred_real_) in images.items():
+            pred_fake = self.image_d_model(labels, images_)
+            logs[f"g_gan_{name}"], logs[f"g_feat_{name}"] = self._gan_terms(pred_fake, pred_real_)
+            logs[f"d_{name}"] = 0.5 * (self.gan(pred_real_, True) + self.gan(pred_fake, False))
+            g_terms += [logs[f"g_gan_{name}"], logs[f"g_feat_{name}"]]
+            d_terms.append(logs[f"d_{name}"])
+            if self.vgg is not None:
+                logs[f"g_vgg_{name}"] = self.vgg(images_, real_) * lw.lambda_vgg
+                g_terms.append(logs[f"g_vgg_{name}"])
+        # flow loss (Eq. 8) and the output temporal warp loss, on G's frames after the first
+        main = [o for o in every if o["source"] == "main" and o["t"] >= 1]
+        flow_terms, warp_terms, output_warp = [], [], []
+        frame_at = {o["t"]: o["frame"] for o in every}
+        for o in main:
+            t = o["t"]
+            gt_flow, confidence = inputs["flow"][:, t - 1], inputs["confidence"][:, t - 1]
+            if o["flow"] is not None:
+                epe, warped = flow_loss(o["flow"], gt_flow, confidence, frames[:, t - 1], frames[:, t])
+                flow_terms.append(epe)
+                warp_terms.append(warped)
+            previous = frame_at.get(t - 1, frames[:, t - 1])  # before the clip's first output: the real frame
+            output_warp.append(temporal_warp_loss(o["frame"], previous, gt_flow, confidence))
+        if flow_terms:
+            logs["g_flow"] = torch.stack(flow_terms).mean() * lw.lambda_flow
+            logs["g_flow_warp"] = torch.stack(warp_terms).mean() * lw.lambda_flow_warp
+            g_terms += [logs["g_flow"], logs["g_flow_warp"]]
+        if output_warp and lw.lambda_output_warp > 0 and self.opts.model.use_history:
+            logs["g_output_warp"] = torch.stack(output_warp).mean() * lw.lambda_output_warp
+            g_terms.append(logs["g_output_warp"])
         # video discriminators
-        windows = list(self._video_windows(fake, frames, inputs["flow"], start))
-        video_real = {}
-        for s, fake_w, real_w, flow_w in windows:
+        for s, fake_w, real_w, flow_w in self.video_windows(every, frames, inputs["flow"]):
             d_v = self.video_d_models[s]
             pv_fake, pv_real = d_v(fake_w, flow_w), d_v(real_w, flow_w)
-            video_real[s] = pv_real
-            logs[f"g_gan_video{s}"] = self.gan(pv_fake, True, for_discriminator=False) * lw.lambda_temporal
-            logs[f"g_feat_video{s}"] = feature_matching(pv_fake, pv_real) * lw.lambda_feat * lw.lambda_temporal
-            g_loss = g_loss + logs[f"g_gan_video{s}"] + logs[f"g_feat_video{s}"]
-        # discriminator losses on detached fakes
-        pred_fake_d = self.image_d_model(sem, fake_flat.detach())
-        logs["d_image"] = 0.5 * (self.gan(pred_real, True) + self.gan(pred_fake_d, False))
-        d_loss = d_loss + logs["d_image"]
-        for s, fake_w, real_w, flow_w in windows:
-            d_v = self.video_d_models[s]
-            logs[f"d_video{s}"] = 0.5 * (self.gan(video_real[s], True) + self.gan(d_v(fake_w.detach(), flow_w), False))
-            d_loss = d_loss + logs[f"d_video{s}"]
-        logs["frames"] = torch.tensor(float(n * fake.shape[0]))
-        return g_loss, d_loss, logs
+            gan, feat = self._gan_terms(pv_fake, pv_real)
+            logs[f"g_gan_video{s}"], logs[f"g_feat_video{s}"] = gan * lw.lambda_temporal, feat * lw.lambda_temporal
+            logs[f"d_video{s}"] = 0.5 * (self.gan(pv_real, True) + self.gan(pv_fake, False))
+            g_terms += [logs[f"g_gan_video{s}"], logs[f"g_feat_video{s}"]]
+            d_terms.append(logs[f"d_video{s}"])
+        logs["frames"] = torch.tensor(float(fake.shape[1] * fake.shape[0]))
+        return torch.stack(g_terms).sum(), torch.stack(d_terms).sum(), logs
 
+    # ------------------------------------------------------------------ one step
     # ------------------------------------------------------------------ one step
     def autocast(self):
         precision = self.opts.train.precision
@@ -340,20 +425,24 @@ class Trainer:
             g_loss, d_loss, logs = self.losses(inputs, generated)
         if not (torch.isfinite(g_loss) and torch.isfinite(d_loss)):
             raise NonFiniteLoss(f"step {self.step}: non-finite loss (G {g_loss.item()}, D {d_loss.item()})")
-        # G update (D's grads from this pass are discarded before the D update)
+        # G's gradients into the generators only, D's (on the same predictions) into D only
         self.opt_g.zero_grad(set_to_none=True)
-        self.scaler.scale(g_loss).backward(inputs=self.g_parameters())
-        self.scaler.step(self.opt_g)
+        self.scaler.scale(g_loss).backward(inputs=self.g_parameters(stage_index), retain_graph=True)
         self.opt_d.zero_grad(set_to_none=True)
-        self.scaler.scale(d_loss).backward()
+        self.scaler.scale(d_loss).backward(inputs=self.d_parameters())
+        self.scaler.step(self.opt_g)
         self.scaler.step(self.opt_d)
         self.scaler.update()
         self.sched_g.step()
         self.sched_d.step()
+        # the average's warm-up restarts with each stage: a newly added scale starts from its
+        # initialisation, and an average reaching back before the stage would drag it there
+        for name, average in self.averages.items():
+            average.update(getattr(self, name), self.step - self.opts.stage_start(stage_index))
         self.step += 1
         if self.step % self.opts.train.sample_every == 0:
             start = generated["start"]
-            fake = torch.stack([o["frame"][0] for _, o in generated["outputs"]]).detach().float().cpu()
+            fake = torch.stack([o["frame"][0] for o in generated["outputs"]]).detach().float().cpu()
             self.last_sample = (inputs["frames"][0, start:].float().cpu(), fake)
         out = {k: float(v.detach()) for k, v in logs.items()}
         out["g_total"], out["d_total"] = float(g_loss.detach()), float(d_loss.detach())
@@ -370,6 +459,9 @@ class Trainer:
             "video_ds": self.video_ds.state_dict(),
             "encoder": self.encoder.state_dict() if self.encoder is not None else None,
             "first_generator": self.first_generator.state_dict() if self.first_generator is not None else None,
+            "first_generator_config": dataclasses.asdict(self.first_config) if self.first_config else None,
+            "first_frames": self.first_frames,
+            "averages": {name: average.state_dict() for name, average in self.averages.items()},
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "sched_g": self.sched_g.state_dict(),
@@ -387,6 +479,8 @@ class Trainer:
             self.encoder.load_state_dict(state["encoder"])
         if self.first_generator is not None:
             self.first_generator.load_state_dict(state["first_generator"])
+        for name, average in self.averages.items():
+            average.load_state_dict(state["averages"][name])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.sched_g.load_state_dict(state["sched_g"])
@@ -450,9 +544,13 @@ def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(out / "tensorboard"))
+        warnings = options_mod.schedule_warnings(opts)
+        for warning in warnings:
+            log.warning("%s", warning)
         info = {"options": options_mod.to_dict(opts), "device": str(dev), "world_size": world,
                 "torch": torch.__version__, "vgg_loss": trainer.vgg is not None,
-                "vgg_disabled_reason": getattr(trainer, "vgg_disabled_reason", None)}
+                "vgg_disabled_reason": getattr(trainer, "vgg_disabled_reason", None),
+                "first_frames": trainer.first_frames, "schedule_warnings": warnings}
         out.mkdir(parents=True, exist_ok=True)
         (out / "run.json").write_text(json.dumps(info, indent=1, default=str))
     stop = opts.total_steps if max_steps is None else min(opts.total_steps, max_steps)
@@ -471,7 +569,7 @@ def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None
             raise
         frames += logs["frames"]
         bar.update(1)
-        bar.set_postfix(stage=stage_index, g=f"{logs['g_total']:.3f}", d=f"{logs['d_total']:.3f}")
+        bar.set_postfix(stage=stage_index, g=f"{logs['g_total']:.3f}", d=f"{logs['d_total']:.3f}", refresh=False)
         if writer is not None and trainer.step % opts.train.log_every == 0:
             for key, value in logs.items():
                 writer.add_scalar(f"loss/{key}", value, trainer.step)

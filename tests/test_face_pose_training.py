@@ -120,8 +120,8 @@ def test_first_frame_generator_learns_from_its_own_frames_only(face_cache, tmp_p
     trainer = Trainer(_face_options(shard, tmp_path / "run"), torch.device("cpu"))
     batch = torch.utils.data.default_collate([trainer.dataset(0)[0]])
     generated = trainer.generate(trainer.to_inputs(batch), scales=0)
-    (first_t, first), (last_t, last) = generated["outputs"][0], generated["outputs"][-1]
-    assert first_t == 0 and last_t == 2
+    first, last = generated["outputs"][0], generated["outputs"][-1]
+    assert first["t"] == 0 and first["source"] == "first" and last["t"] == 2
     params = list(trainer.first_generator.parameters())
     assert any(g is not None for g in torch.autograd.grad(first["frame"].sum(), params, allow_unused=True))
     assert all(g is None for g in torch.autograd.grad(last["frame"].sum(), params, allow_unused=True))

@@ -1,0 +1,59 @@
+"""Generators rebuilt from a training checkpoint (model/train.py writes them): the sequential
+generator, its first-frame (single-image) generator, and which weights to take, the weight
+average (``train.ema``) or the last ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from model.generator import GeneratorConfig, Vid2VidGenerator
+
+
+def generator_config(model: dict) -> GeneratorConfig:
+    """A GeneratorConfig from its stored dict (lists back to tuples)."""
+    known = {f.name for f in dataclasses.fields(GeneratorConfig)}
+    values = {k: v for k, v in model.items() if k in known}
+    if "foreground_labels" in values:
+        values["foreground_labels"] = tuple(values["foreground_labels"])
+    return GeneratorConfig(**values)
+
+
+def single_image_config(cfg: GeneratorConfig) -> GeneratorConfig:
+    """The first-frame generator of a model: one semantic frame in, no history, no flow (pix2pixHD)."""
+    return dataclasses.replace(cfg, n_frames=1, use_history=False, use_flow=False)
+
+
+def first_frame_method(options: dict) -> str:
+    """How frames 0..L-1 are made, in training and synthesis (options as the checkpoint stores
+    them): 'none' (a model without history), 'image', 'zero' or 'real'."""
+    if options["model"]["n_frames"] <= 1 or not options["model"].get("use_history", True):
+        return "none"
+    return options["train"].get("first_frame", "real")
+
+
+def weights_kind(checkpoint: dict, weights: str = "auto") -> str:
+    """'average' or 'raw': ``weights`` 'auto' takes the average where the checkpoint has one."""
+    has_average = "generator" in (checkpoint.get("averages") or {})
+    if weights == "average" and not has_average:
+        raise ValueError("the checkpoint holds no weight average (trained with train.ema: 0): use --weights raw")
+    if weights not in ("auto", "average", "raw"):
+        raise ValueError(f"weights: expected auto, average or raw, got {weights!r}")
+    return "average" if weights != "raw" and has_average else "raw"
+
+
+def load_generator(checkpoint: dict, which: str, kind: str, device: torch.device) -> Vid2VidGenerator:
+    """``which``: 'generator' or 'first_generator'; ``kind``: 'average' or 'raw' (the first
+    generator of a run that took a trained single-image run's has no average of its own: its
+    stored weights are that run's)."""
+    cfg = generator_config(checkpoint["options"]["model"])
+    if which == "first_generator":
+        stored = checkpoint.get("first_generator_config")
+        cfg = generator_config(stored) if stored else single_image_config(cfg)
+    averages = checkpoint.get("averages") or {}
+    state = averages[which] if kind == "average" and which in averages else checkpoint[which]
+    generator = Vid2VidGenerator(cfg).to(device).eval()
+    generator.load_state_dict(state)
+    return generator
