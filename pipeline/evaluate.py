@@ -15,14 +15,17 @@ segmenter (the one the labels stage ran, at its scales / flip: mode ``train``'s 
 pretrained mmseg DeepLabV3 when its weights are present) on the synthesized frames, mIoU against the input labels,
 beside the same segmenter on the real frames; and the Frechet distances of the FID family
 (pipeline/metrics/extractors.py, pipeline/metrics/frechet.py): image FID (FID Inception, pool3),
-FVD (I3D, 16-frame clips), the paper's video FIDs with I3D (whole val videos) and with
-3D-ResNeXt-101 (16-frame clips), the real statistics cached per dataset and extractor under
-results/<ds>/fid_stats/. Each runs only with its real weights (verified where a digest is
+FVD (I3D, every 16-frame window), the paper's video FIDs with I3D (whole val videos) and with
+3D-ResNeXt-101 (every 16-frame window), the real videos' features cached per dataset, extractor
+and cache fingerprint under results/<ds>/fid_stats/ (a rebuilt cache gets new ones). Each runs only with its real weights (verified where a digest is
 published); without them (offline) the metric is recorded as unavailable with the reason, which
 says which file to put where. Offline, where the labels came from the dataset's own trained
 DeepLabV3, ``image_fid_segmenter_standin`` gives a Frechet distance over that network's pooled
 backbone features instead, clearly named as a stand-in (not comparable with published FIDs).
 No number is ever reported from an extractor without its real weights.
+
+Every metric comes with its spread: a bootstrap over the evaluated clips (pipeline/metrics/spread.py;
+a Fréchet distance refitted on each resample), its standard deviation and 95% interval.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import platform
 import subprocess
 from pathlib import Path
@@ -44,15 +48,19 @@ from pipeline.code_version import code_version
 from pipeline.errors import InputError, main_guard
 from pipeline.images import read_rgb
 from pipeline.metrics.image import psnr, ssim
+from pipeline.metrics.spread import RESAMPLES_FRECHET, bootstrap
 from pipeline.metrics.temporal import warping_error
 
+log = logging.getLogger("pipeline.evaluate")
 UNAVAILABLE: dict[str, str] = {}
 # metric -> (extractor, features: 'frames' (each frame), 'clips' (16-frame clips), 'videos' (whole videos))
 FEATURE_METRICS = {"image_fid_inception": ("inception_fid", "frames"), "fvd_i3d": ("i3d_fvd", "clips"),
                    "video_fid_i3d": ("i3d_fvd", "videos"), "video_fid_resnext101": ("resnext101_kinetics", "clips")}
 NO_SEGMENTER = "needs a segmenter: labels mode 'train' (results/<ds>/segmenter/model.pt) or 'pretrained' with its weights"
-LOWER_IS_BETTER = {"temporal_warping_error": True, "psnr": False, "ssim": False, "segmentation_miou": False,
-                   "image_fid_segmenter_standin": True, "image_fid_inception": True, "fvd_i3d": True}
+# every metric, in the order the table and the plot show them: name -> lower is better
+METRICS = {"temporal_warping_error": True, "psnr": False, "ssim": False, "segmentation_miou": False,
+           "image_fid_segmenter_standin": True, "image_fid_inception": True, "fvd_i3d": True,
+           "video_fid_i3d": True, "video_fid_resnext101": True}
 
 
 def _segmenter(ds):
@@ -81,11 +89,24 @@ def _segmenter(ds):
     return None, NO_SEGMENTER, None
 
 
-def _feature_metrics(ds, real: dict, fakes: dict[str, list[np.ndarray]], split: str) -> dict:
+def frechet_entry(real_parts: list[np.ndarray], fake_parts: list[np.ndarray]) -> dict:
+    """The Fréchet distance between the real and the synthesized clips' features (one array per
+    clip), with its bootstrap spread over clips (both sides resampled alike)."""
+    from pipeline.metrics.frechet import features_distance
+
+    def distance(pairs) -> float:
+        return features_distance(np.concatenate([r for r, _ in pairs]), np.concatenate([f for _, f in pairs]))
+
+    pairs = list(zip(real_parts, fake_parts))
+    return {"value": distance(pairs), "features": int(sum(len(f) for f in fake_parts)),
+            "real_features": int(sum(len(r) for r in real_parts)),
+            "spread": bootstrap(pairs, distance, RESAMPLES_FRECHET)}
+
+
+def _feature_metrics(ds, real: dict, fakes: dict[str, list[np.ndarray]], split: str, fingerprint: str) -> dict:
     """{method: {metric: entry}} for the FID family; unavailable (with the reason) without weights."""
     from model.weights import WeightsError
     from pipeline.metrics import extractors
-    from pipeline.metrics.frechet import frechet_distance, statistics
 
     videos = [f for f, _, _ in real.values()]
     results = {method: {} for method in fakes}
@@ -97,20 +118,19 @@ def _feature_metrics(ds, real: dict, fakes: dict[str, list[np.ndarray]], split: 
                 results[method][metric] = {"value": None, "available": False, "extractor": name, "reason": str(err)}
             continue
 
-        def features(vids):
+        def features(vids) -> list[np.ndarray]:  # one array per clip
             if kind == "frames":
-                return extractors.frame_features(model, vids)
+                return [extractors.frame_features(model, [v]) for v in vids]
             if kind == "clips":
-                return extractors.clip_features(model, vids)
-            return extractors.clip_features(model, vids, clip=min(len(v) for v in vids))  # whole videos
+                return [extractors.clip_features(model, [v]) for v in vids]
+            shortest = min(len(v) for v in vids)
+            return [extractors.clip_features(model, [v], clip=shortest, stride=shortest) for v in vids]  # whole videos
 
-        real_stats = extractors.cached_real_stats(ds.results / "fid_stats", f"{name}-{kind}", split, sha,
-                                                  lambda: features(videos))
+        real_parts = extractors.cached_real_features(ds.results / "fid_stats", f"{name}-{kind}", split, sha,
+                                                     fingerprint, lambda: features(videos))
         for method, fake_videos in fakes.items():
-            fake_stats = statistics(features(fake_videos))
-            results[method][metric] = {"value": frechet_distance(real_stats, fake_stats), "extractor": name,
-                                       "weights_sha256": sha, "features": int(fake_stats.count),
-                                       "real_features": int(real_stats.count)}
+            results[method][metric] = {**frechet_entry(real_parts, features(fake_videos)), "extractor": name,
+                                       "weights_sha256": sha}
     return results
 
 
@@ -159,23 +179,27 @@ def _segmentation_miou(ds, model, frames: list[np.ndarray], truth: np.ndarray) -
 
 
 def _real_sequences(ds, split: str):
-    """{seq: (frames (T,H,W,3) uint8, flow_backward (T-1,2,H,W), confidence_backward (T-1,H,W))}."""
+    """({seq: (frames (T,H,W,3) uint8, flow_backward (T-1,2,H,W), confidence_backward (T-1,H,W))},
+    the fingerprint of these sequences in the cache: their names, sizes and source stages)."""
     from safetensors import safe_open
 
     shards = sorted((ds.results / "cache").glob("*.safetensors"))
     if not shards:
         raise InputError(ds.results / "cache", "no cache shards: run the cache stage first")
-    found = {}
+    found, described = {}, []
     for shard in shards:
         header = read_header(shard)
         with safe_open(str(shard), framework="numpy") as handle:
             for seq in header["sequences"]:
                 if seq["split"] == split:
                     name = seq["name"]
+                    described.append(seq)
                     found[name] = (handle.get_tensor(f"{name}/frames"),
                                    handle.get_tensor(f"{name}/flow_backward").astype(np.float32),
                                    handle.get_tensor(f"{name}/confidence_backward").astype(np.float32) / 255.0)
-    return found
+    described = sorted(described, key=lambda seq: seq["name"])
+    fingerprint = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+    return found, fingerprint
 
 
 def _method_frames(ds, method: str, seq: str, real_frames: np.ndarray) -> np.ndarray:
@@ -191,60 +215,72 @@ def _method_frames(ds, method: str, seq: str, real_frames: np.ndarray) -> np.nda
     return fake
 
 
+def _mean_entry(per_clip: list[np.ndarray]) -> tuple[float, dict]:
+    """The mean over all frames of per-clip frame values, and its bootstrap spread over clips."""
+    def mean(parts) -> float:
+        return float(np.mean(np.concatenate(parts)))
+
+    return mean(per_clip), bootstrap(per_clip, mean)
+
+
 def evaluate(ds, methods: list[str], split: str = "val") -> dict:
-    real = dict(sorted(_real_sequences(ds, split).items()))
+    from pipeline.segmentation.predict import mean_iou
+
+    real, fingerprint = _real_sequences(ds, split)
+    real = dict(sorted(real.items()))
     if not real:
         raise InputError(ds.results / "cache", f"no {split} sequences in the cache")
     results = {}
     any_seq = next(iter(real.values()))[0]
     resolution = [int(any_seq.shape[2]), int(any_seq.shape[1])]
+    log.info("%d %s clips of %d frames, cache fingerprint %s", len(real), split, len(any_seq), fingerprint[:12])
     floor = np.mean([warping_error(list(f), b, c) for f, b, c in real.values()])
     segmenter, segmenter_name, segmenter_sha = _segmenter(ds)
+    stand_in = False
     if segmenter is not None:
-        from pipeline.segmentation.predict import mean_iou
-
         truth = {seq: _labels_of(ds, seq, len(f)) for seq, (f, _, _) in real.items()}
-        real_miou = mean_iou(sum(_segmentation_miou(ds, segmenter, list(f), truth[seq])
-                                 for seq, (f, _, _) in real.items()))
-        stand_in = hasattr(segmenter, "net")  # the trained torchvision DeepLabV3 (labels mode 'train')
-        if stand_in:
-            from pipeline.metrics.frechet import frechet_distance, statistics
+        stand_in = ds.cfg["labels"]["mode"] == "train"  # the trained torchvision DeepLabV3: its features
 
-            real_seg_stats = statistics(_segmenter_features(segmenter, [f for f, _, _ in real.values()]))
+        def real_parts() -> list[np.ndarray]:  # per clip: its confusion matrix, then its stand-in features
+            parts = [_segmentation_miou(ds, segmenter, list(f), truth[seq]) for seq, (f, _, _) in real.items()]
+            return parts + ([_segmenter_features(segmenter, [f]) for f, _, _ in real.values()] if stand_in else [])
+
+        from pipeline.metrics import extractors
+
+        parts = extractors.cached_real_features(ds.results / "fid_stats", "segmenter", split, segmenter_sha,
+                                                fingerprint, real_parts)
+        real_miou = mean_iou(sum(parts[:len(real)]))
+        real_seg_features = parts[len(real):]
+        log.info("the segmenter on the real clips: mIoU %.3f", real_miou)
     # every synthesized video is read once; each metric family below uses these arrays
     fakes = {m: [_method_frames(ds, m, seq, f) for seq, (f, _, _) in real.items()] for m in methods}
-    feature_metrics = _feature_metrics(ds, real, fakes, split)
+    feature_metrics = _feature_metrics(ds, real, fakes, split, fingerprint)
     for method in methods:
-        errors, psnrs, ssims, frames = [], [], [], 0
+        log.info("%s: scoring %d frames", method, sum(len(f) for f in fakes[method]))
+        errors, psnrs, ssims = [], [], []
         for fake, (real_frames, back, conf) in zip(fakes[method], real.values()):
-            errors.append(warping_error(list(fake), back, conf))
-            psnrs += [psnr(f, r) for f, r in zip(fake, real_frames)]
-            ssims += [ssim(f, r) for f, r in zip(fake, real_frames)]
-            frames += len(fake)
-        counts = {"clips": len(real), "frames": frames, "resolution": resolution}
-        metrics = {
-            "temporal_warping_error": {"value": float(np.mean(errors)), "extractor": "source backward flow",
-                                       "weights_sha256": None, "real_videos_value": float(floor), **counts},
-            "psnr": {"value": float(np.mean(psnrs)), "extractor": None, "weights_sha256": None, **counts},
-            "ssim": {"value": float(np.mean(ssims)), "extractor": None, "weights_sha256": None, **counts},
-        }
-        if method == "covst":  # it blends in the previous output warped by this very flow
-            metrics["temporal_warping_error"]["note"] = ("COVST warps its previous output with the same source flow "
-                                                         "and confidence this metric uses: low by construction")
+            errors.append(np.array([warping_error(list(fake), back, conf)]))
+            psnrs.append(np.array([psnr(f, r) for f, r in zip(fake, real_frames)]))
+            ssims.append(np.array([ssim(f, r) for f, r in zip(fake, real_frames)]))
+        counts = {"clips": len(real), "frames": int(sum(len(f) for f in fakes[method])), "resolution": resolution}
+        metrics = {}
+        for name, per_clip, extra in (
+                ("temporal_warping_error", errors, {"extractor": "source backward flow", "real_videos_value": float(floor)}),
+                ("psnr", psnrs, {"extractor": None}), ("ssim", ssims, {"extractor": None})):
+            value, spread = _mean_entry(per_clip)
+            metrics[name] = {"value": value, **extra, "weights_sha256": None, "spread": spread, **counts}
         if segmenter is not None:
-            from pipeline.segmentation.predict import mean_iou
-
-            matrix = sum(_segmentation_miou(ds, segmenter, list(fake), truth[seq])
-                         for fake, seq in zip(fakes[method], real))
-            metrics["segmentation_miou"] = {"value": mean_iou(matrix), "extractor": segmenter_name,
-                                            "weights_sha256": segmenter_sha, "real_videos_value": real_miou,
-                                            "against": "the labels stage's maps (the generator's input)", **counts}
+            matrices = [_segmentation_miou(ds, segmenter, list(fake), truth[seq]) for fake, seq in zip(fakes[method], real)]
+            metrics["segmentation_miou"] = {
+                "value": mean_iou(sum(matrices)), "extractor": segmenter_name, "weights_sha256": segmenter_sha,
+                "real_videos_value": real_miou, "against": "the labels stage's maps (the generator's input)",
+                "spread": bootstrap(matrices, lambda parts: mean_iou(sum(parts))), **counts}
             if stand_in:
-                fake_stats = statistics(_segmenter_features(segmenter, fakes[method]))
+                fake_features = [_segmenter_features(segmenter, [fake]) for fake in fakes[method]]
                 metrics["image_fid_segmenter_standin"] = {
-                    "value": frechet_distance(real_seg_stats, fake_stats),
+                    **frechet_entry(real_seg_features, fake_features),
                     "extractor": f"STAND-IN, not Inception: pooled backbone features of {segmenter_name}",
-                    "weights_sha256": segmenter_sha, "features": int(fake_stats.count), **counts}
+                    "weights_sha256": segmenter_sha, **counts}
         else:
             metrics["segmentation_miou"] = {"value": None, "available": False, "reason": segmenter_name}
         for name, entry in feature_metrics[method].items():
@@ -278,7 +314,8 @@ def write_outputs(results: dict, metadata: dict, output: Path, csv: Path | None 
     plot = plot or output.with_name("metrics.png")
     with atomic_file(output) as tmp:
         tmp.write_text(json.dumps({"metadata": metadata, "methods": results}, indent=1))
-    rows = [{"method": m, "metric": k, "value": v.get("value"), "available": v.get("available", True)}
+    rows = [{"method": m, "metric": k, "value": v.get("value"), "std": (v.get("spread") or {}).get("std"),
+             "available": v.get("available", True)}
             for m, metrics in results.items() for k, v in metrics.items()]
     table = pd.DataFrame(rows)
     with atomic_file(csv) as tmp:
@@ -288,12 +325,13 @@ def write_outputs(results: dict, metadata: dict, output: Path, csv: Path | None 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [k for k in LOWER_IS_BETTER if any(results[m].get(k, {}).get("value") is not None for m in results)]
+    shown = [k for k in METRICS if any(results[m].get(k, {}).get("value") is not None for m in results)]
     fig, axes = plt.subplots(1, len(shown), figsize=(max(4, 1.2 * len(results)) * len(shown), 3.2))
     for ax, metric in zip(np.atleast_1d(axes), shown):
         values = [results[m].get(metric, {}).get("value") or 0.0 for m in results]
-        ax.bar(list(results), values, color=[f"C{i}" for i in range(len(values))])
-        ax.set_title(f"{metric} ({'lower' if LOWER_IS_BETTER[metric] else 'higher'} is better)", fontsize=9)
+        errors = [(results[m].get(metric, {}).get("spread") or {}).get("std") or 0.0 for m in results]
+        ax.bar(list(results), values, yerr=errors, capsize=3, color=[f"C{i}" for i in range(len(values))])
+        ax.set_title(f"{metric} ({'lower' if METRICS[metric] else 'higher'} is better)", fontsize=9)
         ax.tick_params(axis="x", labelrotation=20, labelsize=8)
     fig.tight_layout()
     with atomic_file(plot) as tmp:

@@ -1,9 +1,13 @@
 """``python -m pipeline.side_by_side``: the paper's comparison videos: for each val sequence,
-input labels (Cityscapes colours; face / pose: the sketch or pose map) | each compared method | the real video, side by side, each
-column titled; written as an H.264 mp4 (results/<ds>/videos/<seq>.mp4).
+input labels (Cityscapes colours; face / pose: the sketch or pose map) | each compared method | the
+real video, side by side, each column titled; written as an H.264 mp4
+(results/<ds>/videos/<seq>.mp4). ``--frames 0 1 2 10 29`` writes a contact sheet instead: those
+frames as rows, the same columns (a PNG, results/<ds>/comparison_sheet.png).
 
     python -m pipeline.side_by_side --dataset demo --methods frame_by_frame covst vid2vid \
-        --sequence synth006_000000 --output results/demo/videos/synth006_000000.mp4
+        --sequence synth008_000000 --output results/demo/videos/synth008_000000.mp4
+    python -m pipeline.side_by_side --dataset demo --methods frame_by_frame covst vid2vid \
+        --sequence synth008_000000 --frames 0 1 2 10 29 --output results/demo/comparison_sheet.png
 """
 
 from __future__ import annotations
@@ -44,10 +48,10 @@ def compose(labels: np.ndarray, columns: dict[str, np.ndarray], real: np.ndarray
     return np.concatenate(tiles, axis=1)
 
 
-def write_video(ds, methods: list[str], sequence: str, output: Path, fps: float = 17.0) -> Path:
+def _sequence(ds, methods: list[str], sequence: str):
+    """(input maps, real frames, {method: its PNG files}) of one cached sequence."""
     from safetensors import safe_open
 
-    from model.synthesize import Mp4Writer
     from pipeline.cache import read_header
 
     for shard in sorted((ds.results / "cache").glob("*.safetensors")):
@@ -63,16 +67,46 @@ def write_video(ds, methods: list[str], sequence: str, output: Path, fps: float 
             if len(files[method]) != len(real):
                 raise InputError(ds.results / "synth" / method / sequence,
                                  f"{len(files[method])} frames, expected {len(real)} (synthesize {method} first)")
-        output.parent.mkdir(parents=True, exist_ok=True)
-        writer = None
-        for t in range(len(real)):
-            frame = compose(labels[t], {m: read_rgb(files[m][t]) for m in methods}, real[t])
-            if writer is None:
-                writer = Mp4Writer(output, frame.shape[1], frame.shape[0], fps)
-            writer.write(frame)
-        writer.close()
-        return output
+        return labels, real, files
     raise InputError(ds.results / "cache", f"sequence {sequence} is not in the cache")
+
+
+def write_video(ds, methods: list[str], sequence: str, output: Path, fps: float = 17.0) -> Path:
+    from model.synthesize import Mp4Writer
+
+    labels, real, files = _sequence(ds, methods, sequence)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    writer = None
+    for t in range(len(real)):
+        frame = compose(labels[t], {m: read_rgb(files[m][t]) for m in methods}, real[t])
+        if writer is None:
+            writer = Mp4Writer(output, frame.shape[1], frame.shape[0], fps)
+        writer.write(frame)
+    writer.close()
+    return output
+
+
+def write_sheet(ds, methods: list[str], sequence: str, frames: list[int], output: Path) -> Path:
+    """A contact sheet: one row per frame index (titled ``frame t``), input | methods | real."""
+    from pipeline.atomic import atomic_file
+
+    labels, real, files = _sequence(ds, methods, sequence)
+    beyond = [t for t in frames if not 0 <= t < len(real)]
+    if beyond:
+        raise InputError(ds.results / "cache", f"{sequence} has {len(real)} frames: no frame {beyond}")
+    rows = []
+    font, size = cv2.FONT_HERSHEY_SIMPLEX, 0.42
+    width = max(cv2.getTextSize(f"frame {t}", font, size, 1)[0][0] for t in frames) + 8
+    for t in frames:
+        row = compose(labels[t], {m: read_rgb(files[m][t]) for m in methods}, real[t])
+        label = np.zeros((row.shape[0], width, 3), np.uint8)
+        cv2.putText(label, f"frame {t}", (4, row.shape[0] // 2), font, size, (255, 255, 255), 1, cv2.LINE_AA)
+        rows.append(np.concatenate([label, row], axis=1))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(output) as tmp:
+        _, encoded = cv2.imencode(".png", cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
+        tmp.write_bytes(encoded.tobytes())
+    return output
 
 
 @main_guard
@@ -85,10 +119,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sequence", required=True)
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--fps", type=float, default=17.0)
+    parser.add_argument("--frames", type=int, nargs="+", help="write a contact sheet (PNG) of these frames instead")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     ds, _ = dataset_from_args(args)
-    print(write_video(ds, args.methods, args.sequence, args.output, args.fps))
+    if args.frames:
+        print(write_sheet(ds, args.methods, args.sequence, args.frames, args.output))
+    else:
+        print(write_video(ds, args.methods, args.sequence, args.output, args.fps))
 
 
 if __name__ == "__main__":

@@ -63,3 +63,18 @@ def test_evaluate_stage_writes_fid_json_metrics_csv_and_plot(small_cache, tmp_pa
         assert file in copy[metric]["reason"] and str(tmp_path / "weights") in copy[metric]["reason"]
     assert copy["segmentation_miou"]["available"] is False  # labels mode 'given': no segmenter
     assert (tmp_path / "metrics.csv").is_file() and (tmp_path / "metrics.png").stat().st_size > 1000
+    spread = noise["psnr"]["spread"]
+    assert spread["method"] == "bootstrap over clips: needs 2 or more, got 1" and spread["std"] is None
+
+
+def test_every_metric_has_a_direction_and_a_spread():
+    from pipeline.metrics.spread import bootstrap
+
+    assert set(evaluate.FEATURE_METRICS) <= set(evaluate.METRICS)  # the video FIDs are plotted too
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(loc, 1.0, size=(30, 4)) for loc in (0.0, 0.0, 0.1, 0.2)]
+    entry = evaluate.frechet_entry(clips, [c + 1.0 for c in clips])
+    assert entry["value"] == pytest.approx(4.0, abs=0.5) and entry["features"] == 120
+    assert entry["spread"]["std"] > 0 and entry["spread"]["ci95"][0] <= entry["value"] <= entry["spread"]["ci95"][1] + 1
+    means = bootstrap([np.array([v]) for v in (1.0, 2.0, 3.0, 4.0)], lambda p: float(np.mean(np.concatenate(p))))
+    assert 1.0 <= means["ci95"][0] < 2.5 < means["ci95"][1] <= 4.0 and means["resamples"] == 1000

@@ -10,7 +10,6 @@ import torch
 
 from model.weights import WeightEntry, WeightsError, sha256_of
 from pipeline.metrics import extractors
-from pipeline.metrics.frechet import GaussianStats
 
 
 def _random_fid_inception_state() -> dict:
@@ -56,7 +55,7 @@ def test_i3d_extractor_is_torchscript_with_an_unpinned_digest_recorded(tmp_path)
     assert sha == sha256_of(path)  # no published digest: the file's own is recorded
     videos = [np.full((20, 32, 32, 3), 10 * i, np.uint8) for i in range(3)]
     features = extractors.clip_features(model, videos, clip=8)
-    assert features.shape == (6, 3 * 8)  # 2 clips of 8 frames per 20-frame video
+    assert features.shape == (3 * 13, 3 * 8)  # every 8-frame window: 13 per 20-frame video
 
 
 def test_missing_extractor_weights_name_the_file_and_the_url(tmp_path, monkeypatch):
@@ -67,19 +66,29 @@ def test_missing_extractor_weights_name_the_file_and_the_url(tmp_path, monkeypat
         extractors.load("inception_fid")
 
 
-def test_real_statistics_are_computed_once_per_extractor_and_split(tmp_path):
+def test_real_features_are_computed_once_per_extractor_split_and_cache(tmp_path):
     calls = []
 
     def compute():
         calls.append(1)
-        return np.random.default_rng(0).normal(size=(50, 4))
+        return [np.random.default_rng(i).normal(size=(20, 4)) for i in range(3)]  # one array per clip
 
-    first = extractors.cached_real_stats(tmp_path, "inception_fid-frames", "val", "ab" * 32, compute)
-    again = extractors.cached_real_stats(tmp_path, "inception_fid-frames", "val", "ab" * 32, compute)
-    assert len(calls) == 1 and isinstance(again, GaussianStats)
-    np.testing.assert_array_equal(first.mu, again.mu)
-    extractors.cached_real_stats(tmp_path, "inception_fid-frames", "val", "cd" * 32, compute)  # other weights
-    assert len(calls) == 2
+    first = extractors.cached_real_features(tmp_path, "inception_fid-frames", "val", "ab" * 32, "f0" * 32, compute)
+    again = extractors.cached_real_features(tmp_path, "inception_fid-frames", "val", "ab" * 32, "f0" * 32, compute)
+    assert len(calls) == 1 and len(again) == 3
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    extractors.cached_real_features(tmp_path, "inception_fid-frames", "val", "cd" * 32, "f0" * 32, compute)  # weights
+    extractors.cached_real_features(tmp_path, "inception_fid-frames", "val", "ab" * 32, "f1" * 32, compute)  # cache
+    assert len(calls) == 3
+
+
+def test_every_16_frame_window_is_scored():
+    video = np.arange(30)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    windows = extractors.clip_windows(video)
+    assert len(windows) == 15 and windows[-1][-1, 0, 0, 0] == 29  # frames 16-29 too
+    assert [w[0, 0, 0, 0] for w in extractors.clip_windows(video, stride=8)] == [0, 8, 14]
+    short = extractors.clip_windows(video[:5])
+    assert len(short) == 1 and len(short[0]) == 16
 
 
 def test_resnext101_loads_the_authors_dataparallel_checkpoint_and_gives_2048_features(tmp_path):

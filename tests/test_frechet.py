@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from pipeline.metrics.frechet import GaussianStats, frechet_distance, statistics, trace_sqrt_product
+from pipeline.metrics.frechet import (GaussianStats, features_distance, frechet_distance, statistics,
+                                      trace_sqrt_product)
 
 
 def _scipy_fd(a: GaussianStats, b: GaussianStats) -> float:
@@ -54,3 +55,12 @@ def test_statistics_two_pass_float64_and_round_trip(tmp_path):
 def test_trace_sqrt_of_identity_product():
     eye = np.eye(10)
     assert abs(trace_sqrt_product(eye * 4, eye) - 20.0) < 1e-12
+
+
+def test_the_sample_form_for_few_features_equals_the_covariance_form():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(40, 300)), rng.normal(0.3, 1.5, size=(55, 300))
+    expected = frechet_distance(statistics(a), statistics(b))
+    assert features_distance(a, b) == pytest.approx(expected, rel=1e-6)
+    wide = rng.normal(size=(400, 30)), rng.normal(size=(300, 30))  # more rows than dimensions: the usual form
+    assert features_distance(*wide) == pytest.approx(frechet_distance(statistics(wide[0]), statistics(wide[1])))

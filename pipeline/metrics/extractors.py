@@ -1,20 +1,21 @@
 """Feature extractors of the FID family, each with its weights through the registry
-(model/weights.py), and the real-video statistics cached per dataset and extractor.
+(model/weights.py), and the real videos' features cached per dataset, extractor and cache.
 
 - ``inception_fid``: TensorFlow's FID Inception-v3 (pytorch-fid's port, pool3, 2048-d) on single
   frames at 299x299: image FID.
 - ``i3d_fvd``: I3D (Kinetics-400), the TorchScript detector StyleGAN-V uses for FVD, on 16-frame
-  clips at 224x224 (400-d logits-layer features): FVD in its common form; the same features over
-  the paper's clips give the video FID with I3D.
+  clips at 224x224 (400-d logits-layer features), every 16-frame window of each video: FVD in its
+  common form; the same features over whole videos give the video FID with I3D.
 - ``resnext101_kinetics``: 3D-ResNeXt-101 (Kinetics-400, Hara et al.; pipeline/metrics/resnext3d.py)
-  on 16-frame clips at 112x112 (2048-d pool): the paper's second video FID.
+  on every 16-frame window at 112x112 (2048-d pool): the paper's second video FID.
 I3D and ResNeXt-101 have no published digest: their entries are unpinned, the file must load as
 the expected network (an HTML error page or another file fails there), and fid.json records the
 sha256 of the file used.
 
 An extractor only runs with its real weights (verified); offline and missing, :func:`load` raises
 ``WeightsError`` with the URL and the path, and fid.json records the metric as unavailable with that
-reason. Real statistics are cached under results/<ds>/fid_stats/<extractor>-<split>-<sha>.npz.
+reason. The real videos' per-clip features are cached under
+results/<ds>/fid_stats/<extractor>-<split>-<weights sha>-<cache fingerprint>.npz.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import numpy as np
 import torch
 
 from model.weights import DEFAULT_ENTRIES, WeightEntry, WeightsError, resolve, sha256_of
-from pipeline.metrics.frechet import GaussianStats, statistics
 
 CLIP_FRAMES = 16
 
@@ -106,16 +106,22 @@ def frame_features(model, videos: list[np.ndarray], batch: int = 32) -> np.ndarr
     return np.concatenate(out)
 
 
-def clip_features(model, videos: list[np.ndarray], clip: int = CLIP_FRAMES, batch: int = 8) -> np.ndarray:
-    """I3D features of every non-overlapping ``clip``-frame clip of ``videos`` (shorter videos:
-    their frames repeated to ``clip``)."""
+def clip_windows(video: np.ndarray, clip: int = CLIP_FRAMES, stride: int = 1) -> list[np.ndarray]:
+    """Every ``clip``-frame window of a (T, H, W, 3) video starting each ``stride`` frames, the last
+    one ending at the last frame (a shorter video: its frames repeated to ``clip``)."""
+    if len(video) < clip:
+        video = np.concatenate([video] * (clip // len(video) + 1))[:clip]
+    starts = list(range(0, len(video) - clip + 1, stride))
+    if starts[-1] != len(video) - clip:
+        starts.append(len(video) - clip)
+    return [video[s:s + clip] for s in starts]
+
+
+def clip_features(model, videos: list[np.ndarray], clip: int = CLIP_FRAMES, stride: int = 1, batch: int = 8) -> np.ndarray:
+    """Features of every ``clip``-frame window of ``videos`` (clip_windows), one row per window."""
     device = device_of()
     model = model.to(device)
-    clips = []
-    for video in videos:
-        if len(video) < clip:
-            video = np.concatenate([video] * (clip // len(video) + 1))[:clip]
-        clips += [video[s:s + clip] for s in range(0, len(video) - clip + 1, clip)]
+    clips = [window for video in videos for window in clip_windows(video, clip, stride)]
     out = []
     for start in range(0, len(clips), batch):
         chunk = torch.from_numpy(np.stack(clips[start:start + batch])).to(device).permute(0, 1, 4, 2, 3)
@@ -123,14 +129,18 @@ def clip_features(model, videos: list[np.ndarray], clip: int = CLIP_FRAMES, batc
     return np.concatenate(out)
 
 
-def cached_real_stats(cache_dir: Path, name: str, split: str, sha: str, compute) -> GaussianStats:
-    """Real statistics from results/<ds>/fid_stats/, computed by ``compute()`` the first time."""
-    path = cache_dir / f"{name}-{split}-{sha[:12]}.npz"
+def cached_real_features(cache_dir: Path, name: str, split: str, sha: str, fingerprint: str,
+                         compute) -> list[np.ndarray]:
+    """Per-clip features of the real videos from results/<ds>/fid_stats/, computed by ``compute()``
+    (a list, one array per clip) the first time. The file is keyed by the extractor's weights and
+    by the fingerprint of the cache's evaluated sequences, so a rebuilt cache gets new ones."""
+    path = cache_dir / f"{name}-{split}-{sha[:12]}-{fingerprint[:12]}.npz"
     if path.is_file():
-        return GaussianStats.load(path)
-    stats = statistics(compute())
+        with np.load(path) as data:
+            return [data[f"clip{i}"] for i in range(len(data.files))]
+    parts = compute()
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    stats.save(tmp)
+    np.savez(tmp, **{f"clip{i}": part for i, part in enumerate(parts)})
     tmp.rename(path)
-    return stats
+    return parts
