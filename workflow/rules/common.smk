@@ -85,11 +85,16 @@ DATASET_KEYS = ("adapter", "root", "task", "splits", "require_annotations", "val
 
 
 def dataset_arg(*sections):
-    """A params function: --dataset-json for a stage CLI, the parts of datasets.<ds> it uses."""
+    """A params function: --dataset-json for a stage CLI, the parts of datasets.<ds> it uses; a
+    section may be one key of a section ("evaluate.split"), so other keys do not rerun the stage."""
 
     def arg(wildcards):
         cfg = dataset(wildcards.ds).cfg
-        return shlex.quote(dataset_json({k: cfg[k] for k in DATASET_KEYS + sections if k in cfg}))
+        used = {k: cfg[k] for k in DATASET_KEYS + sections if k in cfg}
+        for section, key in (s.split(".", 1) for s in sections if "." in s):
+            if key in cfg.get(section, {}):
+                used.setdefault(section, {})[key] = cfg[section][key]
+        return shlex.quote(dataset_json(used))
 
     return arg
 
@@ -98,7 +103,7 @@ def evaluate_methods(wildcards, key="methods"):
     """The runs compared in results/<ds>/fid.json (evaluate.methods) or ablations.csv (evaluate.ablations)."""
     cfg = dataset(wildcards.ds).cfg
     methods, runs = cfg["evaluate"][key], cfg["runs"]
-    derived = ["covst"] if "frame_by_frame" in runs else []  # COVST post-processes frame_by_frame
+    derived = ["covst"] if "frame_by_frame" in runs else []  # COVST runs frame_by_frame's generator
     missing = [m for m in methods if m not in runs and m not in derived]
     if not methods or missing:
         where = config_mod.blame(CONFIG_SOURCES, ("datasets", wildcards.ds, "evaluate"))
@@ -139,20 +144,29 @@ def frames_inputs(wildcards):
 def run_config(wildcards):
     """datasets.<ds>.runs.<run>, checked against the trainer's options (model/options.py)."""
     from model import options as train_options
+    from pipeline import runs as runs_mod
 
     runs = dataset(wildcards.ds).cfg["runs"]
-    if wildcards.run not in runs:
-        where = config_mod.blame(CONFIG_SOURCES, ("datasets", wildcards.ds, "runs"))
-        raise WorkflowError(f"{where}: datasets.{wildcards.ds}.runs has no run {wildcards.run!r} "
-                            f"(has {sorted(runs)})")
-    run = dict(runs[wildcards.run])
-    run.pop("gpus", None)
     try:
+        run = runs_mod.run_settings(runs, wildcards.run)
         train_options.from_dict(run)
-    except (train_options.OptionsError, TypeError) as err:
-        where = config_mod.blame(CONFIG_SOURCES, ("datasets", wildcards.ds, "runs", wildcards.run))
-        raise WorkflowError(f"{where}: datasets.{wildcards.ds}.runs.{wildcards.run}: {err}") from None
+    except (runs_mod.RunError, train_options.OptionsError, TypeError) as err:
+        key = ("datasets", wildcards.ds, "runs") + ((wildcards.run,) if wildcards.run in runs else ())
+        where = config_mod.blame(CONFIG_SOURCES, key)
+        name = f"datasets.{wildcards.ds}.runs" + (f".{wildcards.run}" if wildcards.run in runs else "")
+        raise WorkflowError(f"{where}: {name}: {err}") from None
     return run
+
+
+def train_inputs(wildcards):
+    """The cache, and the checkpoint of the run that makes the first frames, if one does."""
+    from pipeline import runs as runs_mod
+
+    inputs = [f"{RESULTS}/{wildcards.ds}/cache/index.json"]
+    source = runs_mod.first_frames_run(dataset(wildcards.ds).cfg["runs"], wildcards.run)
+    if source:
+        inputs.append(str(runs_mod.checkpoint(f"{RESULTS}/{wildcards.ds}", source)))
+    return inputs
 
 
 def run_gpus(wildcards):
@@ -164,8 +178,11 @@ def run_options_arg(wildcards):
 
 
 def run_paths_arg(wildcards, input, output):
-    paths = {"dataset": wildcards.ds, "cache": [str(input[0])], "output": os.path.dirname(str(output[0])),
-             "code": code_version("model.train")}
+    from pipeline import runs as runs_mod
+
+    paths = runs_mod.trainer_paths(dataset(wildcards.ds).cfg["runs"], wildcards.run, wildcards.ds, str(input[0]),
+                                   os.path.dirname(str(output[0])), code_version("model.train"),
+                                   str(input[1]) if len(input) > 1 else None)
     return shlex.quote(json.dumps(paths, sort_keys=True))
 
 

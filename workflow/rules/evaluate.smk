@@ -9,6 +9,7 @@ rule evaluate:
         cache=f"{RESULTS}/{{ds}}/cache/index.json",
         segmenter=segmenter_inputs,
         videos=side_by_side_videos,  # not read: so that the report shows the comparison videos
+        sheet=f"{RESULTS}/{{ds}}/comparison_sheet.png",  # not read: made with every evaluation
     output:
         fid=f"{RESULTS}/{{ds}}/fid.json",
         csv=report(f"{RESULTS}/{{ds}}/metrics.csv", caption="../report/metrics_table.rst", category="Evaluation"),

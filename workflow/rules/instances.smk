@@ -11,7 +11,7 @@ rule train_instances:
     params:
         results=results_dir,
         code=code_version("pipeline.train_instances"),
-        dataset=dataset_arg("instances", "evaluate"),
+        dataset=dataset_arg("instances", "evaluate.split"),
     resources:
         gpu=1,
     threads: 2

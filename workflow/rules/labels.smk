@@ -11,7 +11,7 @@ rule train_segmenter:
     params:
         results=results_dir,
         code=code_version("pipeline.train_segmenter"),
-        dataset=dataset_arg("labels", "evaluate"),
+        dataset=dataset_arg("labels", "evaluate.split"),
     resources:
         gpu=1,
     threads: 2

@@ -24,27 +24,30 @@ rule synthesize:
         " --checkpoint {input.checkpoint} --cache {input.cache} --split val --output {params.folder} > {log} 2>&1"
 
 
-# COVST-style baseline (paper Table 1): the frame_by_frame outputs warped with the source flow
+# COVST baseline (paper Table 1): frame_by_frame's generator with its deep features warped by the
+# source flow inside the network
 ruleorder: covst > synthesize
 
 
 rule covst:
     input:
-        frames=f"{RESULTS}/{{ds}}/synth/frame_by_frame/synthesis.json",
+        checkpoint=f"{RESULTS}/{{ds}}/checkpoints/frame_by_frame/final.pt",
         cache=f"{RESULTS}/{{ds}}/cache/index.json",
     output:
         f"{RESULTS}/{{ds}}/synth/covst/synthesis.json",
     params:
         code=code_version("model.covst"),
-        frames=lambda w, input: os.path.dirname(str(input.frames)),
         folder=lambda w, output: os.path.dirname(str(output[0])),
         split=lambda w: dataset(w.ds).cfg["evaluate"]["split"],
+    resources:
+        gpu=1,
     conda:
         CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/synthesize/covst.log",
     shell:
-        "python -m model.covst --frames {params.frames} --cache {input.cache} --split {params.split}"
+        "python -m pipeline.gpu_slot --need {resources.gpu} -- python -m model.covst"
+        " --checkpoint {input.checkpoint} --cache {input.cache} --split {params.split}"
         " --output {params.folder} > {log} 2>&1"
 
 
@@ -67,3 +70,26 @@ rule side_by_side:
         "python -m pipeline.side_by_side --dataset {wildcards.ds} --dataset-json {params.dataset}"
         " --results {params.results} --methods {params.methods} --sequence {wildcards.seq}"
         " --output {output} > {log} 2>&1"
+
+
+# a contact sheet of the first evaluated sequence: evaluate.sheet_frames as rows, the same columns
+rule comparison_sheet:
+    input:
+        synth=lambda w: [f"{RESULTS}/{w.ds}/synth/{m}/synthesis.json" for m in evaluate_methods(w)],
+        cache=f"{RESULTS}/{{ds}}/cache/index.json",
+    output:
+        report(f"{RESULTS}/{{ds}}/comparison_sheet.png", caption="../report/side_by_side.rst", category="Videos"),
+    params:
+        results=results_dir,
+        dataset=dataset_arg(),
+        methods=lambda w: " ".join(evaluate_methods(w)),
+        sequence=lambda w: eval_sequences(w)[0],
+        frames=lambda w: " ".join(map(str, dataset(w.ds).cfg["evaluate"]["sheet_frames"])),
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/{{ds}}/logs/side_by_side/comparison_sheet.log",
+    shell:
+        "python -m pipeline.side_by_side --dataset {wildcards.ds} --dataset-json {params.dataset}"
+        " --results {params.results} --methods {params.methods} --sequence {params.sequence}"
+        " --frames {params.frames} --output {output} > {log} 2>&1"

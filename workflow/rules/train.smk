@@ -1,11 +1,13 @@
 # Stage 'train': the vid2vid trainer on a dataset's cache (python -m model.train), one job per run
-# (datasets.<ds>.runs.<run>). It depends on the cache only. gpus > 1 starts torchrun on one node;
-# each job gets its own devices through pipeline.gpu_slot. --resume continues a crashed run.
+# (datasets.<ds>.runs.<run>). It depends on the cache, and on the checkpoint of the single-image run
+# named by the run's first_frames_from (its generator makes the first frames, as the official
+# --use_single_G). gpus > 1 starts torchrun on one node; each job gets its own devices through
+# pipeline.gpu_slot. --resume continues a crashed run.
 
 
 rule train:
     input:
-        f"{RESULTS}/{{ds}}/cache/index.json",
+        train_inputs,
     output:
         f"{RESULTS}/{{ds}}/checkpoints/{{run}}/final.pt",
     params:

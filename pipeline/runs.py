@@ -1,0 +1,50 @@
+"""The training runs of a dataset (``datasets.<ds>.runs.<run>``) as the trainer takes them.
+
+A run is the trainer's options (model/options.py) plus two workflow keys: ``gpus`` (devices for
+the job; > 1 uses torchrun) and ``first_frames_from`` (a single-image run, e.g. frame_by_frame,
+whose trained generator makes this run's first frames: the official --use_single_G). The
+workflow (workflow/rules/common.smk) and the benchmarks build a run's options here alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+WORKFLOW_KEYS = ("gpus", "first_frames_from")
+
+
+class RunError(ValueError):
+    """A run that the dataset does not define, or that names an unknown run."""
+
+
+def run_settings(runs: dict, run: str) -> dict:
+    """The run's trainer options (without the workflow keys)."""
+    if run not in runs:
+        raise RunError(f"has no run {run!r} (has {sorted(runs)})")
+    settings = {k: v for k, v in runs[run].items() if k not in WORKFLOW_KEYS}
+    source = first_frames_run(runs, run)
+    if source is not None and source not in runs:
+        raise RunError(f"{run}.first_frames_from: {source!r} is not a run of this dataset (has {sorted(runs)})")
+    return settings
+
+
+def first_frames_run(runs: dict, run: str) -> str | None:
+    return runs.get(run, {}).get("first_frames_from")
+
+
+def checkpoint(results: str | Path, run: str) -> Path:
+    """results/<ds>/checkpoints/<run>/final.pt"""
+    return Path(results) / "checkpoints" / run / "final.pt"
+
+
+def trainer_paths(runs: dict, run: str, dataset: str, cache: str, output: str, code: str,
+                  first_frames_checkpoint: str | None = None) -> dict:
+    """What the workflow sets over the run's options: the cache, the output folder, the code
+    version, and the single-image run's checkpoint that makes the first frames."""
+    paths = {"dataset": dataset, "cache": [str(cache)], "output": str(output), "code": code}
+    if first_frames_run(runs, run):
+        if first_frames_checkpoint is None:
+            raise RunError(f"{run}: first_frames_from {first_frames_run(runs, run)!r} needs that run's checkpoint")
+        paths["train"] = {**run_settings(runs, run).get("train", {}), "first_frame": "image",
+                          "single_image_generator": str(first_frames_checkpoint)}
+    return paths
