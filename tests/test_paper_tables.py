@@ -44,3 +44,27 @@ def test_summary_is_mean_and_spread_over_seeds():
     assert summary["vid2vid"]["psnr"]["mean"] == 18.0
     assert abs(summary["vid2vid"]["psnr"]["std"] - 2 ** 0.5) < 1e-9
     assert paper_tables._cell(summary["vid2vid"]["psnr"]) == "18.00 ± 1.41"
+
+
+def test_a_seed_is_evaluated_again_only_when_its_videos_changed(tmp_path, monkeypatch):
+    import json
+    import os
+
+    from pipeline import config as config_mod
+
+    results = tmp_path / "seed0" / "demo"
+    (results / "synth" / "vid2vid").mkdir(parents=True)
+    (results / "synth" / "vid2vid" / "synthesis.json").write_text("{}")
+    calls = []
+    monkeypatch.setattr(paper_tables.evaluate_mod, "evaluate",
+                        lambda ds, methods: calls.append(methods) or {m: {"psnr": {"value": 1.0}} for m in methods})
+    ds = config_mod.Dataset("demo", {}, results)
+    assert paper_tables.evaluated(ds, results, ["vid2vid"]) == {"vid2vid": {"psnr": {"value": 1.0}}}
+    saved = results / "paper_tables.json"
+    assert json.loads(saved.read_text())["vid2vid"]["psnr"]["value"] == 1.0
+    paper_tables.evaluated(ds, results, ["vid2vid"])
+    assert len(calls) == 1  # reused
+    later = saved.stat().st_mtime + 10
+    os.utime(results / "synth" / "vid2vid" / "synthesis.json", (later, later))
+    paper_tables.evaluated(ds, results, ["vid2vid"])
+    assert len(calls) == 2  # the videos are newer: evaluated again
