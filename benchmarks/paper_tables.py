@@ -55,10 +55,9 @@ def seed_results(source: Path, workdir: Path, seed: int, reused_runs: list[str] 
     target.mkdir(parents=True, exist_ok=True)
     (source / "fid_stats").mkdir(exist_ok=True)
     shared = list(SHARED)
-    for run in reused_runs:
-        done = runs_mod.checkpoint(source, run).is_file() or run == "covst"
-        if done and (source / "synth" / run / "synthesis.json").is_file():
-            shared += [f"checkpoints/{run}", f"synth/{run}"] if run != "covst" else [f"synth/{run}"]
+    for run in reused_runs:  # covst has no checkpoint of its own: only its videos are linked
+        if (source / "synth" / run / "synthesis.json").is_file():
+            shared += [f"checkpoints/{run}", f"synth/{run}"]
     for name in shared:
         link = target / name
         if not link.exists() and (source / name).exists():

@@ -62,8 +62,7 @@ class FeatureWarp:
 
 def run(checkpoint_path: Path, cache: list[str], split: str, output: Path, fps: float = 17.0,
         device: str | None = None, weights: str = "auto") -> list[Path]:
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    synth = Synthesizer(torch.load(checkpoint_path, map_location=dev, weights_only=False), dev, weights)
+    synth = Synthesizer.load(checkpoint_path, device, weights)
     if synth.cfg.use_history or synth.cfg.n_frames != 1:
         raise SynthesisError("COVST builds on a single-image (pix2pixHD) generator: model.n_frames 1, "
                              "use_history false (the frame_by_frame run)")
@@ -72,7 +71,7 @@ def run(checkpoint_path: Path, cache: list[str], split: str, output: Path, fps: 
     for name, n, labels, instances, frame_at in sequence_inputs(cache, split):
         flows = np.stack([frame_at("flow_backward", i) for i in range(n - 1)])
         confidence = np.stack([frame_at("confidence_backward", i) for i in range(n - 1)]).astype(np.float32) / 255
-        hooks = FeatureWarp(flows, confidence, dev)
+        hooks = FeatureWarp(flows, confidence, synth.device)
         written.append(write_sequence(synth.frames(labels, instances, hook=hooks), output, name, fps))
     write_summary(output, {"baseline": "covst", "checkpoint": str(checkpoint_path), "split": split,
                            "weights": synth.weights, "warped": "the global generator's deepest features",

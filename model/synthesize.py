@@ -51,6 +51,12 @@ class Synthesizer:
     """A trained generator (and its first-frame generator, feature mixtures) ready for inference.
     ``weights``: 'auto' (the weight average where the checkpoint has one), 'average' or 'raw'."""
 
+    @classmethod
+    def load(cls, checkpoint_path: Path, device: str | None = None, weights: str = "auto") -> "Synthesizer":
+        """From a final.pt, on ``device`` (default: cuda when available)."""
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        return cls(torch.load(checkpoint_path, map_location=dev, weights_only=False), dev, weights)
+
     def __init__(self, checkpoint: dict, device: torch.device, weights: str = "auto") -> None:
         opts = checkpoint["options"]
         self.cfg = generator_config(opts["model"])
@@ -242,9 +248,7 @@ def synthesize(checkpoint_path: Path, cache: list[str], split: str, output: Path
                features_seed: int = 0, resample: set[int] | None = None, remap: dict[int, int] | None = None,
                fps: float = 17.0, device: str | None = None, sequences: list[str] | None = None,
                weights: str = "auto") -> list[Path]:
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    checkpoint = torch.load(checkpoint_path, map_location=dev, weights_only=False)
-    synth = Synthesizer(checkpoint, dev, weights)
+    synth = Synthesizer.load(checkpoint_path, device, weights)
     method = synth.first_frames_used(first_frame)  # a mismatch stops before anything is written
     written = []
     for name, n, labels, instances, frame_at in sequence_inputs(cache, split, sequences):

@@ -409,7 +409,6 @@ class Trainer:
         return torch.stack(g_terms).sum(), torch.stack(d_terms).sum(), logs
 
     # ------------------------------------------------------------------ one step
-    # ------------------------------------------------------------------ one step
     def autocast(self):
         precision = self.opts.train.precision
         if precision == "fp32":
