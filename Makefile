@@ -38,6 +38,7 @@ bench: setup  ## benchmark tables (not tests)
 	$(PY) benchmarks/loader_speed.py
 	$(PY) benchmarks/annotation_speed.py --device both
 	$(PY) benchmarks/annotation_quality.py
+	$(PY) benchmarks/warp_sharpness.py
 	$(PY) benchmarks/face_pose_speed.py
 	$(PY) benchmarks/train_speed.py --quick
 

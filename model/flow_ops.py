@@ -1,6 +1,6 @@
 """Flow warping on the device: the warp operator w~ of the paper (Eq. 4 and the flow loss, Eq. 8).
 
-``warp(x, flow)`` samples x at p + flow(p) (bilinear, border padding): with the forward flow
+``warp(x, flow)`` samples x at p + flow(p) (bilinear or bicubic, border padding): with the forward flow
 t-1 -> ... convention of the cache this predicts frame t-1's content at frame t's pixels when flow
 is the backward flow; the generator learns its own flow, so only the sampling convention matters.
 """
@@ -22,13 +22,18 @@ def _base_grid(h: int, w: int, device, dtype) -> torch.Tensor:
     return _GRIDS[key]
 
 
-def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Sample ``image`` (N, C, H, W) at p + flow(p); flow (N, 2, H, W) in pixels (x, y)."""
+WARP_MODES = ("bilinear", "bicubic")
+
+
+def warp(image: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """Sample ``image`` (N, C, H, W) at p + flow(p); flow (N, 2, H, W) in pixels (x, y).
+    ``mode`` 'bilinear' (the official code's resample2d) low-passes at every sub-pixel shift;
+    'bicubic' keeps more detail where a frame is warped again and again (Eq. 4 over a video)."""
     n, _, h, w = flow.shape
     coords = _base_grid(h, w, flow.device, flow.dtype) + flow
     scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], device=flow.device, dtype=flow.dtype)
     grid = (coords * scale.view(1, 2, 1, 1) - 1.0).permute(0, 2, 3, 1)
-    return F.grid_sample(image, grid.to(image.dtype), mode="bilinear", padding_mode="border", align_corners=True)
+    return F.grid_sample(image, grid.to(image.dtype), mode=mode, padding_mode="border", align_corners=True)
 
 
 def compose(flows: list[torch.Tensor]) -> torch.Tensor:

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.blocks import conv7, decoder, encoder, init_weights, norm_layer, res_blocks
-from model.flow_ops import warp
+from model.flow_ops import WARP_MODES, warp
 
 # Cityscapes thing classes (labelIds): person, rider, car, truck, bus, caravan, trailer, train,
 # motorcycle, bicycle
@@ -69,10 +69,16 @@ class GeneratorConfig:
     warp_foreground: bool = True  # Eq. 9 as the paper (True) or as the official code (False)
     use_flow: bool = True
     use_history: bool = True
+    # interpolation of Eq. 4's warp of x_{t-1} (and of the output warp loss's target); the
+    # official code's is bilinear, which halves a frame's detail at each sub-pixel shift, so that
+    # a video made of warped frames blurs frame by frame (benchmarks/warp_sharpness.py)
+    warp_mode: str = "bicubic"
 
     def __post_init__(self) -> None:
         if self.n_frames < 1:
             raise ValueError(f"n_frames must be >= 1, got {self.n_frames}")
+        if self.warp_mode not in WARP_MODES:
+            raise ValueError(f"warp_mode must be one of {WARP_MODES}, got {self.warp_mode!r}")
         if self.use_history and self.n_frames < 2:
             raise ValueError("use_history needs n_frames >= 2 (L = n_frames - 1 previous frames); "
                              "a frame-by-frame model sets use_history: false")
@@ -260,7 +266,7 @@ class Vid2VidGenerator(nn.Module):
         last = previous[:, -self.cfg.output_nc:]
         if last.shape[-2:] != flow.shape[-2:]:
             last = F.interpolate(last, flow.shape[-2:], mode="bilinear", align_corners=False)
-        warped = warp(last, flow)
+        warped = warp(last, flow, self.cfg.warp_mode)
         if heads.foreground is None or self.cfg.warp_foreground:  # Eq. 4 on h_t (the paper)
             frame = (1 - mask) * warped + mask * hallucinated
         else:  # the official code: foreground pixels are h_F, never warped

@@ -110,8 +110,8 @@ def flow_loss(flow: torch.Tensor, flow_true: torch.Tensor, confidence: torch.Ten
 
 
 def temporal_warp_loss(frame: torch.Tensor, previous_frame: torch.Tensor, flow_true: torch.Tensor,
-                       confidence: torch.Tensor) -> torch.Tensor:
+                       confidence: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
     """||x~_t - warp(x~_{t-1}, w_t)||_1 with the ground-truth flow, on confident pixels; the warped
-    previous output is a constant target (official loss_G_Warp)."""
-    target = warp(previous_frame.detach().float(), flow_true.float())
+    previous output is a constant target (official loss_G_Warp), warped as the generator warps."""
+    target = warp(previous_frame.detach().float(), flow_true.float(), mode)
     return masked_l1(frame, target, confidence)

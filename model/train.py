@@ -388,7 +388,8 @@ class Trainer:
                 flow_terms.append(epe)
                 warp_terms.append(warped)
             previous = frame_at.get(t - 1, frames[:, t - 1])  # before the clip's first output: the real frame
-            output_warp.append(temporal_warp_loss(o["frame"], previous, gt_flow, confidence))
+            output_warp.append(temporal_warp_loss(o["frame"], previous, gt_flow, confidence,
+                                                  self.opts.model.warp_mode))
         if flow_terms:
             logs["g_flow"] = torch.stack(flow_terms).mean() * lw.lambda_flow
             logs["g_flow_warp"] = torch.stack(warp_terms).mean() * lw.lambda_flow_warp
