@@ -10,7 +10,9 @@
   between the previous real frame warped by the estimated flow and the current real frame, both
   masked by the ground-truth flow's confidence (the official MaskedL1Loss);
 - the official code's output temporal warp loss: L1 between the output x_t and the previous output
-  warped by the ground-truth flow, masked by its confidence.
+  warped by the ground-truth flow, masked by its confidence;
+- the official code's mask regularisation (loss_W): L1 of the occlusion mask m_t toward 0 (the
+  warped frame) on confident pixels, for generators that make their own first frames.
 """
 
 from __future__ import annotations
@@ -107,6 +109,12 @@ def flow_loss(flow: torch.Tensor, flow_true: torch.Tensor, confidence: torch.Ten
     """Eq. 8 for one frame: (||w~ - w||_1, ||warp(x_{t-1}, w~) - x_t||_1), both on confident pixels."""
     warped = warp(previous_real.float(), flow.float())
     return masked_l1(flow, flow_true, confidence), masked_l1(warped, current_real, confidence)
+
+
+def mask_loss(mask: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+    """||m_t||_1 on confident pixels: where the true flow holds, Eq. 4 should reuse the warped
+    frame rather than hallucinate (official loss_W; m_t = 1 takes h_t)."""
+    return masked_l1(mask, torch.zeros_like(mask), confidence)
 
 
 def temporal_warp_loss(frame: torch.Tensor, previous_frame: torch.Tensor, flow_true: torch.Tensor,

@@ -56,7 +56,7 @@ from model.flow_ops import compose
 from model.checkpoints import first_frame_method, generator_config, load_generator, single_image_config, weights_kind
 from model.generator import Vid2VidGenerator
 from model.inputs import instance_edges, one_hot_labels
-from model.losses import GANLoss, VGGLoss, feature_matching, flow_loss, temporal_warp_loss
+from model.losses import GANLoss, VGGLoss, feature_matching, flow_loss, mask_loss, temporal_warp_loss
 from model.multimodal import FeatureEncoder, fit_class_gmms, instance_vectors
 from model.weights import DEFAULT_ENTRIES, WeightsError, load_state_dict
 
@@ -378,7 +378,7 @@ class Trainer:
                 g_terms.append(logs[f"g_vgg_{name}"])
         # flow loss (Eq. 8) and the output temporal warp loss, on G's frames after the first
         main = [o for o in every if o["source"] == "main" and o["t"] >= 1]
-        flow_terms, warp_terms, output_warp = [], [], []
+        flow_terms, warp_terms, output_warp, mask_terms = [], [], [], []
         frame_at = {o["t"]: o["frame"] for o in every}
         for o in main:
             t = o["t"]
@@ -387,6 +387,8 @@ class Trainer:
                 epe, warped = flow_loss(o["flow"], gt_flow, confidence, frames[:, t - 1], frames[:, t])
                 flow_terms.append(epe)
                 warp_terms.append(warped)
+            if o["mask"] is not None:
+                mask_terms.append(mask_loss(o["mask"], confidence))
             previous = frame_at.get(t - 1, frames[:, t - 1])  # before the clip's first output: the real frame
             output_warp.append(temporal_warp_loss(o["frame"], previous, gt_flow, confidence,
                                                   self.opts.model.warp_mode))
@@ -394,6 +396,9 @@ class Trainer:
             logs["g_flow"] = torch.stack(flow_terms).mean() * lw.lambda_flow
             logs["g_flow_warp"] = torch.stack(warp_terms).mean() * lw.lambda_flow_warp
             g_terms += [logs["g_flow"], logs["g_flow_warp"]]
+        if mask_terms and lw.lambda_mask > 0 and self.first_frames == "zero":  # official: --no_first_img
+            logs["g_mask"] = torch.stack(mask_terms).mean() * lw.lambda_mask
+            g_terms.append(logs["g_mask"])
         if output_warp and lw.lambda_output_warp > 0 and self.opts.model.use_history:
             logs["g_output_warp"] = torch.stack(output_warp).mean() * lw.lambda_output_warp
             g_terms.append(logs["g_output_warp"])

@@ -12,7 +12,7 @@ from torch import nn
 from model import options as options_mod
 from model.discriminators import MultiscaleDiscriminator, VideoDiscriminator
 from model.generator import GeneratorConfig, Vid2VidGenerator
-from model.losses import GANLoss, VGGLoss, feature_matching, temporal_warp_loss
+from model.losses import GANLoss, VGGLoss, feature_matching, mask_loss, temporal_warp_loss
 from model.train import Trainer, train
 
 TINY = {"ngf": 8, "n_downsample": 2, "n_blocks": 2}
@@ -125,6 +125,36 @@ def test_output_warp_loss_and_the_hallucinated_image_are_trained(small_cache, tm
     logs = trainer.train_step(trainer.load_batch(0, 0), 0)
     for term in ("g_output_warp", "g_gan_raw", "g_feat_raw", "d_raw", "g_flow", "g_flow_warp"):
         assert term in logs and np.isfinite(logs[term]), term
+
+
+def test_the_mask_is_pulled_toward_the_warped_frame_when_g_makes_its_own_first_frames(small_cache, tmp_path):
+    """Official loss_W, only with --no_first_img (first_frame 'zero')."""
+    half = torch.full((1, 1, 4, 4), 0.5)
+    confident = torch.zeros(1, 1, 4, 4)
+    confident[..., :2] = 1
+    assert mask_loss(half, confident) == pytest.approx(0.25)  # mean over all pixels, confident ones count
+    assert mask_loss(half, confident * 0) == 0
+
+    _, shard = small_cache
+
+    def mask_after_steps(lambda_mask: float, steps: int = 4) -> float:
+        opts = _options(shard, tmp_path / f"mask{lambda_mask}", first_frame="zero")
+        opts.loss.lambda_mask, opts.optim.lr = lambda_mask, 1e-2  # a few large steps
+        trainer = Trainer(opts, torch.device("cpu"))
+        batch = trainer.load_batch(0, 0)
+        for _ in range(steps):
+            logs = trainer.train_step(batch, 0)
+        assert ("g_mask" in logs) == (lambda_mask > 0)
+        with torch.no_grad():
+            outputs = trainer.generate(trainer.to_inputs(batch), 0)["outputs"]
+        return float(torch.stack([o["mask"].mean() for o in outputs if o["mask"] is not None]).mean())
+
+    assert mask_after_steps(100.0) < mask_after_steps(0.0) - 0.05  # the warped frame is reused
+    for first_frame in ("image", "real"):  # the official --use_single_G runs and real first frames
+        schedule = [{"steps": 1, "n_frames": 5, "scale": 0.5}]
+        other = Trainer(_options(shard, tmp_path / first_frame, schedule=schedule, first_frame=first_frame),
+                        torch.device("cpu"))
+        assert "g_mask" not in other.train_step(other.load_batch(0, 0), 0)
 
 
 # ------------------------------------------------------------------ 4. VGG taps
