@@ -61,12 +61,12 @@ def test_demo_dry_run_lists_the_dag(workdir):
     result = snakemake(workdir, "-n", "results/demo/frames/manifest.csv")
     assert result.returncode == 0, result.output
     counts = job_counts(result.output)
-    assert counts == {"frames": 12, "frames_manifest": 1, "synthcity": 12, "total": 25}, counts
+    assert counts == {"frames": 2, "frames_manifest": 1, "synthcity": 12, "total": 15}, counts  # 2 jobs of 6
     result = snakemake(workdir, "-n")  # the default target: results/demo/fid.json
     counts = job_counts(result.output)
-    assert counts == {"all": 1, "cache": 12, "cache_index": 1, "comparison_sheet": 1, "covst": 1, "evaluate": 1,
-                      "flow": 12, "frames": 12, "frames_manifest": 1, "instances": 12, "labels": 12, "side_by_side": 4,
-                      "synthcity": 12, "synthesize": 2, "train": 2, "train_segmenter": 1, "total": 87}, counts
+    assert counts == {"all": 1, "cache": 2, "cache_index": 1, "comparison_sheet": 1, "covst": 1, "evaluate": 1,
+                      "flow": 2, "frames": 2, "frames_manifest": 1, "instances": 2, "labels": 2, "side_by_side": 4,
+                      "synthcity": 12, "synthesize": 2, "train": 2, "train_segmenter": 1, "total": 37}, counts
 
 
 def test_ablations_target_trains_and_compares_every_variant(workdir):
@@ -110,10 +110,10 @@ def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
     table = pd.read_csv(workdir / "results/demo/frames/manifest.csv", keep_default_na=False)
     assert table.shape[0] == 18 and table.seq.nunique() == 3
     assert (workdir / "results/demo/frames/synth000_000000/000005.png").is_file()
-    assert (workdir / "results/demo/logs/frames/synth000_000000.log").is_file()
+    assert (workdir / "results/demo/logs/frames/part0000.log").is_file()  # one job of all three
     assert (workdir / "results/demo/benchmarks/synthcity/train/synth000.tsv").is_file()
     index = json.loads((workdir / "results/demo/cache/index.json").read_text())
-    assert index["sequences"] == 3 and index["frames"] == 18 and len(index["shards"]) == 3
+    assert index["sequences"] == 3 and index["frames"] == 18 and len(index["shards"]) == 1
     clips = ClipDataset(sorted((workdir / "results/demo/cache").glob("*.safetensors")), n_frames=4,
                         expect=Expectation(dataset="demo"))
     assert len(clips) == 2 and clips[1]["frames"].shape == (4, 3, 32, 64)  # the train split
@@ -185,7 +185,7 @@ def test_editing_a_stage_reruns_it_and_what_follows_only(workdir):
     flow_module.write_text(flow_module.read_text() + "\nFLOW_STAGE_REVISION = 2\n")
     counts = job_counts(snakemake(workdir, "-n", *target, env=env).output)
     print("\nrerun after editing pipeline/flow.py:", counts)
-    assert counts == {"cache": 3, "cache_index": 1, "flow": 3, "train": 2, "total": 9}, counts
+    assert counts == {"cache": 1, "cache_index": 1, "flow": 1, "train": 2, "total": 5}, counts  # one shard of 3
     assert snakemake(workdir, *target, env=env).returncode == 0
     trainer = workdir / "model" / "losses.py"
     trainer.write_text(trainer.read_text() + "\nLOSSES_REVISION = 2\n")
