@@ -379,6 +379,7 @@ class Trainer:
         # flow loss (Eq. 8) and the output temporal warp loss, on G's frames after the first
         main = [o for o in every if o["source"] == "main" and o["t"] >= 1]
         flow_terms, warp_terms, output_warp, mask_terms = [], [], [], []
+        regularise_mask = lw.lambda_mask > 0 and self.first_frames == "zero"  # official: --no_first_img
         frame_at = {o["t"]: o["frame"] for o in every}
         for o in main:
             t = o["t"]
@@ -387,7 +388,7 @@ class Trainer:
                 epe, warped = flow_loss(o["flow"], gt_flow, confidence, frames[:, t - 1], frames[:, t])
                 flow_terms.append(epe)
                 warp_terms.append(warped)
-            if o["mask"] is not None:
+            if regularise_mask and o["mask"] is not None:
                 mask_terms.append(mask_loss(o["mask"], confidence))
             previous = frame_at.get(t - 1, frames[:, t - 1])  # before the clip's first output: the real frame
             output_warp.append(temporal_warp_loss(o["frame"], previous, gt_flow, confidence,
@@ -396,7 +397,7 @@ class Trainer:
             logs["g_flow"] = torch.stack(flow_terms).mean() * lw.lambda_flow
             logs["g_flow_warp"] = torch.stack(warp_terms).mean() * lw.lambda_flow_warp
             g_terms += [logs["g_flow"], logs["g_flow_warp"]]
-        if mask_terms and lw.lambda_mask > 0 and self.first_frames == "zero":  # official: --no_first_img
+        if mask_terms:
             logs["g_mask"] = torch.stack(mask_terms).mean() * lw.lambda_mask
             g_terms.append(logs["g_mask"])
         if output_warp and lw.lambda_output_warp > 0 and self.opts.model.use_history:
