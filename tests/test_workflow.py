@@ -69,6 +69,17 @@ def test_demo_dry_run_lists_the_dag(workdir):
                       "synthcity": 12, "synthesize": 2, "train": 2, "train_segmenter": 1, "total": 37}, counts
 
 
+NAMED_RESULTS = "runs/demo/results"  # a results folder under a folder named like the dataset
+
+
+def test_every_stage_is_given_the_configured_results_folder(workdir):
+    """The results folder comes from the config, never from cutting an output path at /<dataset>/."""
+    result = snakemake(workdir, "-n", "-p", f"{NAMED_RESULTS}/demo/fid.json", "--config", f"results={NAMED_RESULTS}")
+    assert result.returncode == 0, result.output[-2000:]
+    given = [line.split("--results ", 1)[1].split()[0] for line in result.output.splitlines() if "--results " in line]
+    assert len(given) >= 20 and set(given) == {NAMED_RESULTS}, sorted(set(given))
+
+
 def test_ablations_target_trains_and_compares_every_variant(workdir):
     result = snakemake(workdir, "-n", "results/demo/ablations.csv")
     counts = job_counts(result.output)
@@ -104,41 +115,43 @@ def test_bad_config_stops_before_any_job(workdir):
 
 @pytest.mark.slow
 def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
-    targets = ["results/demo/frames/manifest.csv", "results/demo/fid.json"]
-    result = snakemake(workdir, *targets, "--config", TINY_DEMO)
+    """Also with a results folder whose path names the dataset (runs/demo/results/demo/...)."""
+    config = ["--config", TINY_DEMO, f"results={NAMED_RESULTS}"]
+    targets = [f"{NAMED_RESULTS}/demo/frames/manifest.csv", f"{NAMED_RESULTS}/demo/fid.json"]
+    result = snakemake(workdir, *targets, *config)
     assert result.returncode == 0, result.output[-3000:]
-    table = pd.read_csv(workdir / "results/demo/frames/manifest.csv", keep_default_na=False)
+    table = pd.read_csv(workdir / NAMED_RESULTS / "demo/frames/manifest.csv", keep_default_na=False)
     assert table.shape[0] == 18 and table.seq.nunique() == 3
-    assert (workdir / "results/demo/frames/synth000_000000/000005.png").is_file()
-    assert (workdir / "results/demo/logs/frames/part0000.log").is_file()  # one job of all three
-    assert (workdir / "results/demo/benchmarks/synthcity/train/synth000.tsv").is_file()
-    index = json.loads((workdir / "results/demo/cache/index.json").read_text())
+    assert (workdir / NAMED_RESULTS / "demo/frames/synth000_000000/000005.png").is_file()
+    assert (workdir / NAMED_RESULTS / "demo/logs/frames/part0000.log").is_file()  # one job of all three
+    assert (workdir / NAMED_RESULTS / "demo/benchmarks/synthcity/train/synth000.tsv").is_file()
+    index = json.loads((workdir / NAMED_RESULTS / "demo/cache/index.json").read_text())
     assert index["sequences"] == 3 and index["frames"] == 18 and len(index["shards"]) == 1
-    clips = ClipDataset(sorted((workdir / "results/demo/cache").glob("*.safetensors")), n_frames=4,
+    clips = ClipDataset(sorted((workdir / NAMED_RESULTS / "demo/cache").glob("*.safetensors")), n_frames=4,
                         expect=Expectation(dataset="demo"))
     assert len(clips) == 2 and clips[1]["frames"].shape == (4, 3, 32, 64)  # the train split
-    checkpoint = torch.load(workdir / "results/demo/checkpoints/vid2vid/final.pt", weights_only=False)
+    checkpoint = torch.load(workdir / NAMED_RESULTS / "demo/checkpoints/vid2vid/final.pt", weights_only=False)
     assert checkpoint["step"] == 4 and checkpoint["stage"] == 1
-    run = json.loads((workdir / "results/demo/checkpoints/vid2vid/run.json").read_text())
+    run = json.loads((workdir / NAMED_RESULTS / "demo/checkpoints/vid2vid/run.json").read_text())
     assert run["vgg_loss"] is False  # lambda_vgg 0 here
-    assert (workdir / "results/demo/synth/vid2vid/synth002_000000.mp4").is_file()  # the val sequence
-    assert len(list((workdir / "results/demo/synth/vid2vid/synth002_000000").glob("*.png"))) == 6
-    fid = json.loads((workdir / "results/demo/fid.json").read_text())
+    assert (workdir / NAMED_RESULTS / "demo/synth/vid2vid/synth002_000000.mp4").is_file()  # the val sequence
+    assert len(list((workdir / NAMED_RESULTS / "demo/synth/vid2vid/synth002_000000").glob("*.png"))) == 6
+    fid = json.loads((workdir / NAMED_RESULTS / "demo/fid.json").read_text())
     assert set(fid["methods"]) == {"vid2vid", "frame_by_frame", "covst"}
-    assert (workdir / "results/demo/synth/covst/synth002_000000.mp4").is_file()
-    assert (workdir / "results/demo/videos/synth002_000000.mp4").stat().st_size > 1000  # side by side
-    assert (workdir / "results/demo/comparison_sheet.png").stat().st_size > 1000  # frames 0, 1, 5 of synth002
+    assert (workdir / NAMED_RESULTS / "demo/synth/covst/synth002_000000.mp4").is_file()
+    assert (workdir / NAMED_RESULTS / "demo/videos/synth002_000000.mp4").stat().st_size > 1000  # side by side
+    assert (workdir / NAMED_RESULTS / "demo/comparison_sheet.png").stat().st_size > 1000  # frames 0, 1, 5 of synth002
     assert fid["methods"]["vid2vid"]["temporal_warping_error"]["frames"] == 6
     assert fid["methods"]["vid2vid"]["image_fid_inception"]["available"] is False
     segmentation = fid["methods"]["vid2vid"]["segmentation_miou"]  # the demo's trained segmenter
     assert 0 <= segmentation["value"] <= 1 and "trained segmenter" in segmentation["extractor"]
     stand_in = fid["methods"]["vid2vid"]["image_fid_segmenter_standin"]
     assert stand_in["value"] >= 0 and stand_in["extractor"].startswith("STAND-IN")
-    assert (workdir / "results/demo/segmenter/metrics.json").is_file()
-    assert (workdir / "results/demo/logs/train_segmenter.log").is_file()
-    again = snakemake(workdir, *targets, "--config", TINY_DEMO)
+    assert (workdir / NAMED_RESULTS / "demo/segmenter/metrics.json").is_file()
+    assert (workdir / NAMED_RESULTS / "demo/logs/train_segmenter.log").is_file()
+    again = snakemake(workdir, *targets, *config)
     assert "Nothing to be done" in again.output
-    report = snakemake(workdir, "results/demo/fid.json", "--report", "report.html", "--config", TINY_DEMO)
+    report = snakemake(workdir, targets[1], "--report", "report.html", *config)
     assert report.returncode == 0, report.output[-2000:]
     page = (workdir / "report.html").read_text(errors="replace")
     assert "metrics.png" in page and "synth002_000000.mp4" in page

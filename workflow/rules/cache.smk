@@ -9,7 +9,6 @@ rule cache:
     output:
         f"{RESULTS}/{{ds}}/cache/{{shard}}.safetensors",
     params:
-        results=results_dir,
         code=code_version("pipeline.cache"),
         dataset=dataset_arg("labels", "instances", "flow", "sketch", "pose"),
         sequences=shard_names,
@@ -20,8 +19,7 @@ rule cache:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/cache/{{shard}}.tsv"
     shell:
-        "python -m pipeline.cache pack --dataset {wildcards.ds} --dataset-json {params.dataset} --results {params.results}"
-        " --sequences {params.sequences} --output {output} > {log} 2>&1"
+        stage_shell("pipeline.cache pack", "--sequences {params.sequences} --output {output}")
 
 
 rule cache_index:
@@ -36,4 +34,4 @@ rule cache_index:
     log:
         f"{RESULTS}/{{ds}}/logs/cache_index.log",
     shell:
-        "python -m pipeline.cache index --output {output} {input} > {log} 2>&1"
+        stage_shell("pipeline.cache index", "--output {output} {input}", dataset=False)

@@ -72,10 +72,27 @@ def shard_sequences(wildcards):
         raise WorkflowError(f"dataset {wildcards.ds!r} has no shard {wildcards.shard!r}") from None
 
 
-def results_dir(wildcards, output):
-    """The results folder a job writes under, read off its output (results/<ds>/...)."""
-    path = str(output[0])
-    return path[: path.index(f"/{wildcards.ds}/")]
+def _braces(text):
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+RESULTS_ARG = _braces(shlex.quote(RESULTS))
+
+
+def stage_shell(module, arguments="", *, dataset=True, results=None, gpu=False, python="python -m"):
+    """The shell line of a rule: one stage CLI (``python -m <module>``) with its log as stdout and stderr.
+
+    dataset: pass --dataset and --dataset-json {params.dataset} (see dataset_arg); results: pass
+    --results, the configured results folder (by default with the dataset); gpu: wait for a free GPU
+    slot first (pipeline.gpu_slot, resources.gpu)."""
+    line = f"{python} {module}"
+    if gpu:
+        line = f"python -m pipeline.gpu_slot --need {{resources.gpu}} -- {line}"
+    if dataset:
+        line += " --dataset {wildcards.ds} --dataset-json {params.dataset}"
+    if dataset if results is None else results:
+        line += f" --results {RESULTS_ARG}"
+    return f"{line} {arguments} > {{log}} 2>&1" if arguments else f"{line} > {{log}} 2>&1"
 
 
 # what every data stage depends on; each stage adds its own section (so adding a run, or changing

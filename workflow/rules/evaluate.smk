@@ -17,7 +17,6 @@ rule evaluate:
     params:
         code=code_version("pipeline.evaluate"),
         dataset=dataset_arg("labels"),
-        results=results_dir,
         methods=lambda w: " ".join(evaluate_methods(w)),
     conda:
         CONDA_ENV
@@ -26,8 +25,7 @@ rule evaluate:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/evaluate.tsv"
     shell:
-        "python -m pipeline.evaluate --dataset {wildcards.ds} --dataset-json {params.dataset}"
-        " --results {params.results} --methods {params.methods} --output {output.fid} > {log} 2>&1"
+        stage_shell("pipeline.evaluate", "--methods {params.methods} --output {output.fid}")
 
 
 rule ablations:
@@ -42,7 +40,6 @@ rule ablations:
     params:
         code=code_version("pipeline.evaluate"),
         dataset=dataset_arg("labels"),
-        results=results_dir,
         methods=lambda w: " ".join(ablation_methods(w)),
     conda:
         CONDA_ENV
@@ -51,6 +48,7 @@ rule ablations:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/ablations.tsv"
     shell:
-        "python -m pipeline.evaluate --dataset {wildcards.ds} --dataset-json {params.dataset}"
-        " --results {params.results} --methods {params.methods} --output {output.json}"
-        " --csv {output.csv} --plot {output.plot} > {log} 2>&1"
+        stage_shell(
+            "pipeline.evaluate",
+            "--methods {params.methods} --output {output.json} --csv {output.csv} --plot {output.plot}",
+        )

@@ -9,7 +9,6 @@ rule flow:
     output:
         f"{RESULTS}/{{ds}}/flow/shards/{{shard}}.json",
     params:
-        results=results_dir,
         code=code_version("pipeline.flow"),
         dataset=dataset_arg("flow", "sketch", "pose"),
         sequences=shard_names,
@@ -22,6 +21,4 @@ rule flow:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/flow/{{shard}}.tsv"
     shell:
-        "python -m pipeline.gpu_slot --need {resources.gpu} -- python -m pipeline.flow --dataset {wildcards.ds}"
-        " --dataset-json {params.dataset} --results {params.results}"
-        " --sequences {params.sequences} --job-summary {output} > {log} 2>&1"
+        stage_shell("pipeline.flow", "--sequences {params.sequences} --job-summary {output}", gpu=True)

@@ -9,7 +9,6 @@ rule synthcity:
         gtfine=directory(f"{RESULTS}/{{ds}}/source/gtFine/{{split}}/{{city}}"),
         truth=directory(f"{RESULTS}/{{ds}}/source/synthcity_gt/{{split}}/{{city}}"),
     params:
-        results=results_dir,
         code=code_version("pipeline.synthcity"),
         dataset=dataset_arg(),
     conda:
@@ -19,8 +18,7 @@ rule synthcity:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/synthcity/{{split}}/{{city}}.tsv"
     shell:
-        "python -m pipeline.synthcity --dataset {wildcards.ds} --dataset-json {params.dataset}"
-        " --results {params.results} --sequences {wildcards.city}_000000 > {log} 2>&1"
+        stage_shell("pipeline.synthcity", "--sequences {wildcards.city}_000000")
 
 
 rule sample_clips:
@@ -29,7 +27,6 @@ rule sample_clips:
     output:
         f"{RESULTS}/{{ds}}/source/{{clip}}",
     params:
-        results=results_dir,
         code=code_version("pipeline.sample_clips"),
         dataset=dataset_arg(),
     conda:
@@ -37,8 +34,7 @@ rule sample_clips:
     log:
         f"{RESULTS}/{{ds}}/logs/sample_clips/{{clip}}.log",
     shell:
-        "python -m pipeline.sample_clips --dataset {wildcards.ds} --dataset-json {params.dataset}"
-        " --results {params.results} > {log} 2>&1"
+        stage_shell("pipeline.sample_clips")
 
 
 rule frames:
@@ -48,7 +44,6 @@ rule frames:
         f"{RESULTS}/{{ds}}/frames/shards/{{shard}}.csv",
     params:
         ffmpeg=FFMPEG_ARG,
-        results=results_dir,
         code=code_version("pipeline.frames"),
         dataset=dataset_arg(),
         sequences=shard_names,
@@ -59,8 +54,7 @@ rule frames:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/frames/{{shard}}.tsv"
     shell:
-        "python -m pipeline.frames --dataset {wildcards.ds} --dataset-json {params.dataset} {params.ffmpeg}"
-        " --results {params.results} --sequences {params.sequences} --shard-manifest {output} > {log} 2>&1"
+        stage_shell("pipeline.frames", "{params.ffmpeg} --sequences {params.sequences} --shard-manifest {output}")
 
 
 rule frames_manifest:
@@ -75,4 +69,4 @@ rule frames_manifest:
     log:
         f"{RESULTS}/{{ds}}/logs/frames_manifest.log",
     shell:
-        "python -m pipeline.manifest {output} {input} > {log} 2>&1"
+        stage_shell("pipeline.manifest", "{output} {input}", dataset=False)

@@ -9,7 +9,6 @@ rule train_instances:
     output:
         f"{RESULTS}/{{ds}}/instance_model/model.pt",
     params:
-        results=results_dir,
         code=code_version("pipeline.train_instances"),
         dataset=dataset_arg("instances", "evaluate.split"),
     resources:
@@ -22,9 +21,7 @@ rule train_instances:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/train_instances.tsv"
     shell:
-        "python -m pipeline.gpu_slot --need {resources.gpu} -- python -m pipeline.train_instances"
-        " --dataset {wildcards.ds} --dataset-json {params.dataset} --results {params.results}"
-        " --out {output} > {log} 2>&1"
+        stage_shell("pipeline.train_instances", "--out {output}", gpu=True)
 
 
 rule instances:
@@ -33,7 +30,6 @@ rule instances:
     output:
         f"{RESULTS}/{{ds}}/instances/shards/{{shard}}.json",
     params:
-        results=results_dir,
         code=code_version("pipeline.instances"),
         dataset=dataset_arg("instances", "labels"),
         sequences=shard_names,
@@ -46,6 +42,4 @@ rule instances:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/instances/{{shard}}.tsv"
     shell:
-        "python -m pipeline.gpu_slot --need {resources.gpu} -- python -m pipeline.instances --dataset {wildcards.ds}"
-        " --dataset-json {params.dataset} --results {params.results}"
-        " --sequences {params.sequences} --job-summary {output} > {log} 2>&1"
+        stage_shell("pipeline.instances", "--sequences {params.sequences} --job-summary {output}", gpu=True)

@@ -9,7 +9,6 @@ rule train_segmenter:
     output:
         f"{RESULTS}/{{ds}}/segmenter/model.pt",
     params:
-        results=results_dir,
         code=code_version("pipeline.train_segmenter"),
         dataset=dataset_arg("labels", "evaluate.split"),
     resources:
@@ -22,9 +21,7 @@ rule train_segmenter:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/train_segmenter.tsv"
     shell:
-        "python -m pipeline.gpu_slot --need {resources.gpu} -- python -m pipeline.train_segmenter"
-        " --dataset {wildcards.ds} --dataset-json {params.dataset} --results {params.results}"
-        " --out {output} > {log} 2>&1"
+        stage_shell("pipeline.train_segmenter", "--out {output}", gpu=True)
 
 
 rule labels:
@@ -33,7 +30,6 @@ rule labels:
     output:
         f"{RESULTS}/{{ds}}/labels/shards/{{shard}}.json",
     params:
-        results=results_dir,
         code=code_version("pipeline.labels"),
         dataset=dataset_arg("labels"),
         sequences=shard_names,
@@ -46,6 +42,4 @@ rule labels:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/labels/{{shard}}.tsv"
     shell:
-        "python -m pipeline.gpu_slot --need {resources.gpu} -- python -m pipeline.labels --dataset {wildcards.ds}"
-        " --dataset-json {params.dataset} --results {params.results}"
-        " --sequences {params.sequences} --job-summary {output} > {log} 2>&1"
+        stage_shell("pipeline.labels", "--sequences {params.sequences} --job-summary {output}", gpu=True)

@@ -21,8 +21,13 @@ rule pose_mediapipe:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/pose_mediapipe/{{shard}}.tsv"
     shell:
-        "{params.python} -m pipeline.pose_mediapipe --results {params.results} --sequences {params.sequences}"
-        " --model-complexity {params.complexity} --job-summary {output} > {log} 2>&1"
+        stage_shell(
+            "pipeline.pose_mediapipe",
+            "--sequences {params.sequences} --model-complexity {params.complexity} --job-summary {output}",
+            dataset=False,
+            results=True,
+            python="{params.python} -m",
+        )
 
 
 rule pose:
@@ -31,7 +36,6 @@ rule pose:
     output:
         f"{RESULTS}/{{ds}}/pose/shards/{{shard}}.json",
     params:
-        results=results_dir,
         code=code_version("pipeline.pose"),
         dataset=dataset_arg("pose"),
         sequences=shard_names,
@@ -44,6 +48,4 @@ rule pose:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/pose/{{shard}}.tsv"
     shell:
-        "python -m pipeline.gpu_slot --need {resources.gpu} -- python -m pipeline.pose --dataset {wildcards.ds}"
-        " --dataset-json {params.dataset} --results {params.results}"
-        " --sequences {params.sequences} --job-summary {output} > {log} 2>&1"
+        stage_shell("pipeline.pose", "--sequences {params.sequences} --job-summary {output}", gpu=True)

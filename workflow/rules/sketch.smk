@@ -8,7 +8,6 @@ rule sketch:
     output:
         f"{RESULTS}/{{ds}}/sketch/shards/{{shard}}.json",
     params:
-        results=results_dir,
         code=code_version("pipeline.sketch"),
         dataset=dataset_arg("sketch"),
         sequences=shard_names,
@@ -19,8 +18,7 @@ rule sketch:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/sketch/{{shard}}.tsv"
     shell:
-        "python -m pipeline.sketch --dataset {wildcards.ds} --dataset-json {params.dataset}"
-        " --results {params.results} --sequences {params.sequences} --job-summary {output} > {log} 2>&1"
+        stage_shell("pipeline.sketch", "--sequences {params.sequences} --job-summary {output}")
 
 
 rule sketch_contact_sheet:
@@ -29,12 +27,10 @@ rule sketch_contact_sheet:
     output:
         report(f"{RESULTS}/{{ds}}/sketch/contact_sheet.png", caption="../report/contact_sheet.rst", category="Inputs"),
     params:
-        results=results_dir,
         dataset=dataset_arg("sketch"),
     conda:
         CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/sketch_contact_sheet.log",
     shell:
-        "python -m pipeline.sketch --dataset {wildcards.ds} --dataset-json {params.dataset}"
-        " --results {params.results} --contact-sheet {output} > {log} 2>&1"
+        stage_shell("pipeline.sketch", "--contact-sheet {output}")

@@ -20,8 +20,12 @@ rule synthesize:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/synthesize/{{run}}.tsv"
     shell:
-        "python -m pipeline.gpu_slot --need {resources.gpu} -- python -m model.synthesize"
-        " --checkpoint {input.checkpoint} --cache {input.cache} --split val --output {params.folder} > {log} 2>&1"
+        stage_shell(
+            "model.synthesize",
+            "--checkpoint {input.checkpoint} --cache {input.cache} --split val --output {params.folder}",
+            dataset=False,
+            gpu=True,
+        )
 
 
 # COVST baseline (paper Table 1): frame_by_frame's generator with its deep features warped by the
@@ -46,9 +50,12 @@ rule covst:
     log:
         f"{RESULTS}/{{ds}}/logs/synthesize/covst.log",
     shell:
-        "python -m pipeline.gpu_slot --need {resources.gpu} -- python -m model.covst"
-        " --checkpoint {input.checkpoint} --cache {input.cache} --split {params.split}"
-        " --output {params.folder} > {log} 2>&1"
+        stage_shell(
+            "model.covst",
+            "--checkpoint {input.checkpoint} --cache {input.cache} --split {params.split} --output {params.folder}",
+            dataset=False,
+            gpu=True,
+        )
 
 
 # the paper's comparison videos: input | each method of evaluate.methods | real
@@ -59,7 +66,6 @@ rule side_by_side:
     output:
         report(f"{RESULTS}/{{ds}}/videos/{{seq}}.mp4", caption="../report/side_by_side.rst", category="Videos"),
     params:
-        results=results_dir,
         dataset=dataset_arg(),
         methods=lambda w: " ".join(evaluate_methods(w)),
     conda:
@@ -67,9 +73,10 @@ rule side_by_side:
     log:
         f"{RESULTS}/{{ds}}/logs/side_by_side/{{seq}}.log",
     shell:
-        "python -m pipeline.side_by_side --dataset {wildcards.ds} --dataset-json {params.dataset}"
-        " --results {params.results} --methods {params.methods} --sequence {wildcards.seq}"
-        " --output {output} > {log} 2>&1"
+        stage_shell(
+            "pipeline.side_by_side",
+            "--methods {params.methods} --sequence {wildcards.seq} --output {output}",
+        )
 
 
 # a contact sheet of the first evaluated sequence: evaluate.sheet_frames as rows, the same columns
@@ -80,7 +87,6 @@ rule comparison_sheet:
     output:
         report(f"{RESULTS}/{{ds}}/comparison_sheet.png", caption="../report/side_by_side.rst", category="Videos"),
     params:
-        results=results_dir,
         dataset=dataset_arg(),
         methods=lambda w: " ".join(evaluate_methods(w)),
         sequence=lambda w: eval_sequences(w)[0],
@@ -90,6 +96,7 @@ rule comparison_sheet:
     log:
         f"{RESULTS}/{{ds}}/logs/side_by_side/comparison_sheet.log",
     shell:
-        "python -m pipeline.side_by_side --dataset {wildcards.ds} --dataset-json {params.dataset}"
-        " --results {params.results} --methods {params.methods} --sequence {params.sequence}"
-        " --frames {params.frames} --output {output} > {log} 2>&1"
+        stage_shell(
+            "pipeline.side_by_side",
+            "--methods {params.methods} --sequence {params.sequence} --frames {params.frames} --output {output}",
+        )

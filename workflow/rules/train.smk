@@ -25,5 +25,10 @@ rule train:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/train/{{run}}.tsv"
     shell:
-        "python -m pipeline.gpu_slot --need {resources.gpu} -- {params.launcher} model.train"
-        " --options-json {params.options} --set-json {params.paths} --resume > {log} 2>&1"
+        stage_shell(
+            "model.train",
+            "--options-json {params.options} --set-json {params.paths} --resume",
+            dataset=False,
+            gpu=True,
+            python="{params.launcher}",
+        )
