@@ -59,6 +59,8 @@ from model.inputs import instance_edges, one_hot_labels
 from model.losses import GANLoss, VGGLoss, feature_matching, flow_loss, mask_loss, temporal_warp_loss
 from model.multimodal import FeatureEncoder, fit_class_gmms, instance_vectors
 from model.weights import DEFAULT_ENTRIES, WeightsError, load_state_dict
+from pipeline.atomic import atomic_file
+from pipeline.progress import progress
 
 log = logging.getLogger("model.train")
 NUM_LABEL_IDS = 34
@@ -509,10 +511,8 @@ class Trainer:
         return fit_class_gmms(vectors, seed=self.opts.train.seed)
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        with atomic_file(path) as tmp:
+            torch.save(self.state_dict(), tmp)
 
 
 def _setup_distributed() -> tuple[int, int, torch.device | None]:
@@ -560,10 +560,8 @@ def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None
         out.mkdir(parents=True, exist_ok=True)
         (out / "run.json").write_text(json.dumps(info, indent=1, default=str))
     stop = opts.total_steps if max_steps is None else min(opts.total_steps, max_steps)
-    from tqdm import tqdm
-
-    bar = tqdm(total=opts.total_steps, initial=trainer.step, desc=f"train {out.name}", unit="step", disable=rank != 0,
-               mininterval=0.5 if sys.stderr.isatty() else 30)
+    bar = progress(total=opts.total_steps, initial=trainer.step, desc=f"train {out.name}", unit="step",
+                   every=opts.train.log_every, disable=rank != 0)
     started, frames = time.perf_counter(), 0.0
     while trainer.step < stop:
         stage_index, stage = opts.stage_at(trainer.step)
@@ -593,9 +591,8 @@ def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None
             state = trainer.state_dict()
             if trainer.encoder is not None:
                 state["feature_gmm"] = trainer.fit_feature_gmms()
-            tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-            torch.save(state, tmp)
-            os.replace(tmp, final)
+            with atomic_file(final) as tmp:
+                torch.save(state, tmp)
         if writer is not None:
             writer.close()
     if world > 1:

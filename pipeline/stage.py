@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from tqdm import tqdm
 
 from pipeline.atomic import atomic_dir, atomic_file
 from pipeline.config import Dataset
 from pipeline.datasets import Sequence
+from pipeline.progress import progress
 
 STAMP = "stage.json"
 
@@ -62,7 +62,7 @@ def run_sequences(
     code = code_version(f"pipeline.{stage}")  # edited stage code redoes every sequence
     seqs = list(seqs)
     summaries = {}
-    for seq in tqdm(seqs, desc=f"{stage} {ds.name}", unit="seq", disable=len(seqs) < 2):
+    for seq in progress(seqs, desc=f"{stage} {ds.name}", unit="seq", disable=len(seqs) < 2):
         seq_dir = ds.results / stage / seq.name
         stamp = fingerprint(stage, seq.name, seq.split, settings_of(seq), code)
         if not force and is_complete(seq_dir, stamp):

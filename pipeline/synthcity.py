@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from tqdm import tqdm
 
 from pipeline.cli import add_dataset_args, dataset_from_args, setup_logging
 from pipeline.datasets import synthcity
 from pipeline.errors import InputError, main_guard
+from pipeline.progress import progress
 
 
 @main_guard
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
         if unknown:
             raise InputError(f"{ds.config_key}.generate.synthcity", f"has no sequences {unknown}")
         seqs = [by_name[n] for n in args.sequences]
-    with tqdm(total=len(seqs) * cfg["frames"], desc="synthcity", unit="frame") as bar:
+    with progress(total=len(seqs) * cfg["frames"], desc="synthcity", unit="frame") as bar:
         for seq in seqs:
             start = time.perf_counter()
             synthcity.write_sequence(ds.root, seq, cfg, progress=bar.update)

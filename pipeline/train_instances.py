@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from pipeline.atomic import atomic_file
 from pipeline.cli import annotator_training_main
@@ -28,6 +27,7 @@ from pipeline.cityscapes_labels import semantic_from_instance_ids
 from pipeline.config import Dataset
 from pipeline.errors import InputError, main_guard
 from pipeline.images import read_map, read_rgb, resize_map
+from pipeline.progress import progress as progress_bar
 from pipeline.segmentation import maskrcnn
 from pipeline.segmentation.predict import pick_device
 from pipeline.train_segmenter import annotated_rows
@@ -90,7 +90,7 @@ def train(ds: Dataset, out: Path, device: str = "auto") -> dict:
     log.info("training Mask R-CNN (%s) on %d annotated frames, %d instances", backbone, len(examples),
              sum(len(t["labels"]) for t in targets))
     start, losses, step = time.perf_counter(), [], 0
-    progress = tqdm(total=settings["steps"], desc=f"instances {ds.name}", unit="step")
+    progress = progress_bar(total=settings["steps"], desc=f"instances {ds.name}", unit="step")
     for step in range(1, settings["steps"] + 1):
         index = torch.randint(0, len(examples), (settings["batch"],), generator=generator).tolist()
         images, batch_targets = [], []

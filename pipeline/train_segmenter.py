@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from pipeline import datasets, manifest
 from pipeline.atomic import atomic_file
@@ -40,6 +39,7 @@ from pipeline.cli import annotator_training_main
 from pipeline.config import Dataset
 from pipeline.errors import InputError, main_guard
 from pipeline.images import read_map, read_rgb, resize_map
+from pipeline.progress import progress as progress_bar
 from pipeline.segmentation import predict, trainable
 
 log = logging.getLogger("pipeline.train_segmenter")
@@ -163,7 +163,7 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
     all_images = torch.from_numpy(images).permute(0, 3, 1, 2).to(store)
     all_targets = torch.from_numpy(targets).to(store)
     start, losses, step, low_res = time.perf_counter(), deque(maxlen=50), 0, settings["low_res_share"] > 0
-    progress = tqdm(total=steps, desc=f"segmenter {ds.name}", unit="step")
+    progress = progress_bar(total=steps, desc=f"segmenter {ds.name}", unit="step")
     for step in range(1, steps + 1):
         index = torch.randint(0, len(images), (settings["batch"],), generator=generator).to(store)
         batch_images, batch_targets = augment(all_images[index].to(dev).float(), all_targets[index].to(dev).long(),
