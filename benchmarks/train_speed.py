@@ -49,9 +49,8 @@ def make_trainer(width, height, n_local, batch, precision, channels_last, compil
                   "first_frame": "real"},
     })
     trainer = Trainer(opts, device)
-    trainer.vgg = VGGLoss(None).to(device)  # random weights: the cost of the loss, not its value
-    if quick:
-        trainer.vgg = None
+    # random weights: the cost of the loss, not its value
+    trainer.objective.vgg = None if quick else VGGLoss(None).to(device)
     return trainer
 
 

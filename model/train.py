@@ -52,12 +52,12 @@ from model import options as options_mod
 from model.data import CacheError, ClipDataset, Expectation
 from model.discriminators import ImageDiscriminator, VideoDiscriminator
 from model.ema import WeightAverage
-from model.flow_ops import compose
 from model.checkpoints import first_frame_method, generator_config, load_generator, single_image_config, weights_kind
 from model.generator import Vid2VidGenerator
 from model.inputs import instance_edges, one_hot_labels
-from model.losses import GANLoss, VGGLoss, feature_matching, flow_loss, mask_loss, temporal_warp_loss
+from model.losses import VGGLoss
 from model.multimodal import FeatureEncoder, fit_class_gmms, instance_vectors
+from model.objective import Objective
 from model.weights import DEFAULT_ENTRIES, WeightsError, load_state_dict
 from pipeline.atomic import atomic_file
 from pipeline.progress import progress
@@ -129,8 +129,6 @@ class Trainer:
         self.video_ds = nn.ModuleList(
             [VideoDiscriminator(d.k_frames, g.output_nc, **kwargs) for _ in range(d.temporal_scales if d.video else 0)]
         ).to(device, memory_format=self.memory_format)
-        self.gan = GANLoss(opts.loss.gan)
-        self.vgg = self._vgg()
         o = opts.optim
         self.opt_g = torch.optim.Adam(self.g_parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
         self.opt_d = torch.optim.Adam(self.d_parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
@@ -158,6 +156,10 @@ class Trainer:
             self.video_d_models = [ddp(m) for m in self.video_ds]
         if opts.train.compile:
             self.g_model = torch.compile(self.g_model)
+        self.objective = Objective(opts.loss, self.image_d_model, self.video_d_models, d.k_frames, vgg=self._vgg(),
+                                   score_first_frames=self.first_trainable,
+                                   regularise_mask=self.first_frames == "zero",  # official: --no_first_img
+                                   output_warp=g.use_history, warp_mode=g.warp_mode)
         self._datasets: dict[int, ClipDataset] = {}
 
     def g_parameters(self, stage_index: int | None = None) -> list[nn.Parameter]:
@@ -314,108 +316,9 @@ class Trainer:
         return {"start": start, "outputs": outputs}
 
     # ------------------------------------------------------------------ losses
-    def video_windows(self, outputs: list[dict], real: torch.Tensor, flows: torch.Tensor):
-        """For each temporal scale s: every K-frame window at frame stride K**s over the generated
-        frames, ending at the last one and stepping back by K frames (the official
-        get_skipped_frames), batched; with the composed ground-truth backward flows between the
-        window's frames. Frames of the single-image generator enter detached."""
-        k = self.opts.discriminator.k_frames
-        fake_at = {o["t"]: (o["frame"] if o["source"] == "main" else o["frame"].detach()) for o in outputs}
-        first, last = outputs[0]["t"], outputs[-1]["t"]
-        composed: dict[tuple[int, int], torch.Tensor] = {}
-
-        def flow_between(a: int, b: int) -> torch.Tensor:  # b -> a, chained from b down to a
-            if (a, b) not in composed:
-                composed[(a, b)] = compose([flows[:, j - 1] for j in range(b, a, -1)])
-            return composed[(a, b)]
-
-        for s in range(len(self.video_d_models)):
-            stride = k**s
-            span = (k - 1) * stride
-            windows = [[end - span + i * stride for i in range(k)] for end in range(last, first + span - 1, -k)]
-            if not windows:
-                continue
-            fake = torch.cat([torch.stack([fake_at[t] for t in idx], 1) for idx in windows])
-            real_w = torch.cat([real[:, idx] for idx in windows])
-            flow_w = torch.cat([torch.stack([flow_between(a, b) for a, b in zip(idx[:-1], idx[1:])], 1)
-                                for idx in windows])
-            yield s, fake, real_w, flow_w
-
-    def _gan_terms(self, pred_fake, pred_real) -> tuple[torch.Tensor, torch.Tensor]:
-        """G's adversarial and feature-matching terms against one discriminator's outputs."""
-        return (self.gan(pred_fake, True, for_discriminator=False),
-                feature_matching(pred_fake, pred_real) * self.opts.loss.lambda_feat)
-
     def losses(self, inputs: dict, generated: dict) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        """(G loss, D loss, logs). Each discriminator sees a fake once: G's terms backpropagate
-        into the generators, D's terms (the same predictions) only into D (Trainer.train_step)."""
-        lw = self.opts.loss
-        frames, semantic = inputs["frames"], inputs["semantic"]
-        every = generated["outputs"]
-        # what D_I and VGG score: G's frames, and the first-frame generator's where it is trained here
-        outputs = [o for o in every if o["source"] == "main" or self.first_trainable]
-        times = [o["t"] for o in outputs]
-        fake = torch.stack([o["frame"] for o in outputs], 1)
-        logs: dict[str, torch.Tensor] = {}
-        g_terms, d_terms = [], []
-        flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
-        sem, real = flat(semantic[:, times]), flat(frames[:, times])
-        # image discriminator on every generated frame, and on h_t where the frame was warped
-        pred_real = self.image_d_model(sem, real)
-        n_out = len(outputs)
-        images = {"image": (sem, flat(fake), real, pred_real)}
-        raw = [i for i, o in enumerate(outputs) if o["warped"] is not None]
-        if lw.raw_losses and raw:
-            rows = torch.tensor([b * n_out + i for b in range(fake.shape[0]) for i in raw], device=fake.device)
-            images["raw"] = (sem[rows], flat(torch.stack([outputs[i]["hallucinated"] for i in raw], 1)), real[rows],
-                             [[layer[rows] for layer in scale] for scale in pred_real])
-        for name, (labels, images_, real_, pred_real_) in images.items():
-            pred_fake = self.image_d_model(labels, images_)
-            logs[f"g_gan_{name}"], logs[f"g_feat_{name}"] = self._gan_terms(pred_fake, pred_real_)
-            logs[f"d_{name}"] = 0.5 * (self.gan(pred_real_, True) + self.gan(pred_fake, False))
-            g_terms += [logs[f"g_gan_{name}"], logs[f"g_feat_{name}"]]
-            d_terms.append(logs[f"d_{name}"])
-            if self.vgg is not None:
-                logs[f"g_vgg_{name}"] = self.vgg(images_, real_) * lw.lambda_vgg
-                g_terms.append(logs[f"g_vgg_{name}"])
-        # flow loss (Eq. 8) and the output temporal warp loss, on G's frames after the first
-        main = [o for o in every if o["source"] == "main" and o["t"] >= 1]
-        flow_terms, warp_terms, output_warp, mask_terms = [], [], [], []
-        regularise_mask = lw.lambda_mask > 0 and self.first_frames == "zero"  # official: --no_first_img
-        frame_at = {o["t"]: o["frame"] for o in every}
-        for o in main:
-            t = o["t"]
-            gt_flow, confidence = inputs["flow"][:, t - 1], inputs["confidence"][:, t - 1]
-            if o["flow"] is not None:
-                epe, warped = flow_loss(o["flow"], gt_flow, confidence, frames[:, t - 1], frames[:, t])
-                flow_terms.append(epe)
-                warp_terms.append(warped)
-            if regularise_mask and o["mask"] is not None:
-                mask_terms.append(mask_loss(o["mask"], confidence))
-            previous = frame_at.get(t - 1, frames[:, t - 1])  # before the clip's first output: the real frame
-            output_warp.append(temporal_warp_loss(o["frame"], previous, gt_flow, confidence,
-                                                  self.opts.model.warp_mode))
-        if flow_terms:
-            logs["g_flow"] = torch.stack(flow_terms).mean() * lw.lambda_flow
-            logs["g_flow_warp"] = torch.stack(warp_terms).mean() * lw.lambda_flow_warp
-            g_terms += [logs["g_flow"], logs["g_flow_warp"]]
-        if mask_terms:
-            logs["g_mask"] = torch.stack(mask_terms).mean() * lw.lambda_mask
-            g_terms.append(logs["g_mask"])
-        if output_warp and lw.lambda_output_warp > 0 and self.opts.model.use_history:
-            logs["g_output_warp"] = torch.stack(output_warp).mean() * lw.lambda_output_warp
-            g_terms.append(logs["g_output_warp"])
-        # video discriminators
-        for s, fake_w, real_w, flow_w in self.video_windows(every, frames, inputs["flow"]):
-            d_v = self.video_d_models[s]
-            pv_fake, pv_real = d_v(fake_w, flow_w), d_v(real_w, flow_w)
-            gan, feat = self._gan_terms(pv_fake, pv_real)
-            logs[f"g_gan_video{s}"], logs[f"g_feat_video{s}"] = gan * lw.lambda_temporal, feat * lw.lambda_temporal
-            logs[f"d_video{s}"] = 0.5 * (self.gan(pv_real, True) + self.gan(pv_fake, False))
-            g_terms += [logs[f"g_gan_video{s}"], logs[f"g_feat_video{s}"]]
-            d_terms.append(logs[f"d_video{s}"])
-        logs["frames"] = torch.tensor(float(fake.shape[1] * fake.shape[0]))
-        return torch.stack(g_terms).sum(), torch.stack(d_terms).sum(), logs
+        """(G loss, D loss, logs) of Eq. 5 on a generated clip (model/objective.py)."""
+        return self.objective(inputs, generated)
 
     # ------------------------------------------------------------------ one step
     def autocast(self):
@@ -476,7 +379,7 @@ class Trainer:
             "sched_d": self.sched_d.state_dict(),
             "scaler": self.scaler.state_dict(),
             "rng": _rng_state(),
-            "vgg_enabled": self.vgg is not None,
+            "vgg_enabled": self.objective.vgg is not None,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -554,7 +457,7 @@ def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None
         for warning in warnings:
             log.warning("%s", warning)
         info = {"options": options_mod.to_dict(opts), "device": str(dev), "world_size": world,
-                "torch": torch.__version__, "vgg_loss": trainer.vgg is not None,
+                "torch": torch.__version__, "vgg_loss": trainer.objective.vgg is not None,
                 "vgg_disabled_reason": getattr(trainer, "vgg_disabled_reason", None),
                 "first_frames": trainer.first_frames, "schedule_warnings": warnings}
         out.mkdir(parents=True, exist_ok=True)

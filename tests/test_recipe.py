@@ -13,6 +13,7 @@ from model import options as options_mod
 from model.discriminators import MultiscaleDiscriminator, VideoDiscriminator
 from model.generator import GeneratorConfig, Vid2VidGenerator
 from model.losses import GANLoss, VGGLoss, feature_matching, mask_loss, temporal_warp_loss
+from model.objective import video_windows
 from model.train import Trainer, train
 
 TINY = {"ngf": 8, "n_downsample": 2, "n_blocks": 2}
@@ -95,7 +96,8 @@ def test_video_discriminators_score_every_window_and_impossible_scales_are_refus
                for t in range(7)]
     real = torch.arange(7.0).view(1, 7, 1, 1, 1).expand(1, 7, 3, 4, 4)
     flows = torch.zeros(1, 6, 2, 4, 4)
-    windows = {s: fake[:, :, 0, 0, 0].tolist() for s, fake, _, _ in trainer.video_windows(outputs, real, flows)}
+    windows = {s: fake[:, :, 0, 0, 0].tolist() for s, fake, _, _ in video_windows(outputs, real, flows, trainer.objective.k_frames,
+                                                                        len(trainer.objective.video_ds))}
     assert windows == {0: [[4, 5, 6], [1, 2, 3]], 1: [[0, 3, 6]]}  # all of them, not only the last
     with pytest.raises(options_mod.OptionsError, match="temporal scale 1 .* needs clips of 7 generated frames"):
         _options(shard, tmp_path / "x", discriminator={"temporal_scales": 2},
