@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from model.checkpoints import first_frame_method, generator_config, load_generator, weights_kind
 from model.data import condition_of, read_header
+from model.devices import pick_device
 from model.inputs import instance_edges, one_hot_labels
 from model.multimodal import draw_vector, label_of, sample_features
 from model.train import NUM_LABEL_IDS, cache_shards
@@ -54,7 +55,7 @@ class Synthesizer:
     @classmethod
     def load(cls, checkpoint_path: Path, device: str | None = None, weights: str = "auto") -> "Synthesizer":
         """From a final.pt, on ``device`` (default: cuda when available)."""
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        dev = pick_device(device)
         return cls(torch.load(checkpoint_path, map_location=dev, weights_only=False), dev, weights)
 
     def __init__(self, checkpoint: dict, device: torch.device, weights: str = "auto") -> None:

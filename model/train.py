@@ -50,6 +50,7 @@ from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from model import options as options_mod
 from model.data import CacheError, ClipDataset, Expectation
+from model.devices import pick_device
 from model.discriminators import ImageDiscriminator, VideoDiscriminator
 from model.ema import WeightAverage
 from model.checkpoints import first_frame_method, generator_config, load_generator, single_image_config, weights_kind
@@ -434,7 +435,7 @@ def _setup_distributed() -> tuple[int, int, torch.device | None]:
 def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None = None,
           device: str | None = None) -> Path:
     rank, world, dist_device = _setup_distributed()
-    dev = dist_device or torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = dist_device or pick_device(device)
     out = Path(opts.output)
     trainer = Trainer(opts, dev, rank, world)
     latest = out / "latest.pt"

@@ -150,7 +150,7 @@ def _segmenter_features(model, videos: list[np.ndarray]) -> np.ndarray:
     offline stand-in for Inception features (named so in fid.json)."""
     import torch
 
-    from pipeline.segmentation.predict import pick_device
+    from model.devices import pick_device
 
     device = pick_device()
     model = model.to(device).eval()
@@ -167,9 +167,10 @@ def _segmenter_features(model, videos: list[np.ndarray]) -> np.ndarray:
 def _segmentation_miou(ds, model, frames: list[np.ndarray], truth: np.ndarray) -> np.ndarray:
     """The confusion matrix of the segmenter on ``frames`` against trainIds ``truth``, run as the
     labels stage runs it (its ``scales`` / ``flip``)."""
+    from model.devices import pick_device
     from pipeline.segmentation import predict
 
-    device = predict.pick_device()
+    device = pick_device()
     matrix = np.zeros((19, 19), np.int64)
     inference = predict.inference_settings(ds.cfg["labels"])
     for start in range(0, len(frames), 8):

@@ -33,7 +33,7 @@ from pipeline.stage import sequence_stage_main
 
 def learned(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
     from pipeline import flow_models
-    from pipeline.segmentation.predict import pick_device
+    from model.devices import pick_device
 
     settings = ds.cfg["flow"]
     table, manifest_path = given.sequence_manifest(ds, seq)

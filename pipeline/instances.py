@@ -54,7 +54,7 @@ def load_trained(path: Path):
 
 def detect_sequence(ds: Dataset, seq: Sequence, out_dir: Path, model, to_detections) -> dict:
     from pipeline.segmentation import maskrcnn
-    from pipeline.segmentation.predict import pick_device
+    from model.devices import pick_device
 
     table, _ = given.sequence_manifest(ds, seq)
     settings = ds.cfg["instances"]

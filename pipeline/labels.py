@@ -56,7 +56,8 @@ def load_trained(path: Path):
 
 
 def segment_sequence(ds: Dataset, seq: Sequence, out_dir: Path, model) -> dict:
-    from pipeline.segmentation.predict import inference_settings, pick_device, segment
+    from model.devices import pick_device
+    from pipeline.segmentation.predict import inference_settings, segment
 
     table, _ = given.sequence_manifest(ds, seq)
     settings = ds.cfg["labels"]

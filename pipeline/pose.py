@@ -91,7 +91,7 @@ def _keypointrcnn(weights: str | None):
 def keypointrcnn_keypoints(ds: Dataset, seq: Sequence, table) -> list[PersonKeypoints]:
     import torch
 
-    from pipeline.segmentation.predict import pick_device
+    from model.devices import pick_device
 
     settings = ds.cfg["pose"]
     device = pick_device(settings["device"])

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.devices import pick_device
 from pipeline.atomic import atomic_file
 from pipeline.cli import annotator_training_main
 from pipeline.cityscapes_labels import semantic_from_instance_ids
@@ -29,7 +30,6 @@ from pipeline.errors import InputError, main_guard
 from pipeline.images import read_map, read_rgb, resize_map
 from pipeline.progress import progress as progress_bar
 from pipeline.segmentation import maskrcnn
-from pipeline.segmentation.predict import pick_device
 from pipeline.train_segmenter import annotated_rows
 
 log = logging.getLogger("pipeline.train_instances")

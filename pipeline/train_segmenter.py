@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from model.devices import pick_device
 from pipeline import datasets, manifest
 from pipeline.atomic import atomic_file
 from pipeline.cityscapes_labels import LABELS
@@ -148,7 +149,7 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
              settings["backbone"], len(images), images.shape[2], images.shape[1], len(held_out), eval_split)
     torch.manual_seed(settings["seed"])
     generator = torch.Generator().manual_seed(settings["seed"])
-    dev = predict.pick_device(device)
+    dev = pick_device(device)
     model = build_model(settings)
     if settings["imagenet_backbone"]:
         model.load_imagenet_backbone()

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.devices import pick_device
 from model.weights import DEFAULT_ENTRIES, WeightEntry, WeightsError, resolve, sha256_of
 
 CLIP_FRAMES = 16
@@ -90,13 +91,9 @@ def load(name: str, user_path: str | None = None, entry: WeightEntry | None = No
     return module.eval(), sha256_of(path)
 
 
-def device_of() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def frame_features(model, videos: list[np.ndarray], batch: int = 32) -> np.ndarray:
     """Inception features of every frame of ``videos`` (each (T, H, W, 3) uint8)."""
-    device = device_of()
+    device = pick_device()
     model = model.to(device)
     frames = np.concatenate(videos)
     out = []
@@ -119,7 +116,7 @@ def clip_windows(video: np.ndarray, clip: int = CLIP_FRAMES, stride: int = 1) ->
 
 def clip_features(model, videos: list[np.ndarray], clip: int = CLIP_FRAMES, stride: int = 1, batch: int = 8) -> np.ndarray:
     """Features of every ``clip``-frame window of ``videos`` (clip_windows), one row per window."""
-    device = device_of()
+    device = pick_device()
     model = model.to(device)
     clips = [window for video in videos for window in clip_windows(video, clip, stride)]
     out = []

@@ -20,12 +20,6 @@ TRAIN_TO_LABEL = train_id_to_label_id()
 LABEL_TO_TRAIN = label_id_to_train_id()
 
 
-def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def to_batch(frames: list[np.ndarray], device: torch.device) -> torch.Tensor:
     batch = torch.from_numpy(np.stack(frames)).to(device).permute(0, 3, 1, 2).float()
     return batch.contiguous(memory_format=torch.channels_last)
