@@ -27,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from model.devices import PRECISIONS
 from model.generator import GeneratorConfig
 
 
@@ -90,7 +91,7 @@ class TrainOptions:
     # generator makes frames 0..L-1, frozen (the official --use_single_G); None: one trained beside G
     single_image_generator: str | None = None
     ema: float = 0.999  # decay of the average of G's weights that synthesis uses (0: none)
-    precision: str = "fp32"  # fp32 | bf16 | fp16
+    precision: str = "fp32"  # fp32 | bf16 | fp16 | auto (bf16 where the device has it natively: model/devices.py)
     channels_last: bool = False
     compile: bool = False
     grad_checkpoint: bool = False
@@ -235,8 +236,8 @@ def from_dict(data: dict) -> Options:
         raise OptionsError("train.single_image_generator makes the first frames: it needs train.first_frame: image")
     if not 0 <= options.train.ema < 1:
         raise OptionsError(f"train.ema: expected a decay in [0, 1), got {options.train.ema!r}")
-    if options.train.precision not in ("fp32", "bf16", "fp16"):
-        raise OptionsError(f"train.precision: expected fp32, bf16 or fp16, got {options.train.precision!r}")
+    if options.train.precision not in PRECISIONS:
+        raise OptionsError(f"train.precision: expected one of {PRECISIONS}, got {options.train.precision!r}")
     _check_schedule(options)
     return options
 

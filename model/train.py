@@ -50,7 +50,7 @@ from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from model import options as options_mod
 from model.data import CacheError, ClipDataset, Expectation
-from model.devices import pick_device
+from model.devices import pick_device, resolve_precision
 from model.discriminators import ImageDiscriminator, VideoDiscriminator
 from model.ema import WeightAverage
 from model.checkpoints import first_frame_method, generator_config, load_generator, single_image_config, weights_kind
@@ -142,7 +142,8 @@ class Trainer:
         factor = lambda step: 1.0 if step < total - decay else max(0.0, (total - step) / max(decay, 1))  # noqa: E731
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, factor)
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, factor)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=opts.train.precision == "fp16")
+        self.precision = resolve_precision(opts.train.precision, device)  # what this device runs fast
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
         self.step = 0
         self.last_sample = None
         self.g_model, self.image_d_model, self.video_d_models = self.generator, self.image_d, list(self.video_ds)
@@ -323,7 +324,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def autocast(self):
-        precision = self.opts.train.precision
+        precision = self.precision
         if precision == "fp32":
             return nullcontext()
         dtype = torch.bfloat16 if precision == "bf16" else torch.float16
@@ -458,7 +459,7 @@ def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None
         for warning in warnings:
             log.warning("%s", warning)
         info = {"options": options_mod.to_dict(opts), "device": str(dev), "world_size": world,
-                "torch": torch.__version__, "vgg_loss": trainer.objective.vgg is not None,
+                "torch": torch.__version__, "precision": trainer.precision, "vgg_loss": trainer.objective.vgg is not None,
                 "vgg_disabled_reason": getattr(trainer, "vgg_disabled_reason", None),
                 "first_frames": trainer.first_frames, "schedule_warnings": warnings}
         out.mkdir(parents=True, exist_ok=True)
