@@ -1,5 +1,4 @@
-"""The vid2vid model package: networks, losses, trainer, inference.
+"""The vid2vid model package: networks, the objective, the trainer, synthesis (docs/model.md).
 
-It reads only the cached tensors (DESIGN.md) and imports no pipeline stage code. The model and
-trainer arrive with their own issue; the package exists so the layout is in place.
+It reads only the cached tensors and imports no pipeline stage (docs/architecture.md).
 """

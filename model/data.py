@@ -1,4 +1,4 @@
-"""Training clips from the cached tensors (DESIGN.md, cache; paper section 4, training details).
+"""Training clips from the cached tensors (docs/architecture.md, cache; paper section 4, training details).
 
 :class:`ClipDataset` samples, for each sequence, a clip of ``n_frames`` frames with a random
 temporal stride of up to ``max_t_step`` (the official recipe's ``max_t_step``), then applies one

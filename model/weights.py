@@ -1,4 +1,4 @@
-"""Pretrained weights: one registry resolves every file (DESIGN.md, Weights).
+"""Pretrained weights: one registry resolves every file (docs/architecture.md, Weights).
 
 Each entry names a URL, a SHA-256 (the full digest, or the leading hex digits that torchvision
 puts in its file names), the file name under the cache folder (resources/weights/ by default) and

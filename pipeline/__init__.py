@@ -1,6 +1,5 @@
-"""The vid2vid data pipeline: one module per stage, each runnable as ``python -m pipeline.<stage>``.
-
-Stages so far: ``synthcity`` (render the demo dataset), ``frames`` (extract frames + manifest),
-``manifest`` (merge per-shard manifests). Shared pieces: ``config`` (load + validate),
-``datasets`` (adapters), ``video`` (ffmpeg), ``images``, ``atomic`` (complete-or-absent outputs).
+"""The vid2vid data pipeline: one CLI module per stage (``python -m pipeline.<stage>``), the
+helpers they share (config, cli, stage runner, errors, atomic writes, images, video, progress)
+and the subpackages datasets/, segmentation/, face/, keypoints/, metrics/ (docs/architecture.md,
+docs/stages.md).
 """

@@ -1,4 +1,4 @@
-"""Outputs appear only when complete (DESIGN.md, rules): write to a temporary name, then rename.
+"""Outputs appear only when complete (docs/architecture.md, rules): write to a temporary name, then rename.
 
 ``atomic_dir`` and ``atomic_file`` give a temporary sibling path; on success it is renamed over the
 final path, on any error it is removed, so a half-written result never looks complete and results

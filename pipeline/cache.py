@@ -3,7 +3,7 @@
     python -m pipeline.cache pack --dataset demo --sequences A B ... --output results/demo/cache/S.safetensors
     python -m pipeline.cache index --output results/demo/cache/index.json SHARD.safetensors ...
 
-Per sequence ``<seq>`` the shard holds (DESIGN.md, cache):
+Per sequence ``<seq>`` the shard holds (docs/architecture.md, data contracts):
 
     <seq>/frames       uint8   [T, H, W, 3]   RGB (channels-last: a free NCHW channels_last view)
     <seq>/labels       uint8   [T, H, W]      Cityscapes labelIds 0..33 (one-hot is made on the device)

@@ -1,6 +1,6 @@
 """The Cityscapes label set: labelIds 0..33, trainIds, colours and which classes have instances.
 
-Every stage speaks Cityscapes labelIds (DESIGN.md, data contracts); this table is the one place
+Every stage speaks Cityscapes labelIds (docs/architecture.md, data contracts); this table is the one place
 that knows their names. It follows the official ``cityscapesscripts/helpers/labels.py``.
 Instance maps use the Cityscapes encoding: ``labelId * 1000 + k`` for pixels of thing classes,
 the plain labelId for everything else.

@@ -1,4 +1,4 @@
-"""Code versions for rerun-on-change: a hash of the modules a stage runs (DESIGN.md, reruns).
+"""Code versions for rerun-on-change: a hash of the modules a stage runs (docs/architecture.md, rules).
 
 Each Snakemake rule passes ``code_version("pipeline.<stage>")`` as a param; Snakemake reruns a job
 whose params changed, and everything downstream of it. The hash covers the stage module and every
