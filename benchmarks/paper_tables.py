@@ -33,6 +33,7 @@ from benchmarks._table import print_table  # noqa: E402
 from pipeline import config as config_mod  # noqa: E402
 from pipeline import evaluate as evaluate_mod  # noqa: E402
 from pipeline import runs as runs_mod  # noqa: E402
+from pipeline.metrics import METRICS  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TABLE1 = ["frame_by_frame", "covst", "vid2vid"]
@@ -134,11 +135,11 @@ def main(argv: list[str] | None = None) -> None:
     summary = summarize(per_seed, args.methods)
     (args.workdir / "paper_tables.json").write_text(json.dumps({"seeds": args.seeds, "summary": summary,
                                                                "per_seed": per_seed}, indent=1, default=str))
-    shown = [m for m in evaluate_mod.METRICS if any(summary[m_].get(m) for m_ in summary)]
+    shown = [m for m in METRICS if any(summary[m_].get(m) for m_ in summary)]
     for title, methods in (("Table 1 analogue: baselines", [m for m in args.methods if m in TABLE1]),
                            ("Table 2 analogue: ablations", ["vid2vid"] + [m for m in args.methods if m in TABLE2])):
         rows = [[m] + [_cell(summary[m].get(k)) for k in shown] for m in methods if m in summary]
-        headers = ["method"] + [f"{k} ({'lower' if evaluate_mod.METRICS[k] else 'higher'} better)" for k in shown]
+        headers = ["method"] + [f"{k} ({METRICS[k].direction} better)" for k in shown]
         print_table(f"{title} on {args.dataset}, mean ± std over seeds {args.seeds}", headers, rows)
 
 
@@ -161,7 +162,7 @@ def summarize(per_seed: dict, methods: list[str]) -> dict:
     out = {}
     for method in methods:
         out[method] = {}
-        for metric in evaluate_mod.METRICS:
+        for metric in METRICS:
             values = [per_seed[s][method].get(metric, {}).get("value") for s in per_seed]
             values = [v for v in values if v is not None]
             if values:

@@ -47,20 +47,14 @@ from pipeline.cli import add_dataset_args, dataset_from_args, setup_logging
 from pipeline.code_version import code_version
 from pipeline.errors import InputError, main_guard
 from pipeline.images import read_rgb
+from pipeline.metrics import FEATURE_METRICS, METRICS
 from pipeline.metrics.image import psnr, ssim
 from pipeline.metrics.spread import RESAMPLES_FRECHET, bootstrap
 from pipeline.metrics.temporal import warping_error
 
 log = logging.getLogger("pipeline.evaluate")
 UNAVAILABLE: dict[str, str] = {}
-# metric -> (extractor, features: 'frames' (each frame), 'clips' (16-frame clips), 'videos' (whole videos))
-FEATURE_METRICS = {"image_fid_inception": ("inception_fid", "frames"), "fvd_i3d": ("i3d_fvd", "clips"),
-                   "video_fid_i3d": ("i3d_fvd", "videos"), "video_fid_resnext101": ("resnext101_kinetics", "clips")}
 NO_SEGMENTER = "needs a segmenter: labels mode 'train' (results/<ds>/segmenter/model.pt) or 'pretrained' with its weights"
-# every metric, in the order the table and the plot show them: name -> lower is better
-METRICS = {"temporal_warping_error": True, "psnr": False, "ssim": False, "segmentation_miou": False,
-           "image_fid_segmenter_standin": True, "image_fid_inception": True, "fvd_i3d": True,
-           "video_fid_i3d": True, "video_fid_resnext101": True}
 
 
 def _segmenter(ds):
@@ -110,7 +104,8 @@ def _feature_metrics(ds, real: dict, fakes: dict[str, list[np.ndarray]], split: 
 
     videos = [f for f, _, _ in real.values()]
     results = {method: {} for method in fakes}
-    for metric, (name, kind) in FEATURE_METRICS.items():
+    for metric, entry in FEATURE_METRICS.items():
+        name, kind = entry.extractor, entry.features
         try:
             model, sha = extractors.load(name)
         except WeightsError as err:
@@ -313,6 +308,9 @@ def write_outputs(results: dict, metadata: dict, output: Path, csv: Path | None 
     """output (JSON), csv (default metrics.csv beside it), plot (default metrics.png beside it)."""
     csv = csv or output.with_name("metrics.csv")
     plot = plot or output.with_name("metrics.png")
+    unknown = sorted({k for metrics in results.values() for k in metrics} - set(METRICS))
+    if unknown:  # every reported metric is registered, so the table and the plot cannot miss one
+        raise ValueError(f"metrics {unknown} are not in pipeline.metrics.METRICS")
     with atomic_file(output) as tmp:
         tmp.write_text(json.dumps({"metadata": metadata, "methods": results}, indent=1))
     rows = [{"method": m, "metric": k, "value": v.get("value"), "std": (v.get("spread") or {}).get("std"),
@@ -332,7 +330,7 @@ def write_outputs(results: dict, metadata: dict, output: Path, csv: Path | None 
         values = [results[m].get(metric, {}).get("value") or 0.0 for m in results]
         errors = [(results[m].get(metric, {}).get("spread") or {}).get("std") or 0.0 for m in results]
         ax.bar(list(results), values, yerr=errors, capsize=3, color=[f"C{i}" for i in range(len(values))])
-        ax.set_title(f"{metric} ({'lower' if METRICS[metric] else 'higher'} is better)", fontsize=9)
+        ax.set_title(f"{metric} ({METRICS[metric].direction} is better)", fontsize=9)
         ax.tick_params(axis="x", labelrotation=20, labelsize=8)
     fig.tight_layout()
     with atomic_file(plot) as tmp:

@@ -67,10 +67,15 @@ def test_evaluate_stage_writes_fid_json_metrics_csv_and_plot(small_cache, tmp_pa
     assert spread["method"] == "bootstrap over clips: needs 2 or more, got 1" and spread["std"] is None
 
 
-def test_every_metric_has_a_direction_and_a_spread():
+def test_every_metric_has_a_direction_and_a_spread(tmp_path):
     from pipeline.metrics.spread import bootstrap
 
     assert set(evaluate.FEATURE_METRICS) <= set(evaluate.METRICS)  # the video FIDs are plotted too
+    assert {m.direction for m in evaluate.METRICS.values()} == {"lower", "higher"}
+    with pytest.raises(ValueError, match=r"\['sharpness'\] are not in pipeline.metrics.METRICS"):
+        evaluate.write_outputs({"vid2vid": {"psnr": {"value": 1.0}, "sharpness": {"value": 2.0}}}, {},
+                               tmp_path / "fid.json")
+    assert not (tmp_path / "fid.json").exists()  # refused before anything is written
     rng = np.random.default_rng(0)
     clips = [rng.normal(loc, 1.0, size=(30, 4)) for loc in (0.0, 0.0, 0.1, 0.2)]
     entry = evaluate.frechet_entry(clips, [c + 1.0 for c in clips])
