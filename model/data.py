@@ -25,6 +25,8 @@ import cv2
 import numpy as np
 import torch
 
+from pipeline.cityscapes_labels import LABEL_SET, NUM_LABEL_IDS
+
 CACHE_FORMAT = "vid2vid-cache"
 FLOW_KEYS = ("flow", "confidence", "flow_backward", "confidence_backward")
 CONDITION_KEYS = {"labels": ("labels", "instances"), "maps": ("condition",)}
@@ -83,8 +85,8 @@ class Expectation:
 
     dataset: str | None = None
     task: str | None = None
-    label_set: str | None = "cityscapes-labelIds"
-    num_label_ids: int | None = 34
+    label_set: str | None = LABEL_SET
+    num_label_ids: int | None = NUM_LABEL_IDS
     label_nc: int | None = None  # channels of one semantic input frame (model.label_nc)
 
     def check(self, path: Path, header: dict) -> None:

@@ -43,10 +43,11 @@ from torch import nn
 
 from model.blocks import conv7, decoder, encoder, init_weights, norm_layer, res_blocks
 from model.flow_ops import WARP_MODES, warp
+from pipeline.cityscapes_labels import THING_IDS
 
 # Cityscapes thing classes (labelIds): person, rider, car, truck, bus, caravan, trailer, train,
 # motorcycle, bicycle
-CITYSCAPES_FOREGROUND = (24, 25, 26, 27, 28, 29, 30, 31, 32, 33)
+CITYSCAPES_FOREGROUND = THING_IDS
 FLOW_SCALE = 20.0  # the flow head's output times 20 at the global scale, 20 * 2^s at local scale s
 
 FeatureHook = Callable[[str, torch.Tensor], torch.Tensor]

@@ -39,7 +39,8 @@ from model.data import condition_of, read_header
 from model.devices import pick_device
 from model.inputs import instance_edges, one_hot_labels
 from model.multimodal import draw_vector, label_of, sample_features
-from model.train import NUM_LABEL_IDS, cache_shards
+from model.train import cache_shards
+from pipeline.cityscapes_labels import NUM_LABEL_IDS
 
 log = logging.getLogger("model.synthesize")
 

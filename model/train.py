@@ -61,10 +61,10 @@ from model.multimodal import FeatureEncoder, fit_class_gmms, instance_vectors
 from model.objective import Objective
 from model.weights import DEFAULT_ENTRIES, WeightsError, load_state_dict
 from pipeline.atomic import atomic_file
+from pipeline.cityscapes_labels import NUM_LABEL_IDS
 from pipeline.progress import progress
 
 log = logging.getLogger("model.train")
-NUM_LABEL_IDS = 34
 
 
 class NonFiniteLoss(RuntimeError):

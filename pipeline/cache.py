@@ -41,19 +41,19 @@ from pathlib import Path
 
 import numpy as np
 
+from model import data as model_data
+from model.data import CACHE_FORMAT, CacheError
 from pipeline import conditions, datasets
 from pipeline.arrays import load_npz
 from pipeline.atomic import atomic_file
-from pipeline.cityscapes_labels import INSTANCE_DIVISOR, NUM_LABEL_IDS
+from pipeline.cityscapes_labels import INSTANCE_DIVISOR, LABEL_SET, NUM_LABEL_IDS
 from pipeline.cli import add_dataset_args, dataset_from_args, setup_logging
 from pipeline.config import Dataset
 from pipeline.errors import InputError, main_guard
 from pipeline.images import image_size, read_map, read_rgb
 from pipeline.stage import read_stamp
 
-FORMAT = "vid2vid-cache"
 VERSION = 1
-LABEL_SET = "cityscapes-labelIds"
 CHANNELS = {
     "frames": "RGB uint8 [T,H,W,3]",
     "labels": f"Cityscapes labelIds uint8 [T,H,W], 0..{NUM_LABEL_IDS - 1}",
@@ -188,7 +188,7 @@ def pack(ds: Dataset, names: list[str] | None, output: Path) -> dict:
                         "sources": _sources(ds, seq)})
     problems.raise_if_any(str(output))
     header = {
-        "format": FORMAT, "version": VERSION, "dataset": ds.name, "task": ds.cfg["task"],
+        "format": CACHE_FORMAT, "version": VERSION, "dataset": ds.name, "task": ds.cfg["task"],
         "stage_modes": {stage: ds.cfg[stage]["mode"] for stage in _stages(ds)},
         "sequences": entries,
     }
@@ -206,28 +206,17 @@ def pack(ds: Dataset, names: list[str] | None, output: Path) -> dict:
 
 
 def read_header(path: str | Path) -> dict:
-    """The JSON header of a cache shard; InputError if the file is not a readable shard."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "cache shard does not exist")
+    """The JSON header of a cache shard, read by the one reader (model.data.read_header); an
+    InputError naming the file if it is not a readable, complete shard."""
     try:
-        with safe_open(str(path), framework="numpy") as shard:
-            metadata = shard.metadata() or {}
-    except Exception as err:  # safetensors raises its own error types for corrupt files
-        raise InputError(path, f"not a readable safetensors cache shard ({err})") from None
-    if "vid2vid" not in metadata:
-        raise InputError(path, "safetensors file without the vid2vid cache header")
-    header = json.loads(metadata["vid2vid"])
-    if header.get("format") != FORMAT:
-        raise InputError(path, f"header format {header.get('format')!r}, expected {FORMAT!r}")
-    return header
+        return model_data.read_header(path)
+    except CacheError as err:
+        raise InputError(path, str(err).removeprefix(f"{path}: ")) from None
 
 
 def write_index(shards: list[Path], output: Path) -> dict:
     """The dataset's cache index: every shard with its sequences (what the trainer's rule depends on)."""
-    index = {"format": FORMAT, "version": VERSION, "shards": []}
+    index = {"format": CACHE_FORMAT, "version": VERSION, "shards": []}
     for path in shards:
         header = read_header(path)
         index.setdefault("dataset", header["dataset"])

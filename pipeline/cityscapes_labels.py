@@ -60,6 +60,8 @@ LABELS: tuple[Label, ...] = (
 )
 
 NUM_LABEL_IDS = 34  # labelIds 0..33 (the paper's 35-channel one-hot adds the instance-edge map)
+NUM_TRAIN_IDS = 19  # the classes segmenters predict and are scored on (trainIds 0..18; 255 ignored)
+LABEL_SET = "cityscapes-labelIds"  # the name cache headers give this label set
 ID = {label.name: label.id for label in LABELS}
 THING_IDS = tuple(label.id for label in LABELS if label.has_instances)
 INSTANCE_DIVISOR = 1000

@@ -44,6 +44,7 @@ import pandas as pd
 from pipeline.atomic import atomic_file
 from pipeline.cache import read_header
 from pipeline.cli import add_dataset_args, dataset_from_args, setup_logging
+from pipeline.cityscapes_labels import NUM_TRAIN_IDS
 from pipeline.code_version import code_version
 from pipeline.errors import InputError, main_guard
 from pipeline.images import read_rgb
@@ -166,7 +167,7 @@ def _segmentation_miou(ds, model, frames: list[np.ndarray], truth: np.ndarray) -
     from pipeline.segmentation import predict
 
     device = pick_device()
-    matrix = np.zeros((19, 19), np.int64)
+    matrix = np.zeros((NUM_TRAIN_IDS, NUM_TRAIN_IDS), np.int64)
     inference = predict.inference_settings(ds.cfg["labels"])
     for start in range(0, len(frames), 8):
         pred = predict.predict_train_ids(model.to(device), frames[start:start + 8], device, **inference)

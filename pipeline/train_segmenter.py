@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from model.devices import pick_device
 from pipeline import datasets, manifest
 from pipeline.atomic import atomic_file
-from pipeline.cityscapes_labels import LABELS
+from pipeline.cityscapes_labels import LABELS, NUM_TRAIN_IDS
 from pipeline.cli import annotator_training_main
 from pipeline.config import Dataset
 from pipeline.errors import InputError, main_guard
@@ -44,7 +44,7 @@ from pipeline.progress import progress as progress_bar
 from pipeline.segmentation import predict, trainable
 
 log = logging.getLogger("pipeline.train_segmenter")
-TRAIN_NAMES = [label.name for label in sorted(LABELS, key=lambda l: l.train_id) if label.train_id < 19]
+TRAIN_NAMES = [label.name for label in sorted(LABELS, key=lambda l: l.train_id) if label.train_id < NUM_TRAIN_IDS]
 
 
 def annotated_rows(ds: Dataset, split: str) -> pd.DataFrame:
@@ -91,7 +91,7 @@ def augment(images: torch.Tensor, targets: torch.Tensor, generator: torch.Genera
 def class_weights(targets: np.ndarray) -> torch.Tensor:
     """Inverse square-root class frequencies (mean 1 over the present classes), so thin, rare
     classes (poles, signs, riders) count in the loss; absent classes get weight 0."""
-    counts = np.bincount(targets[targets < 19].ravel(), minlength=19).astype(np.float64)
+    counts = np.bincount(targets[targets < NUM_TRAIN_IDS].ravel(), minlength=NUM_TRAIN_IDS).astype(np.float64)
     weights = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)), 0.0)
     weights *= (counts > 0).sum() / weights.sum()
     return torch.tensor(np.minimum(weights, 10.0), dtype=torch.float32)
@@ -101,7 +101,7 @@ def evaluate(model, images: np.ndarray, targets: np.ndarray, device: torch.devic
              scales: tuple[float, ...] = (1.0,), flip: bool = False) -> dict:
     """mIoU, pixel accuracy, per-class IoU and confusions of the model on trainId ``targets``,
     inferred at ``scales`` / ``flip`` (:func:`predict.predict_train_ids`)."""
-    matrix = np.zeros((19, 19), np.int64)
+    matrix = np.zeros((NUM_TRAIN_IDS, NUM_TRAIN_IDS), np.int64)
     model.eval()
     for start in range(0, len(images), batch):
         pred = predict.predict_train_ids(model, list(images[start:start + batch]), device, scales, flip)
@@ -110,7 +110,7 @@ def evaluate(model, images: np.ndarray, targets: np.ndarray, device: torch.devic
     present = matrix.sum(1) > 0
     return {"miou": round(predict.mean_iou(matrix), 4), "frames": len(images),
             "pixel_accuracy": round(float(np.diag(matrix).sum() / max(matrix.sum(), 1)), 4),
-            "iou": {TRAIN_NAMES[c]: round(float(ious[c]), 4) for c in range(19) if present[c]},
+            "iou": {TRAIN_NAMES[c]: round(float(ious[c]), 4) for c in range(NUM_TRAIN_IDS) if present[c]},
             "mistaken_for": mistaken_for(matrix)}
 
 

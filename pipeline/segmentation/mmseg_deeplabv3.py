@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pipeline.cityscapes_labels import NUM_TRAIN_IDS
+
 # mmseg's data preprocessor for the Cityscapes configs (RGB order, 0..255 input)
 MEAN = (123.675, 116.28, 103.53)
 STD = (58.395, 57.12, 57.375)
@@ -94,7 +96,7 @@ class ResNetV1c(nn.Module):
 
 
 class ASPPHead(nn.Module):
-    def __init__(self, in_channels: int = 2048, channels: int = 512, num_classes: int = 19,
+    def __init__(self, in_channels: int = 2048, channels: int = 512, num_classes: int = NUM_TRAIN_IDS,
                  dilations=(1, 12, 24, 36)):
         super().__init__()
         self.image_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), ConvModule(in_channels, channels, 1))
@@ -112,7 +114,7 @@ class ASPPHead(nn.Module):
 
 
 class FCNHead(nn.Module):
-    def __init__(self, in_channels: int = 1024, channels: int = 256, num_classes: int = 19):
+    def __init__(self, in_channels: int = 1024, channels: int = 256, num_classes: int = NUM_TRAIN_IDS):
         super().__init__()
         self.convs = nn.Sequential(ConvModule(in_channels, channels, 3, padding=1))
         self.dropout = nn.Dropout2d(0.1)
@@ -126,7 +128,7 @@ class DeepLabV3(nn.Module):
     """mmseg ``EncoderDecoder`` (backbone, decode_head, auxiliary_head); ``forward`` returns
     trainId logits at the input resolution from a float RGB batch in 0..255."""
 
-    def __init__(self, depth: int = 50, num_classes: int = 19):
+    def __init__(self, depth: int = 50, num_classes: int = NUM_TRAIN_IDS):
         super().__init__()
         self.backbone = ResNetV1c(depth)
         self.decode_head = ASPPHead(num_classes=num_classes)

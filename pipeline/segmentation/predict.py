@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.cityscapes_labels import label_id_to_train_id, train_id_to_label_id
+from pipeline.cityscapes_labels import NUM_TRAIN_IDS, label_id_to_train_id, train_id_to_label_id
 
 TRAIN_TO_LABEL = train_id_to_label_id()
 LABEL_TO_TRAIN = label_id_to_train_id()
@@ -65,7 +65,7 @@ def segment(model: torch.nn.Module, frames: Iterable[np.ndarray], device: torch.
         yield from TRAIN_TO_LABEL[predict_train_ids(model, pending, device, scales, flip)]
 
 
-def confusion(pred_train: np.ndarray, true_train: np.ndarray, num_classes: int = 19) -> np.ndarray:
+def confusion(pred_train: np.ndarray, true_train: np.ndarray, num_classes: int = NUM_TRAIN_IDS) -> np.ndarray:
     """(C, C) counts of (true, predicted) trainIds over pixels whose truth is not ignored."""
     keep = true_train < num_classes
     index = true_train[keep].astype(np.int64) * num_classes + pred_train[keep].astype(np.int64)

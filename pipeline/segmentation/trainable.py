@@ -19,8 +19,9 @@ from torchvision.models.segmentation import deeplabv3_mobilenet_v3_large, deepla
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
 from model.weights import DEFAULT_ENTRIES, WeightsError, load_into, load_state_dict
+from pipeline.cityscapes_labels import NUM_TRAIN_IDS
 
-NUM_CLASSES = 19
+NUM_CLASSES = NUM_TRAIN_IDS
 IGNORE = 255
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
