@@ -49,7 +49,8 @@ def test_slurm_profile_submits_the_demo_with_the_profile_resources(tmp_path):
         [sys.executable, "-m", "snakemake", "--workflow-profile", "workflow/profiles/slurm",
          "--slurm-init-seconds-before-status-checks", "1", "results/demo/checkpoints/vid2vid/final.pt",
          "--config", TINY],
-        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=1800)  # 11 jobs, each a Snakemake start: 10 minutes on a 2-core AVX2-only CPU
     assert result.returncode == 0, result.stdout[-4000:]
     assert (workdir / "results/demo/checkpoints/vid2vid/final.pt").is_file()
 
