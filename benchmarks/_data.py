@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline import cache, flow, frames, instances, labels
-from pipeline import config as config_mod
+from pipeline.core import config as config_mod
 from pipeline.datasets import synthcity
+from pipeline.stages import cache, flow, frames, instances, labels
 
 
 def build_cache(root: Path, width: int, height: int, sequences: int = 4, length: int = 30) -> tuple[config_mod.Dataset, Path]:

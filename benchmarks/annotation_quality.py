@@ -28,9 +28,9 @@ from pathlib import Path
 import torch
 from _table import print_table
 
-from pipeline import config as config_mod
-from pipeline import frames, train_instances, train_segmenter
+from pipeline.core import config as config_mod
 from pipeline.datasets import synthcity
+from pipeline.stages import frames, train_instances, train_segmenter
 
 VAL_START = 24  # the held-out sequences: synthcity's 24, 25, ... (seed 1)
 

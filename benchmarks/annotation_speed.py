@@ -18,11 +18,13 @@ import numpy as np
 import torch
 from _table import print_table
 
-from pipeline import config as config_mod
-from pipeline import flow_dis, flow_models, train_segmenter
+from pipeline.core import config as config_mod
+from pipeline.flow import dis as flow_dis
+from pipeline.flow import models as flow_models
 from pipeline.segmentation import maskrcnn, predict
 from pipeline.segmentation.mmseg_deeplabv3 import DeepLabV3
 from pipeline.segmentation.trainable import TorchvisionDeepLabV3
+from pipeline.stages import train_segmenter
 
 
 def train_mode_settings() -> dict:

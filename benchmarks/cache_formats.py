@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from _table import print_table  # noqa: E402 (sibling module of the script)
 
-from pipeline.arrays import load_npz, save_npz
+from pipeline.core.arrays import load_npz, save_npz
+from pipeline.core.images import read_map, read_rgb, write_map, write_rgb
 from pipeline.datasets.synthcity.render import render_sequence
 from pipeline.datasets.synthcity.scene import build_scene
-from pipeline.images import read_map, read_rgb, write_map, write_rgb
 
 KEYS = ("frames", "labels", "instances", "flow", "confidence")
 N = 6

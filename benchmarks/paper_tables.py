@@ -7,7 +7,7 @@ On the demo dataset's cache, labels and trained segmenter (results/demo/, made b
 run it first), every run of ``--methods`` is trained with each seed exactly as config/demo.yaml
 defines it (``train.seed`` set; ``first_frames_from`` runs take that seed's frame_by_frame
 generator), synthesized on the val split (covst: frame_by_frame's generator with warped
-features), and evaluated by the evaluation stage (pipeline/evaluate.py). The table gives, per
+features), and evaluated by the evaluation stage (pipeline/stages/evaluate.py). The table gives, per
 method and metric, the mean over seeds and their standard deviation (and, in the JSON, every
 seed's value with its bootstrap spread over clips). Each seed's runs go to
 ``<workdir>/seed<k>/<dataset>/``: an interrupted benchmark resumes where it stopped, and a seed
@@ -30,10 +30,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._table import print_table  # noqa: E402
-from pipeline import config as config_mod  # noqa: E402
-from pipeline import evaluate as evaluate_mod  # noqa: E402
-from pipeline import runs as runs_mod  # noqa: E402
+from pipeline.core import config as config_mod  # noqa: E402
+from pipeline.core import runs as runs_mod  # noqa: E402
 from pipeline.metrics import METRICS  # noqa: E402
+from pipeline.stages import evaluate as evaluate_mod  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TABLE1 = ["frame_by_frame", "covst", "vid2vid"]
@@ -89,7 +89,7 @@ def train_and_synthesize(ds_cfg: dict, dataset: str, results: Path, run: str, se
     device_args = ["--device", device] if device else []
     if run == "covst":
         train_and_synthesize(ds_cfg, dataset, results, "frame_by_frame", seed, device)
-        _run(["-m", "model.covst", "--checkpoint", str(runs_mod.checkpoint(results, "frame_by_frame")),
+        _run(["-m", "pipeline.stages.covst", "--checkpoint", str(runs_mod.checkpoint(results, "frame_by_frame")),
               "--cache", str(cache), "--output", str(synth), *device_args], results / "logs" / "covst.log")
         return
     final = runs_mod.checkpoint(results, run)
@@ -101,9 +101,9 @@ def train_and_synthesize(ds_cfg: dict, dataset: str, results: Path, run: str, se
         paths = runs_mod.trainer_paths(runs, run, dataset, str(cache), str(final.parent), "",
                                        str(runs_mod.checkpoint(results, source)) if source else None)
         train = {**options.get("train", {}), **paths.pop("train", {}), "seed": seed}
-        _run(["-m", "model.train", "--options-json", json.dumps({**options, "train": train}),
+        _run(["-m", "pipeline.stages.train", "--options-json", json.dumps({**options, "train": train}),
               "--set-json", json.dumps(paths), "--resume", *device_args], results / "logs" / f"train_{run}.log")
-    _run(["-m", "model.synthesize", "--checkpoint", str(final), "--cache", str(cache), "--split", "val",
+    _run(["-m", "pipeline.stages.synthesize", "--checkpoint", str(final), "--cache", str(cache), "--split", "val",
           "--output", str(synth), *device_args], results / "logs" / f"synthesize_{run}.log")
 
 

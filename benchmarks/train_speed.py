@@ -20,11 +20,11 @@ import gc
 import time
 
 import torch
+from _table import print_table  # noqa: E402 (sibling module of the script)
 
 from model import options as options_mod
-from _table import print_table  # noqa: E402 (sibling module of the script)
 from model.losses import VGGLoss
-from model.train import Trainer
+from model.trainer import Trainer
 
 CASES = [  # (label, width, height, n_local, batch, precision, channels_last, compile)
     ("512x256 fp32", 512, 256, 0, 1, "fp32", False, False),

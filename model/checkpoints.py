@@ -1,4 +1,4 @@
-"""Generators rebuilt from a training checkpoint (model/train.py writes them): the sequential
+"""Generators rebuilt from a training checkpoint (model/trainer.py writes them): the sequential
 generator, its first-frame (single-image) generator, and which weights to take, the weight
 average (``train.ema``) or the last ones.
 """

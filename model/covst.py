@@ -11,15 +11,13 @@ with c_t the flow's forward-backward confidence from the cache; flow and confide
 to the features' resolution (the vectors scaled with it). The decoder and the local enhancers
 then render every frame from these features, so fine detail is still made frame by frame.
 
-    python -m model.covst --checkpoint results/demo/checkpoints/frame_by_frame/final.pt \
+    python -m pipeline.stages.covst --checkpoint results/demo/checkpoints/frame_by_frame/final.pt \
         --cache results/demo/cache/index.json --split val --output results/demo/synth/covst
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +25,13 @@ import torch
 import torch.nn.functional as F
 
 from model.flow_ops import warp
-from model.synthesize import SynthesisError, Synthesizer, sequence_inputs, write_sequence, write_summary
+from model.synthesis import (
+    SynthesisError,
+    Synthesizer,
+    sequence_inputs,
+    write_sequence,
+    write_summary,
+)
 
 log = logging.getLogger("model.covst")
 
@@ -77,25 +81,3 @@ def run(checkpoint_path: Path, cache: list[str], split: str, output: Path, fps: 
                            "weights": synth.weights, "warped": "the global generator's deepest features",
                            "sequences": [p.stem for p in written]})
     return written
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m model.covst", description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, required=True, help="the frame_by_frame (pix2pixHD) run's final.pt")
-    parser.add_argument("--cache", nargs="+", required=True)
-    parser.add_argument("--split", default="val")
-    parser.add_argument("--output", type=Path, required=True)
-    parser.add_argument("--fps", type=float, default=17.0)
-    parser.add_argument("--device")
-    parser.add_argument("--weights", choices=["auto", "average", "raw"], default="auto")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        run(args.checkpoint, args.cache, args.split, args.output, args.fps, args.device, args.weights)
-    except SynthesisError as err:
-        print(f"error: {args.checkpoint}: {err}", file=sys.stderr)
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()

@@ -11,12 +11,12 @@ f(t->t+1)(p)) (backward flows chained from t+s down), confidences multiplied alo
 
 Randomness comes from (seed, epoch, index) alone, so a clip does not depend on the DataLoader
 worker that makes it; shards are opened lazily in each worker process. This module reads only the
-cache files (no pipeline code): their header is checked against what the trainer expects.
+cache files, their header through the one reader (pipeline/core/cache_format.py), and checks it
+against what the trainer expects.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,58 +25,13 @@ import cv2
 import numpy as np
 import torch
 
-from pipeline.cityscapes_labels import LABEL_SET, NUM_LABEL_IDS
-
-CACHE_FORMAT = "vid2vid-cache"
-FLOW_KEYS = ("flow", "confidence", "flow_backward", "confidence_backward")
-CONDITION_KEYS = {"labels": ("labels", "instances"), "maps": ("condition",)}
-
-
-def condition_of(header: dict) -> str:
-    """'labels' (Cityscapes labelIds + instances) or 'maps' (face sketch / pose maps); caches made
-    before the header said so hold labels."""
-    return header.get("condition", "labels")
-
-
-def keys_of(header: dict) -> tuple[str, ...]:
-    return ("frames",) + CONDITION_KEYS[condition_of(header)] + FLOW_KEYS
-
-
-def condition_channels(header: dict) -> int:
-    """Channels of one semantic input frame the cache gives: 34 one-hot + instance edges, or the maps."""
-    if condition_of(header) == "labels":
-        return header["num_label_ids"] + 1
-    return len(header["condition_channels"])
-
-
-class CacheError(Exception):
-    """A cache shard is unreadable or does not match the configuration."""
-
-
-def read_header(path: str | Path) -> dict:
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise CacheError(f"{path}: cache shard does not exist (run the cache stage first)")
-    try:
-        with safe_open(str(path), framework="numpy") as shard:
-            metadata = shard.metadata() or {}
-            names = set(shard.keys())
-    except Exception as err:  # safetensors signals corrupt files with several error types
-        raise CacheError(f"{path}: corrupt or truncated cache shard ({err})") from None
-    if "vid2vid" not in metadata:
-        raise CacheError(f"{path}: not a vid2vid cache shard (no header)")
-    header = json.loads(metadata["vid2vid"])
-    if header.get("format") != CACHE_FORMAT:
-        raise CacheError(f"{path}: header format {header.get('format')!r}, expected {CACHE_FORMAT!r}")
-    if condition_of(header) not in CONDITION_KEYS:
-        raise CacheError(f"{path}: unknown condition {condition_of(header)!r} in the header")
-    for seq in header["sequences"]:
-        missing = [k for k in keys_of(header) if f"{seq['name']}/{k}" not in names]
-        if missing:
-            raise CacheError(f"{path}: sequence {seq['name']} lacks tensors {missing}")
-    return header
+from pipeline.core.cache_format import (
+    CacheError,
+    condition_channels,
+    condition_of,
+    read_header,
+)
+from pipeline.core.cityscapes_labels import LABEL_SET, NUM_LABEL_IDS
 
 
 @dataclass(frozen=True)
@@ -94,12 +49,12 @@ class Expectation:
         for key in keys:
             want = getattr(self, key)
             if want is not None and header.get(key) != want:
-                raise CacheError(f"{path}: cache header {key} is {header.get(key)!r}, but the config expects "
+                raise CacheError(path, f"cache header {key} is {header.get(key)!r}, but the config expects "
                                  f"{want!r}; rebuild the cache for this config or point the trainer at the right one")
         if self.label_nc is not None and condition_channels(header) != self.label_nc:
             given = ("34 one-hot labelIds + instance edges" if condition_of(header) == "labels"
                      else ", ".join(header["condition_channels"]))
-            raise CacheError(f"{path}: the cache gives {condition_channels(header)} input channels per frame "
+            raise CacheError(path, f"the cache gives {condition_channels(header)} input channels per frame "
                              f"({given}) but model.label_nc is {self.label_nc}; set model.label_nc: "
                              f"{condition_channels(header)} in the run's options")
 
@@ -178,7 +133,7 @@ class ClipDataset(torch.utils.data.Dataset):
         self.flows = flows  # the trainer needs only the backward flow: skip the other's resampling
         self.refs = [r for r in scan(shards, expect, split) if r.frames >= n_frames]
         if not self.refs:
-            raise CacheError(f"no sequences of split {split!r} with at least {n_frames} frames in {list(map(str, shards))}")
+            raise CacheError(", ".join(map(str, shards)), f"no sequences of split {split!r} with at least {n_frames} frames")
         self.n_frames, self.max_t_step, self.crop = n_frames, max_t_step, crop
         self.scale, self.flip, self.seed, self.epoch = scale, flip, seed, 0
         self._handles: dict[str, object] = {}

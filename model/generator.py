@@ -43,7 +43,7 @@ from torch import nn
 
 from model.blocks import conv7, decoder, encoder, init_weights, norm_layer, res_blocks
 from model.flow_ops import WARP_MODES, warp
-from pipeline.cityscapes_labels import THING_IDS
+from pipeline.core.cityscapes_labels import THING_IDS
 
 # Cityscapes thing classes (labelIds): person, rider, car, truck, bus, caravan, trailer, train,
 # motorcycle, bicycle

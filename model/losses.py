@@ -5,7 +5,7 @@
 - discriminator feature matching (pix2pixHD): L1 between D's features of real and fake inputs,
   each layer weighted 4 / (n_layers + 1) / num_D as the official code;
 - VGG19 perceptual loss (relu1_1..relu5_1, weights 1/32..1); its weights come through the weights
-  registry (model/weights.py), the caller builds it only when they are there;
+  registry (pipeline/core/weights.py), the caller builds it only when they are there;
 - the flow loss L_W of Eq. 8: L1 between the estimated flow and the ground-truth flow, and L1
   between the previous real frame warped by the estimated flow and the current real frame, both
   masked by the ground-truth flow's confidence (the official MaskedL1Loss);

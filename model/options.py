@@ -27,8 +27,8 @@ from pathlib import Path
 
 import yaml
 
-from model.devices import PRECISIONS
 from model.generator import GeneratorConfig
+from pipeline.core.devices import PRECISIONS
 
 
 @dataclass
@@ -91,7 +91,7 @@ class TrainOptions:
     # generator makes frames 0..L-1, frozen (the official --use_single_G); None: one trained beside G
     single_image_generator: str | None = None
     ema: float = 0.999  # decay of the average of G's weights that synthesis uses (0: none)
-    precision: str = "fp32"  # fp32 | bf16 | fp16 | auto (bf16 where the device has it natively: model/devices.py)
+    precision: str = "fp32"  # fp32 | bf16 | fp16 | auto (bf16 where the device has it natively: pipeline/core/devices.py)
     channels_last: bool = False
     compile: bool = False
     grad_checkpoint: bool = False

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config as config_mod
-from pipeline.video import ffmpeg_exe
+from pipeline.core import config as config_mod
+from pipeline.core.video import ffmpeg_exe
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,7 +65,7 @@ def run_stages(ds, tmp_path) -> None:
     """frames, then the labels / instances / flow stages (their CLIs, in process) for a dataset."""
     import json
 
-    from pipeline import flow, frames, instances, labels
+    from pipeline.stages import flow, frames, instances, labels
 
     args = ["--dataset", ds.name, "--dataset-json", json.dumps(ds.cfg), "--results", str(ds.results.parent)]
     frames.run(ds, {"ffmpeg": None}, None, None, force=False)
@@ -77,8 +77,8 @@ def run_stages(ds, tmp_path) -> None:
 def small_cache(tmp_path_factory):
     """synthcity (2 sequences x 8 frames, 256x128: synth000 train, synth001 val) through frames,
     labels, instances, flow (given) and packed into one cache shard: (Dataset, shard path)."""
-    from pipeline import cache
     from pipeline.datasets import synthcity
+    from pipeline.stages import cache
 
     tmp = tmp_path_factory.mktemp("cache")
     ds = make_dataset(tmp, "demo", adapter="cityscapes", generate={"synthcity": synth_cfg(size=[256, 128])},

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from model.weights import WeightEntry, WeightsError, load_into, sha256_of
-from pipeline.cityscapes_labels import ID
+from pipeline.core.cityscapes_labels import ID
+from pipeline.core.weights import WeightEntry, WeightsError, load_into, sha256_of
 from pipeline.segmentation import maskrcnn, predict
 from pipeline.segmentation.mmseg_deeplabv3 import DeepLabV3, state_dict_of_checkpoint
 
@@ -48,7 +48,7 @@ def test_mmseg_deeplabv3_output_matches_mmsegmentation_on_the_same_weights():
 
 
 def test_pretrained_segmenter_loads_a_checkpoint_through_the_registry_and_names_wrong_keys(tmp_path):
-    from pipeline import labels
+    from pipeline.segmentation import loaders
 
     model = DeepLabV3(50)
     path = tmp_path / "deeplab.pth"
@@ -61,20 +61,20 @@ def test_pretrained_segmenter_loads_a_checkpoint_through_the_registry_and_names_
     broken["decode_head.extra.weight"] = torch.zeros(1)
     with pytest.raises(WeightsError, match=r"missing keys.*conv_seg.weight.*unexpected keys.*extra.weight"):
         load_into(DeepLabV3(50), broken, path)
-    labels.load_pretrained.cache_clear()
+    loaders.load_pretrained.cache_clear()
     with pytest.raises(WeightsError, match="sha256"):  # the registry's R50 hash is not this file's
-        labels.load_pretrained("deeplabv3_r50_cityscapes", str(path))
+        loaders.load_pretrained("deeplabv3_r50_cityscapes", str(path))
     assert entry.sha256 == sha256_of(path)
 
 
 def test_missing_pretrained_weights_say_which_file_to_put_where(tmp_path, monkeypatch):
-    from pipeline import labels
+    from pipeline.segmentation import loaders
 
     monkeypatch.setenv("VID2VID_WEIGHTS", str(tmp_path / "cache"))
     monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
-    labels.load_pretrained.cache_clear()
+    loaders.load_pretrained.cache_clear()
     with pytest.raises(WeightsError) as err:
-        labels.load_pretrained("deeplabv3_r101_cityscapes", None)
+        loaders.load_pretrained("deeplabv3_r101_cityscapes", None)
     message = str(err.value)
     assert "deeplabv3_r101-d8_512x1024_80k_cityscapes_20200606_113503-9e428899.pth" in message
     assert str(tmp_path / "cache") in message and "offline" in message
@@ -87,15 +87,15 @@ def test_train_ids_map_back_to_label_ids_and_miou_counts_present_classes():
     matrix = predict.confusion(pred, truth)
     assert matrix.sum() == 3  # the ignored pixel does not count
     assert predict.mean_iou(matrix) == pytest.approx((0.5 + 0.5) / 2)
-    from pipeline.train_segmenter import mistaken_for
+    from pipeline.stages.train_segmenter import mistaken_for
 
     assert mistaken_for(matrix) == {"road": ["car", 0.5]}  # car's one pixel is right: not listed
 
 
 def test_segmenter_with_the_stride4_decoder_stride2_stage_and_a_narrow_head_trains_saves_and_loads(tmp_path):
-    from pipeline import frames, train_segmenter
     from pipeline.datasets import synthcity
     from pipeline.segmentation import trainable
+    from pipeline.stages import frames, train_segmenter
     from tests.conftest import make_dataset, synth_cfg
 
     synth = synth_cfg(annotate_every=3)
@@ -167,9 +167,9 @@ def test_multiscale_flip_inference_averages_passes_and_is_mirror_symmetric():
 def test_trained_mask_rcnn_has_stride8_levels_trains_saves_and_loads_at_its_training_size(tmp_path):
     from torchvision.ops.misc import FrozenBatchNorm2d
 
-    from pipeline import frames, train_instances
     from pipeline.datasets import synthcity
     from pipeline.segmentation import maskrcnn
+    from pipeline.stages import frames, train_instances
     from tests.conftest import make_dataset, synth_cfg
 
     synth = synth_cfg(annotate_every=3)
@@ -239,7 +239,7 @@ def test_instance_targets_and_matching_round_trip():
 def test_learned_flow_modes_run_batched_with_untrained_weights(mode):
     if mode.startswith("ptlflow") and importlib.util.find_spec("ptlflow") is None:
         pytest.skip("ptlflow not installed (pip install -e '.[flow]')")
-    from pipeline import flow_models
+    from pipeline.flow import models as flow_models
 
     frames = [np.random.default_rng(i).integers(0, 255, (128, 160, 3), dtype=np.uint8) for i in range(4)]
     forward, confidence, backward, back_confidence = flow_models.estimate(
@@ -250,7 +250,8 @@ def test_learned_flow_modes_run_batched_with_untrained_weights(mode):
 
 
 def test_torch_consistency_agrees_with_the_dis_check():
-    from pipeline import flow_dis, flow_models
+    from pipeline.flow import dis as flow_dis
+    from pipeline.flow import models as flow_models
 
     rng = np.random.default_rng(0)
     forward = rng.normal(0, 2, (24, 32, 2)).astype(np.float32)
@@ -262,8 +263,9 @@ def test_torch_consistency_agrees_with_the_dis_check():
 
 
 def test_learned_flow_that_goes_non_finite_stops_naming_the_sequence(tmp_path, monkeypatch, capsys):
-    from pipeline import flow, flow_models, frames
     from pipeline.datasets import synthcity
+    from pipeline.flow import models as flow_models
+    from pipeline.stages import flow, frames
     from tests.conftest import make_dataset, synth_cfg
 
     class NaNFlow(torch.nn.Module):

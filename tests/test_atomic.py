@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline import manifest
-from pipeline.atomic import atomic_dir, atomic_file
-from pipeline.errors import InputError
+from pipeline.core.atomic import atomic_dir, atomic_file
+from pipeline.core.errors import InputError
+from pipeline.datasets import manifest
 
 
 def test_atomic_dir_appears_only_on_success(tmp_path):

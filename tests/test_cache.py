@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from model.data import CacheError, ClipDataset, Expectation, compose_flows
+from model.data import ClipDataset, Expectation, compose_flows
 from model.flow_ops import warp
 from model.inputs import instance_edges, one_hot_labels
-from pipeline import cache, frames, labels
-from pipeline.arrays import load_npz, save_npz
+from pipeline.core.arrays import load_npz, save_npz
+from pipeline.core.cache_format import CacheError, read_header
+from pipeline.core.errors import InputError
+from pipeline.core.images import read_map, read_rgb, write_map
 from pipeline.datasets import synthcity
-from pipeline.errors import InputError
-from pipeline.images import read_map, read_rgb, write_map
+from pipeline.stages import cache, frames, labels
 from tests.conftest import make_dataset, run_stages, synth_cfg
 
 SEQS = ["synth000_000000", "synth001_000000"]
@@ -58,7 +59,7 @@ def test_given_flow_is_resized_with_the_frames(tmp_path):
 
 def test_pack_then_load_equals_the_stage_outputs(packed):
     ds, shard = packed
-    header = cache.read_header(shard)
+    header = read_header(shard)
     assert [s["name"] for s in header["sequences"]] == SEQS
     assert header["dataset"] == "demo" and header["num_label_ids"] == 34
     assert header["stage_modes"] == {"labels": "given", "instances": "given", "flow": "given"}
@@ -199,7 +200,7 @@ def test_header_mismatch_and_corrupt_shard(packed, tmp_path):
     with pytest.raises(CacheError, match=r"broken.safetensors: corrupt or truncated cache shard"):
         ClipDataset([broken], split=None)
     with pytest.raises(InputError, match=r"broken.safetensors: corrupt or truncated cache shard"):
-        cache.read_header(broken)
+        read_header(broken)
 
 
 def test_packing_reports_every_problem_with_its_file(packed, tmp_path):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from pipeline import config as config_mod
-from pipeline.config import ConfigError
+from pipeline.core import config as config_mod
+from pipeline.core.config import ConfigError
 from tests.conftest import REPO
 
 

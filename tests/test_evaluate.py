@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from pipeline import evaluate
-from pipeline.images import write_rgb
+from pipeline.core.images import write_rgb
 from pipeline.metrics.image import psnr, ssim
 from pipeline.metrics.temporal import warping_error
+from pipeline.stages import evaluate
 
 
 def test_warping_error_is_low_for_the_real_video_and_high_for_flicker(small_cache):

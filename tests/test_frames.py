@@ -9,10 +9,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from pipeline import frames, manifest
-from pipeline.datasets import synthcity
-from pipeline.errors import InputError
-from pipeline.images import read_rgb, write_rgb
+from pipeline.core.errors import InputError
+from pipeline.core.images import read_rgb, write_rgb
+from pipeline.datasets import manifest, synthcity
+from pipeline.stages import frames
 from tests.conftest import make_dataset, run_module, synth_cfg
 
 
@@ -77,12 +77,12 @@ def test_cli_runs_and_reports_bad_input_as_one_line(tmp_path, short_clip):
     root.mkdir()
     shutil.copy(short_clip, root / "good.mp4")
     ds_json = json.dumps({"adapter": "video", "root": str(root), "frames": {"size": [64, 32], "fps": 5}})
-    ok = run_module("pipeline.frames", "--dataset", "v", "--dataset-json", ds_json, "--results", str(tmp_path / "r"),
+    ok = run_module("pipeline.stages.frames", "--dataset", "v", "--dataset-json", ds_json, "--results", str(tmp_path / "r"),
                     "--shard-manifest", str(tmp_path / "shard.csv"))
     assert ok.returncode == 0, ok.stderr
     assert manifest.read(tmp_path / "shard.csv").shape[0] == 10
     (root / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20)
-    bad = run_module("pipeline.frames", "--dataset", "v", "--dataset-json", ds_json, "--results", str(tmp_path / "r"),
+    bad = run_module("pipeline.stages.frames", "--dataset", "v", "--dataset-json", ds_json, "--results", str(tmp_path / "r"),
                      "--sequences", "bad")
     assert bad.returncode == 2
     assert "bad.mp4: ffmpeg cannot open it" in bad.stderr and "Traceback" not in bad.stderr

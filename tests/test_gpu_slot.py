@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from pipeline import gpu_slot
+from pipeline.tools import gpu_slot
 
 
 def _start(tmp_path, name, need, hold_s):
@@ -15,7 +15,7 @@ def _start(tmp_path, name, need, hold_s):
     script = f"import os,time; open({str(out)!r},'w').write(os.environ['CUDA_VISIBLE_DEVICES']); time.sleep({hold_s})"
     env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
     env["VID2VID_GPU_LOCKS"] = str(tmp_path / "locks")
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.gpu_slot", "--gpus", "3", "--need", str(need), "--",
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.tools.gpu_slot", "--gpus", "3", "--need", str(need), "--",
                              sys.executable, "-c", script], env=env, stderr=subprocess.DEVNULL)
     return proc, out
 

@@ -12,8 +12,8 @@ from model.discriminators import ImageDiscriminator, VideoDiscriminator
 from model.flow_ops import compose, warp
 from model.generator import GeneratorConfig, Vid2VidGenerator
 from model.losses import GANLoss, VGGLoss, feature_matching, flow_loss
-from model.train import NonFiniteLoss, Trainer, train
-from model.weights import WeightEntry, WeightsError, load_state_dict, resolve
+from model.trainer import NonFiniteLoss, Trainer, train
+from pipeline.core.weights import WeightEntry, WeightsError, load_state_dict, resolve
 
 TINY = {"ngf": 8, "n_downsample": 2, "n_blocks": 2}
 
@@ -223,7 +223,7 @@ def test_first_frame_from_a_single_image_generator(small_cache, tmp_path):
 def test_precision_auto_trains_in_bf16_only_where_the_device_has_it(monkeypatch, caplog):
     """bf16 autocast on an AVX2-only CPU is emulated: the demo's frame_by_frame run took 10.4 s a
     step there against 0.44 s in fp32, so 'auto' (the demo's setting) picks fp32 on such a CPU."""
-    from model import devices
+    from pipeline.core import devices
 
     cpu = torch.device("cpu")
     assert options_mod.from_dict({"train": {"precision": "auto"}}).train.precision == "auto"
@@ -255,7 +255,12 @@ def test_options_errors_name_the_option():
 # ---------------------------------------------------------------- multimodal synthesis
 
 def test_instance_average_and_class_mixtures():
-    from model.multimodal import fit_class_gmms, instance_average, instance_vectors, sample_features
+    from model.multimodal import (
+        fit_class_gmms,
+        instance_average,
+        instance_vectors,
+        sample_features,
+    )
 
     features = torch.randn(2, 3, 4, 6)
     instances = torch.zeros(2, 4, 6, dtype=torch.long) + 7
@@ -306,7 +311,7 @@ def test_ddp_with_two_processes_on_cpu(small_cache, tmp_path):
             "schedule": [{"steps": 2, "n_frames": 3, "scale": 0.5}, {"steps": 1, "n_frames": 3, "scales": 1}],
             "train": {"max_t_step": 1}}
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                             "-m", "model.train", "--options-json", json.dumps(opts), "--device", "cpu"],
+                             "-m", "pipeline.stages.train", "--options-json", json.dumps(opts), "--device", "cpu"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     final = torch.load(tmp_path / "ddp" / "final.pt", weights_only=False)
@@ -314,7 +319,7 @@ def test_ddp_with_two_processes_on_cpu(small_cache, tmp_path):
 
 
 def test_weights_cli_lists_entries_and_explains_a_failed_fetch(tmp_path, capsys):
-    from pipeline import weights as weights_cli
+    from pipeline.tools import fetch_weights as weights_cli
 
     assert weights_cli.main(["--cache", str(tmp_path), "list"]) == 0
     listing = capsys.readouterr().out

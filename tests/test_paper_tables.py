@@ -50,7 +50,7 @@ def test_a_seed_is_evaluated_again_only_when_its_videos_changed(tmp_path, monkey
     import json
     import os
 
-    from pipeline import config as config_mod
+    from pipeline.core import config as config_mod
 
     results = tmp_path / "seed0" / "demo"
     (results / "synth" / "vid2vid").mkdir(parents=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from pipeline.progress import LogProgress, progress
+from pipeline.core.progress import LogProgress, progress
 from tests.conftest import run_module, synth_cfg
 
 
@@ -26,7 +26,7 @@ def test_a_long_loop_logs_a_line_every_n_steps_and_at_the_end(caplog):
 
 def test_a_stage_run_into_a_log_file_writes_no_carriage_returns(tmp_path):
     dataset = {"adapter": "cityscapes", "generate": {"synthcity": synth_cfg(size=[64, 32], frames=12)}}
-    result = run_module("pipeline.synthcity", "--dataset", "tiny", "--dataset-json", json.dumps(dataset),
+    result = run_module("pipeline.stages.synthcity", "--dataset", "tiny", "--dataset-json", json.dumps(dataset),
                         "--results", str(tmp_path / "results"), "--sequences", "synth000_000000")
     assert result.returncode == 0, result.stderr
     assert "%|" not in result.stderr  # no tqdm frames (text mode reads a carriage return as a newline)

@@ -12,9 +12,15 @@ from torch import nn
 from model import options as options_mod
 from model.discriminators import MultiscaleDiscriminator, VideoDiscriminator
 from model.generator import GeneratorConfig, Vid2VidGenerator
-from model.losses import GANLoss, VGGLoss, feature_matching, mask_loss, temporal_warp_loss
+from model.losses import (
+    GANLoss,
+    VGGLoss,
+    feature_matching,
+    mask_loss,
+    temporal_warp_loss,
+)
 from model.objective import video_windows
-from model.train import Trainer, train
+from model.trainer import Trainer, train
 
 TINY = {"ngf": 8, "n_downsample": 2, "n_blocks": 2}
 FRAME_BY_FRAME = {**TINY, "n_frames": 1, "use_history": False, "foreground": False}
@@ -32,7 +38,7 @@ def _options(shard, output, model=None, schedule=None, discriminator=None, **tra
 # ------------------------------------------------------------------ 1. first frames
 
 def test_synthesis_makes_the_first_frames_the_way_the_run_was_trained(small_cache, tmp_path):
-    from model.synthesize import SynthesisError, Synthesizer, synthesize
+    from model.synthesis import SynthesisError, Synthesizer, synthesize
 
     _, shard = small_cache
     real_trained = train(_options(shard, tmp_path / "real", schedule=[{"steps": 1, "n_frames": 5}],
@@ -43,7 +49,7 @@ def test_synthesis_makes_the_first_frames_the_way_the_run_was_trained(small_cach
     synthesize(real_trained, [str(shard)], "val", tmp_path / "out", first_frame="real", device="cpu")
     from safetensors.numpy import load_file
 
-    from pipeline.images import read_rgb
+    from pipeline.core.images import read_rgb
 
     real_frames = load_file(str(shard))["synth001_000000/frames"]
     first = read_rgb(tmp_path / "out" / "synth001_000000" / "000000.png")
@@ -260,8 +266,7 @@ def test_eq4_warps_bicubically_so_a_warped_video_keeps_its_detail():
 # ------------------------------------------------------------------ 6. baselines
 
 def test_the_frame_by_frame_baseline_reads_one_semantic_frame():
-    from pipeline import config as config_mod
-
+    from pipeline.core import config as config_mod
     from tests.conftest import REPO
 
     cfg = config_mod.load_yaml(REPO / "config" / "demo.yaml")["datasets"]["demo"]["runs"]["frame_by_frame"]
@@ -273,7 +278,7 @@ def test_the_frame_by_frame_baseline_reads_one_semantic_frame():
 
 def test_covst_warps_deep_features_inside_the_network(small_cache, tmp_path):
     from model.covst import FeatureWarp
-    from model.synthesize import Synthesizer
+    from model.synthesis import Synthesizer
 
     _, shard = small_cache
     final = train(_options(shard, tmp_path / "fbf", model=FRAME_BY_FRAME,
@@ -296,7 +301,7 @@ def test_covst_warps_deep_features_inside_the_network(small_cache, tmp_path):
 # ------------------------------------------------------------------ 7. weight average
 
 def test_synthesis_uses_the_weight_average(small_cache, tmp_path):
-    from model.synthesize import SynthesisError, Synthesizer
+    from model.synthesis import SynthesisError, Synthesizer
 
     _, shard = small_cache
     checkpoint = torch.load(train(_options(shard, tmp_path / "ema", schedule=[{"steps": 4, "n_frames": 4, "scale": 0.5}]),

@@ -8,13 +8,19 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from pipeline.arrays import load_npz
-from pipeline.cityscapes_labels import ID, THING_IDS, semantic_from_instance_ids
+from pipeline.core.arrays import load_npz
+from pipeline.core.cityscapes_labels import ID, THING_IDS, semantic_from_instance_ids
+from pipeline.core.images import read_map, read_rgb
 from pipeline.datasets import synthcity
 from pipeline.datasets.synthcity.render import render_sequence
-from pipeline.datasets.synthcity.scene import GLASS, _add_car, _add_cyclist, _Builder, build_scene
-from pipeline.flow_warp import photometric_error, warp_next_to_current
-from pipeline.images import read_map, read_rgb
+from pipeline.datasets.synthcity.scene import (
+    GLASS,
+    _add_car,
+    _add_cyclist,
+    _Builder,
+    build_scene,
+)
+from pipeline.flow.warp import photometric_error, warp_next_to_current
 from tests.conftest import synth_cfg
 
 

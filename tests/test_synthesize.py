@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from model import options as options_mod
-from model.synthesize import Synthesizer, synthesize
-from model.train import train
-from pipeline.images import read_rgb
-from pipeline.video import ffmpeg_exe, probe
+from model.synthesis import Synthesizer, synthesize
+from model.trainer import train
+from pipeline.core.images import read_rgb
+from pipeline.core.video import ffmpeg_exe, probe
 
 
 @pytest.fixture(scope="module")

@@ -186,18 +186,18 @@ def test_face_demo_dag_trains_on_sketches_offline(workdir):
 
 @pytest.mark.slow
 def test_editing_a_stage_reruns_it_and_what_follows_only(workdir):
-    """Rules carry a hash of the code they run (pipeline/code_version.py) as a param."""
+    """Rules carry a hash of the code they run (pipeline/core/code_version.py) as a param."""
     shutil.copytree(REPO / "pipeline", workdir / "pipeline")  # the copies shadow the installed packages
     shutil.copytree(REPO / "model", workdir / "model")
     env = {"PYTHONPATH": str(workdir)}
     target = ["results/demo/checkpoints/vid2vid/final.pt", "--config", TINY_DEMO]
     assert snakemake(workdir, *target, env=env).returncode == 0
-    flow_module = workdir / "pipeline" / "flow.py"
+    flow_module = workdir / "pipeline" / "stages" / "flow.py"
     flow_module.write_text(flow_module.read_text() + "\n# a comment changes no syntax tree\n")
     assert "Nothing to be done" in snakemake(workdir, "-n", *target, env=env).output
     flow_module.write_text(flow_module.read_text() + "\nFLOW_STAGE_REVISION = 2\n")
     counts = job_counts(snakemake(workdir, "-n", *target, env=env).output)
-    print("\nrerun after editing pipeline/flow.py:", counts)
+    print("\nrerun after editing pipeline/stages/flow.py:", counts)
     assert counts == {"cache": 1, "cache_index": 1, "flow": 1, "train": 2, "total": 5}, counts  # one shard of 3
     assert snakemake(workdir, *target, env=env).returncode == 0
     trainer = workdir / "model" / "losses.py"
@@ -211,10 +211,10 @@ def test_multi_gpu_runs_use_torchrun_and_their_own_devices(workdir):
     result = snakemake(workdir, "-n", "-p", "results/demo/checkpoints/vid2vid/final.pt",
                        "--config", "datasets={demo: {runs: {vid2vid: {gpus: 2}}}}")
     assert result.returncode == 0, result.output[-2000:]
-    assert "python -m pipeline.gpu_slot --need 2 -- python -m torch.distributed.run --standalone" in result.output
-    assert "--nproc_per_node 2 -m model.train" in result.output
+    assert "python -m pipeline.tools.gpu_slot --need 2 -- python -m torch.distributed.run --standalone" in result.output
+    assert "--nproc_per_node 2 -m pipeline.stages.train" in result.output
     single = snakemake(workdir, "-n", "-p", "results/demo/checkpoints/vid2vid/final.pt")
-    assert "--need 1 -- python -m model.train" in single.output
+    assert "--need 1 -- python -m pipeline.stages.train" in single.output
 
 
 def test_bad_run_options_stop_with_the_file_and_key(workdir):

@@ -6,21 +6,24 @@ Adapters:
 - ``video``: any folder of video files, one sequence per file.
 
 Snakemake calls :func:`list_sequences` / :func:`shards` while it builds the DAG, so these only
-list files; the decoding happens in the frames stage (``python -m pipeline.frames``).
+list files; the decoding happens in the frames stage (``python -m pipeline.stages.frames``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config import Dataset
+from pipeline.core.config import Dataset
 
 
 @dataclass(frozen=True)
 class Sequence:
     name: str
     split: str
+    # the folder under the split that holds it, where the layout has one (Cityscapes: its city)
+    folder: str | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -37,14 +40,18 @@ class FrameRecord:
     gt_flow: str = ""
 
 
+# datasets.<ds>.adapter -> the module that lists its sequences and frames (the config schema's
+# enum lists the same names)
+ADAPTERS = {"cityscapes": "pipeline.datasets.cityscapes", "video": "pipeline.datasets.video_folder"}
+
+
 def _adapter(ds: Dataset):
-    if ds.cfg["adapter"] == "cityscapes":
-        from pipeline.datasets import cityscapes
+    from pipeline.core.errors import InputError
 
-        return cityscapes
-    from pipeline.datasets import video_folder
-
-    return video_folder
+    name = ds.cfg["adapter"]
+    if name not in ADAPTERS:
+        raise InputError(f"{ds.config_key}.adapter", f"unknown adapter {name!r} (have {', '.join(ADAPTERS)})")
+    return importlib.import_module(ADAPTERS[name])
 
 
 def list_sequences(ds: Dataset) -> list[Sequence]:
@@ -52,10 +59,10 @@ def list_sequences(ds: Dataset) -> list[Sequence]:
     if ds.synthcity is not None:  # generated: known from config before the data exists
         from pipeline.datasets import synthcity
 
-        seqs = [Sequence(s.name, s.split) for s in synthcity.sequences(ds.synthcity)]
+        seqs = [Sequence(s.name, s.split, s.city) for s in synthcity.sequences(ds.synthcity)]
         return [s for s in seqs if s.split in ds.cfg["splits"]]
     if ds.cfg.get("generate", {}).get("clips"):  # sample clips: known from config too
-        from pipeline.sample_clips import sequence_name
+        from pipeline.datasets.clips import sequence_name
 
         val = set(ds.cfg["val_videos"])
         seqs = [Sequence(name, "val" if name in val else "train")
@@ -66,7 +73,7 @@ def list_sequences(ds: Dataset) -> list[Sequence]:
 
 def select(ds: Dataset, names: list[str] | None) -> list[Sequence]:
     """The named sequences of the dataset (all when ``names`` is empty); InputError for unknown names."""
-    from pipeline.errors import InputError
+    from pipeline.core.errors import InputError
 
     all_seqs = {s.name: s for s in list_sequences(ds)}
     if not names:

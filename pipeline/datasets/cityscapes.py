@@ -12,10 +12,10 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from pipeline.config import Dataset
+from pipeline.core.config import Dataset
+from pipeline.core.errors import InputError
+from pipeline.core.images import read_rgb, resize_frame, write_rgb
 from pipeline.datasets import FrameRecord, Sequence
-from pipeline.errors import InputError
-from pipeline.images import read_rgb, resize_frame, write_rgb
 
 _FRAME = re.compile(r"^(?P<city>.+)_(?P<seq>\d{6})_(?P<frame>\d{6})_leftImg8bit\.png$")
 
@@ -48,7 +48,8 @@ def _scan(ds: Dataset, split: str) -> dict[str, list[tuple[int, Path]]]:
 
 def list_sequences(ds: Dataset) -> list[Sequence]:
     root = _check_root(ds)
-    seqs = [Sequence(name, split) for split in ds.cfg["splits"] for name in _scan(ds, split)]
+    seqs = [Sequence(name, split, frames[0][1].parent.name) for split in ds.cfg["splits"]
+            for name, frames in _scan(ds, split).items()]
     if not seqs:
         raise InputError(root / "leftImg8bit_sequence", f"no *_leftImg8bit.png frames in the splits "
                                                          f"{ds.cfg['splits']}")

@@ -2,7 +2,7 @@
 
 The sequence name is the file's path below the root without its extension ('/' becomes '__');
 names listed in ``val_videos`` form the val split, the rest is train. Frames are decoded by ffmpeg
-at the configured frame rate and size (pipeline/video.py).
+at the configured frame rate and size (pipeline/core/video.py).
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pipeline.config import Dataset
+from pipeline.core.config import Dataset
+from pipeline.core.errors import InputError
+from pipeline.core.video import decode_to_pngs
 from pipeline.datasets import FrameRecord, Sequence
-from pipeline.errors import InputError
-from pipeline.video import decode_to_pngs
 
 
 def _videos(ds: Dataset) -> dict[str, Path]:

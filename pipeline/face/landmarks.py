@@ -19,9 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.errors import InputError
+from pipeline.core.errors import InputError
 
-log = logging.getLogger("pipeline.sketch")
+log = logging.getLogger("pipeline.stages.sketch")
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 
 

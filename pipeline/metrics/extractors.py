@@ -1,5 +1,5 @@
 """Feature extractors of the FID family, each with its weights through the registry
-(model/weights.py), and the real videos' features cached per dataset, extractor and cache.
+(pipeline/core/weights.py), and the real videos' features cached per dataset, extractor and cache.
 
 - ``inception_fid``: TensorFlow's FID Inception-v3 (pytorch-fid's port, pool3, 2048-d) on single
   frames at 299x299: image FID.
@@ -26,8 +26,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.devices import pick_device
-from model.weights import DEFAULT_ENTRIES, WeightEntry, WeightsError, resolve, sha256_of
+from pipeline.core.devices import pick_device
+from pipeline.core.weights import (
+    DEFAULT_ENTRIES,
+    WeightEntry,
+    WeightsError,
+    resolve,
+    sha256_of,
+)
 
 CLIP_FRAMES = 16
 
@@ -77,7 +83,7 @@ def load(name: str, user_path: str | None = None, entry: WeightEntry | None = No
         except RuntimeError as err:
             raise WeightsError(f"{path}: not the I3D TorchScript file ({str(err).splitlines()[0]})") from None
     elif name == "resnext101_kinetics":
-        from model.weights import load_into
+        from pipeline.core.weights import load_into
         from pipeline.metrics.resnext3d import ResNeXt3D, state_dict_of_checkpoint
 
         try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.flow_warp import warp_next_to_current
+from pipeline.flow.warp import warp_next_to_current
 
 
 def warping_error(frames: list[np.ndarray], backward_flows: np.ndarray, confidences: np.ndarray,

@@ -25,8 +25,8 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import mobilenet_backbone
 from torchvision.ops import MultiScaleRoIAlign
 
-from model.weights import WeightsError, load_into
-from pipeline.cityscapes_labels import ID, INSTANCE_DIVISOR
+from pipeline.core.cityscapes_labels import ID, INSTANCE_DIVISOR
+from pipeline.core.weights import WeightsError, load_into
 
 # the Cityscapes classes with instances that the benchmark evaluates (its 8 "thing" classes)
 THING_CLASSES = ("person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle")
@@ -80,7 +80,7 @@ def coco_model(state: dict, source: str | Path) -> MaskRCNN:
 
 
 def save(path: Path, model: MaskRCNN, backbone: str, meta: dict) -> None:
-    from pipeline.atomic import atomic_file
+    from pipeline.core.atomic import atomic_file
 
     with atomic_file(path) as tmp:
         torch.save({"arch": "maskrcnn", "backbone": backbone, "classes": list(THING_CLASSES),
@@ -96,7 +96,7 @@ def load(path: Path) -> MaskRCNN:
                       max_size=checkpoint.get("max_size", 1024),
                       fpn_stages=checkpoint.get("fpn_stages", LEGACY_FPN_STAGES))
     except (OSError, KeyError, RuntimeError, ValueError) as err:
-        raise WeightsError(f"{path}: not a Mask R-CNN checkpoint written by pipeline.train_instances ({err})") from None
+        raise WeightsError(f"{path}: not a Mask R-CNN checkpoint written by pipeline.stages.train_instances ({err})") from None
     load_into(model, checkpoint["state_dict"], path)
     return model.eval()
 

@@ -20,12 +20,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.cityscapes_labels import NUM_TRAIN_IDS
+from pipeline.core.cityscapes_labels import NUM_TRAIN_IDS
 
 # mmseg's data preprocessor for the Cityscapes configs (RGB order, 0..255 input)
 MEAN = (123.675, 116.28, 103.53)
 STD = (58.395, 57.12, 57.375)
 DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
+# the weights-registry entries of mmseg's Cityscapes checkpoints and the ResNet depth of each
+# (labels.model; the config schema's enum lists the same names)
+CHECKPOINT_DEPTHS = {"deeplabv3_r50_cityscapes": 50, "deeplabv3_r101_cityscapes": 101}
 
 
 class ConvModule(nn.Sequential):

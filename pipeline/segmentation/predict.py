@@ -14,7 +14,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.cityscapes_labels import NUM_TRAIN_IDS, label_id_to_train_id, train_id_to_label_id
+from pipeline.core.cityscapes_labels import (
+    NUM_TRAIN_IDS,
+    label_id_to_train_id,
+    train_id_to_label_id,
+)
 
 TRAIN_TO_LABEL = train_id_to_label_id()
 LABEL_TO_TRAIN = label_id_to_train_id()

@@ -15,11 +15,19 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.segmentation import deeplabv3_mobilenet_v3_large, deeplabv3_resnet50
+from torchvision.models.segmentation import (
+    deeplabv3_mobilenet_v3_large,
+    deeplabv3_resnet50,
+)
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
-from model.weights import DEFAULT_ENTRIES, WeightsError, load_into, load_state_dict
-from pipeline.cityscapes_labels import NUM_TRAIN_IDS
+from pipeline.core.cityscapes_labels import NUM_TRAIN_IDS
+from pipeline.core.weights import (
+    DEFAULT_ENTRIES,
+    WeightsError,
+    load_into,
+    load_state_dict,
+)
 
 NUM_CLASSES = NUM_TRAIN_IDS
 IGNORE = 255
@@ -154,7 +162,7 @@ class TorchvisionDeepLabV3(nn.Module):
 
 
 def save(path: Path, model: TorchvisionDeepLabV3, meta: dict) -> None:
-    from pipeline.atomic import atomic_file
+    from pipeline.core.atomic import atomic_file
 
     with atomic_file(path) as tmp:
         torch.save({"arch": "torchvision_deeplabv3", "backbone": model.backbone_name,
@@ -171,6 +179,6 @@ def load(path: Path) -> TorchvisionDeepLabV3:
                                      checkpoint.get("decoder", False), checkpoint.get("aspp_channels", 256),
                                      checkpoint.get("decoder_channels", 96), checkpoint.get("fine_channels", 0))
     except (OSError, KeyError, RuntimeError, ValueError) as err:
-        raise WeightsError(f"{path}: not a segmenter checkpoint written by pipeline.train_segmenter ({err})") from None
+        raise WeightsError(f"{path}: not a segmenter checkpoint written by pipeline.stages.train_segmenter ({err})") from None
     load_into(model, checkpoint["state_dict"], path)
     return model.eval()

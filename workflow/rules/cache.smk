@@ -9,7 +9,7 @@ rule cache:
     output:
         f"{RESULTS}/{{ds}}/cache/{{shard}}.safetensors",
     params:
-        code=code_version("pipeline.cache"),
+        code=code_version("pipeline.stages.cache"),
         dataset=dataset_arg("labels", "instances", "flow", "sketch", "pose"),
         sequences=shard_names,
     conda:
@@ -19,7 +19,7 @@ rule cache:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/cache/{{shard}}.tsv"
     shell:
-        stage_shell("pipeline.cache pack", "--sequences {params.sequences} --output {output}")
+        stage_shell("pipeline.stages.cache pack", "--sequences {params.sequences} --output {output}")
 
 
 rule cache_index:
@@ -28,10 +28,10 @@ rule cache_index:
     output:
         f"{RESULTS}/{{ds}}/cache/index.json",
     params:
-        code=code_version("pipeline.cache"),
+        code=code_version("pipeline.stages.cache"),
     conda:
         CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/cache_index.log",
     shell:
-        stage_shell("pipeline.cache index", "--output {output} {input}", dataset=False)
+        stage_shell("pipeline.stages.cache index", "--output {output} {input}", dataset=False)

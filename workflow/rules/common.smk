@@ -6,11 +6,11 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-from pipeline import config as config_mod
+from pipeline.core import config as config_mod
 from pipeline import datasets as datasets_mod
-from pipeline.cli import dataset_json
-from pipeline.code_version import code_version  # params: code=... reruns a rule when its code changes
-from pipeline.errors import InputError
+from pipeline.core.cli import dataset_json
+from pipeline.core.code_version import code_version  # params: code=... reruns a rule when its code changes
+from pipeline.core.errors import InputError
 
 # every dataset file adds datasets.<name>; command-line --config is applied again after each
 for _dataset_file in config.get("dataset_files", []):
@@ -84,10 +84,10 @@ def stage_shell(module, arguments="", *, dataset=True, results=None, gpu=False, 
 
     dataset: pass --dataset and --dataset-json {params.dataset} (see dataset_arg); results: pass
     --results, the configured results folder (by default with the dataset); gpu: wait for a free GPU
-    slot first (pipeline.gpu_slot, resources.gpu)."""
+    slot first (pipeline.tools.gpu_slot, resources.gpu)."""
     line = f"{python} {module}"
     if gpu:
-        line = f"python -m pipeline.gpu_slot --need {{resources.gpu}} -- {line}"
+        line = f"python -m pipeline.tools.gpu_slot --need {{resources.gpu}} -- {line}"
     if dataset:
         line += " --dataset {wildcards.ds} --dataset-json {params.dataset}"
     if dataset if results is None else results:
@@ -145,10 +145,10 @@ def frames_inputs(wildcards):
     seqs = shard_sequences(wildcards)
     if ds.synthcity is not None:
         root = f"{RESULTS}/{wildcards.ds}/source"
-        return [f"{root}/{kind}/{s.split}/{s.name.rsplit('_', 1)[0]}"
+        return [f"{root}/{kind}/{s.split}/{s.folder}"
                 for s in seqs for kind in ("leftImg8bit_sequence", "gtFine", "synthcity_gt")]
     if ds.cfg.get("generate", {}).get("clips"):
-        from pipeline.sample_clips import clip_file
+        from pipeline.datasets.clips import clip_file
 
         return [f"{RESULTS}/{wildcards.ds}/source/{clip_file(clip)}" for clip in ds.cfg["generate"]["clips"]]
     if ds.cfg["adapter"] == "video":
@@ -161,7 +161,7 @@ def frames_inputs(wildcards):
 def run_config(wildcards):
     """datasets.<ds>.runs.<run>, checked against the trainer's options (model/options.py)."""
     from model import options as train_options
-    from pipeline import runs as runs_mod
+    from pipeline.core import runs as runs_mod
 
     runs = dataset(wildcards.ds).cfg["runs"]
     try:
@@ -177,7 +177,7 @@ def run_config(wildcards):
 
 def train_inputs(wildcards):
     """The cache, and the checkpoint of the run that makes the first frames, if one does."""
-    from pipeline import runs as runs_mod
+    from pipeline.core import runs as runs_mod
 
     inputs = [f"{RESULTS}/{wildcards.ds}/cache/index.json"]
     source = runs_mod.first_frames_run(dataset(wildcards.ds).cfg["runs"], wildcards.run)
@@ -195,10 +195,10 @@ def run_options_arg(wildcards):
 
 
 def run_paths_arg(wildcards, input, output):
-    from pipeline import runs as runs_mod
+    from pipeline.core import runs as runs_mod
 
     paths = runs_mod.trainer_paths(dataset(wildcards.ds).cfg["runs"], wildcards.run, wildcards.ds, str(input[0]),
-                                   os.path.dirname(str(output[0])), code_version("model.train"),
+                                   os.path.dirname(str(output[0])), code_version("pipeline.stages.train"),
                                    str(input[1]) if len(input) > 1 else None)
     return shlex.quote(json.dumps(paths, sort_keys=True))
 
@@ -251,7 +251,7 @@ def pose_inputs(wildcards):
 
 def source_stage(ds):
     """The stage whose maps condition the generator: None (labels + instances), sketch or pose."""
-    from pipeline.conditions import SOURCE_STAGE
+    from pipeline.datasets.conditions import SOURCE_STAGE
 
     return SOURCE_STAGE[dataset(ds).cfg["task"]]
 

@@ -1,6 +1,6 @@
 # Stage 'evaluate': results/<ds>/fid.json (+ metrics.csv, metrics.png) comparing the synthesized val
 # videos of the runs in datasets.<ds>.evaluate.methods, and results/<ds>/ablations.csv (+ .json,
-# .png) for evaluate.ablations (baselines and ablations: paper Tables 1-2). python -m pipeline.evaluate
+# .png) for evaluate.ablations (baselines and ablations: paper Tables 1-2). python -m pipeline.stages.evaluate
 
 
 rule evaluate:
@@ -15,7 +15,7 @@ rule evaluate:
         csv=report(f"{RESULTS}/{{ds}}/metrics.csv", caption="../report/metrics_table.rst", category="Evaluation"),
         plot=report(f"{RESULTS}/{{ds}}/metrics.png", caption="../report/metrics.rst", category="Evaluation"),
     params:
-        code=code_version("pipeline.evaluate"),
+        code=code_version("pipeline.stages.evaluate"),
         dataset=dataset_arg("labels"),
         methods=lambda w: " ".join(evaluate_methods(w)),
     conda:
@@ -25,7 +25,7 @@ rule evaluate:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/evaluate.tsv"
     shell:
-        stage_shell("pipeline.evaluate", "--methods {params.methods} --output {output.fid}")
+        stage_shell("pipeline.stages.evaluate", "--methods {params.methods} --output {output.fid}")
 
 
 rule ablations:
@@ -38,7 +38,7 @@ rule ablations:
         csv=report(f"{RESULTS}/{{ds}}/ablations.csv", caption="../report/metrics_table.rst", category="Ablations"),
         plot=report(f"{RESULTS}/{{ds}}/ablations.png", caption="../report/metrics.rst", category="Ablations"),
     params:
-        code=code_version("pipeline.evaluate"),
+        code=code_version("pipeline.stages.evaluate"),
         dataset=dataset_arg("labels"),
         methods=lambda w: " ".join(ablation_methods(w)),
     conda:
@@ -49,6 +49,6 @@ rule ablations:
         f"{RESULTS}/{{ds}}/benchmarks/ablations.tsv"
     shell:
         stage_shell(
-            "pipeline.evaluate",
+            "pipeline.stages.evaluate",
             "--methods {params.methods} --output {output.json} --csv {output.csv} --plot {output.plot}",
         )

@@ -1,4 +1,4 @@
-# Stage 'flow': forward flow t->t+1 + confidence per sequence (python -m pipeline.flow).
+# Stage 'flow': forward flow t->t+1 + confidence per sequence (python -m pipeline.stages.flow).
 # The mode comes from datasets.<ds>.flow.mode in config; face / pose datasets: flow of the sketch /
 # pose stage's cropped frames.
 
@@ -9,7 +9,7 @@ rule flow:
     output:
         f"{RESULTS}/{{ds}}/flow/shards/{{shard}}.json",
     params:
-        code=code_version("pipeline.flow"),
+        code=code_version("pipeline.stages.flow"),
         dataset=dataset_arg("flow", "sketch", "pose"),
         sequences=shard_names,
     resources:
@@ -21,4 +21,4 @@ rule flow:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/flow/{{shard}}.tsv"
     shell:
-        stage_shell("pipeline.flow", "--sequences {params.sequences} --job-summary {output}", gpu=True)
+        stage_shell("pipeline.stages.flow", "--sequences {params.sequences} --job-summary {output}", gpu=True)

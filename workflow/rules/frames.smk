@@ -9,7 +9,7 @@ rule synthcity:
         gtfine=directory(f"{RESULTS}/{{ds}}/source/gtFine/{{split}}/{{city}}"),
         truth=directory(f"{RESULTS}/{{ds}}/source/synthcity_gt/{{split}}/{{city}}"),
     params:
-        code=code_version("pipeline.synthcity"),
+        code=code_version("pipeline.stages.synthcity"),
         dataset=dataset_arg(),
     conda:
         CONDA_ENV
@@ -18,7 +18,7 @@ rule synthcity:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/synthcity/{{split}}/{{city}}.tsv"
     shell:
-        stage_shell("pipeline.synthcity", "--sequences {wildcards.city}_000000")
+        stage_shell("pipeline.stages.synthcity", "--sequences {wildcards.city}_000000")
 
 
 rule sample_clips:
@@ -27,14 +27,14 @@ rule sample_clips:
     output:
         f"{RESULTS}/{{ds}}/source/{{clip}}",
     params:
-        code=code_version("pipeline.sample_clips"),
+        code=code_version("pipeline.stages.sample_clips"),
         dataset=dataset_arg(),
     conda:
         CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/sample_clips/{{clip}}.log",
     shell:
-        stage_shell("pipeline.sample_clips")
+        stage_shell("pipeline.stages.sample_clips")
 
 
 rule frames:
@@ -44,7 +44,7 @@ rule frames:
         f"{RESULTS}/{{ds}}/frames/shards/{{shard}}.csv",
     params:
         ffmpeg=FFMPEG_ARG,
-        code=code_version("pipeline.frames"),
+        code=code_version("pipeline.stages.frames"),
         dataset=dataset_arg(),
         sequences=shard_names,
     conda:
@@ -54,7 +54,7 @@ rule frames:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/frames/{{shard}}.tsv"
     shell:
-        stage_shell("pipeline.frames", "{params.ffmpeg} --sequences {params.sequences} --shard-manifest {output}")
+        stage_shell("pipeline.stages.frames", "{params.ffmpeg} --sequences {params.sequences} --shard-manifest {output}")
 
 
 rule frames_manifest:
@@ -63,10 +63,10 @@ rule frames_manifest:
     output:
         f"{RESULTS}/{{ds}}/frames/manifest.csv",
     params:
-        code=code_version("pipeline.manifest"),
+        code=code_version("pipeline.stages.frames_manifest"),
     conda:
         CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/frames_manifest.log",
     shell:
-        stage_shell("pipeline.manifest", "{output} {input}", dataset=False)
+        stage_shell("pipeline.stages.frames_manifest", "{output} {input}", dataset=False)

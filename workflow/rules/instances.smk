@@ -1,4 +1,4 @@
-# Stage 'instances': Cityscapes instance maps per frame (python -m pipeline.instances).
+# Stage 'instances': Cityscapes instance maps per frame (python -m pipeline.stages.instances).
 # Modes: given, pretrained (torchvision COCO Mask R-CNN, masks cut by the labels) or train (the
 # Mask R-CNN of rule train_instances).
 
@@ -9,7 +9,7 @@ rule train_instances:
     output:
         f"{RESULTS}/{{ds}}/instance_model/model.pt",
     params:
-        code=code_version("pipeline.train_instances"),
+        code=code_version("pipeline.stages.train_instances"),
         dataset=dataset_arg("instances", "evaluate.split"),
     resources:
         gpu=1,
@@ -21,7 +21,7 @@ rule train_instances:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/train_instances.tsv"
     shell:
-        stage_shell("pipeline.train_instances", "--out {output}", gpu=True)
+        stage_shell("pipeline.stages.train_instances", "--out {output}", gpu=True)
 
 
 rule instances:
@@ -30,7 +30,7 @@ rule instances:
     output:
         f"{RESULTS}/{{ds}}/instances/shards/{{shard}}.json",
     params:
-        code=code_version("pipeline.instances"),
+        code=code_version("pipeline.stages.instances"),
         dataset=dataset_arg("instances", "labels"),
         sequences=shard_names,
     resources:
@@ -42,4 +42,4 @@ rule instances:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/instances/{{shard}}.tsv"
     shell:
-        stage_shell("pipeline.instances", "--sequences {params.sequences} --job-summary {output}", gpu=True)
+        stage_shell("pipeline.stages.instances", "--sequences {params.sequences} --job-summary {output}", gpu=True)

@@ -1,4 +1,4 @@
-# Stage 'labels': Cityscapes labelIds per frame (python -m pipeline.labels).
+# Stage 'labels': Cityscapes labelIds per frame (python -m pipeline.stages.labels).
 # The mode comes from datasets.<ds>.labels.mode in config: given, pretrained (mmseg DeepLabV3
 # Cityscapes weights from the registry) or train (the DeepLabV3 of rule train_segmenter).
 
@@ -9,7 +9,7 @@ rule train_segmenter:
     output:
         f"{RESULTS}/{{ds}}/segmenter/model.pt",
     params:
-        code=code_version("pipeline.train_segmenter"),
+        code=code_version("pipeline.stages.train_segmenter"),
         dataset=dataset_arg("labels", "evaluate.split"),
     resources:
         gpu=1,
@@ -21,7 +21,7 @@ rule train_segmenter:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/train_segmenter.tsv"
     shell:
-        stage_shell("pipeline.train_segmenter", "--out {output}", gpu=True)
+        stage_shell("pipeline.stages.train_segmenter", "--out {output}", gpu=True)
 
 
 rule labels:
@@ -30,7 +30,7 @@ rule labels:
     output:
         f"{RESULTS}/{{ds}}/labels/shards/{{shard}}.json",
     params:
-        code=code_version("pipeline.labels"),
+        code=code_version("pipeline.stages.labels"),
         dataset=dataset_arg("labels"),
         sequences=shard_names,
     resources:
@@ -42,4 +42,4 @@ rule labels:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/labels/{{shard}}.tsv"
     shell:
-        stage_shell("pipeline.labels", "--sequences {params.sequences} --job-summary {output}", gpu=True)
+        stage_shell("pipeline.stages.labels", "--sequences {params.sequences} --job-summary {output}", gpu=True)

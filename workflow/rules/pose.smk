@@ -1,5 +1,5 @@
 # Stage 'pose' (task pose): keypoints -> OpenPose-style pose maps with a person-centred crop
-# (python -m pipeline.pose). Mode mediapipe first runs MediaPipe in its own environment
+# (python -m pipeline.stages.pose). Mode mediapipe first runs MediaPipe in its own environment
 # (config 'mediapipe_python', made by `make setup-mediapipe`; numpy<2, no torch).
 
 
@@ -11,7 +11,7 @@ rule pose_mediapipe:
     params:
         python=config["mediapipe_python"],
         results=lambda w: f"{RESULTS}/{w.ds}",
-        code=code_version("pipeline.pose_mediapipe"),
+        code=code_version("pipeline.stages.pose_mediapipe"),
         complexity=lambda w: dataset(w.ds).cfg["pose"]["model_complexity"],
         sequences=shard_names,
     conda:
@@ -22,7 +22,7 @@ rule pose_mediapipe:
         f"{RESULTS}/{{ds}}/benchmarks/pose_mediapipe/{{shard}}.tsv"
     shell:
         stage_shell(
-            "pipeline.pose_mediapipe",
+            "pipeline.stages.pose_mediapipe",
             "--sequences {params.sequences} --model-complexity {params.complexity} --job-summary {output}",
             dataset=False,
             results=True,
@@ -36,7 +36,7 @@ rule pose:
     output:
         f"{RESULTS}/{{ds}}/pose/shards/{{shard}}.json",
     params:
-        code=code_version("pipeline.pose"),
+        code=code_version("pipeline.stages.pose"),
         dataset=dataset_arg("pose"),
         sequences=shard_names,
     resources:
@@ -48,4 +48,4 @@ rule pose:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/pose/{{shard}}.tsv"
     shell:
-        stage_shell("pipeline.pose", "--sequences {params.sequences} --job-summary {output}", gpu=True)
+        stage_shell("pipeline.stages.pose", "--sequences {params.sequences} --job-summary {output}", gpu=True)

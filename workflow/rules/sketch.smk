@@ -1,5 +1,5 @@
 # Stage 'sketch' (task face): dlib landmarks, a stable square face crop and the edge-to-face sketch
-# per frame (python -m pipeline.sketch); a contact sheet of frames, landmarks and sketches.
+# per frame (python -m pipeline.stages.sketch); a contact sheet of frames, landmarks and sketches.
 
 
 rule sketch:
@@ -8,7 +8,7 @@ rule sketch:
     output:
         f"{RESULTS}/{{ds}}/sketch/shards/{{shard}}.json",
     params:
-        code=code_version("pipeline.sketch"),
+        code=code_version("pipeline.stages.sketch"),
         dataset=dataset_arg("sketch"),
         sequences=shard_names,
     conda:
@@ -18,7 +18,7 @@ rule sketch:
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/sketch/{{shard}}.tsv"
     shell:
-        stage_shell("pipeline.sketch", "--sequences {params.sequences} --job-summary {output}")
+        stage_shell("pipeline.stages.sketch", "--sequences {params.sequences} --job-summary {output}")
 
 
 rule sketch_contact_sheet:
@@ -33,4 +33,4 @@ rule sketch_contact_sheet:
     log:
         f"{RESULTS}/{{ds}}/logs/sketch_contact_sheet.log",
     shell:
-        stage_shell("pipeline.sketch", "--contact-sheet {output}")
+        stage_shell("pipeline.stages.sketch", "--contact-sheet {output}")

@@ -1,8 +1,8 @@
-# Stage 'train': the vid2vid trainer on a dataset's cache (python -m model.train), one job per run
+# Stage 'train': the vid2vid trainer on a dataset's cache (python -m pipeline.stages.train), one job per run
 # (datasets.<ds>.runs.<run>). It depends on the cache, and on the checkpoint of the single-image run
 # named by the run's first_frames_from (its generator makes the first frames, as the official
 # --use_single_G). gpus > 1 starts torchrun on one node; each job gets its own devices through
-# pipeline.gpu_slot. --resume continues a crashed run.
+# pipeline.tools.gpu_slot. --resume continues a crashed run.
 
 
 rule train:
@@ -11,7 +11,7 @@ rule train:
     output:
         f"{RESULTS}/{{ds}}/checkpoints/{{run}}/final.pt",
     params:
-        code=code_version("model.train"),
+        code=code_version("pipeline.stages.train"),
         options=run_options_arg,
         paths=run_paths_arg,
         launcher=run_launcher,
@@ -26,7 +26,7 @@ rule train:
         f"{RESULTS}/{{ds}}/benchmarks/train/{{run}}.tsv"
     shell:
         stage_shell(
-            "model.train",
+            "pipeline.stages.train",
             "--options-json {params.options} --set-json {params.paths} --resume",
             dataset=False,
             gpu=True,

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.atomic import atomic_dir
-from pipeline.arrays import save_npz
-from pipeline.images import write_map, write_rgb
+from pipeline.core.arrays import save_npz
+from pipeline.core.atomic import atomic_dir
+from pipeline.core.images import write_map, write_rgb
 
 SEQ_ID = "000000"
 

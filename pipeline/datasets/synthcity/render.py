@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.cityscapes_labels import ID
+from pipeline.core.cityscapes_labels import ID
 from pipeline.datasets.synthcity import scene as sc
 from pipeline.datasets.synthcity.textures import Textures
 

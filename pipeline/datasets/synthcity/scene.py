@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.cityscapes_labels import ID
+from pipeline.core.cityscapes_labels import ID
 
 BOX, CYLINDER, SPHERE = 0, 1, 2
 

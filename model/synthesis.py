@@ -1,0 +1,267 @@
+"""Synthesis: generate every sequence of a split frame by frame with a trained model (paper section 3,
+inference; section 4, long videos, multimodal results and semantic manipulation).
+
+    python -m pipeline.stages.synthesize --checkpoint results/demo/checkpoints/vid2vid/final.pt \
+        --cache results/demo/cache/index.json --split val --output results/demo/synth/vid2vid
+
+For each sequence it writes ``<output>/<seq>/NNNNNN.png`` and ``<output>/<seq>.mp4`` (H.264 through
+ffmpeg-python), streaming: one frame is read from the memory-mapped cache, generated from the
+labels (face / pose: the sketch or pose maps) and the model's own previous frames, written to PNG and piped to ffmpeg, so memory stays
+bounded for any length. The first L frames are made the way the run was trained
+(``train.first_frame``, recorded in the checkpoint): its single-image generator, or zero history;
+a model trained on real first frames needs them (``--first-frame real``, which any model accepts:
+the real video's first L frames, then the model) and otherwise stops saying so. The checkpoint's
+average of G's weights (``train.ema``) is used where it has one (``--weights raw``: the last
+weights).
+
+Options: ``--features-seed S`` samples each instance's appearance from the per-class feature
+mixtures saved with the checkpoint (multimodal synthesis; the same instance keeps its vector over
+time); ``--resample ID`` draws instance ID anew while the rest keep seed 0's vectors;
+``--remap 21:11`` rewrites labelIds before generation (semantic manipulation: trees -> buildings).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model.checkpoints import (
+    first_frame_method,
+    generator_config,
+    load_generator,
+    weights_kind,
+)
+from model.inputs import instance_edges, one_hot_labels
+from model.multimodal import draw_vector, label_of, sample_features
+from model.trainer import cache_shards
+from pipeline.core.cache_format import condition_of, read_header
+from pipeline.core.cityscapes_labels import NUM_LABEL_IDS
+from pipeline.core.devices import pick_device
+
+log = logging.getLogger("model.synthesis")
+
+
+class SynthesisError(ValueError):
+    """What synthesis is asked for does not fit the checkpoint (its first frames, its weights)."""
+
+
+class Synthesizer:
+    """A trained generator (and its first-frame generator, feature mixtures) ready for inference.
+    ``weights``: 'auto' (the weight average where the checkpoint has one), 'average' or 'raw'."""
+
+    @classmethod
+    def load(cls, checkpoint_path: Path, device: str | None = None, weights: str = "auto") -> "Synthesizer":
+        """From a final.pt, on ``device`` (default: cuda when available)."""
+        dev = pick_device(device)
+        return cls(torch.load(checkpoint_path, map_location=dev, weights_only=False), dev, weights)
+
+    def __init__(self, checkpoint: dict, device: torch.device, weights: str = "auto") -> None:
+        opts = checkpoint["options"]
+        self.cfg = generator_config(opts["model"])
+        self.device = device
+        self.first_frames = checkpoint.get("first_frames") or first_frame_method(opts)
+        try:
+            self.weights = weights_kind(checkpoint, weights)
+        except ValueError as err:
+            raise SynthesisError(str(err)) from None
+        self.generator = load_generator(checkpoint, "generator", self.weights, device)
+        self.first_generator = None
+        if self.first_frames == "image":
+            self.first_generator = load_generator(checkpoint, "first_generator", self.weights, device)
+        last_stage = opts["schedule"][-1]
+        self.scales, self.scale = last_stage["scales"], last_stage.get("scale", 1.0)
+        self.gmms = checkpoint.get("feature_gmm")
+        if self.cfg.feat_nc and not self.gmms:
+            raise ValueError("the model takes encoder features but the checkpoint has no feature mixtures")
+
+    def semantic(self, labels: torch.Tensor, instances: torch.Tensor, features: torch.Tensor | None) -> torch.Tensor:
+        maps = [one_hot_labels(labels, NUM_LABEL_IDS), instance_edges(instances)]
+        if features is not None:
+            maps.append(features)
+        return torch.cat(maps, 1)
+
+    def _street_inputs(self, labels_seq, instances_seq, features_seed: int, resample: set[int],
+                       remap: dict[int, int] | None):
+        """(semantic (1, C, H, W), labelIds (1, H, W)) per frame from labelIds and instance maps."""
+        lut = np.arange(256, dtype=np.uint8)
+        for src, dst in (remap or {}).items():
+            lut[src] = dst
+        fixed: dict[int, np.ndarray] = {}
+        for labels_np, instances_np in zip(labels_seq, instances_seq):
+            labels = torch.from_numpy(lut[np.asarray(labels_np)]).to(self.device)[None]
+            instances = torch.from_numpy(np.asarray(instances_np).astype(np.int64)).to(self.device)[None]
+            if self.scale != 1.0:
+                size = (round(labels.shape[-2] * self.scale), round(labels.shape[-1] * self.scale))
+                labels = F.interpolate(labels[:, None].float(), size, mode="nearest")[:, 0].long()
+                instances = F.interpolate(instances[:, None].float(), size, mode="nearest")[:, 0].long()
+            features = None
+            if self.cfg.feat_nc:
+                features = self._features(instances, fixed, features_seed, resample).to(self.device)
+            yield self.semantic(labels, instances, features), labels
+
+    def _map_inputs(self, maps_seq):
+        """(semantic (1, C, H, W) in [-1, 1], None) per frame from (H, W, C) uint8 face / pose maps."""
+        for maps in maps_seq:
+            semantic = torch.from_numpy(np.asarray(maps)).to(self.device).permute(2, 0, 1)[None].float() / 127.5 - 1
+            if self.scale != 1.0:
+                size = (round(semantic.shape[-2] * self.scale), round(semantic.shape[-1] * self.scale))
+                semantic = F.interpolate(semantic, size, mode="bilinear", align_corners=False)
+            yield semantic, None
+
+    def first_frames_used(self, first_frame: str | None) -> str:
+        """How frames 0..L-1 will be made: the checkpoint's way, or 'real' when asked for."""
+        if first_frame not in (None, "real"):
+            raise SynthesisError(f"first_frame: expected None (the checkpoint's way) or 'real', got {first_frame!r}")
+        if first_frame == "real":
+            return "real"
+        if self.first_frames == "real":
+            raise SynthesisError(
+                "this model was trained on real first frames (train.first_frame: real) and has no single-image "
+                "generator: synthesize with --first-frame real (the real video's first frames), or retrain with "
+                "train.first_frame: image")
+        return self.first_frames
+
+    @torch.no_grad()
+    def frames(self, labels_seq, instances_seq=None, real_seq=None, first_frame: str | None = None,
+               features_seed: int = 0, resample: set[int] | None = None, remap: dict[int, int] | None = None,
+               hook=None):
+        """Yield generated frames (H, W, 3) uint8, one per input frame; inputs are per-frame arrays:
+        labelIds and instance maps, or (``instances_seq`` None) the (H, W, C) face / pose maps.
+        ``first_frame`` None makes frames 0..L-1 the checkpoint's way, 'real' takes ``real_seq``'s.
+        ``hook(t, generator_hook)``: per-frame feature hook factory (the COVST baseline)."""
+        method = self.first_frames_used(first_frame)
+        if method == "real" and real_seq is None:
+            raise SynthesisError("first_frame 'real' needs the real frames (real_seq)")
+        if instances_seq is None:
+            stream = self._map_inputs(labels_seq)
+        else:
+            stream = self._street_inputs(labels_seq, instances_seq, features_seed, resample or set(), remap)
+        history_len = self.cfg.n_frames - 1
+        semantic_history, frame_history = [], []
+        for t, (semantic, labels) in enumerate(stream):
+            if semantic.shape[1] != self.cfg.label_nc + self.cfg.feat_nc:
+                raise ValueError(f"the inputs have {semantic.shape[1]} channels per frame, the model takes "
+                                 f"{self.cfg.label_nc + self.cfg.feat_nc} (a cache of another task?)")
+            if t == 0:
+                semantic_history = [torch.zeros_like(semantic)] * history_len
+                frame_history = [torch.zeros(1, 3, *semantic.shape[-2:], device=self.device)] * history_len
+            step_hook = hook(t) if hook is not None else None
+            if t < history_len and method == "real":
+                frame = torch.from_numpy(np.asarray(real_seq[t])).to(self.device).permute(2, 0, 1)[None].float() / 127.5 - 1
+                if frame.shape[-2:] != semantic.shape[-2:]:
+                    frame = F.interpolate(frame, semantic.shape[-2:], mode="bilinear", align_corners=False)
+            elif t < history_len and method == "image":
+                frame = self.first_generator(semantic, None, labels, scales=self.scales, hook=step_hook).frame
+            else:
+                inputs = torch.cat(semantic_history + [semantic], 1)
+                previous = torch.cat(frame_history, 1) if self.cfg.use_history else None
+                frame = self.generator(inputs, previous, labels, scales=self.scales, hook=step_hook).frame
+            if history_len:
+                semantic_history = semantic_history[1:] + [semantic]
+                frame_history = frame_history[1:] + [frame]
+            yield ((frame[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
+
+    def _features(self, instances, fixed, seed, resample) -> torch.Tensor:
+        """Instance features: each instance draws its vector once (seeded by its id), then keeps it."""
+        for instance_id in torch.unique(instances).tolist():
+            if instance_id not in fixed:
+                rng = np.random.default_rng([seed, instance_id, int(instance_id in resample)])
+                fixed[instance_id] = draw_vector(self.gmms, label_of(instance_id), self.cfg.feat_nc, rng)
+        return sample_features(instances.cpu(), self.gmms, self.cfg.feat_nc, fixed=fixed)
+
+
+class Mp4Writer:
+    """Frames piped to ffmpeg (libx264, yuv420p) as they come: bounded memory for long videos."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: float, ffmpeg: str | None = None) -> None:
+        import ffmpeg as ffmpeg_python
+        import imageio_ffmpeg
+
+        exe = ffmpeg or imageio_ffmpeg.get_ffmpeg_exe()
+        self.tmp = path.with_name(f".{path.name}.tmp.mp4")
+        stream = ffmpeg_python.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=fps)
+        stream = stream.output(str(self.tmp), vcodec="libx264", pix_fmt="yuv420p", crf=18,
+                               vf="pad=ceil(iw/2)*2:ceil(ih/2)*2").global_args("-v", "error").overwrite_output()
+        self.process = ffmpeg_python.run_async(stream, cmd=exe, pipe_stdin=True)
+        self.path = path
+
+    def write(self, frame: np.ndarray) -> None:
+        self.process.stdin.write(np.ascontiguousarray(frame).tobytes())
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        if self.process.wait() != 0:
+            raise RuntimeError(f"ffmpeg failed writing {self.path}")
+        self.tmp.replace(self.path)
+
+
+def write_sequence(frames, output: Path, name: str, fps: float) -> Path:
+    """PNG frames into ``output/name/`` (appearing when complete) and ``output/name.mp4``."""
+    mp4 = None
+    tmp = output / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    count = 0
+    for index, frame in enumerate(frames):
+        cv2.imwrite(str(tmp / f"{index:06d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        if mp4 is None:
+            mp4 = Mp4Writer(output / f"{name}.mp4", frame.shape[1], frame.shape[0], fps)
+        mp4.write(frame)
+        count += 1
+    mp4.close()
+    shutil.rmtree(output / name, ignore_errors=True)
+    tmp.rename(output / name)
+    log.info("%s: %d frames -> %s", name, count, output / name)
+    return output / f"{name}.mp4"
+
+
+def write_summary(output: Path, summary: dict) -> None:
+    """synthesis.json, written last: the run's sentinel for Snakemake."""
+    tmp = output / ".synthesis.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1))
+    tmp.replace(output / "synthesis.json")
+
+
+def sequence_inputs(cache: list[str], split: str, sequences: list[str] | None = None):
+    """Per sequence of a split: (name, frame count, labels (or face / pose maps), instances (None
+    for maps), frame_at(key, i)), read lazily from the memory-mapped shards."""
+    from safetensors import safe_open
+
+    for shard_path in cache_shards(cache):
+        header = read_header(shard_path)
+        with safe_open(shard_path, framework="numpy") as shard:
+            for seq in header["sequences"]:
+                if seq["split"] != split or (sequences and seq["name"] not in sequences):
+                    continue
+                name, n = seq["name"], seq["frames"]
+                frame_at = lambda key, i, name=name: shard.get_slice(f"{name}/{key}")[i]  # noqa: E731
+                if condition_of(header) == "maps":  # face / pose
+                    yield name, n, (frame_at("condition", i) for i in range(n)), None, frame_at
+                else:
+                    yield (name, n, (frame_at("labels", i) for i in range(n)),
+                           (frame_at("instances", i) for i in range(n)), frame_at)
+
+
+def synthesize(checkpoint_path: Path, cache: list[str], split: str, output: Path, first_frame: str | None = None,
+               features_seed: int = 0, resample: set[int] | None = None, remap: dict[int, int] | None = None,
+               fps: float = 17.0, device: str | None = None, sequences: list[str] | None = None,
+               weights: str = "auto") -> list[Path]:
+    synth = Synthesizer.load(checkpoint_path, device, weights)
+    method = synth.first_frames_used(first_frame)  # a mismatch stops before anything is written
+    written = []
+    for name, n, labels, instances, frame_at in sequence_inputs(cache, split, sequences):
+        real = [frame_at("frames", i) for i in range(synth.cfg.n_frames - 1)] if method == "real" else None
+        frames = synth.frames(labels, instances, real, first_frame, features_seed, resample, remap)
+        written.append(write_sequence(frames, output, name, fps))
+    write_summary(output, {
+        "checkpoint": str(checkpoint_path), "split": split, "first_frames": method, "weights": synth.weights,
+        "features_seed": features_seed, "resample": sorted(resample or []), "remap": remap or {},
+        "sequences": [p.stem for p in written]})
+    return written

@@ -1,0 +1,214 @@
+"""Configuration: load config/config.yaml and the per-dataset files, validate, fill defaults.
+
+The schema is ``workflow/schemas/config.schema.yaml``. Errors name the file (or the command line)
+that set the offending key, the key's dotted path and what was expected, e.g.::
+
+    config/demo.yaml: datasets.demo.frames.size: expected an array of 2 integers >= 8, got [256]
+
+The Snakefile and every stage CLI use this module, so a stage run by hand sees the same config
+that Snakemake would give it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+import yaml
+
+from pipeline.core.errors import InputError
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT_CONFIG = "config/config.yaml"
+
+
+class ConfigError(InputError):
+    """A config value is missing, unknown or of the wrong type."""
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(path, "config file does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(path, f"not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, f"expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def merge(base: dict, update: dict) -> dict:
+    """Recursive dict merge (what Snakemake does with configfiles and --config)."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def typed(value: Any) -> Any:
+    """Re-read string leaves as YAML scalars ('2' -> 2, 'null' -> None), as a config file would."""
+    if isinstance(value, dict):
+        return {k: typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [typed(v) for v in value]
+    if isinstance(value, str):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        return parsed if isinstance(parsed, (int, float, bool, type(None))) else value
+    return value
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_VALIDATOR = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    kind, expected, got = error.validator, error.validator_value, error.instance
+    if kind == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(got) - set(allowed)) if isinstance(got, dict) else got
+        return f"unknown key(s) {extra}; allowed: {allowed}"
+    if kind == "required":
+        return error.message.replace("is a required property", "is missing (required)")
+    if kind == "type":
+        return f"expected {expected if isinstance(expected, str) else ' or '.join(expected)}, got {got!r}"
+    if kind == "enum":
+        return f"expected one of {expected}, got {got!r}"
+    if kind in ("minItems", "maxItems") or (kind == "oneOf" and isinstance(got, list)):
+        return f"expected an array of 2 integers >= 8 ([width, height]), got {got!r}"
+    if kind == "oneOf":
+        return f"expected {error.schema.get('description', 'one of the allowed forms')}, got {got!r}"
+    if kind in ("minimum", "exclusiveMinimum"):
+        return f"expected a number {'>=' if kind == 'minimum' else '>'} {expected}, got {got!r}"
+    if kind == "propertyNames":
+        return f"dataset names use letters, digits, '_' and '-', got {got!r}"
+    return error.message
+
+
+def _defines(source: dict, path: tuple) -> int:
+    """How many leading keys of ``path`` the source mapping contains."""
+    node, depth = source, 0
+    for key in path:
+        if isinstance(node, dict) and key in node:
+            node, depth = node[key], depth + 1
+        else:
+            break
+    return depth
+
+
+def blame(sources: list[tuple[str, dict]], path: tuple) -> str:
+    """The source that set the deepest part of ``path`` (later sources win ties)."""
+    best, best_depth = sources[0][0] if sources else "config", -1
+    for name, data in sources:
+        depth = _defines(data or {}, path)
+        if depth >= best_depth and depth > 0:
+            best, best_depth = name, depth
+    return best
+
+
+def validate(config: dict, sources: list[tuple[str, dict]] | None = None) -> dict:
+    """Validate ``config`` in place (filling defaults); ConfigError listing every problem."""
+    sources = sources or []
+    errors = sorted(_VALIDATOR(_schema()).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = []
+        for err in errors:
+            path = tuple(err.absolute_path)
+            key = ".".join(map(str, path)) or "(top level)"
+            lines.append(f"{blame(sources, path)}: {key}: {_describe(err)}")
+        first, *rest = lines
+        where, _, problem = first.partition(": ")
+        raise ConfigError(where, problem + "".join(f"\n  {line}" for line in rest))
+    for name, ds in config["datasets"].items():
+        synth = ds.get("generate", {}).get("synthcity")
+        if synth and synth["annotated_frame"] >= synth["frames"]:
+            where = blame(sources, ("datasets", name, "generate", "synthcity", "annotated_frame"))
+            raise ConfigError(where, f"datasets.{name}.generate.synthcity.annotated_frame: expected < frames "
+                                     f"({synth['frames']}), got {synth['annotated_frame']}")
+        generated = bool(synth) or bool(ds.get("generate", {}).get("clips"))
+        if generated and ds.get("root") is not None:
+            where = blame(sources, ("datasets", name, "root"))
+            raise ConfigError(where, f"datasets.{name}.root: a generated dataset is written to "
+                                     f"<results>/{name}/source; remove 'root' (got {ds['root']!r})")
+        if ds.get("root") is None and not generated:
+            where = blame(sources, ("datasets", name))
+            raise ConfigError(where, f"datasets.{name}.root is missing: expected the folder that holds the data")
+    return config
+
+
+def load(files: Iterable[str | Path] = (DEFAULT_CONFIG,), overrides: dict | None = None) -> dict:
+    """Load and merge config files (plus their ``dataset_files``), apply overrides, validate."""
+    sources: list[tuple[str, dict]] = []
+    config: dict[str, Any] = {}
+    pending = [str(f) for f in files]
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        data = load_yaml(name)
+        sources.append((name, data))
+        merge(config, data)
+        pending.extend(str(f) for f in data.get("dataset_files", []))
+    if overrides:
+        sources.append(("command line (--config)", overrides))
+        merge(config, overrides)
+    return validate(config, sources)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset's resolved settings (``datasets.<name>`` with defaults) and where they live."""
+
+    name: str
+    cfg: dict
+    results: Path
+
+    @property
+    def synthcity(self) -> dict | None:
+        return self.cfg.get("generate", {}).get("synthcity")
+
+    @property
+    def root(self) -> Path:
+        if self.cfg.get("root"):
+            return Path(self.cfg["root"])
+        return self.results / "source"  # generated datasets live next to their results
+
+    @property
+    def config_key(self) -> str:
+        return f"datasets.{self.name}"
+
+
+def dataset(config: dict, name: str) -> Dataset:
+    if name not in config["datasets"]:
+        known = sorted(config["datasets"])
+        raise ConfigError("config", f"no dataset named {name!r}; known datasets: {known} "
+                                    f"(each is defined by a config/<name>.yaml listed in dataset_files)")
+    return Dataset(name=name, cfg=config["datasets"][name], results=Path(config["results"]) / name)

@@ -1,0 +1,87 @@
+"""What the generator is conditioned on, per task, and which frames it learns to make (paper section 4).
+
+- ``street``: Cityscapes labelIds + instance maps (the labels and instances stages) on the frames
+  the frames stage wrote; the cache keeps ``labels`` and ``instances`` and the trainer makes the
+  one-hot + edge channels on the device.
+- ``face``: the edge-to-face sketch (the sketch stage, one channel); the training targets are the
+  sketch stage's cropped frames (``sketch/<seq>/frames/``), since that stage decides the crop.
+- ``pose``: the OpenPose-style pose map (the pose stage, RGB), plus DensePose IUV (3 channels) when
+  ``pose.densepose_dir`` is set; targets are the pose stage's person-centred crops.
+
+For face and pose the cache keeps these maps as one uint8 tensor ``condition`` [T, H, W, C]
+beside the frames, with the channel names in its header (``condition_channels``); the trainer
+feeds them to the generator scaled to [-1, 1] (the official recipe's normalised label input), so a
+run's ``model.label_nc`` is the number of channels listed here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.core.config import Dataset
+from pipeline.core.errors import InputError
+from pipeline.core.images import read_map, read_rgb
+from pipeline.datasets import Sequence, given
+
+SOURCE_STAGE = {"street": None, "face": "sketch", "pose": "pose"}
+
+
+def source_stage(ds: Dataset) -> str | None:
+    """The stage whose maps condition the generator (None: the labels and instances stages)."""
+    return SOURCE_STAGE[ds.cfg["task"]]
+
+
+def channels(ds: Dataset) -> list[str]:
+    """Names of the condition channels of a face / pose dataset (what ``model.label_nc`` counts)."""
+    task = ds.cfg["task"]
+    if task == "face":
+        return ["sketch"]
+    if task == "pose":
+        names = ["pose_r", "pose_g", "pose_b"]
+        if ds.cfg["pose"].get("densepose_dir"):
+            names += ["densepose_i", "densepose_u", "densepose_v"]
+        return names
+    raise ValueError(f"task {task!r} is conditioned on labels and instances, not on maps")
+
+
+def _numbered(folder: Path, count: int | None = None) -> list[Path]:
+    files = sorted(folder.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"))
+    expected = [f"{i:06d}.png" for i in range(len(files))]
+    if [f.name for f in files] != expected:
+        missing = sorted(set(expected) - {f.name for f in files})
+        raise InputError(folder, f"frames are not numbered 000000.png.. without gaps (missing {missing[:5]})")
+    if not files:
+        raise InputError(folder, "no frames (run its stage first)")
+    if count is not None and len(files) != count:
+        raise InputError(folder, f"{len(files)} images, expected {count} (one per frame)")
+    return files
+
+
+def frame_paths(ds: Dataset, seq: Sequence) -> list[Path]:
+    """The frames the generator learns to make: the frames stage's, or the face / pose crops."""
+    stage = source_stage(ds)
+    table, _ = given.sequence_manifest(ds, seq)
+    if stage is None:
+        return [ds.results / path for path in table.path]
+    return _numbered(ds.results / stage / seq.name / "frames", len(table))
+
+
+def read_frames(ds: Dataset, seq: Sequence) -> list[np.ndarray]:
+    return [read_rgb(path) for path in frame_paths(ds, seq)]
+
+
+def condition_path(ds: Dataset, seq: Sequence, index: int) -> Path:
+    """The sketch / pose map of one frame (DensePose IUV, where given, sits in densepose/ beside it)."""
+    return ds.results / source_stage(ds) / seq.name / f"{index:06d}.png"
+
+
+def read_condition(ds: Dataset, path: Path) -> np.ndarray:
+    """(H, W, C) uint8 condition maps of one frame of a face / pose sequence (``path``: condition_path)."""
+    if ds.cfg["task"] == "face":
+        return read_map(path, np.uint8)[..., None]
+    maps = [read_rgb(path)]
+    if ds.cfg["pose"].get("densepose_dir"):
+        maps.append(read_rgb(path.parent / "densepose" / path.name))
+    return np.concatenate(maps, axis=-1)

@@ -1,0 +1,248 @@
+"""Stage 'cache': pack each shard's sequences into one memory-mappable safetensors file.
+
+    python -m pipeline.stages.cache pack --dataset demo --sequences A B ... --output results/demo/cache/S.safetensors
+    python -m pipeline.stages.cache index --output results/demo/cache/index.json SHARD.safetensors ...
+
+Per sequence ``<seq>`` the shard holds (docs/architecture.md, data contracts):
+
+    <seq>/frames       uint8   [T, H, W, 3]   RGB (channels-last: a free NCHW channels_last view)
+    <seq>/labels       uint8   [T, H, W]      Cityscapes labelIds 0..33 (one-hot is made on the device)
+    <seq>/instances    uint16  [T, H, W]      class*1000+k for things, the class id otherwise
+    <seq>/flow         float16 [T-1, 2, H, W] forward flow t -> t+1 in pixels
+    <seq>/confidence   uint8   [T-1, H, W]    flow confidence * 255
+    <seq>/flow_backward, <seq>/confidence_backward   the same for t+1 -> t (index t)
+
+Face and pose datasets (pipeline/datasets/conditions.py) keep, instead of labels and instances,
+
+    <seq>/condition    uint8   [T, H, W, C]   the sketch (C = 1) or pose map [+ DensePose IUV] (C = 3, 6)
+
+with the frames being the sketch / pose stage's crops; the header says ``condition: maps`` and
+names the channels (``condition_channels``); street datasets have ``condition: labels``.
+
+and a JSON header (safetensors ``__metadata__['vid2vid']``): dataset, task, sequences with split,
+length and size, channel meanings, label set, and the fingerprints of the stages it was made from,
+so the trainer can refuse a cache that does not match its config (model/data.py).
+
+Format chosen by measurement (benchmarks/cache_formats.py, 6-frame clips at 512x256): safetensors
+reads ~1700 clips/s, raw .npy memmaps ~3000, zarr v3 ~150, PNG + npz ~17. Both memmap formats are
+far above what the loader's augmentation consumes (~60 clips/s per core); safetensors wins on
+keeping a shard in one file with its header built in.
+
+While packing every sequence is checked: frames present and numbered, label ids inside the label
+set, every map the frames' size, flow finite and one pair per consecutive frames. All problems
+found are reported with their files; nothing is written then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import datasets
+from pipeline.core.arrays import load_npz
+from pipeline.core.atomic import atomic_file
+from pipeline.core.cache_format import CACHE_FORMAT, read_header
+from pipeline.core.cityscapes_labels import INSTANCE_DIVISOR, LABEL_SET, NUM_LABEL_IDS
+from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
+from pipeline.core.config import Dataset
+from pipeline.core.errors import InputError, main_guard
+from pipeline.core.images import image_size, read_map, read_rgb
+from pipeline.core.stage import read_stamp
+from pipeline.datasets import conditions
+
+VERSION = 1
+CHANNELS = {
+    "frames": "RGB uint8 [T,H,W,3]",
+    "labels": f"Cityscapes labelIds uint8 [T,H,W], 0..{NUM_LABEL_IDS - 1}",
+    "instances": "Cityscapes instance ids uint16 [T,H,W]: class*1000+k for things, class id otherwise",
+    "condition": "face / pose maps uint8 [T,H,W,{c}]: {names}",
+    "flow": "forward flow t->t+1 float16 [T-1,2,H,W], pixels (x, y)",
+    "confidence": "flow confidence uint8 [T-1,H,W], value/255",
+    "flow_backward": "backward flow t+1->t float16 [T-1,2,H,W] (index t), pixels (x, y)",
+    "confidence_backward": "backward flow confidence uint8 [T-1,H,W], value/255",
+}
+ANNOTATION_STAGES = ("labels", "instances", "flow")
+MAX_PROBLEMS = 20
+
+
+class Problems(list):
+    """Collects what is wrong in a shard, so one run reports all of it."""
+
+    def add(self, where, problem: str) -> None:
+        self.append(f"{where}: {problem}")
+
+    def raise_if_any(self, shard: str) -> None:
+        if self:
+            shown = "\n  ".join(self[:MAX_PROBLEMS])
+            more = f"\n  ... and {len(self) - MAX_PROBLEMS} more" if len(self) > MAX_PROBLEMS else ""
+            raise InputError(shard, f"{len(self)} problem(s) in the stage outputs, nothing written:\n  {shown}{more}")
+
+
+def _check_map(key: str, image: np.ndarray, path, problems: Problems) -> bool:
+    """Label ids inside the label set, instance classes too; adds the problem and says False if not."""
+    if key == "labels" and image.max() >= NUM_LABEL_IDS:
+        bad = np.unique(image[image >= NUM_LABEL_IDS])[:5].tolist()
+        problems.add(path, f"label ids {bad} outside the label set 0..{NUM_LABEL_IDS - 1}")
+        return False
+    if key == "instances":
+        classes = np.where(image >= INSTANCE_DIVISOR, image // INSTANCE_DIVISOR, image)
+        if classes.max() >= NUM_LABEL_IDS or image.max() > np.iinfo(np.uint16).max:
+            problems.add(path, f"instance ids whose class is outside 0..{NUM_LABEL_IDS - 1}")
+            return False
+    return True
+
+
+def _load_sequence(ds: Dataset, seq: datasets.Sequence, problems: Problems) -> dict | None:
+    stage = conditions.source_stage(ds)
+    try:
+        frame_paths = conditions.frame_paths(ds, seq)
+        width, height = image_size(frame_paths[0])
+    except InputError as err:
+        problems.add(err.where, err.problem)
+        return None
+    n = len(frame_paths)
+    arrays = {"frames": np.empty((n, height, width, 3), np.uint8)}
+    if stage is None:
+        arrays["labels"] = np.empty((n, height, width), np.uint8)
+        arrays["instances"] = np.empty((n, height, width), np.uint16)
+    else:
+        arrays["condition"] = np.empty((n, height, width, len(conditions.channels(ds))), np.uint8)
+    before = len(problems)
+    for index in range(n):
+        readers = {"frames": (frame_paths[index], read_rgb)}
+        if stage is None:
+            for key in ("labels", "instances"):
+                readers[key] = (ds.results / key / seq.name / f"{index:06d}.png", lambda p: read_map(p, np.int64))
+        else:
+            readers["condition"] = (conditions.condition_path(ds, seq, index), lambda p: conditions.read_condition(ds, p))
+        for key, (path, read) in readers.items():
+            try:
+                image = read(path)
+            except InputError as err:
+                problems.add(err.where, err.problem)
+                continue
+            if image.shape[:2] != (height, width):
+                problems.add(path, f"size {image.shape[1]}x{image.shape[0]} differs from the frames' {width}x{height}")
+                continue
+            if image.shape[2:] != arrays[key].shape[3:]:
+                problems.add(path, f"{image.shape[2]} channels, expected {arrays[key].shape[3]} "
+                                   f"({conditions.channels(ds)})")
+                continue
+            if _check_map(key, image, path, problems):
+                arrays[key][index] = image
+    flow_path = ds.results / "flow" / seq.name / "flow.npz"
+    try:
+        flows = load_npz(flow_path, ("flow", "confidence", "flow_backward", "confidence_backward"))
+        for key, conf_key in (("flow", "confidence"), ("flow_backward", "confidence_backward")):
+            if flows[key].shape != (n - 1, 2, height, width):
+                problems.add(flow_path, f"{key} shape {flows[key].shape}, expected {(n - 1, 2, height, width)} "
+                                        f"for {n} frames of {width}x{height}")
+                continue
+            if flows[conf_key].shape != (n - 1, 1, height, width):
+                problems.add(flow_path, f"{conf_key} shape {flows[conf_key].shape}, expected {(n - 1, 1, height, width)}")
+                continue
+            finite = np.isfinite(flows[key]).all(axis=(1, 2, 3))
+            if not finite.all():
+                problems.add(flow_path, f"{key} is NaN/inf at frame pairs {np.nonzero(~finite)[0][:10].tolist()}")
+            arrays[key] = flows[key].astype(np.float16)
+            confidence = np.clip(flows[conf_key][:, 0].astype(np.float32), 0, 1)
+            arrays[conf_key] = np.rint(confidence * 255).astype(np.uint8)
+    except InputError as err:
+        problems.add(err.where, err.problem)
+    if len(problems) > before:
+        return None
+    return arrays
+
+
+def _stages(ds: Dataset) -> tuple[str, ...]:
+    stage = conditions.source_stage(ds)
+    return ANNOTATION_STAGES if stage is None else (stage, "flow")
+
+
+def _sources(ds: Dataset, seq: datasets.Sequence) -> dict:
+    stamps = {}
+    for stage in ("frames",) + _stages(ds):
+        stamp = read_stamp(ds.results / stage / seq.name)
+        stamps[stage] = stamp.get("fingerprint") if stamp else None
+    return stamps
+
+
+def pack(ds: Dataset, names: list[str] | None, output: Path) -> dict:
+    """Validate and pack the sequences into ``output``; returns the header."""
+    from safetensors.numpy import save_file
+
+    seqs = datasets.select(ds, names)
+    problems = Problems()
+    tensors, entries = {}, []
+    for seq in seqs:
+        arrays = _load_sequence(ds, seq, problems)
+        if arrays is None:
+            continue
+        n, height, width = arrays["frames"].shape[:3]
+        for key, value in arrays.items():
+            tensors[f"{seq.name}/{key}"] = np.ascontiguousarray(value)
+        entries.append({"name": seq.name, "split": seq.split, "frames": n, "height": height, "width": width,
+                        "sources": _sources(ds, seq)})
+    problems.raise_if_any(str(output))
+    header = {
+        "format": CACHE_FORMAT, "version": VERSION, "dataset": ds.name, "task": ds.cfg["task"],
+        "stage_modes": {stage: ds.cfg[stage]["mode"] for stage in _stages(ds)},
+        "sequences": entries,
+    }
+    if conditions.source_stage(ds) is None:
+        header.update(condition="labels", label_set=LABEL_SET, num_label_ids=NUM_LABEL_IDS,
+                      channels={k: v for k, v in CHANNELS.items() if k != "condition"})
+    else:
+        names = conditions.channels(ds)
+        header.update(condition="maps", condition_channels=names, label_set=None, num_label_ids=None,
+                      channels={k: v for k, v in CHANNELS.items() if k not in ("labels", "instances")})
+        header["channels"]["condition"] = header["channels"]["condition"].format(c=len(names), names=", ".join(names))
+    with atomic_file(output) as tmp:
+        save_file(tensors, str(tmp), metadata={"vid2vid": json.dumps(header, sort_keys=True)})
+    return header
+
+
+def write_index(shards: list[Path], output: Path) -> dict:
+    """The dataset's cache index: every shard with its sequences (what the trainer's rule depends on)."""
+    index = {"format": CACHE_FORMAT, "version": VERSION, "shards": []}
+    for path in shards:
+        header = read_header(path)
+        index.setdefault("dataset", header["dataset"])
+        index["shards"].append({"path": str(Path(path).name), "sequences": header["sequences"]})
+    index["sequences"] = sum(len(s["sequences"]) for s in index["shards"])
+    index["frames"] = sum(seq["frames"] for s in index["shards"] for seq in s["sequences"])
+    with atomic_file(output) as tmp:
+        tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
+    return index
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.cache", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    pack_cmd = commands.add_parser("pack", help="pack sequences into one shard")
+    add_dataset_args(pack_cmd)
+    pack_cmd.add_argument("--sequences", nargs="+", help="sequence names (default: all)")
+    pack_cmd.add_argument("--output", type=Path, required=True, help="the shard file (.safetensors)")
+    index_cmd = commands.add_parser("index", help="write the index of a dataset's shards")
+    index_cmd.add_argument("--output", type=Path, required=True)
+    index_cmd.add_argument("shards", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    log = setup_logging(getattr(args, "verbose", False))
+    if args.command == "pack":
+        ds, _ = dataset_from_args(args)
+        header = pack(ds, args.sequences, args.output)
+        frames = sum(s["frames"] for s in header["sequences"])
+        log.info("%s: %d sequences, %d frames, %.1f MiB", args.output, len(header["sequences"]), frames,
+                 args.output.stat().st_size / 2**20)
+    else:
+        index = write_index(args.shards, args.output)
+        log.info("%s: %d shards, %d sequences, %d frames", args.output, len(index["shards"]),
+                 index["sequences"], index["frames"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,356 @@
+"""Stage 'evaluate': compare the synthesized videos of several runs on a dataset's val sequences.
+
+    python -m pipeline.stages.evaluate --dataset demo --methods vid2vid frame_by_frame \
+        --output results/demo/fid.json
+
+Reads each run's ``synth/<run>/`` frames and the dataset's cache (real frames and the source
+backward flow), and writes ``fid.json`` (per method: every metric with its value, extractor,
+weights hash, counts and resolution, plus run metadata), ``metrics.csv`` and ``metrics.png``
+beside it.
+
+Metrics computed now: temporal consistency (flow-warping error with the source flow,
+pipeline/metrics/temporal.py; the real videos' own error is reported as the floor), PSNR and SSIM
+against the real frames (pipeline/metrics/image.py), and segmentation consistency: the dataset's
+segmenter (the one the labels stage ran, at its scales / flip: mode ``train``'s DeepLabV3, or the
+pretrained mmseg DeepLabV3 when its weights are present) on the synthesized frames, mIoU against the input labels,
+beside the same segmenter on the real frames; and the Frechet distances of the FID family
+(pipeline/metrics/extractors.py, pipeline/metrics/frechet.py): image FID (FID Inception, pool3),
+FVD (I3D, every 16-frame window), the paper's video FIDs with I3D (whole val videos) and with
+3D-ResNeXt-101 (every 16-frame window), the real videos' features cached per dataset, extractor
+and cache fingerprint under results/<ds>/fid_stats/ (a rebuilt cache gets new ones). Each runs only with its real weights (verified where a digest is
+published); without them (offline) the metric is recorded as unavailable with the reason, which
+says which file to put where. Offline, where the labels came from the dataset's own trained
+DeepLabV3, ``image_fid_segmenter_standin`` gives a Frechet distance over that network's pooled
+backbone features instead, clearly named as a stand-in (not comparable with published FIDs).
+No number is ever reported from an extractor without its real weights.
+
+Every metric comes with its spread: a bootstrap over the evaluated clips (pipeline/metrics/spread.py;
+a Fréchet distance refitted on each resample), its standard deviation and 95% interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import platform
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.atomic import atomic_file
+from pipeline.core.cache_format import read_header
+from pipeline.core.cityscapes_labels import NUM_TRAIN_IDS
+from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
+from pipeline.core.code_version import code_version
+from pipeline.core.errors import InputError, main_guard
+from pipeline.core.images import read_rgb
+from pipeline.metrics import FEATURE_METRICS, METRICS
+from pipeline.metrics.image import psnr, ssim
+from pipeline.metrics.spread import RESAMPLES_FRECHET, bootstrap
+from pipeline.metrics.temporal import warping_error
+
+log = logging.getLogger("pipeline.stages.evaluate")
+UNAVAILABLE: dict[str, str] = {}
+NO_SEGMENTER = "needs a segmenter: labels mode 'train' (results/<ds>/segmenter/model.pt) or 'pretrained' with its weights"
+
+
+def _segmenter(ds):
+    """(model, description, sha256) of the dataset's segmenter, or (None, reason, None)."""
+    from pipeline.core.weights import WeightsError
+    from pipeline.segmentation import loaders
+
+    if ds.cfg["task"] != "street":
+        return None, f"segmentation consistency is a street-scene metric (task {ds.cfg['task']!r})", None
+    if ds.cfg["labels"]["mode"] not in loaders.LOADERS:
+        return None, NO_SEGMENTER, None
+    path = loaders.segmenter_path(ds)
+    if ds.cfg["labels"]["mode"] == "train" and not path.is_file():
+        return None, f"{path} missing: run the train_segmenter rule", None
+    try:
+        segmenter = loaders.load(ds)
+    except WeightsError as err:
+        return None, str(err), None
+    return segmenter.model, segmenter.description, segmenter.sha256
+
+
+def frechet_entry(real_parts: list[np.ndarray], fake_parts: list[np.ndarray]) -> dict:
+    """The Fréchet distance between the real and the synthesized clips' features (one array per
+    clip), with its bootstrap spread over clips (both sides resampled alike)."""
+    from pipeline.metrics.frechet import features_distance
+
+    def distance(pairs) -> float:
+        return features_distance(np.concatenate([r for r, _ in pairs]), np.concatenate([f for _, f in pairs]))
+
+    pairs = list(zip(real_parts, fake_parts))
+    return {"value": distance(pairs), "features": int(sum(len(f) for f in fake_parts)),
+            "real_features": int(sum(len(r) for r in real_parts)),
+            "spread": bootstrap(pairs, distance, RESAMPLES_FRECHET)}
+
+
+def _feature_metrics(ds, real: dict, fakes: dict[str, list[np.ndarray]], split: str, fingerprint: str) -> dict:
+    """{method: {metric: entry}} for the FID family; unavailable (with the reason) without weights."""
+    from pipeline.core.weights import WeightsError
+    from pipeline.metrics import extractors
+
+    videos = [f for f, _, _ in real.values()]
+    results = {method: {} for method in fakes}
+    for metric, entry in FEATURE_METRICS.items():
+        name, kind = entry.extractor, entry.features
+        try:
+            model, sha = extractors.load(name)
+        except WeightsError as err:
+            for method in fakes:
+                results[method][metric] = {"value": None, "available": False, "extractor": name, "reason": str(err)}
+            continue
+
+        def features(vids) -> list[np.ndarray]:  # one array per clip
+            if kind == "frames":
+                return [extractors.frame_features(model, [v]) for v in vids]
+            if kind == "clips":
+                return [extractors.clip_features(model, [v]) for v in vids]
+            shortest = min(len(v) for v in vids)
+            return [extractors.clip_features(model, [v], clip=shortest, stride=shortest) for v in vids]  # whole videos
+
+        real_parts = extractors.cached_real_features(ds.results / "fid_stats", f"{name}-{kind}", split, sha,
+                                                     fingerprint, lambda: features(videos))
+        for method, fake_videos in fakes.items():
+            results[method][metric] = {**frechet_entry(real_parts, features(fake_videos)), "extractor": name,
+                                       "weights_sha256": sha}
+    return results
+
+
+def _labels_of(ds, seq: str, count: int) -> np.ndarray:
+    from pipeline.core.images import read_map
+    from pipeline.segmentation.predict import LABEL_TO_TRAIN
+
+    folder = ds.results / "labels" / seq
+    files = sorted(folder.glob("*.png"))[:count]
+    if len(files) != count:
+        raise InputError(folder, f"{len(files)} label maps, expected {count}")
+    return LABEL_TO_TRAIN[np.stack([read_map(f, np.uint8) for f in files])]
+
+
+def _segmenter_features(model, videos: list[np.ndarray]) -> np.ndarray:
+    """Pooled backbone features (one vector per frame) of the dataset's trained segmenter: the
+    offline stand-in for Inception features (named so in fid.json)."""
+    import torch
+
+    from pipeline.core.devices import pick_device
+
+    device = pick_device()
+    model = model.to(device).eval()
+    out = []
+    with torch.inference_mode():
+        for frames in videos:
+            for start in range(0, len(frames), 16):
+                rgb = torch.from_numpy(frames[start:start + 16]).to(device).permute(0, 3, 1, 2).float()
+                x = (rgb - model.mean) / model.std
+                out.append(model.net.backbone(x)["out"].mean(dim=(2, 3)).float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def _segmentation_miou(ds, model, frames: list[np.ndarray], truth: np.ndarray) -> np.ndarray:
+    """The confusion matrix of the segmenter on ``frames`` against trainIds ``truth``, run as the
+    labels stage runs it (its ``scales`` / ``flip``)."""
+    from pipeline.core.devices import pick_device
+    from pipeline.segmentation import predict
+
+    device = pick_device()
+    matrix = np.zeros((NUM_TRAIN_IDS, NUM_TRAIN_IDS), np.int64)
+    inference = predict.inference_settings(ds.cfg["labels"])
+    for start in range(0, len(frames), 8):
+        pred = predict.predict_train_ids(model.to(device), frames[start:start + 8], device, **inference)
+        matrix += predict.confusion(pred, truth[start:start + 8])
+    return matrix
+
+
+def _real_sequences(ds, split: str):
+    """({seq: (frames (T,H,W,3) uint8, flow_backward (T-1,2,H,W), confidence_backward (T-1,H,W))},
+    the fingerprint of these sequences in the cache: their names, sizes and source stages)."""
+    from safetensors import safe_open
+
+    shards = sorted((ds.results / "cache").glob("*.safetensors"))
+    if not shards:
+        raise InputError(ds.results / "cache", "no cache shards: run the cache stage first")
+    found, described = {}, []
+    for shard in shards:
+        header = read_header(shard)
+        with safe_open(str(shard), framework="numpy") as handle:
+            for seq in header["sequences"]:
+                if seq["split"] == split:
+                    name = seq["name"]
+                    described.append(seq)
+                    found[name] = (handle.get_tensor(f"{name}/frames"),
+                                   handle.get_tensor(f"{name}/flow_backward").astype(np.float32),
+                                   handle.get_tensor(f"{name}/confidence_backward").astype(np.float32) / 255.0)
+    described = sorted(described, key=lambda seq: seq["name"])
+    fingerprint = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+    return found, fingerprint
+
+
+def _method_frames(ds, method: str, seq: str, real_frames: np.ndarray) -> np.ndarray:
+    """(T, H, W, 3) synthesized frames of one sequence, checked against the real ones' count and size."""
+    folder = ds.results / "synth" / method / seq
+    files = sorted(folder.glob("*.png"))
+    if len(files) != len(real_frames):
+        raise InputError(folder, f"{len(files)} synthesized frames, expected {len(real_frames)} (rerun synthesize)")
+    fake = np.stack([read_rgb(f) for f in files])
+    if fake.shape != real_frames.shape:
+        raise InputError(folder, f"frames are {fake.shape[2]}x{fake.shape[1]}, the real ones "
+                                 f"{real_frames.shape[2]}x{real_frames.shape[1]}")
+    return fake
+
+
+def _mean_entry(per_clip: list[np.ndarray]) -> tuple[float, dict]:
+    """The mean over all frames of per-clip frame values, and its bootstrap spread over clips."""
+    def mean(parts) -> float:
+        return float(np.mean(np.concatenate(parts)))
+
+    return mean(per_clip), bootstrap(per_clip, mean)
+
+
+def evaluate(ds, methods: list[str], split: str = "val") -> dict:
+    from pipeline.segmentation.predict import mean_iou
+
+    real, fingerprint = _real_sequences(ds, split)
+    real = dict(sorted(real.items()))
+    if not real:
+        raise InputError(ds.results / "cache", f"no {split} sequences in the cache")
+    results = {}
+    any_seq = next(iter(real.values()))[0]
+    resolution = [int(any_seq.shape[2]), int(any_seq.shape[1])]
+    log.info("%d %s clips of %d frames, cache fingerprint %s", len(real), split, len(any_seq), fingerprint[:12])
+    floor = np.mean([warping_error(list(f), b, c) for f, b, c in real.values()])
+    segmenter, segmenter_name, segmenter_sha = _segmenter(ds)
+    stand_in = False
+    if segmenter is not None:
+        truth = {seq: _labels_of(ds, seq, len(f)) for seq, (f, _, _) in real.items()}
+        stand_in = ds.cfg["labels"]["mode"] == "train"  # the trained torchvision DeepLabV3: its features
+
+        def real_parts() -> list[np.ndarray]:  # per clip: its confusion matrix, then its stand-in features
+            parts = [_segmentation_miou(ds, segmenter, list(f), truth[seq]) for seq, (f, _, _) in real.items()]
+            return parts + ([_segmenter_features(segmenter, [f]) for f, _, _ in real.values()] if stand_in else [])
+
+        from pipeline.metrics import extractors
+
+        parts = extractors.cached_real_features(ds.results / "fid_stats", "segmenter", split, segmenter_sha,
+                                                fingerprint, real_parts)
+        real_miou = mean_iou(sum(parts[:len(real)]))
+        real_seg_features = parts[len(real):]
+        log.info("the segmenter on the real clips: mIoU %.3f", real_miou)
+    # every synthesized video is read once; each metric family below uses these arrays
+    fakes = {m: [_method_frames(ds, m, seq, f) for seq, (f, _, _) in real.items()] for m in methods}
+    feature_metrics = _feature_metrics(ds, real, fakes, split, fingerprint)
+    for method in methods:
+        log.info("%s: scoring %d frames", method, sum(len(f) for f in fakes[method]))
+        errors, psnrs, ssims = [], [], []
+        for fake, (real_frames, back, conf) in zip(fakes[method], real.values()):
+            errors.append(np.array([warping_error(list(fake), back, conf)]))
+            psnrs.append(np.array([psnr(f, r) for f, r in zip(fake, real_frames)]))
+            ssims.append(np.array([ssim(f, r) for f, r in zip(fake, real_frames)]))
+        counts = {"clips": len(real), "frames": int(sum(len(f) for f in fakes[method])), "resolution": resolution}
+        metrics = {}
+        for name, per_clip, extra in (
+                ("temporal_warping_error", errors, {"extractor": "source backward flow", "real_videos_value": float(floor)}),
+                ("psnr", psnrs, {"extractor": None}), ("ssim", ssims, {"extractor": None})):
+            value, spread = _mean_entry(per_clip)
+            metrics[name] = {"value": value, **extra, "weights_sha256": None, "spread": spread, **counts}
+        if segmenter is not None:
+            matrices = [_segmentation_miou(ds, segmenter, list(fake), truth[seq]) for fake, seq in zip(fakes[method], real)]
+            metrics["segmentation_miou"] = {
+                "value": mean_iou(sum(matrices)), "extractor": segmenter_name, "weights_sha256": segmenter_sha,
+                "real_videos_value": real_miou, "against": "the labels stage's maps (the generator's input)",
+                "spread": bootstrap(matrices, lambda parts: mean_iou(sum(parts))), **counts}
+            if stand_in:
+                fake_features = [_segmenter_features(segmenter, [fake]) for fake in fakes[method]]
+                metrics["image_fid_segmenter_standin"] = {
+                    **frechet_entry(real_seg_features, fake_features),
+                    "extractor": f"STAND-IN, not Inception: pooled backbone features of {segmenter_name}",
+                    "weights_sha256": segmenter_sha, **counts}
+        else:
+            metrics["segmentation_miou"] = {"value": None, "available": False, "reason": segmenter_name}
+        for name, entry in feature_metrics[method].items():
+            metrics[name] = {**entry, **counts}
+        for name, reason in UNAVAILABLE.items():
+            metrics[name] = {"value": None, "available": False, "reason": reason}
+        results[method] = metrics
+    return results
+
+
+def _metadata(ds) -> dict:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    try:
+        import torch
+
+        card = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()})"
+    except ImportError:
+        card = platform.machine()
+    config_hash = hashlib.sha256(json.dumps(ds.cfg, sort_keys=True).encode()).hexdigest()[:16]
+    return {"dataset": ds.name, "config_hash": config_hash, "code_version": code_version("pipeline.stages.evaluate"),
+            "git_commit": commit, "card": card}
+
+
+def write_outputs(results: dict, metadata: dict, output: Path, csv: Path | None = None,
+                  plot: Path | None = None) -> None:
+    """output (JSON), csv (default metrics.csv beside it), plot (default metrics.png beside it)."""
+    csv = csv or output.with_name("metrics.csv")
+    plot = plot or output.with_name("metrics.png")
+    unknown = sorted({k for metrics in results.values() for k in metrics} - set(METRICS))
+    if unknown:  # every reported metric is registered, so the table and the plot cannot miss one
+        raise ValueError(f"metrics {unknown} are not in pipeline.metrics.METRICS")
+    with atomic_file(output) as tmp:
+        tmp.write_text(json.dumps({"metadata": metadata, "methods": results}, indent=1))
+    rows = [{"method": m, "metric": k, "value": v.get("value"), "std": (v.get("spread") or {}).get("std"),
+             "available": v.get("available", True)}
+            for m, metrics in results.items() for k, v in metrics.items()]
+    table = pd.DataFrame(rows)
+    with atomic_file(csv) as tmp:
+        table.to_csv(tmp, index=False)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [k for k in METRICS if any(results[m].get(k, {}).get("value") is not None for m in results)]
+    fig, axes = plt.subplots(1, len(shown), figsize=(max(4, 1.2 * len(results)) * len(shown), 3.2))
+    for ax, metric in zip(np.atleast_1d(axes), shown):
+        values = [results[m].get(metric, {}).get("value") or 0.0 for m in results]
+        errors = [(results[m].get(metric, {}).get("spread") or {}).get("std") or 0.0 for m in results]
+        ax.bar(list(results), values, yerr=errors, capsize=3, color=[f"C{i}" for i in range(len(values))])
+        ax.set_title(f"{metric} ({METRICS[metric].direction} is better)", fontsize=9)
+        ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+    fig.tight_layout()
+    with atomic_file(plot) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.evaluate", description=__doc__.splitlines()[0])
+    add_dataset_args(parser)
+    parser.add_argument("--methods", nargs="+", required=True, help="runs whose synth/<run>/ to compare")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--output", type=Path, required=True, help="the JSON (e.g. fid.json)")
+    parser.add_argument("--csv", type=Path, help="the table (default: metrics.csv beside --output)")
+    parser.add_argument("--plot", type=Path, help="the plot (default: metrics.png beside --output)")
+    args = parser.parse_args(argv)
+    log = setup_logging(args.verbose)
+    ds, _ = dataset_from_args(args)
+    results = evaluate(ds, args.methods, args.split)
+    write_outputs(results, _metadata(ds), args.output, args.csv, args.plot)
+    for method, metrics in results.items():
+        log.info("%s: warping error %.2f (real %.2f), PSNR %.2f, SSIM %.3f", method,
+                 metrics["temporal_warping_error"]["value"], metrics["temporal_warping_error"]["real_videos_value"],
+                 metrics["psnr"]["value"], metrics["ssim"]["value"])
+
+
+if __name__ == "__main__":
+    main()

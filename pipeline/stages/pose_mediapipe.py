@@ -1,0 +1,99 @@
+"""``python -m pipeline.stages.pose_mediapipe``: MediaPipe Pose keypoints for every frame of a sequence,
+written as OpenPose-format JSON (BODY_25) that the pose stage (mode ``mediapipe``) renders.
+
+    envs/mediapipe/bin/python -m pipeline.stages.pose_mediapipe --results results/pose_demo \
+        --sequences SEQ ... [--model-complexity 1] [--job-summary OUT.json]
+
+MediaPipe 0.10.21 is the last release that ships its pose models inside the wheel (so it runs
+offline), and it needs numpy<2: it lives in its own environment (``make setup-mediapipe``,
+envs/mediapipe.txt) and this module imports neither torch nor the rest of the pipeline's heavy
+dependencies (only numpy, OpenCV and MediaPipe). Tracking mode (``static_image_mode=False``) keeps
+the person between frames. Writes ``<seq>_<frame:012d>_keypoints.json`` per frame and ``done.json``
+(frames, frames with a person, seconds) last, into a temporary folder renamed into place, under
+results/<ds>/keypoints/<seq>/; a sequence whose done.json exists with the same settings is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipeline.keypoints.skeleton import from_mediapipe33
+
+
+def keypoints_of(results, width: int, height: int) -> list[dict]:
+    if results.pose_landmarks is None:
+        return []
+    points = np.array([[lm.x * width, lm.y * height, lm.visibility] for lm in results.pose_landmarks.landmark],
+                      np.float32)
+    body = from_mediapipe33(points)
+    return [{"pose_keypoints_2d": np.round(body, 3).reshape(-1).tolist()}]
+
+
+def run(frames_dir: Path, output: Path, model_complexity: int = 1) -> dict:
+    import mediapipe as mp
+
+    manifest = frames_dir / "manifest.csv"
+    if not manifest.is_file():
+        raise SystemExit(f"error: {manifest}: no frame manifest (run the frames stage first)")
+    with open(manifest, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    results_root = frames_dir.parent.parent  # results/<ds>/
+    tmp = output.with_name(output.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    start, found = time.perf_counter(), 0
+    with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=model_complexity,
+                                min_detection_confidence=0.5) as pose:
+        for row in rows:
+            path = results_root / row["path"]
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise SystemExit(f"error: {path}: cannot read the frame")
+            height, width = image.shape[:2]
+            people = keypoints_of(pose.process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)), width, height)
+            found += bool(people)
+            name = f"{frames_dir.name}_{int(row['index']):012d}_keypoints.json"
+            (tmp / name).write_text(json.dumps({"version": 1.3, "people": people}))
+    summary = {"frames": len(rows), "with_person": found, "seconds": round(time.perf_counter() - start, 2),
+               "model_complexity": model_complexity, "mediapipe": mp.__version__}
+    (tmp / "done.json").write_text(json.dumps(summary))
+    shutil.rmtree(output, ignore_errors=True)
+    tmp.rename(output)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.pose_mediapipe", description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, required=True, help="results/<ds> (frames/<seq>/ in, keypoints/<seq>/ out)")
+    parser.add_argument("--sequences", nargs="+", required=True)
+    parser.add_argument("--model-complexity", type=int, default=1, choices=[0, 1, 2])
+    parser.add_argument("--job-summary", type=Path, help="write the job's summary JSON here (Snakemake's output)")
+    args = parser.parse_args(argv)
+    summaries = {}
+    for seq in args.sequences:
+        output = args.results / "keypoints" / seq
+        done = output / "done.json"
+        if done.is_file() and json.loads(done.read_text()).get("model_complexity") == args.model_complexity:
+            summaries[seq] = json.loads(done.read_text())
+            continue
+        summaries[seq] = run(args.results / "frames" / seq, output, args.model_complexity)
+        print(seq, json.dumps(summaries[seq]), flush=True)
+    if args.job_summary:
+        args.job_summary.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.job_summary.with_name(args.job_summary.name + ".tmp")
+        tmp.write_text(json.dumps({"stage": "pose_mediapipe", "sequences": summaries}, indent=1))
+        tmp.rename(args.job_summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""``python -m pipeline.stages.side_by_side``: the paper's comparison videos: for each val sequence,
+input labels (Cityscapes colours; face / pose: the sketch or pose map) | each compared method | the
+real video, side by side, each column titled; written as an H.264 mp4
+(results/<ds>/videos/<seq>.mp4). ``--frames 0 1 2 10 29`` writes a contact sheet instead: those
+frames as rows, the same columns (a PNG, results/<ds>/comparison_sheet.png).
+
+    python -m pipeline.stages.side_by_side --dataset demo --methods frame_by_frame covst vid2vid \
+        --sequence synth008_000000 --output results/demo/videos/synth008_000000.mp4
+    python -m pipeline.stages.side_by_side --dataset demo --methods frame_by_frame covst vid2vid \
+        --sequence synth008_000000 --frames 0 1 2 10 29 --output results/demo/comparison_sheet.png
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipeline.core.cityscapes_labels import color_palette
+from pipeline.core.errors import InputError, main_guard
+from pipeline.core.images import read_rgb
+
+
+def _titled(image: np.ndarray, title: str) -> np.ndarray:
+    bar = np.zeros((18, image.shape[1], 3), np.uint8)
+    cv2.putText(bar, title, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([bar, image], axis=0)
+
+
+def input_tile(maps: np.ndarray) -> tuple[np.ndarray, str]:
+    """The generator's input as an RGB picture: labelIds in Cityscapes colours, a face sketch as
+    grey, a pose map as it is (its first three channels)."""
+    if maps.ndim == 2:
+        palette = color_palette()
+        return palette[np.minimum(maps, len(palette) - 1)], "input labels"
+    if maps.shape[-1] == 1:
+        return np.repeat(maps, 3, axis=-1), "input sketch"
+    return np.ascontiguousarray(maps[..., :3]), "input pose"
+
+
+def compose(labels: np.ndarray, columns: dict[str, np.ndarray], real: np.ndarray) -> np.ndarray:
+    """One frame of the video: input | methods... | real, each with its title."""
+    tiles = [_titled(*input_tile(labels))]
+    tiles += [_titled(frame, name) for name, frame in columns.items()]
+    tiles.append(_titled(real, "real"))
+    return np.concatenate(tiles, axis=1)
+
+
+def _sequence(ds, methods: list[str], sequence: str):
+    """(input maps, real frames, {method: its PNG files}) of one cached sequence."""
+    from safetensors import safe_open
+
+    from pipeline.core.cache_format import read_header
+
+    for shard in sorted((ds.results / "cache").glob("*.safetensors")):
+        header = read_header(shard)
+        if sequence not in [s["name"] for s in header["sequences"]]:
+            continue
+        key = "condition" if header.get("condition") == "maps" else "labels"  # face / pose: their maps
+        with safe_open(str(shard), framework="numpy") as handle:
+            labels, real = handle.get_tensor(f"{sequence}/{key}"), handle.get_tensor(f"{sequence}/frames")
+        files = {}
+        for method in methods:
+            files[method] = sorted((ds.results / "synth" / method / sequence).glob("*.png"))
+            if len(files[method]) != len(real):
+                raise InputError(ds.results / "synth" / method / sequence,
+                                 f"{len(files[method])} frames, expected {len(real)} (synthesize {method} first)")
+        return labels, real, files
+    raise InputError(ds.results / "cache", f"sequence {sequence} is not in the cache")
+
+
+def write_video(ds, methods: list[str], sequence: str, output: Path, fps: float = 17.0) -> Path:
+    from model.synthesis import Mp4Writer
+
+    labels, real, files = _sequence(ds, methods, sequence)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    writer = None
+    for t in range(len(real)):
+        frame = compose(labels[t], {m: read_rgb(files[m][t]) for m in methods}, real[t])
+        if writer is None:
+            writer = Mp4Writer(output, frame.shape[1], frame.shape[0], fps)
+        writer.write(frame)
+    writer.close()
+    return output
+
+
+def write_sheet(ds, methods: list[str], sequence: str, frames: list[int], output: Path) -> Path:
+    """A contact sheet: one row per frame index (titled ``frame t``), input | methods | real."""
+    from pipeline.core.atomic import atomic_file
+
+    labels, real, files = _sequence(ds, methods, sequence)
+    beyond = [t for t in frames if not 0 <= t < len(real)]
+    if beyond:
+        raise InputError(ds.results / "cache", f"{sequence} has {len(real)} frames: no frame {beyond}")
+    rows = []
+    font, size = cv2.FONT_HERSHEY_SIMPLEX, 0.42
+    width = max(cv2.getTextSize(f"frame {t}", font, size, 1)[0][0] for t in frames) + 8
+    for t in frames:
+        row = compose(labels[t], {m: read_rgb(files[m][t]) for m in methods}, real[t])
+        label = np.zeros((row.shape[0], width, 3), np.uint8)
+        cv2.putText(label, f"frame {t}", (4, row.shape[0] // 2), font, size, (255, 255, 255), 1, cv2.LINE_AA)
+        rows.append(np.concatenate([label, row], axis=1))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(output) as tmp:
+        _, encoded = cv2.imencode(".png", cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
+        tmp.write_bytes(encoded.tobytes())
+    return output
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> None:
+    from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
+
+    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.side_by_side", description=__doc__.splitlines()[0])
+    add_dataset_args(parser)
+    parser.add_argument("--methods", nargs="+", required=True)
+    parser.add_argument("--sequence", required=True)
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--fps", type=float, default=17.0)
+    parser.add_argument("--frames", type=int, nargs="+", help="write a contact sheet (PNG) of these frames instead")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    ds, _ = dataset_from_args(args)
+    if args.frames:
+        print(write_sheet(ds, args.methods, args.sequence, args.frames, args.output))
+    else:
+        print(write_video(ds, args.methods, args.sequence, args.output, args.fps))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Stage 'sketch' (task face): dlib landmarks, a stable face crop and the edge-to-face sketch for
+every frame, results/<ds>/sketch/<seq>/.
+
+    python -m pipeline.stages.sketch --dataset face_demo [--sequences ...] [--contact-sheet OUT.png]
+
+Per sequence (paper section 4, face videos; the official edge2face inputs):
+    landmarks.csv      frame, detected (0/1), faces found, x0,y0..x67,y67 in the frame's pixels
+    crop.json          the square crop (x0, y0, side) in the frame, and the output size
+    frames/NNNNNN.png  the real frame cropped and resized (the training target)
+    NNNNNN.png         the sketch (uint8, 255 on lines): landmark curves + Canny edges outside the face
+Frames with no face get landmarks interpolated from their neighbours (counted and listed in the
+stage summary); several faces: the largest is used (counted). A video with no face at all stops
+with a message naming it. Settings: ``datasets.<ds>.sketch`` (size, crop_scale, thickness, canny,
+predictor). ``--contact-sheet`` writes a PNG of frames, landmarks and sketches of one sequence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipeline.core.config import Dataset
+from pipeline.core.errors import main_guard
+from pipeline.core.images import read_rgb, write_map, write_rgb
+from pipeline.datasets import Sequence, given
+from pipeline.face import landmarks as face_landmarks
+from pipeline.face.sketch import draw_sketch, sequence_crop
+
+log = logging.getLogger("pipeline.stages.sketch")
+
+
+def crop_landmarks(points: np.ndarray, crop: tuple[int, int, int], size: int) -> np.ndarray:
+    x0, y0, side = crop
+    return (points - np.array([x0, y0], np.float32)) * (size / side)
+
+
+def sketch_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
+    settings = ds.cfg["sketch"]
+    table, _ = given.sequence_manifest(ds, seq)
+    predictor = face_landmarks.predictor_path(settings["predictor"])
+    frames = [read_rgb(ds.results / path) for path in table.path]
+    found = [face_landmarks.detect(frame, predictor) for frame in frames]
+    points, detected = face_landmarks.fill_gaps(found, str(ds.results / "frames" / seq.name))
+    missing = np.nonzero(~detected)[0].tolist()
+    several = [i for i, f in enumerate(found) if f.faces > 1]
+    if missing:
+        log.info("%s: no face in %d frames %s: landmarks interpolated", seq.name, len(missing), missing[:20])
+    if several:
+        log.info("%s: several faces in %d frames (first %s): the largest is used", seq.name, len(several), several[:10])
+    height, width = frames[0].shape[:2]
+    size = settings["size"]
+    crop = sequence_crop(points, (width, height), settings["crop_scale"])
+    x0, y0, side = crop
+    (out_dir / "frames").mkdir()
+    for index, (frame, pts) in enumerate(zip(frames, points)):
+        cropped = cv2.resize(frame[y0:y0 + side, x0:x0 + side], (size, size),
+                             interpolation=cv2.INTER_AREA if side > size else cv2.INTER_CUBIC)
+        write_rgb(out_dir / "frames" / f"{index:06d}.png", cropped)
+        sketch = draw_sketch(crop_landmarks(pts, crop, size), cropped, (size, size), settings["thickness"],
+                             tuple(settings["canny"]))
+        write_map(out_dir / f"{index:06d}.png", sketch)
+    with open(out_dir / "landmarks.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["frame", "detected", "faces"] + [f"{c}{k}" for k in range(68) for c in "xy"])
+        for index, (pts, ok, f) in enumerate(zip(points, detected, found)):
+            writer.writerow([index, int(ok), f.faces] + [f"{v:.2f}" for v in pts.reshape(-1)])
+    (out_dir / "crop.json").write_text(json.dumps({"x0": x0, "y0": y0, "side": side, "size": size}))
+    return {"frames": len(frames), "detected": int(detected.sum()), "interpolated": missing,
+            "several_faces": len(several), "crop": [x0, y0, side]}
+
+
+def contact_sheet(ds: Dataset, seq_name: str, output: Path, count: int = 6) -> Path:
+    """Rows: cropped frame, frame with landmarks, sketch; ``count`` frames spread over the sequence."""
+    folder = ds.results / "sketch" / seq_name
+    rows = list(csv.reader(open(folder / "landmarks.csv")))[1:]
+    picks = np.linspace(0, len(rows) - 1, count).round().astype(int)
+    crop = json.loads((folder / "crop.json").read_text())
+    tiles = []
+    for index in picks:
+        frame = read_rgb(folder / "frames" / f"{index:06d}.png")
+        pts = crop_landmarks(np.array(rows[index][3:], np.float32).reshape(68, 2),
+                             (crop["x0"], crop["y0"], crop["side"]), crop["size"])
+        marked = frame.copy()
+        colour = (0, 255, 0) if rows[index][1] == "1" else (255, 128, 0)  # interpolated: orange
+        for x, y in pts:
+            cv2.circle(marked, (int(round(x)), int(round(y))), 2, colour, -1)
+        sketch = cv2.cvtColor(cv2.imread(str(folder / f"{index:06d}.png"), cv2.IMREAD_GRAYSCALE), cv2.COLOR_GRAY2RGB)
+        column = np.concatenate([frame, marked, sketch], axis=0)
+        cv2.putText(column, f"frame {index}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
+        tiles.append(column)
+    write_rgb(output, np.concatenate(tiles, axis=1))
+    return output
+
+
+def model_inputs(ds: Dataset, mode: str) -> dict:
+    return {"predictor": str(ds.cfg["sketch"]["predictor"])}
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> None:
+    from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
+    from pipeline.core.stage import sequence_stage_main
+
+    if argv is None:
+        import sys
+
+        argv = sys.argv[1:]
+    if "--contact-sheet" in argv:
+        parser = argparse.ArgumentParser(prog="python -m pipeline.stages.sketch", description=__doc__.splitlines()[0])
+        add_dataset_args(parser)
+        parser.add_argument("--contact-sheet", type=Path, required=True)
+        parser.add_argument("--sequence", help="sequence (default: the first)")
+        parser.add_argument("--count", type=int, default=6)
+        args = parser.parse_args(argv)
+        setup_logging(args.verbose)
+        ds, _ = dataset_from_args(args)
+        name = args.sequence or sorted(p.name for p in (ds.results / "sketch").iterdir() if p.is_dir() and p.name != "shards")[0]
+        print(contact_sheet(ds, name, args.contact_sheet, args.count))
+        return
+    sequence_stage_main("sketch", __doc__, {"dlib": sketch_sequence}, argv, inputs_of=model_inputs)
+
+
+if __name__ == "__main__":
+    main()
