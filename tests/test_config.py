@@ -70,3 +70,39 @@ def test_unknown_dataset_lists_the_known_ones(monkeypatch):
     monkeypatch.chdir(REPO)
     with pytest.raises(ConfigError, match=r"no dataset named 'kitti'; known datasets: \['cityscapes', 'demo'"):
         config_mod.dataset(config_mod.load(), "kitti")
+
+
+def test_a_run_inherits_its_base_and_states_only_what_it_changes(tmp_path):
+    runs = {"vid2vid": {"model": {"ngf": 16, "n_blocks": 6}, "schedule": [{"steps": 5, "n_frames": 4}],
+                        "first_frames_from": "fbf"},
+            "fbf": {"model": {"n_frames": 1}},
+            "no_flow": {"base": "vid2vid", "model": {"use_flow": False}},
+            "no_flow_short": {"base": "no_flow", "schedule": [{"steps": 1, "n_frames": 2}]}}
+    path = write(tmp_path / "c.yaml", {"datasets": {"d": {"adapter": "video", "root": "x", "runs": runs}}})
+    resolved = config_mod.load([path])["datasets"]["d"]["runs"]
+    assert resolved["no_flow"] == {"model": {"ngf": 16, "n_blocks": 6, "use_flow": False}, "first_frames_from": "fbf",
+                                   "schedule": [{"steps": 5, "n_frames": 4}]}
+    assert resolved["no_flow_short"]["schedule"] == [{"steps": 1, "n_frames": 2}]  # lists are replaced, not merged
+    assert resolved["no_flow_short"]["model"]["use_flow"] is False and "base" not in resolved["no_flow_short"]
+    assert resolved["vid2vid"] == runs["vid2vid"]
+
+
+@pytest.mark.parametrize("runs, expected", [
+    ({"a": {"base": "missing"}}, "datasets.d.runs.a.base: 'missing' is not a run of this dataset"),
+    ({"a": {"base": "b"}, "b": {"base": "a"}}, "a -> b -> a is a cycle"),
+])
+def test_a_wrong_base_names_its_file_and_run(tmp_path, runs, expected):
+    path = write(tmp_path / "c.yaml", {"datasets": {"d": {"adapter": "video", "root": "x", "runs": runs}}})
+    with pytest.raises(ConfigError, match=expected) as err:
+        config_mod.load([path])
+    assert str(path) in str(err.value)
+
+
+def test_the_demo_ablations_are_vid2vid_with_one_part_removed(monkeypatch):
+    monkeypatch.chdir(REPO)
+    runs = config_mod.load()["datasets"]["demo"]["runs"]
+    changes = {"no_fg": ("model", "foreground", False), "no_dv": ("discriminator", "video", False),
+               "no_flow": ("model", "use_flow", False)}
+    for run, (section, key, value) in changes.items():
+        expected = {**runs["vid2vid"], section: {**runs["vid2vid"][section], key: value}}
+        assert runs[run] == expected, run

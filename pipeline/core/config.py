@@ -159,7 +159,19 @@ def validate(config: dict, sources: list[tuple[str, dict]] | None = None) -> dic
         if ds.get("root") is None and not generated:
             where = blame(sources, ("datasets", name))
             raise ConfigError(where, f"datasets.{name}.root is missing: expected the folder that holds the data")
+        _resolve_runs(name, ds, sources)
     return config
+
+
+def _resolve_runs(name: str, ds: dict, sources: list[tuple[str, dict]]) -> None:
+    """Apply each run's ``base`` (pipeline/core/runs.py), so every consumer sees complete runs."""
+    from pipeline.core import runs as runs_mod
+
+    try:
+        ds["runs"] = runs_mod.resolve(ds.get("runs", {}))
+    except runs_mod.RunError as err:
+        run = str(err).split(".", 1)[0]
+        raise ConfigError(blame(sources, ("datasets", name, "runs", run, "base")), f"datasets.{name}.runs.{err}") from None
 
 
 def load(files: Iterable[str | Path] = (DEFAULT_CONFIG,), overrides: dict | None = None) -> dict:

@@ -4,10 +4,15 @@ A run is the trainer's options (model/options.py) plus two workflow keys: ``gpus
 the job; > 1 uses torchrun) and ``first_frames_from`` (a single-image run, e.g. frame_by_frame,
 whose trained generator makes this run's first frames: the official --use_single_G). The
 workflow (workflow/rules/common.smk) and the benchmarks build a run's options here alike.
+
+A run may inherit another: ``base: vid2vid`` plus the keys it changes, so an ablation states the
+one thing it removes (``no_flow: {base: vid2vid, model: {use_flow: false}}``). :func:`resolve`
+applies the bases when the config is validated: every consumer sees complete runs.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 WORKFLOW_KEYS = ("gpus", "first_frames_from")
@@ -15,6 +20,33 @@ WORKFLOW_KEYS = ("gpus", "first_frames_from")
 
 class RunError(ValueError):
     """A run that the dataset does not define, or that names an unknown run."""
+
+
+def resolve(runs: dict) -> dict:
+    """Every run with its ``base`` applied: the base run (resolved first) with the run's own keys
+    merged over it, mappings key by key, lists and values replaced. RunError for an unknown base or
+    a cycle, naming the run."""
+    from pipeline.core.config import merge
+
+    resolved: dict[str, dict] = {}
+
+    def settle(run: str, chain: tuple[str, ...]) -> dict:
+        if run in resolved:
+            return resolved[run]
+        own = runs[run]
+        base = own.get("base")
+        if base is None:
+            settings = copy.deepcopy(own)
+        elif base in chain + (run,):
+            raise RunError(f"{run}.base: {' -> '.join(chain + (run, base))} is a cycle")
+        elif base not in runs:
+            raise RunError(f"{run}.base: {base!r} is not a run of this dataset (has {sorted(runs)})")
+        else:
+            settings = merge(copy.deepcopy(settle(base, chain + (run,))), {k: v for k, v in own.items() if k != "base"})
+        resolved[run] = settings
+        return settings
+
+    return {run: settle(run, ()) for run in runs}
 
 
 def run_settings(runs: dict, run: str) -> dict:
