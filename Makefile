@@ -27,7 +27,9 @@ setup-mediapipe: $(MEDIAPIPE)/.installed
 demo: setup  ## the main job on the embedded demo dataset (synthcity)
 	$(VENV)/bin/snakemake --cores $(CORES) results/demo/fid.json
 
-test: setup setup-mediapipe  ## the test suite
+test: setup setup-mediapipe  ## the rules' format and lint, then the test suite
+	$(VENV)/bin/snakefmt --check Snakefile workflow/
+	$(VENV)/bin/snakemake --lint
 	$(PY) -m pytest
 
 bench: setup  ## benchmark tables (not tests)

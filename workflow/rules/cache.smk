@@ -8,16 +8,16 @@ rule cache:
         cache_inputs,
     output:
         f"{RESULTS}/{{ds}}/cache/{{shard}}.safetensors",
-    params:
-        code=code_version("pipeline.stages.cache"),
-        dataset=dataset_arg("labels", "instances", "flow", "sketch", "pose"),
-        sequences=shard_names,
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/cache/{{shard}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/cache/{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        code=code_version("pipeline.stages.cache"),
+        dataset=dataset_arg("labels", "instances", "flow", "sketch", "pose"),
+        sequences=shard_names,
     shell:
         stage_shell("pipeline.stages.cache pack", "--sequences {params.sequences} --output {output}")
 
@@ -27,11 +27,11 @@ rule cache_index:
         lambda w: [f"{RESULTS}/{w.ds}/cache/{shard}.safetensors" for shard in shards(w.ds)],
     output:
         f"{RESULTS}/{{ds}}/cache/index.json",
-    params:
-        code=code_version("pipeline.stages.cache"),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/cache_index.log",
+    conda:
+        CONDA_ENV
+    params:
+        code=code_version("pipeline.stages.cache"),
     shell:
         stage_shell("pipeline.stages.cache index", "--output {output} {input}", dataset=False)

@@ -79,13 +79,13 @@ def _braces(text):
 RESULTS_ARG = _braces(shlex.quote(RESULTS))
 
 
-def stage_shell(module, arguments="", *, dataset=True, results=None, gpu=False, python="python -m"):
-    """The shell line of a rule: one stage CLI (``python -m <module>``) with its log as stdout and stderr.
+def stage_shell(cli, arguments="", *, dataset=True, results=None, gpu=False, python="python -m"):
+    """The shell line of a rule: one stage CLI (``python -m <cli>``) with its log as stdout and stderr.
 
     dataset: pass --dataset and --dataset-json {params.dataset} (see dataset_arg); results: pass
     --results, the configured results folder (by default with the dataset); gpu: wait for a free GPU
     slot first (pipeline.tools.gpu_slot, resources.gpu)."""
-    line = f"{python} {module}"
+    line = f"{python} {cli}"
     if gpu:
         line = f"python -m pipeline.tools.gpu_slot --need {{resources.gpu}} -- {line}"
     if dataset:
@@ -97,8 +97,18 @@ def stage_shell(module, arguments="", *, dataset=True, results=None, gpu=False, 
 
 # what every data stage depends on; each stage adds its own section (so adding a run, or changing
 # the flow mode, does not rerun the stages that do not use it)
-DATASET_KEYS = ("adapter", "root", "task", "splits", "require_annotations", "val_videos", "video_extensions",
-                "sequences_per_job", "generate", "frames")
+DATASET_KEYS = (
+    "adapter",
+    "root",
+    "task",
+    "splits",
+    "require_annotations",
+    "val_videos",
+    "video_extensions",
+    "sequences_per_job",
+    "generate",
+    "frames",
+)
 
 
 def dataset_arg(*sections):
@@ -124,9 +134,11 @@ def evaluate_methods(wildcards, key="methods"):
     missing = [m for m in methods if m not in runs and m not in derived]
     if not methods or missing:
         where = config_mod.blame(CONFIG_SOURCES, ("datasets", wildcards.ds, "evaluate"))
-        raise WorkflowError(f"{where}: datasets.{wildcards.ds}.evaluate.{key} must name runs of "
-                            f"datasets.{wildcards.ds}.runs, or covst beside a frame_by_frame run "
-                            f"(missing: {missing or 'none given'})")
+        raise WorkflowError(
+            f"{where}: datasets.{wildcards.ds}.evaluate.{key} must name runs of "
+            f"datasets.{wildcards.ds}.runs, or covst beside a frame_by_frame run "
+            f"(missing: {missing or 'none given'})"
+        )
     return methods
 
 
@@ -145,8 +157,11 @@ def frames_inputs(wildcards):
     seqs = shard_sequences(wildcards)
     if ds.synthcity is not None:
         root = f"{RESULTS}/{wildcards.ds}/source"
-        return [f"{root}/{kind}/{s.split}/{s.folder}"
-                for s in seqs for kind in ("leftImg8bit_sequence", "gtFine", "synthcity_gt")]
+        return [
+            f"{root}/{kind}/{s.split}/{s.folder}"
+            for s in seqs
+            for kind in ("leftImg8bit_sequence", "gtFine", "synthcity_gt")
+        ]
     if ds.cfg.get("generate", {}).get("clips"):
         from pipeline.datasets.clips import clip_file
 
@@ -197,9 +212,15 @@ def run_options_arg(wildcards):
 def run_paths_arg(wildcards, input, output):
     from pipeline.core import runs as runs_mod
 
-    paths = runs_mod.trainer_paths(dataset(wildcards.ds).cfg["runs"], wildcards.run, wildcards.ds, str(input[0]),
-                                   os.path.dirname(str(output[0])), code_version("pipeline.stages.train"),
-                                   str(input[1]) if len(input) > 1 else None)
+    paths = runs_mod.trainer_paths(
+        dataset(wildcards.ds).cfg["runs"],
+        wildcards.run,
+        wildcards.ds,
+        str(input[0]),
+        os.path.dirname(str(output[0])),
+        code_version("pipeline.stages.train"),
+        str(input[1]) if len(input) > 1 else None,
+    )
     return shlex.quote(json.dumps(paths, sort_keys=True))
 
 
@@ -261,8 +282,10 @@ def source_frames_inputs(wildcards):
     stage = source_stage(wildcards.ds)
     if stage is None:
         return [f"{RESULTS}/{wildcards.ds}/frames/shards/{wildcards.shard}.csv"]
-    return [f"{RESULTS}/{wildcards.ds}/frames/shards/{wildcards.shard}.csv",
-            f"{RESULTS}/{wildcards.ds}/{stage}/shards/{wildcards.shard}.json"]
+    return [
+        f"{RESULTS}/{wildcards.ds}/frames/shards/{wildcards.shard}.csv",
+        f"{RESULTS}/{wildcards.ds}/{stage}/shards/{wildcards.shard}.json",
+    ]
 
 
 def cache_inputs(wildcards):

@@ -14,16 +14,16 @@ rule evaluate:
         fid=f"{RESULTS}/{{ds}}/fid.json",
         csv=report(f"{RESULTS}/{{ds}}/metrics.csv", caption="../report/metrics_table.rst", category="Evaluation"),
         plot=report(f"{RESULTS}/{{ds}}/metrics.png", caption="../report/metrics.rst", category="Evaluation"),
-    params:
-        code=code_version("pipeline.stages.evaluate"),
-        dataset=dataset_arg("labels"),
-        methods=lambda w: " ".join(evaluate_methods(w)),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/evaluate.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/evaluate.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        code=code_version("pipeline.stages.evaluate"),
+        dataset=dataset_arg("labels"),
+        methods=lambda w: " ".join(evaluate_methods(w)),
     shell:
         stage_shell("pipeline.stages.evaluate", "--methods {params.methods} --output {output.fid}")
 
@@ -37,16 +37,16 @@ rule ablations:
         json=f"{RESULTS}/{{ds}}/ablations.json",
         csv=report(f"{RESULTS}/{{ds}}/ablations.csv", caption="../report/metrics_table.rst", category="Ablations"),
         plot=report(f"{RESULTS}/{{ds}}/ablations.png", caption="../report/metrics.rst", category="Ablations"),
-    params:
-        code=code_version("pipeline.stages.evaluate"),
-        dataset=dataset_arg("labels"),
-        methods=lambda w: " ".join(ablation_methods(w)),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/ablations.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/ablations.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        code=code_version("pipeline.stages.evaluate"),
+        dataset=dataset_arg("labels"),
+        methods=lambda w: " ".join(ablation_methods(w)),
     shell:
         stage_shell(
             "pipeline.stages.evaluate",

@@ -8,17 +8,17 @@ rule flow:
         source_frames_inputs,
     output:
         f"{RESULTS}/{{ds}}/flow/shards/{{shard}}.json",
-    params:
-        code=code_version("pipeline.stages.flow"),
-        dataset=dataset_arg("flow", "sketch", "pose"),
-        sequences=shard_names,
-    resources:
-        gpu=model_gpus("flow"),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/flow/{{shard}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/flow/{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        gpu=model_gpus("flow"),
+    params:
+        code=code_version("pipeline.stages.flow"),
+        dataset=dataset_arg("flow", "sketch", "pose"),
+        sequences=shard_names,
     shell:
         stage_shell("pipeline.stages.flow", "--sequences {params.sequences} --job-summary {output}", gpu=True)

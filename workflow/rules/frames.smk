@@ -8,31 +8,31 @@ rule synthcity:
         frames=directory(f"{RESULTS}/{{ds}}/source/leftImg8bit_sequence/{{split}}/{{city}}"),
         gtfine=directory(f"{RESULTS}/{{ds}}/source/gtFine/{{split}}/{{city}}"),
         truth=directory(f"{RESULTS}/{{ds}}/source/synthcity_gt/{{split}}/{{city}}"),
-    params:
-        code=code_version("pipeline.stages.synthcity"),
-        dataset=dataset_arg(),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/synthcity/{{split}}/{{city}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/synthcity/{{split}}/{{city}}.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        code=code_version("pipeline.stages.synthcity"),
+        dataset=dataset_arg(),
     shell:
         stage_shell("pipeline.stages.synthcity", "--sequences {wildcards.city}_000000")
 
 
 rule sample_clips:
-    wildcard_constraints:
-        clip=r"[A-Za-z0-9_.-]+\.(mp4|avi|mov|mkv|webm)",
     output:
         f"{RESULTS}/{{ds}}/source/{{clip}}",
+    log:
+        f"{RESULTS}/{{ds}}/logs/sample_clips/{{clip}}.log",
+    wildcard_constraints:
+        clip=r"[A-Za-z0-9_.-]+\.(mp4|avi|mov|mkv|webm)",
+    conda:
+        CONDA_ENV
     params:
         code=code_version("pipeline.stages.sample_clips"),
         dataset=dataset_arg(),
-    conda:
-        CONDA_ENV
-    log:
-        f"{RESULTS}/{{ds}}/logs/sample_clips/{{clip}}.log",
     shell:
         stage_shell("pipeline.stages.sample_clips")
 
@@ -42,19 +42,21 @@ rule frames:
         frames_inputs,
     output:
         f"{RESULTS}/{{ds}}/frames/shards/{{shard}}.csv",
+    log:
+        f"{RESULTS}/{{ds}}/logs/frames/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/{{ds}}/benchmarks/frames/{{shard}}.tsv"
+    conda:
+        CONDA_ENV
     params:
         ffmpeg=FFMPEG_ARG,
         code=code_version("pipeline.stages.frames"),
         dataset=dataset_arg(),
         sequences=shard_names,
-    conda:
-        CONDA_ENV
-    log:
-        f"{RESULTS}/{{ds}}/logs/frames/{{shard}}.log",
-    benchmark:
-        f"{RESULTS}/{{ds}}/benchmarks/frames/{{shard}}.tsv"
     shell:
-        stage_shell("pipeline.stages.frames", "{params.ffmpeg} --sequences {params.sequences} --shard-manifest {output}")
+        stage_shell(
+            "pipeline.stages.frames", "{params.ffmpeg} --sequences {params.sequences} --shard-manifest {output}"
+        )
 
 
 rule frames_manifest:
@@ -62,11 +64,11 @@ rule frames_manifest:
         lambda w: [f"{RESULTS}/{w.ds}/frames/shards/{shard}.csv" for shard in shards(w.ds)],
     output:
         f"{RESULTS}/{{ds}}/frames/manifest.csv",
-    params:
-        code=code_version("pipeline.stages.frames_manifest"),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/frames_manifest.log",
+    conda:
+        CONDA_ENV
+    params:
+        code=code_version("pipeline.stages.frames_manifest"),
     shell:
         stage_shell("pipeline.stages.frames_manifest", "{output} {input}", dataset=False)

@@ -8,18 +8,18 @@ rule train_instances:
         f"{RESULTS}/{{ds}}/frames/manifest.csv",
     output:
         f"{RESULTS}/{{ds}}/instance_model/model.pt",
-    params:
-        code=code_version("pipeline.stages.train_instances"),
-        dataset=dataset_arg("instances", "evaluate.split"),
-    resources:
-        gpu=1,
-    threads: 2
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/train_instances.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/train_instances.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        code=code_version("pipeline.stages.train_instances"),
+        dataset=dataset_arg("instances", "evaluate.split"),
     shell:
         stage_shell("pipeline.stages.train_instances", "--out {output}", gpu=True)
 
@@ -29,17 +29,17 @@ rule instances:
         instances_inputs,
     output:
         f"{RESULTS}/{{ds}}/instances/shards/{{shard}}.json",
-    params:
-        code=code_version("pipeline.stages.instances"),
-        dataset=dataset_arg("instances", "labels"),
-        sequences=shard_names,
-    resources:
-        gpu=model_gpus("instances"),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/instances/{{shard}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/instances/{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        gpu=model_gpus("instances"),
+    params:
+        code=code_version("pipeline.stages.instances"),
+        dataset=dataset_arg("instances", "labels"),
+        sequences=shard_names,
     shell:
         stage_shell("pipeline.stages.instances", "--sequences {params.sequences} --job-summary {output}", gpu=True)

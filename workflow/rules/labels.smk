@@ -8,18 +8,18 @@ rule train_segmenter:
         f"{RESULTS}/{{ds}}/frames/manifest.csv",
     output:
         f"{RESULTS}/{{ds}}/segmenter/model.pt",
-    params:
-        code=code_version("pipeline.stages.train_segmenter"),
-        dataset=dataset_arg("labels", "evaluate.split"),
-    resources:
-        gpu=1,
-    threads: 2
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/train_segmenter.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/train_segmenter.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        code=code_version("pipeline.stages.train_segmenter"),
+        dataset=dataset_arg("labels", "evaluate.split"),
     shell:
         stage_shell("pipeline.stages.train_segmenter", "--out {output}", gpu=True)
 
@@ -29,17 +29,17 @@ rule labels:
         labels_inputs,
     output:
         f"{RESULTS}/{{ds}}/labels/shards/{{shard}}.json",
-    params:
-        code=code_version("pipeline.stages.labels"),
-        dataset=dataset_arg("labels"),
-        sequences=shard_names,
-    resources:
-        gpu=model_gpus("labels"),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/labels/{{shard}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/labels/{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        gpu=model_gpus("labels"),
+    params:
+        code=code_version("pipeline.stages.labels"),
+        dataset=dataset_arg("labels"),
+        sequences=shard_names,
     shell:
         stage_shell("pipeline.stages.labels", "--sequences {params.sequences} --job-summary {output}", gpu=True)

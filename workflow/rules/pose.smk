@@ -8,18 +8,18 @@ rule pose_mediapipe:
         f"{RESULTS}/{{ds}}/frames/shards/{{shard}}.csv",
     output:
         f"{RESULTS}/{{ds}}/keypoints/shards/{{shard}}.json",
+    log:
+        f"{RESULTS}/{{ds}}/logs/pose_mediapipe/{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/{{ds}}/benchmarks/pose_mediapipe/{{shard}}.tsv"
+    conda:
+        "../../envs/mediapipe.yaml"
     params:
         python=config["mediapipe_python"],
         results=lambda w: f"{RESULTS}/{w.ds}",
         code=code_version("pipeline.stages.pose_mediapipe"),
         complexity=lambda w: dataset(w.ds).cfg["pose"]["model_complexity"],
         sequences=shard_names,
-    conda:
-        "../../envs/mediapipe.yaml"
-    log:
-        f"{RESULTS}/{{ds}}/logs/pose_mediapipe/{{shard}}.log",
-    benchmark:
-        f"{RESULTS}/{{ds}}/benchmarks/pose_mediapipe/{{shard}}.tsv"
     shell:
         stage_shell(
             "pipeline.stages.pose_mediapipe",
@@ -35,17 +35,17 @@ rule pose:
         pose_inputs,
     output:
         f"{RESULTS}/{{ds}}/pose/shards/{{shard}}.json",
-    params:
-        code=code_version("pipeline.stages.pose"),
-        dataset=dataset_arg("pose"),
-        sequences=shard_names,
-    resources:
-        gpu=lambda w: 1 if stage_mode(w.ds, "pose") == "keypointrcnn" else 0,
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/pose/{{shard}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/pose/{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        gpu=lambda w: 1 if stage_mode(w.ds, "pose") == "keypointrcnn" else 0,
+    params:
+        code=code_version("pipeline.stages.pose"),
+        dataset=dataset_arg("pose"),
+        sequences=shard_names,
     shell:
         stage_shell("pipeline.stages.pose", "--sequences {params.sequences} --job-summary {output}", gpu=True)

@@ -7,16 +7,16 @@ rule sketch:
         f"{RESULTS}/{{ds}}/frames/shards/{{shard}}.csv",
     output:
         f"{RESULTS}/{{ds}}/sketch/shards/{{shard}}.json",
-    params:
-        code=code_version("pipeline.stages.sketch"),
-        dataset=dataset_arg("sketch"),
-        sequences=shard_names,
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/sketch/{{shard}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/sketch/{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        code=code_version("pipeline.stages.sketch"),
+        dataset=dataset_arg("sketch"),
+        sequences=shard_names,
     shell:
         stage_shell("pipeline.stages.sketch", "--sequences {params.sequences} --job-summary {output}")
 
@@ -26,11 +26,11 @@ rule sketch_contact_sheet:
         sketch_shards,
     output:
         report(f"{RESULTS}/{{ds}}/sketch/contact_sheet.png", caption="../report/contact_sheet.rst", category="Inputs"),
-    params:
-        dataset=dataset_arg("sketch"),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/sketch_contact_sheet.log",
+    conda:
+        CONDA_ENV
+    params:
+        dataset=dataset_arg("sketch"),
     shell:
         stage_shell("pipeline.stages.sketch", "--contact-sheet {output}")

@@ -8,17 +8,17 @@ rule synthesize:
         cache=f"{RESULTS}/{{ds}}/cache/index.json",
     output:
         f"{RESULTS}/{{ds}}/synth/{{run}}/synthesis.json",
-    params:
-        code=code_version("pipeline.stages.synthesize"),
-        folder=lambda w, output: os.path.dirname(str(output[0])),
-    resources:
-        gpu=1,
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/{{ds}}/logs/synthesize/{{run}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/synthesize/{{run}}.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        gpu=1,
+    params:
+        code=code_version("pipeline.stages.synthesize"),
+        folder=lambda w, output: os.path.dirname(str(output[0])),
     shell:
         stage_shell(
             "pipeline.stages.synthesize",
@@ -39,16 +39,16 @@ rule covst:
         cache=f"{RESULTS}/{{ds}}/cache/index.json",
     output:
         f"{RESULTS}/{{ds}}/synth/covst/synthesis.json",
+    log:
+        f"{RESULTS}/{{ds}}/logs/synthesize/covst.log",
+    conda:
+        CONDA_ENV
+    resources:
+        gpu=1,
     params:
         code=code_version("pipeline.stages.covst"),
         folder=lambda w, output: os.path.dirname(str(output[0])),
         split=lambda w: dataset(w.ds).cfg["evaluate"]["split"],
-    resources:
-        gpu=1,
-    conda:
-        CONDA_ENV
-    log:
-        f"{RESULTS}/{{ds}}/logs/synthesize/covst.log",
     shell:
         stage_shell(
             "pipeline.stages.covst",
@@ -65,13 +65,13 @@ rule side_by_side:
         cache=f"{RESULTS}/{{ds}}/cache/index.json",
     output:
         report(f"{RESULTS}/{{ds}}/videos/{{seq}}.mp4", caption="../report/side_by_side.rst", category="Videos"),
+    log:
+        f"{RESULTS}/{{ds}}/logs/side_by_side/{{seq}}.log",
+    conda:
+        CONDA_ENV
     params:
         dataset=dataset_arg(),
         methods=lambda w: " ".join(evaluate_methods(w)),
-    conda:
-        CONDA_ENV
-    log:
-        f"{RESULTS}/{{ds}}/logs/side_by_side/{{seq}}.log",
     shell:
         stage_shell(
             "pipeline.stages.side_by_side",
@@ -86,15 +86,15 @@ rule comparison_sheet:
         cache=f"{RESULTS}/{{ds}}/cache/index.json",
     output:
         report(f"{RESULTS}/{{ds}}/comparison_sheet.png", caption="../report/side_by_side.rst", category="Videos"),
+    log:
+        f"{RESULTS}/{{ds}}/logs/side_by_side/comparison_sheet.log",
+    conda:
+        CONDA_ENV
     params:
         dataset=dataset_arg(),
         methods=lambda w: " ".join(evaluate_methods(w)),
         sequence=lambda w: eval_sequences(w)[0],
         frames=lambda w: " ".join(map(str, dataset(w.ds).cfg["evaluate"]["sheet_frames"])),
-    conda:
-        CONDA_ENV
-    log:
-        f"{RESULTS}/{{ds}}/logs/side_by_side/comparison_sheet.log",
     shell:
         stage_shell(
             "pipeline.stages.side_by_side",

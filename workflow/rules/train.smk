@@ -10,20 +10,20 @@ rule train:
         train_inputs,
     output:
         f"{RESULTS}/{{ds}}/checkpoints/{{run}}/final.pt",
+    log:
+        f"{RESULTS}/{{ds}}/logs/train/{{run}}.log",
+    benchmark:
+        f"{RESULTS}/{{ds}}/benchmarks/train/{{run}}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        gpu=lambda w: run_gpus(w),
     params:
         code=code_version("pipeline.stages.train"),
         options=run_options_arg,
         paths=run_paths_arg,
         launcher=run_launcher,
-    resources:
-        gpu=lambda w: run_gpus(w),
-    threads: 2
-    conda:
-        CONDA_ENV
-    log:
-        f"{RESULTS}/{{ds}}/logs/train/{{run}}.log",
-    benchmark:
-        f"{RESULTS}/{{ds}}/benchmarks/train/{{run}}.tsv"
     shell:
         stage_shell(
             "pipeline.stages.train",
