@@ -25,6 +25,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/source.smk"
 include: "workflow/rules/frames.smk"
 include: "workflow/rules/labels.smk"
 include: "workflow/rules/instances.smk"
@@ -34,6 +35,7 @@ include: "workflow/rules/pose.smk"
 include: "workflow/rules/cache.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/synthesize.smk"
+include: "workflow/rules/side_by_side.smk"
 include: "workflow/rules/evaluate.smk"
 
 
