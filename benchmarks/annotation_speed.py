@@ -27,10 +27,10 @@ from pipeline.segmentation.trainable import TorchvisionDeepLabV3
 from pipeline.stages import train_segmenter
 
 
-def train_mode_settings() -> dict:
+def train_mode_settings():
     """``labels.train`` as the config schema's defaults fill it (what train mode builds)."""
     config = config_mod.validate({"results": ".", "datasets": {"speed": {"adapter": "cityscapes", "root": "."}}})
-    return config["datasets"]["speed"]["labels"]["train"]
+    return config_mod.dataset(config, "speed").settings.labels.train
 
 
 def timed(fn, device: torch.device, repeats: int) -> float:

@@ -106,3 +106,26 @@ def test_the_demo_ablations_are_vid2vid_with_one_part_removed(monkeypatch):
     for run, (section, key, value) in changes.items():
         expected = {**runs["vid2vid"], section: {**runs["vid2vid"][section], key: value}}
         assert runs[run] == expected, run
+
+
+def test_each_section_is_a_frozen_dataclass_built_once_at_load(monkeypatch):
+    import dataclasses
+
+    from pipeline.core.settings import section_class
+
+    monkeypatch.chdir(REPO)
+    demo = config_mod.dataset(config_mod.load(), "demo")
+    settings = demo.settings
+    assert settings is demo.settings  # built once
+    assert type(settings).__name__ == "DatasetSettings" and type(settings.labels.train).__name__ == "LabelsTrainSettings"
+    assert settings.flow.mode == "given" and settings.labels.train.steps == 800 and settings.frames.size == [256, 128]
+    assert settings.generate.synthcity.frames == 30 and settings.evaluate.split == "val"  # a default
+    assert settings.runs["no_dv"]["discriminator"]["video"] is False  # runs stay a mapping (model/options.py types them)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.flow.mode = "dis"
+    schema = config_mod._schema()["$defs"]
+    assert [f.name for f in dataclasses.fields(section_class("flow"))] == list(schema["flow_stage"]["properties"])
+    assert [f.name for f in dataclasses.fields(section_class("labels", "train"))] == list(
+        schema["segmenter_training"]["properties"])
+    video = config_mod.dataset(config_mod.load(), "video").settings
+    assert video.generate is None and video.adapter == "video"  # a section the config leaves out: None

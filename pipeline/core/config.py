@@ -12,6 +12,7 @@ that Snakemake would give it.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -203,9 +204,24 @@ class Dataset:
     cfg: dict
     results: Path
 
+    @functools.cached_property
+    def settings(self):
+        """The typed, frozen view of ``cfg`` (pipeline/core/settings.py), built once:
+        ``ds.settings.flow.mode``, ``ds.settings.labels.train.steps``. ``cfg`` itself is what a
+        stage serialises (``--dataset-json``) and what its outputs' fingerprints hash."""
+        from pipeline.core.settings import dataset_settings
+
+        return dataset_settings(self.cfg)
+
     @property
     def synthcity(self) -> dict | None:
+        """generate.synthcity as the mapping the generator takes, or None."""
         return self.cfg.get("generate", {}).get("synthcity")
+
+    @property
+    def sample_clips(self) -> list | None:
+        """generate.clips: the real sample clips the dataset is made of, or None."""
+        return self.settings.generate.clips if self.settings.generate else None
 
     @property
     def root(self) -> Path:

@@ -115,7 +115,7 @@ def sequence_stage_main(stage: str, doc: str, modes: Modes | dict[str, Callable]
                         version: int = 1, inputs_of: Callable[[Dataset, str], dict] | None = None) -> dict[str, dict]:
     """The command line shared by the per-sequence stages (labels, instances, flow, ...).
 
-    ``modes[ds.cfg[stage]['mode']](ds, seq, tmp_dir) -> summary`` does the work of one sequence;
+    ``modes[ds.settings.<stage>.mode](ds, seq, tmp_dir) -> summary`` does the work of one sequence;
     the output depends on the stage's settings, on the frames' settings and on whatever
     ``inputs_of(ds, mode)`` returns (e.g. the hash of the model checkpoint the mode runs).
     """
@@ -133,7 +133,7 @@ def sequence_stage_main(stage: str, doc: str, modes: Modes | dict[str, Callable]
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     ds, _ = dataset_from_args(args)
-    mode = ds.cfg[stage]["mode"]
+    mode = getattr(ds.settings, stage).mode
     if mode not in modes:
         raise InputError(f"{ds.config_key}.{stage}.mode", f"mode {mode!r} is not available (have "
                                                                f"{', '.join(modes.names() if isinstance(modes, Modes) else modes)})")

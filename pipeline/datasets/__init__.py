@@ -48,7 +48,7 @@ ADAPTERS = {"cityscapes": "pipeline.datasets.cityscapes", "video": "pipeline.dat
 def _adapter(ds: Dataset):
     from pipeline.core.errors import InputError
 
-    name = ds.cfg["adapter"]
+    name = ds.settings.adapter
     if name not in ADAPTERS:
         raise InputError(f"{ds.config_key}.adapter", f"unknown adapter {name!r} (have {', '.join(ADAPTERS)})")
     return importlib.import_module(ADAPTERS[name])
@@ -60,14 +60,14 @@ def list_sequences(ds: Dataset) -> list[Sequence]:
         from pipeline.datasets import synthcity
 
         seqs = [Sequence(s.name, s.split, s.city) for s in synthcity.sequences(ds.synthcity)]
-        return [s for s in seqs if s.split in ds.cfg["splits"]]
-    if ds.cfg.get("generate", {}).get("clips"):  # sample clips: known from config too
+        return [s for s in seqs if s.split in ds.settings.splits]
+    if ds.sample_clips:  # sample clips: known from config too
         from pipeline.datasets.clips import sequence_name
 
-        val = set(ds.cfg["val_videos"])
+        val = set(ds.settings.val_videos)
         seqs = [Sequence(name, "val" if name in val else "train")
-                for name in map(sequence_name, ds.cfg["generate"]["clips"])]
-        return [s for s in seqs if s.split in ds.cfg["splits"]]
+                for name in map(sequence_name, ds.sample_clips)]
+        return [s for s in seqs if s.split in ds.settings.splits]
     return _adapter(ds).list_sequences(ds)
 
 
@@ -88,7 +88,7 @@ def select(ds: Dataset, names: list[str] | None) -> list[Sequence]:
 def shards(ds: Dataset) -> dict[str, list[Sequence]]:
     """Sequences grouped into jobs of ``sequences_per_job``; a one-sequence shard is named after it."""
     seqs = list_sequences(ds)
-    size = ds.cfg["sequences_per_job"]
+    size = ds.settings.sequences_per_job
     if size == 1:
         return {s.name: [s] for s in seqs}
     return {f"part{i // size:04d}": seqs[i : i + size] for i in range(0, len(seqs), size)}

@@ -27,7 +27,7 @@ def _check_root(ds: Dataset) -> Path:
     if not (root / "leftImg8bit_sequence").is_dir():
         raise InputError(root / "leftImg8bit_sequence", f"missing: {ds.config_key}.root must hold the "
                                                          f"leftImg8bit_sequence/ folder of Cityscapes")
-    if ds.cfg["require_annotations"] and not (root / "gtFine").is_dir():
+    if ds.settings.require_annotations and not (root / "gtFine").is_dir():
         raise InputError(root / "gtFine", f"missing: the annotated frames (gtFine/) are needed to train the "
                                           f"segmenter; unpack gtFine_trainvaltest.zip into {root}, or set "
                                           f"{ds.config_key}.require_annotations: false")
@@ -48,11 +48,11 @@ def _scan(ds: Dataset, split: str) -> dict[str, list[tuple[int, Path]]]:
 
 def list_sequences(ds: Dataset) -> list[Sequence]:
     root = _check_root(ds)
-    seqs = [Sequence(name, split, frames[0][1].parent.name) for split in ds.cfg["splits"]
+    seqs = [Sequence(name, split, frames[0][1].parent.name) for split in ds.settings.splits
             for name, frames in _scan(ds, split).items()]
     if not seqs:
         raise InputError(root / "leftImg8bit_sequence", f"no *_leftImg8bit.png frames in the splits "
-                                                         f"{ds.cfg['splits']}")
+                                                         f"{ds.settings.splits}")
     return sorted(seqs, key=lambda s: s.name)
 
 def _annotation(ds: Dataset, split: str, city: str, stem: str, kind: str) -> str:
@@ -74,9 +74,9 @@ def extract(ds: Dataset, seq: Sequence, out_dir: Path, ffmpeg: str) -> list[Fram
         raise InputError(frames[0][1].parent, f"sequence {seq.name} is missing frames {gaps[:10]}"
                                                f"{' ...' if len(gaps) > 10 else ''} between {numbers[0]:06d} "
                                                f"and {numbers[-1]:06d}")
-    fcfg = ds.cfg["frames"]
-    if fcfg["max_frames"]:
-        frames = frames[: fcfg["max_frames"]]
+    fcfg = ds.settings.frames
+    if fcfg.max_frames:
+        frames = frames[: fcfg.max_frames]
     city = frames[0][1].parent.name
     flow_npz = _truth(ds, seq.split, city, f"{seq.name}_flow.npz")
     records, first_size = [], None
@@ -89,13 +89,13 @@ def extract(ds: Dataset, seq: Sequence, out_dir: Path, ffmpeg: str) -> list[Fram
             raise InputError(path, f"frame size {size[0]}x{size[1]} differs from the sequence's first frame "
                                    f"{frames[0][1].name} ({first_size[0]}x{first_size[1]})")
         out = out_dir / f"{index:06d}.png"
-        write_rgb(out, resize_frame(image, fcfg["size"], fcfg["resize"]))
+        write_rgb(out, resize_frame(image, fcfg.size, fcfg.resize))
         stem = f"{seq.name}_{number:06d}"
         gt_label = _annotation(ds, seq.split, city, stem, "labelIds")
         records.append(FrameRecord(
             index=index,
             file=out,
-            timestamp=index / fcfg["sequence_fps"],
+            timestamp=index / fcfg.sequence_fps,
             source=str(path),
             annotated=bool(gt_label),
             gt_label=gt_label or _truth(ds, seq.split, city, f"{stem}_labelIds.png"),

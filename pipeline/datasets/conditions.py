@@ -30,17 +30,17 @@ SOURCE_STAGE = {"street": None, "face": "sketch", "pose": "pose"}
 
 def source_stage(ds: Dataset) -> str | None:
     """The stage whose maps condition the generator (None: the labels and instances stages)."""
-    return SOURCE_STAGE[ds.cfg["task"]]
+    return SOURCE_STAGE[ds.settings.task]
 
 
 def channels(ds: Dataset) -> list[str]:
     """Names of the condition channels of a face / pose dataset (what ``model.label_nc`` counts)."""
-    task = ds.cfg["task"]
+    task = ds.settings.task
     if task == "face":
         return ["sketch"]
     if task == "pose":
         names = ["pose_r", "pose_g", "pose_b"]
-        if ds.cfg["pose"].get("densepose_dir"):
+        if ds.settings.pose.densepose_dir:
             names += ["densepose_i", "densepose_u", "densepose_v"]
         return names
     raise ValueError(f"task {task!r} is conditioned on labels and instances, not on maps")
@@ -79,9 +79,9 @@ def condition_path(ds: Dataset, seq: Sequence, index: int) -> Path:
 
 def read_condition(ds: Dataset, path: Path) -> np.ndarray:
     """(H, W, C) uint8 condition maps of one frame of a face / pose sequence (``path``: condition_path)."""
-    if ds.cfg["task"] == "face":
+    if ds.settings.task == "face":
         return read_map(path, np.uint8)[..., None]
     maps = [read_rgb(path)]
-    if ds.cfg["pose"].get("densepose_dir"):
+    if ds.settings.pose.densepose_dir:
         maps.append(read_rgb(path.parent / "densepose" / path.name))
     return np.concatenate(maps, axis=-1)

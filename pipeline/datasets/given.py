@@ -47,7 +47,7 @@ def copy_maps(ds: Dataset, seq: Sequence, out_dir: Path, kind: str) -> dict:
         raise InputError(manifest_path, f"{len(missing)} of {len(table)} frames of {seq.name} have no given "
                                         f"{kind} map (first: frame {missing[0]}); mode 'given' needs one per frame")
     size = (int(table.width[0]), int(table.height[0]))
-    mode = ds.cfg["frames"]["resize"]
+    mode = ds.settings.frames.resize
     for row in table.itertuples():
         if kind == "label":
             values = read_map(row.gt_label, np.uint8)
@@ -100,7 +100,7 @@ def copy_flow(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
         bad = ~np.isfinite(flow).all(axis=(1, 2, 3))
         if bad.any():
             raise InputError(sources[0], f"{key} is not finite (NaN/inf) at frame pairs {np.nonzero(bad)[0][:10].tolist()}")
-        fitted[key] = fit_flow(flow, truth[valid_key][:needed], size, ds.cfg["frames"]["resize"])
+        fitted[key] = fit_flow(flow, truth[valid_key][:needed], size, ds.settings.frames.resize)
     save_flow(out_dir, *fitted["flow"], *fitted["flow_backward"])
     return {"frames": len(table), "pairs": needed, "width": size[0], "height": size[1]}
 

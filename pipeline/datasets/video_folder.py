@@ -20,7 +20,7 @@ def _videos(ds: Dataset) -> dict[str, Path]:
     root = ds.root
     if not root.is_dir():
         raise InputError(root, f"data root does not exist ({ds.config_key}.root): expected a folder of videos")
-    extensions = {e.lower() for e in ds.cfg["video_extensions"]}
+    extensions = {e.lower() for e in ds.settings.video_extensions}
     found: dict[str, Path] = {}
     for path in sorted(root.rglob("*")):
         if path.is_file() and path.suffix.lower() in extensions:
@@ -34,9 +34,9 @@ def _videos(ds: Dataset) -> dict[str, Path]:
 
 
 def list_sequences(ds: Dataset) -> list[Sequence]:
-    val = set(ds.cfg["val_videos"])
+    val = set(ds.settings.val_videos)
     seqs = [Sequence(name, "val" if name in val else "train") for name in _videos(ds)]
-    return [s for s in seqs if s.split in ds.cfg["splits"]]
+    return [s for s in seqs if s.split in ds.settings.splits]
 
 
 def video_path(ds: Dataset, name: str) -> Path:
@@ -48,7 +48,7 @@ def video_path(ds: Dataset, name: str) -> Path:
 
 def extract(ds: Dataset, seq: Sequence, out_dir: Path, ffmpeg: str) -> list[FrameRecord]:
     path = video_path(ds, seq.name)
-    fcfg = ds.cfg["frames"]
-    files, info = decode_to_pngs(path, out_dir, ffmpeg, fcfg["size"], fcfg["resize"], fcfg["fps"], fcfg["max_frames"])
-    rate = fcfg["fps"] or info.fps
+    fcfg = ds.settings.frames
+    files, info = decode_to_pngs(path, out_dir, ffmpeg, fcfg.size, fcfg.resize, fcfg.fps, fcfg.max_frames)
+    rate = fcfg.fps or info.fps
     return [FrameRecord(index=i, file=f, timestamp=i / rate, source=f"{path}#{i}") for i, f in enumerate(files)]

@@ -49,7 +49,7 @@ def estimate_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
     table, manifest_path = sequence_manifest(ds, seq)
     if len(table) < 2:
         raise InputError(manifest_path, f"{seq.name} has {len(table)} frame(s); flow needs at least 2")
-    dis = cv2.DISOpticalFlow_create(PRESETS[ds.cfg["flow"]["preset"]])
+    dis = cv2.DISOpticalFlow_create(PRESETS[ds.settings.flow.preset])
     frames = conditions.read_frames(ds, seq)  # face / pose: the stage's crops, which the trainer sees
     pairs = [estimate_pair(dis, a, b) for a, b in zip(frames[:-1], frames[1:])]
     forward, confidence, backward, back_confidence = (np.stack(x) for x in zip(*pairs))

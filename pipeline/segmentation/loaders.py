@@ -64,9 +64,9 @@ def load_trained(path: Path):
 def _pretrained(ds: Dataset) -> Segmenter:
     from pipeline.core.weights import DEFAULT_ENTRIES
 
-    settings = ds.cfg["labels"]
-    model = load_pretrained(settings["model"], settings["weights"])
-    return Segmenter(model, f"mmseg DeepLabV3 ({settings['model']})", DEFAULT_ENTRIES[settings["model"]].sha256)
+    settings = ds.settings.labels
+    model = load_pretrained(settings.model, settings.weights)
+    return Segmenter(model, f"mmseg DeepLabV3 ({settings.model})", DEFAULT_ENTRIES[settings.model].sha256)
 
 
 def _trained(ds: Dataset) -> Segmenter:
@@ -84,7 +84,7 @@ LOADERS = {"pretrained": _pretrained, "train": _trained}
 def load(ds: Dataset) -> Segmenter:
     """The dataset's segmenter (labels mode 'pretrained' or 'train'); InputError for other modes or a
     missing trained model, WeightsError for missing or wrong pretrained weights."""
-    mode = ds.cfg["labels"]["mode"]
+    mode = ds.settings.labels.mode
     if mode not in LOADERS:
         raise InputError(f"datasets.{ds.name}.labels.mode", f"{mode!r} has no segmenter (modes with one: "
                                                             f"{', '.join(LOADERS)})")

@@ -29,9 +29,10 @@ def to_batch(frames: list[np.ndarray], device: torch.device) -> torch.Tensor:
     return batch.contiguous(memory_format=torch.channels_last)
 
 
-def inference_settings(labels: dict) -> dict:
-    """``scales`` / ``flip`` of a labels stage's settings: how its segmenter runs, wherever it does."""
-    return {"scales": [float(s) for s in labels["scales"]], "flip": bool(labels["flip"])}
+def inference_settings(labels) -> dict:
+    """``scales`` / ``flip`` of a labels stage's settings (``ds.settings.labels``): how its segmenter
+    runs, wherever it does."""
+    return {"scales": [float(s) for s in labels.scales], "flip": bool(labels.flip)}
 
 
 @torch.inference_mode()

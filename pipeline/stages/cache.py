@@ -188,8 +188,8 @@ def pack(ds: Dataset, names: list[str] | None, output: Path) -> dict:
                         "sources": _sources(ds, seq)})
     problems.raise_if_any(str(output))
     header = {
-        "format": CACHE_FORMAT, "version": VERSION, "dataset": ds.name, "task": ds.cfg["task"],
-        "stage_modes": {stage: ds.cfg[stage]["mode"] for stage in _stages(ds)},
+        "format": CACHE_FORMAT, "version": VERSION, "dataset": ds.name, "task": ds.settings.task,
+        "stage_modes": {stage: getattr(ds.settings, stage).mode for stage in _stages(ds)},
         "sequences": entries,
     }
     if conditions.source_stage(ds) is None:

@@ -63,12 +63,12 @@ def _segmenter(ds):
     from pipeline.core.weights import WeightsError
     from pipeline.segmentation import loaders
 
-    if ds.cfg["task"] != "street":
-        return None, f"segmentation consistency is a street-scene metric (task {ds.cfg['task']!r})", None
-    if ds.cfg["labels"]["mode"] not in loaders.LOADERS:
+    if ds.settings.task != "street":
+        return None, f"segmentation consistency is a street-scene metric (task {ds.settings.task!r})", None
+    if ds.settings.labels.mode not in loaders.LOADERS:
         return None, NO_SEGMENTER, None
     path = loaders.segmenter_path(ds)
-    if ds.cfg["labels"]["mode"] == "train" and not path.is_file():
+    if ds.settings.labels.mode == "train" and not path.is_file():
         return None, f"{path} missing: run the train_segmenter rule", None
     try:
         segmenter = loaders.load(ds)
@@ -161,7 +161,7 @@ def _segmentation_miou(ds, model, frames: list[np.ndarray], truth: np.ndarray) -
 
     device = pick_device()
     matrix = np.zeros((NUM_TRAIN_IDS, NUM_TRAIN_IDS), np.int64)
-    inference = predict.inference_settings(ds.cfg["labels"])
+    inference = predict.inference_settings(ds.settings.labels)
     for start in range(0, len(frames), 8):
         pred = predict.predict_train_ids(model.to(device), frames[start:start + 8], device, **inference)
         matrix += predict.confusion(pred, truth[start:start + 8])
@@ -229,7 +229,7 @@ def evaluate(ds, methods: list[str], split: str = "val") -> dict:
     stand_in = False
     if segmenter is not None:
         truth = {seq: _labels_of(ds, seq, len(f)) for seq, (f, _, _) in real.items()}
-        stand_in = ds.cfg["labels"]["mode"] == "train"  # the trained torchvision DeepLabV3: its features
+        stand_in = ds.settings.labels.mode == "train"  # the trained torchvision DeepLabV3: its features
 
         def real_parts() -> list[np.ndarray]:  # per clip: its confusion matrix, then its stand-in features
             parts = [_segmentation_miou(ds, segmenter, list(f), truth[seq]) for seq, (f, _, _) in real.items()]

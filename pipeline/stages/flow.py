@@ -37,18 +37,18 @@ def learned(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
     from pipeline.core.devices import pick_device
     from pipeline.flow import models as flow_models
 
-    settings = ds.cfg["flow"]
+    settings = ds.settings.flow
     table, manifest_path = given.sequence_manifest(ds, seq)
     if len(table) < 2:
         raise InputError(manifest_path, f"{seq.name} has {len(table)} frame(s); flow needs at least 2")
-    device = pick_device(settings["device"])
-    model = flow_models.load(settings["mode"], settings["weights"])
+    device = pick_device(settings.device)
+    model = flow_models.load(settings.mode, settings.weights)
     frames = conditions.read_frames(ds, seq)  # face / pose: the stage's crops, which the trainer sees
-    forward, confidence, backward, back_confidence = flow_models.estimate(model, frames, device, settings["batch"])
+    forward, confidence, backward, back_confidence = flow_models.estimate(model, frames, device, settings.batch)
     for name, flow in (("forward", forward), ("backward", backward)):
         bad = ~np.isfinite(flow).all(axis=(1, 2, 3))
         if bad.any():
-            raise InputError(ds.results / "frames" / seq.name, f"{settings['mode']} produced non-finite {name} flow "
+            raise InputError(ds.results / "frames" / seq.name, f"{settings.mode} produced non-finite {name} flow "
                                                                 f"for frame pairs {np.nonzero(bad)[0][:10].tolist()}")
     given.save_flow(out_dir, forward, confidence[:, 0], backward, back_confidence[:, 0])
     return {"frames": len(table), "pairs": len(table) - 1, "device": str(device),

@@ -43,7 +43,7 @@ def settings(ds: Dataset) -> dict:
 def run(ds: Dataset, config: dict, names: list[str] | None, shard_manifest: Path | None, force: bool) -> pd.DataFrame:
     setup_logging()
     seqs = datasets.select(ds, names)
-    ffmpeg = ffmpeg_exe(config.get("ffmpeg")) if ds.cfg["adapter"] == "video" else None  # image trees need none
+    ffmpeg = ffmpeg_exe(config.get("ffmpeg")) if ds.settings.adapter == "video" else None  # image trees need none
 
     def extract(seq: datasets.Sequence, tmp: Path) -> dict:
         records = datasets.extract(ds, seq, tmp, ffmpeg)

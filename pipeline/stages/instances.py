@@ -56,12 +56,12 @@ def detect_sequence(ds: Dataset, seq: Sequence, out_dir: Path, model, to_detecti
     from pipeline.segmentation import maskrcnn
 
     table, _ = given.sequence_manifest(ds, seq)
-    settings = ds.cfg["instances"]
-    device = pick_device(settings["device"])
+    settings = ds.settings.instances
+    device = pick_device(settings.device)
     model = model.to(device).eval()
     counts = []
-    for start in range(0, len(table), settings["batch"]):
-        rows = table.iloc[start:start + settings["batch"]]
+    for start in range(0, len(table), settings.batch):
+        rows = table.iloc[start:start + settings.batch]
         images = [torch.from_numpy(read_rgb(ds.results / path)).permute(2, 0, 1).float().div(255).to(device)
                   for path in rows.path]
         with torch.inference_mode():
@@ -72,7 +72,7 @@ def detect_sequence(ds: Dataset, seq: Sequence, out_dir: Path, model, to_detecti
                 raise InputError(label_path, "missing: the instances stage intersects masks with the labels "
                                              "stage's maps; run the labels stage first")
             labels = read_map(label_path, np.uint8)
-            detections = to_detections({k: v.cpu() for k, v in output.items()}, settings["score_threshold"])
+            detections = to_detections({k: v.cpu() for k, v in output.items()}, settings.score_threshold)
             instance_map, count = maskrcnn.compose_instance_map(labels, detections)
             write_map(out_dir / f"{row.index:06d}.png", instance_map)
             counts.append(count)
@@ -82,7 +82,7 @@ def detect_sequence(ds: Dataset, seq: Sequence, out_dir: Path, model, to_detecti
 def pretrained(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
     from pipeline.segmentation import maskrcnn
 
-    return detect_sequence(ds, seq, out_dir, load_pretrained(ds.cfg["instances"]["weights"]),
+    return detect_sequence(ds, seq, out_dir, load_pretrained(ds.settings.instances.weights),
                            maskrcnn.coco_detections_to_cityscapes)
 
 

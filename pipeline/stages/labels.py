@@ -30,10 +30,10 @@ def segment_sequence(ds: Dataset, seq: Sequence, out_dir: Path, model) -> dict:
     from pipeline.segmentation.predict import inference_settings, segment
 
     table, _ = given.sequence_manifest(ds, seq)
-    settings = ds.cfg["labels"]
-    device = pick_device(settings["device"])
+    settings = ds.settings.labels
+    device = pick_device(settings.device)
     frames = (read_rgb(ds.results / path) for path in table.path)
-    for index, labels in enumerate(segment(model, frames, device, settings["batch"], **inference_settings(settings))):
+    for index, labels in enumerate(segment(model, frames, device, settings.batch, **inference_settings(settings))):
         write_map(out_dir / f"{index:06d}.png", labels)
     return {"frames": len(table), "device": str(device)}
 
@@ -51,7 +51,7 @@ def model_inputs(ds: Dataset, mode: str) -> dict:
         path = loaders.segmenter_path(ds)
         return {"segmenter": sha256_of(path) if path.is_file() else None}
     if mode == "pretrained":
-        return {"segmenter": DEFAULT_ENTRIES[ds.cfg["labels"]["model"]].sha256}
+        return {"segmenter": DEFAULT_ENTRIES[ds.settings.labels.model].sha256}
     return {}
 
 

@@ -52,13 +52,13 @@ def _source_size(ds: Dataset, source: str) -> tuple[int, int]:
 
 def openpose_keypoints(ds: Dataset, seq: Sequence, table) -> list[PersonKeypoints]:
     """The sequence's OpenPose JSON, mapped from the source's pixels to the frames'."""
-    folder = ds.cfg["pose"]["openpose_dir"]
+    folder = ds.settings.pose.openpose_dir
     if not folder:
         raise InputError(f"{ds.config_key}.pose.openpose_dir", "mode 'openpose-json' needs the folder of OpenPose "
                                                                "JSON (one subfolder per sequence)")
     files = openpose_json.frame_files(Path(folder) / seq.name, len(table))
     src_w, src_h = _source_size(ds, table.source[0])
-    new_w, new_h, x0, y0 = fit_geometry(src_w, src_h, ds.cfg["frames"]["size"], ds.cfg["frames"]["resize"])
+    new_w, new_h, x0, y0 = fit_geometry(src_w, src_h, ds.settings.frames.size, ds.settings.frames.resize)
     people = []
     for path in files:
         person = openpose_json.read_frame(path) if path else PersonKeypoints(None, [None, None], None, 0)
@@ -92,9 +92,9 @@ def keypointrcnn_keypoints(ds: Dataset, seq: Sequence, table) -> list[PersonKeyp
 
     from pipeline.core.devices import pick_device
 
-    settings = ds.cfg["pose"]
-    device = pick_device(settings["device"])
-    model = _keypointrcnn(settings["weights"]).to(device)
+    settings = ds.settings.pose
+    device = pick_device(settings.device)
+    model = _keypointrcnn(settings.weights).to(device)
     people = []
     for path in table.path:
         image = torch.from_numpy(read_rgb(ds.results / path)).permute(2, 0, 1).float().div(255).to(device)
@@ -116,7 +116,7 @@ BACKENDS = {"openpose-json": openpose_keypoints, "mediapipe": mediapipe_keypoint
 
 
 def _densepose_files(ds: Dataset, seq: Sequence, count: int) -> list[Path] | None:
-    folder = ds.cfg["pose"]["densepose_dir"]
+    folder = ds.settings.pose.densepose_dir
     if not folder:
         return None
     files = sorted((Path(folder) / seq.name).glob("*.png"))
@@ -126,13 +126,13 @@ def _densepose_files(ds: Dataset, seq: Sequence, count: int) -> list[Path] | Non
 
 
 def pose_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
-    settings = ds.cfg["pose"]
+    settings = ds.settings.pose
     table, _ = given.sequence_manifest(ds, seq)
-    people = BACKENDS[settings["mode"]](ds, seq, table)
+    people = BACKENDS[settings.mode](ds, seq, table)
     width, height = int(table.width[0]), int(table.height[0])
-    out_w, out_h = settings["size"]
+    out_w, out_h = settings.size
     x0, y0, crop_w, crop_h = skeleton.person_crop([p.body for p in people], (width, height), out_w / out_h,
-                                                  settings["crop_scale"])
+                                                  settings.crop_scale)
     sx, sy = out_w / crop_w, out_h / crop_h
     densepose = _densepose_files(ds, seq, len(table))
     if densepose:
@@ -150,7 +150,7 @@ def pose_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
             if ((shown < 0) | (shown >= [out_w, out_h])).any():
                 outside.append(index)
         several += person.people > 1
-        pose_map = skeleton.render((out_w, out_h), moved.body, moved.hands, moved.face, settings["thickness"])
+        pose_map = skeleton.render((out_w, out_h), moved.body, moved.hands, moved.face, settings.thickness)
         write_rgb(out_dir / f"{index:06d}.png", pose_map)
         if densepose:
             iuv = read_rgb(densepose[index])[y0:y0 + crop_h, x0:x0 + crop_w]
@@ -162,7 +162,7 @@ def pose_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
                         "people": person.people})
     if len(no_person) == len(table):
         raise InputError(ds.results / "frames" / seq.name, f"no person found in any of its {len(table)} frames "
-                                                            f"(pose backend {settings['mode']})")
+                                                            f"(pose backend {settings.mode})")
     if no_person:
         log.info("%s: no person in %d frames (first %s): empty pose maps", seq.name, len(no_person), no_person[:10])
     if outside:

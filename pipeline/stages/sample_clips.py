@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     ds, _ = dataset_from_args(args)
-    for path in copy_clips(ds.cfg["generate"]["clips"], ds.root):
+    for path in copy_clips(ds.sample_clips, ds.root):
         print(path)
 
 

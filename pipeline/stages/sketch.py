@@ -41,9 +41,9 @@ def crop_landmarks(points: np.ndarray, crop: tuple[int, int, int], size: int) ->
 
 
 def sketch_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
-    settings = ds.cfg["sketch"]
+    settings = ds.settings.sketch
     table, _ = given.sequence_manifest(ds, seq)
-    predictor = face_landmarks.predictor_path(settings["predictor"])
+    predictor = face_landmarks.predictor_path(settings.predictor)
     frames = [read_rgb(ds.results / path) for path in table.path]
     found = [face_landmarks.detect(frame, predictor) for frame in frames]
     points, detected = face_landmarks.fill_gaps(found, str(ds.results / "frames" / seq.name))
@@ -54,16 +54,16 @@ def sketch_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
     if several:
         log.info("%s: several faces in %d frames (first %s): the largest is used", seq.name, len(several), several[:10])
     height, width = frames[0].shape[:2]
-    size = settings["size"]
-    crop = sequence_crop(points, (width, height), settings["crop_scale"])
+    size = settings.size
+    crop = sequence_crop(points, (width, height), settings.crop_scale)
     x0, y0, side = crop
     (out_dir / "frames").mkdir()
     for index, (frame, pts) in enumerate(zip(frames, points)):
         cropped = cv2.resize(frame[y0:y0 + side, x0:x0 + side], (size, size),
                              interpolation=cv2.INTER_AREA if side > size else cv2.INTER_CUBIC)
         write_rgb(out_dir / "frames" / f"{index:06d}.png", cropped)
-        sketch = draw_sketch(crop_landmarks(pts, crop, size), cropped, (size, size), settings["thickness"],
-                             tuple(settings["canny"]))
+        sketch = draw_sketch(crop_landmarks(pts, crop, size), cropped, (size, size), settings.thickness,
+                             tuple(settings.canny))
         write_map(out_dir / f"{index:06d}.png", sketch)
     with open(out_dir / "landmarks.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -99,7 +99,7 @@ def contact_sheet(ds: Dataset, seq_name: str, output: Path, count: int = 6) -> P
 
 
 def model_inputs(ds: Dataset, mode: str) -> dict:
-    return {"predictor": str(ds.cfg["sketch"]["predictor"])}
+    return {"predictor": str(ds.settings.sketch.predictor)}
 
 
 @main_guard

@@ -13,6 +13,7 @@ least 100 pixels alone (most of a street frame's instances are a few far-away pi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -42,7 +43,7 @@ def load_examples(ds: Dataset, split: str) -> list[tuple[np.ndarray, np.ndarray]
     for row in rows.itertuples():
         image = read_rgb(ds.results / row.path)
         instances = read_map(row.gt_instance, np.int64).astype(np.uint16)
-        instances = resize_map(instances, (image.shape[1], image.shape[0]), ds.cfg["frames"]["resize"])
+        instances = resize_map(instances, (image.shape[1], image.shape[0]), ds.settings.frames.resize)
         examples.append((image, instances))
     return examples
 
@@ -72,27 +73,27 @@ def evaluate(model, examples, device, score_threshold: float) -> dict:
 
 
 def train(ds: Dataset, out: Path, device: str = "auto") -> dict:
-    settings = ds.cfg["instances"]["train"]
-    backbone = settings["backbone"]
+    settings = ds.settings.instances.train
+    backbone = settings.backbone
     examples = [e for e in load_examples(ds, "train") if (e[1] >= 1000).any()]
     if not examples:
         raise InputError(ds.results / "frames", f"no annotated frames with instances in the train split of {ds.name}: "
                                                 "mode 'train' needs the annotated subset's instance maps")
-    held_out = load_examples(ds, ds.cfg.get("evaluate", {}).get("split", "val"))
-    torch.manual_seed(settings["seed"])
-    generator = torch.Generator().manual_seed(settings["seed"])
+    held_out = load_examples(ds, ds.settings.evaluate.split)
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
     dev = pick_device(device)
     height = examples[0][0].shape[0]
     model = maskrcnn.build(backbone, min_size=height, max_size=4 * height).to(dev).train()
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=settings["lr"])
+    optimizer = torch.optim.Adam(params, lr=settings.lr)
     targets = [maskrcnn.targets_from_instance_map(truth) for _, truth in examples]
     log.info("training Mask R-CNN (%s) on %d annotated frames, %d instances", backbone, len(examples),
              sum(len(t["labels"]) for t in targets))
     start, losses, step = time.perf_counter(), [], 0
-    progress = progress_bar(total=settings["steps"], desc=f"instances {ds.name}", unit="step")
-    for step in range(1, settings["steps"] + 1):
-        index = torch.randint(0, len(examples), (settings["batch"],), generator=generator).tolist()
+    progress = progress_bar(total=settings.steps, desc=f"instances {ds.name}", unit="step")
+    for step in range(1, settings.steps + 1):
+        index = torch.randint(0, len(examples), (settings.batch,), generator=generator).tolist()
         images, batch_targets = [], []
         for i in index:
             image, target = to_tensor(examples[i][0], dev), {k: v.to(dev) for k, v in targets[i].items()}
@@ -113,15 +114,15 @@ def train(ds: Dataset, out: Path, device: str = "auto") -> dict:
         if step % 25 == 0:
             progress.set_postfix(loss=f"{np.mean(losses[-25:]):.3f}")
             log.info("step %d loss %.4f", step, np.mean(losses[-25:]))
-        if settings["minutes"] and time.perf_counter() - start > 60 * settings["minutes"]:
+        if settings.minutes and time.perf_counter() - start > 60 * settings.minutes:
             log.info("stopping after %.1f minutes", (time.perf_counter() - start) / 60)
             break
     progress.close()
     metrics = {"dataset": ds.name, "backbone": backbone, "steps": step,
                "seconds": round(time.perf_counter() - start, 1), "train_frames": len(examples),
-               "final_loss": round(float(np.mean(losses[-25:])), 4), "device": str(dev), "settings": settings}
+               "final_loss": round(float(np.mean(losses[-25:])), 4), "device": str(dev), "settings": dataclasses.asdict(settings)}
     if held_out:
-        metrics["held_out"] = evaluate(model, held_out, dev, ds.cfg["instances"]["score_threshold"])
+        metrics["held_out"] = evaluate(model, held_out, dev, ds.settings.instances.score_threshold)
         log.info("held-out: %s", metrics["held_out"])
     maskrcnn.save(out, model.cpu(), backbone, metrics)
     with atomic_file(out.with_name("metrics.json")) as tmp:

@@ -21,6 +21,7 @@ inferred as the labels stage will run it (its ``scales`` / ``flip``; the single-
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -53,7 +54,7 @@ def load_pairs(ds: Dataset, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]
     for row in rows.itertuples():
         image = read_rgb(ds.results / row.path)
         labels = read_map(row.gt_label, np.uint8)
-        labels = resize_map(labels, (image.shape[1], image.shape[0]), ds.cfg["frames"]["resize"])
+        labels = resize_map(labels, (image.shape[1], image.shape[0]), ds.settings.frames.resize)
         images.append(image)
         targets.append(predict.LABEL_TO_TRAIN[labels])
     return np.stack(images), np.stack(targets)
@@ -117,61 +118,61 @@ def mistaken_for(matrix: np.ndarray) -> dict:
     return out
 
 
-def build_model(settings: dict) -> trainable.TorchvisionDeepLabV3:
-    """The untrained segmenter that ``labels.train`` settings describe."""
-    return trainable.TorchvisionDeepLabV3(settings["backbone"], input_scale=settings["input_scale"],
-                                          decoder=settings["decoder"], aspp_channels=settings["aspp_channels"],
-                                          decoder_channels=settings["decoder_channels"],
-                                          fine_channels=settings["fine_channels"])
+def build_model(settings) -> trainable.TorchvisionDeepLabV3:
+    """The untrained segmenter that the ``labels.train`` settings (``ds.settings.labels.train``) describe."""
+    return trainable.TorchvisionDeepLabV3(settings.backbone, input_scale=settings.input_scale,
+                                          decoder=settings.decoder, aspp_channels=settings.aspp_channels,
+                                          decoder_channels=settings.decoder_channels,
+                                          fine_channels=settings.fine_channels)
 
 
 def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None = None) -> dict:
-    settings = ds.cfg["labels"]["train"]
+    settings = ds.settings.labels.train
     rows = manifest.annotated_rows(ds, "train")
     if rows.empty:
         raise InputError(ds.results / "frames",
                          f"no annotated frames with labels in the train split of {ds.name}: mode 'train' "
                          "needs the dataset's annotated subset (Cityscapes gtFine)")
     images, targets = load_pairs(ds, rows)
-    eval_split = eval_split or ds.cfg.get("evaluate", {}).get("split", "val")
+    eval_split = eval_split or ds.settings.evaluate.split
     held_out = manifest.annotated_rows(ds, eval_split)
     log.info("training %s DeepLabV3 on %d annotated frames (%dx%d); %d held-out frames (%s)",
-             settings["backbone"], len(images), images.shape[2], images.shape[1], len(held_out), eval_split)
-    torch.manual_seed(settings["seed"])
-    generator = torch.Generator().manual_seed(settings["seed"])
+             settings.backbone, len(images), images.shape[2], images.shape[1], len(held_out), eval_split)
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
     dev = pick_device(device)
     model = build_model(settings)
-    if settings["imagenet_backbone"]:
+    if settings.imagenet_backbone:
         model.load_imagenet_backbone()
     model = model.to(dev).to(memory_format=torch.channels_last).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
-    weights = class_weights(targets).to(dev) if settings["class_weights"] else None
-    steps, limit = settings["steps"], settings["minutes"]
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    weights = class_weights(targets).to(dev) if settings.class_weights else None
+    steps, limit = settings.steps, settings.minutes
     # the training frames stay uint8, on the GPU when they take under a quarter of its free memory
     # (no copy per step); a batch is converted after it is drawn
     store = dev if dev.type == "cuda" and 4 * (images.nbytes + targets.nbytes) < torch.cuda.mem_get_info(dev)[0] \
         else torch.device("cpu")
     all_images = torch.from_numpy(images).permute(0, 3, 1, 2).to(store)
     all_targets = torch.from_numpy(targets).to(store)
-    start, losses, step, low_res = time.perf_counter(), deque(maxlen=50), 0, settings["low_res_share"] > 0
+    start, losses, step, low_res = time.perf_counter(), deque(maxlen=50), 0, settings.low_res_share > 0
     progress = progress_bar(total=steps, desc=f"segmenter {ds.name}", unit="step")
     for step in range(1, steps + 1):
-        index = torch.randint(0, len(images), (settings["batch"],), generator=generator).to(store)
+        index = torch.randint(0, len(images), (settings.batch,), generator=generator).to(store)
         batch_images, batch_targets = augment(all_images[index].to(dev).float(), all_targets[index].to(dev).long(),
                                               generator)
         progress_done = (step - 1) / steps  # poly decay over the steps, or over the time limit
         if limit:
             progress_done = max(progress_done, (time.perf_counter() - start) / (60 * limit))
-        if progress_done < settings["low_res_share"]:  # progressive resizing: half-size frames first
+        if progress_done < settings.low_res_share:  # progressive resizing: half-size frames first
             batch_images = F.interpolate(batch_images, scale_factor=0.5, mode="bilinear", align_corners=False,
                                          antialias=True)
             batch_targets = batch_targets[:, ::2, ::2]
         elif low_res:
             low_res = False
-            log.info("step %d: full-size frames from here on (low_res_share %s)", step, settings["low_res_share"])
-        warmup = min(1.0, step / settings["warmup_steps"]) if settings["warmup_steps"] else 1.0
+            log.info("step %d: full-size frames from here on (low_res_share %s)", step, settings.low_res_share)
+        warmup = min(1.0, step / settings.warmup_steps) if settings.warmup_steps else 1.0
         for group in optimizer.param_groups:
-            group["lr"] = settings["lr"] * warmup * max(1 - progress_done, 0.0) ** 0.9
+            group["lr"] = settings.lr * warmup * max(1 - progress_done, 0.0) ** 0.9
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             logits = model(batch_images.contiguous(memory_format=torch.channels_last))
         loss = F.cross_entropy(logits.float(), batch_targets, weight=weights, ignore_index=trainable.IGNORE)
@@ -189,12 +190,12 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
             break
     progress.close()
     seconds = time.perf_counter() - start
-    metrics = {"dataset": ds.name, "backbone": settings["backbone"], "steps": step, "seconds": round(seconds, 1),
+    metrics = {"dataset": ds.name, "backbone": settings.backbone, "steps": step, "seconds": round(seconds, 1),
                "train_frames": len(images), "final_loss": round(torch.stack(list(losses)).mean().item(), 4),
-               "device": str(dev), "settings": settings}
+               "device": str(dev), "settings": dataclasses.asdict(settings)}
     if not held_out.empty:
         held_images, held_targets = load_pairs(ds, held_out)
-        inference = predict.inference_settings(ds.cfg["labels"])
+        inference = predict.inference_settings(ds.settings.labels)
         metrics["held_out"] = {"split": eval_split, "inference": inference,
                                **evaluate(model, held_images, held_targets, dev, **inference)}
         if inference != {"scales": [1.0], "flip": False}:  # what the network alone gives

@@ -128,8 +128,8 @@ def dataset_arg(*sections):
 
 def evaluate_methods(wildcards, key="methods"):
     """The runs compared in results/<ds>/fid.json (evaluate.methods) or ablations.csv (evaluate.ablations)."""
-    cfg = dataset(wildcards.ds).cfg
-    methods, runs = cfg["evaluate"][key], cfg["runs"]
+    settings = dataset(wildcards.ds).settings
+    methods, runs = getattr(settings.evaluate, key), settings.runs
     derived = ["covst"] if "frame_by_frame" in runs else []  # COVST runs frame_by_frame's generator
     missing = [m for m in methods if m not in runs and m not in derived]
     if not methods or missing:
@@ -162,11 +162,11 @@ def frames_inputs(wildcards):
             for s in seqs
             for kind in ("leftImg8bit_sequence", "gtFine", "synthcity_gt")
         ]
-    if ds.cfg.get("generate", {}).get("clips"):
+    if ds.sample_clips:
         from pipeline.datasets.clips import clip_file
 
-        return [f"{RESULTS}/{wildcards.ds}/source/{clip_file(clip)}" for clip in ds.cfg["generate"]["clips"]]
-    if ds.cfg["adapter"] == "video":
+        return [f"{RESULTS}/{wildcards.ds}/source/{clip_file(clip)}" for clip in ds.sample_clips]
+    if ds.settings.adapter == "video":
         from pipeline.datasets.video_folder import video_path
 
         return [str(video_path(ds, s.name)) for s in seqs]
@@ -178,7 +178,7 @@ def run_config(wildcards):
     from model import options as train_options
     from pipeline.core import runs as runs_mod
 
-    runs = dataset(wildcards.ds).cfg["runs"]
+    runs = dataset(wildcards.ds).settings.runs
     try:
         run = runs_mod.run_settings(runs, wildcards.run)
         train_options.from_dict(run)
@@ -195,14 +195,14 @@ def train_inputs(wildcards):
     from pipeline.core import runs as runs_mod
 
     inputs = [f"{RESULTS}/{wildcards.ds}/cache/index.json"]
-    source = runs_mod.first_frames_run(dataset(wildcards.ds).cfg["runs"], wildcards.run)
+    source = runs_mod.first_frames_run(dataset(wildcards.ds).settings.runs, wildcards.run)
     if source:
         inputs.append(str(runs_mod.checkpoint(f"{RESULTS}/{wildcards.ds}", source)))
     return inputs
 
 
 def run_gpus(wildcards):
-    return int(dataset(wildcards.ds).cfg["runs"].get(wildcards.run, {}).get("gpus", 1))
+    return int(dataset(wildcards.ds).settings.runs.get(wildcards.run, {}).get("gpus", 1))
 
 
 def run_options_arg(wildcards):
@@ -213,7 +213,7 @@ def run_paths_arg(wildcards, input, output):
     from pipeline.core import runs as runs_mod
 
     paths = runs_mod.trainer_paths(
-        dataset(wildcards.ds).cfg["runs"],
+        dataset(wildcards.ds).settings.runs,
         wildcards.run,
         wildcards.ds,
         str(input[0]),
@@ -231,7 +231,7 @@ def run_launcher(wildcards):
 
 
 def stage_mode(ds, stage):
-    return dataset(ds).cfg[stage]["mode"]
+    return getattr(dataset(ds).settings, stage).mode
 
 
 def model_gpus(stage):
@@ -274,7 +274,7 @@ def source_stage(ds):
     """The stage whose maps condition the generator: None (labels + instances), sketch or pose."""
     from pipeline.datasets.conditions import SOURCE_STAGE
 
-    return SOURCE_STAGE[dataset(ds).cfg["task"]]
+    return SOURCE_STAGE[dataset(ds).settings.task]
 
 
 def source_frames_inputs(wildcards):
@@ -305,7 +305,7 @@ def eval_sequences(wildcards):
     from pipeline import datasets as datasets_mod
 
     ds = dataset(wildcards.ds)
-    return [s.name for s in datasets_mod.list_sequences(ds) if s.split == ds.cfg["evaluate"]["split"]]
+    return [s.name for s in datasets_mod.list_sequences(ds) if s.split == ds.settings.evaluate.split]
 
 
 def side_by_side_videos(wildcards):

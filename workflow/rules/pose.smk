@@ -18,7 +18,7 @@ rule pose_mediapipe:
         python=config["mediapipe_python"],
         results=lambda w: f"{RESULTS}/{w.ds}",
         code=code_version("pipeline.stages.pose_mediapipe"),
-        complexity=lambda w: dataset(w.ds).cfg["pose"]["model_complexity"],
+        complexity=lambda w: dataset(w.ds).settings.pose.model_complexity,
         sequences=shard_names,
     shell:
         stage_shell(

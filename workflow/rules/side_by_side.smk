@@ -40,7 +40,7 @@ rule comparison_sheet:
         dataset=dataset_arg(),
         methods=lambda w: " ".join(evaluate_methods(w)),
         sequence=lambda w: eval_sequences(w)[0],
-        frames=lambda w: " ".join(map(str, dataset(w.ds).cfg["evaluate"]["sheet_frames"])),
+        frames=lambda w: " ".join(map(str, dataset(w.ds).settings.evaluate.sheet_frames)),
     shell:
         stage_shell(
             "pipeline.stages.side_by_side",

@@ -48,7 +48,7 @@ rule covst:
     params:
         code=code_version("pipeline.stages.covst"),
         folder=lambda w, output: os.path.dirname(str(output[0])),
-        split=lambda w: dataset(w.ds).cfg["evaluate"]["split"],
+        split=lambda w: dataset(w.ds).settings.evaluate.split,
     shell:
         stage_shell(
             "pipeline.stages.covst",
