@@ -9,6 +9,9 @@ import functools
 from torch import nn
 
 
+NORMS = ("instance", "batch", "sync_batch", "none")
+
+
 def norm_layer(kind: str):
     """'instance' (pix2pixHD's default, no affine), 'batch', 'sync_batch' (DDP) or 'none'."""
     if kind == "instance":

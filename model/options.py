@@ -230,7 +230,7 @@ def from_dict(data: dict) -> Options:
     if unknown:
         raise OptionsError(f"unknown option(s) {unknown}; allowed: {sorted(top | set(sections) | {'schedule'})}")
     options = Options(**kwargs, **data)
-    if options.train.first_frame not in ("real", "zero", "image"):
+    if options.train.first_frame not in FIRST_FRAMES:
         raise OptionsError(f"train.first_frame: expected 'real', 'zero' or 'image', got {options.train.first_frame!r}")
     if options.train.single_image_generator and options.train.first_frame != "image":
         raise OptionsError("train.single_image_generator makes the first frames: it needs train.first_frame: image")
@@ -256,3 +256,74 @@ def load(path: str | Path) -> Options:
 
 def to_dict(options: Options) -> dict:
     return dataclasses.asdict(options)
+
+
+FIRST_FRAMES = ("image", "zero", "real")
+
+
+def _choices() -> dict[tuple[str, str], tuple]:
+    """The enumerated string options (section, key) -> allowed values, as the schema lists them."""
+    from model.blocks import NORMS
+    from model.flow_ops import WARP_MODES
+    from model.losses import GAN_MODES
+
+    return {("train", "first_frame"): FIRST_FRAMES, ("train", "precision"): PRECISIONS,
+            ("loss", "gan"): GAN_MODES, ("model", "warp_mode"): WARP_MODES, ("model", "norm"): NORMS, ("discriminator", "norm"): NORMS}
+
+
+def _type_schema(annotation) -> dict:
+    """The JSON schema of one field's type annotation (int, float, bool, str, X | None, tuples,
+    lists, nested option dataclasses)."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        inner = [_type_schema(a) for a in args if a is not type(None)]
+        schema = inner[0] if len(inner) == 1 else {"anyOf": inner}
+        if type(None) in args:
+            if set(schema) == {"type"}:
+                return {"type": [schema["type"], "null"]}
+            return {"anyOf": [schema, {"type": "null"}]}
+        return schema
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return {"type": "array", "items": _type_schema(args[0])}
+        return {"type": "array", "items": _type_schema(args[0]), "minItems": len(args), "maxItems": len(args)}
+    if origin is list:
+        return {"type": "array", "items": _type_schema(args[0])}
+    if dataclasses.is_dataclass(annotation):
+        return dataclass_schema(annotation)
+    return {"type": {int: "integer", float: "number", bool: "boolean", str: "string"}[annotation]}
+
+
+def dataclass_schema(cls, section: str | None = None) -> dict:
+    """An options dataclass as a JSON schema object: every field optional (its default applies)
+    unless it has none, unknown keys refused. No defaults are written (this module fills them)."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    properties, required = {}, []
+    for f in dataclasses.fields(cls):
+        schema = _type_schema(hints[f.name])
+        choices = _choices().get((section, f.name))
+        if choices:
+            schema = {"enum": list(choices)}
+        properties[f.name] = schema
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            required.append(f.name)
+    schema = {"type": "object", "additionalProperties": False, "properties": properties}
+    return {**schema, "required": required} if required else schema
+
+
+def json_schema(workflow_set: tuple[str, ...] = ()) -> dict:
+    """The run options (:class:`Options`) as a JSON schema, without the keys in ``workflow_set``."""
+    sections = {"model": GeneratorConfig, "discriminator": DiscriminatorOptions, "loss": LossOptions,
+                "optim": OptimOptions, "train": TrainOptions}
+    schema = dataclass_schema(Options)
+    for name, cls in sections.items():
+        schema["properties"][name] = dataclass_schema(cls, name)
+    schema["properties"]["schedule"]["minItems"] = 1
+    for key in workflow_set:
+        schema["properties"].pop(key)
+    return schema

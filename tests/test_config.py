@@ -108,6 +108,28 @@ def test_the_demo_ablations_are_vid2vid_with_one_part_removed(monkeypatch):
         assert runs[run] == expected, run
 
 
+def test_the_run_schema_is_generated_from_the_trainer_options():
+    """workflow/schemas/run.schema.yaml is current: rerun `python -m pipeline.tools.run_schema` if not."""
+    from pipeline.tools import run_schema
+
+    assert config_mod.RUN_SCHEMA_PATH.read_text() == run_schema.render()
+
+
+@pytest.mark.parametrize("run, key, expected", [
+    ({"model": {"ngff": 3}}, "datasets.d.runs.r.model", "unknown key(s) ['ngff']"),
+    ({"schedule": [{"n_frames": 3}]}, "datasets.d.runs.r.schedule.0", "'steps' is missing"),
+    ({"train": {"precision": "fp8"}}, "datasets.d.runs.r.train.precision", "expected one of ['auto', 'fp32'"),
+    ({"discriminator": {"ndf": "wide"}}, "datasets.d.runs.r.discriminator.ndf", "expected integer, got 'wide'"),
+    ({"gpus": 0}, "datasets.d.runs.r.gpus", ">= 1"),
+])
+def test_run_options_are_validated_at_load_with_file_and_key(tmp_path, run, key, expected):
+    path = write(tmp_path / "c.yaml", {"datasets": {"d": {"adapter": "video", "root": "x", "runs": {"r": run}}}})
+    with pytest.raises(ConfigError) as err:
+        config_mod.load([path])
+    message = str(err.value)
+    assert message.startswith(str(path)) and key in message and expected in message, message
+
+
 def test_each_section_is_a_frozen_dataclass_built_once_at_load(monkeypatch):
     import dataclasses
 

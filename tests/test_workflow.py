@@ -211,7 +211,8 @@ def test_bad_run_options_stop_with_the_file_and_key(workdir):
     result = snakemake(workdir, "-n", "results/demo/checkpoints/vid2vid/final.pt",
                        "--config", "datasets={demo: {runs: {vid2vid: {model: {ngff: 3}}}}}")
     assert result.returncode != 0
-    assert "datasets.demo.runs.vid2vid: model: unknown option(s) ['ngff']" in result.output
+    assert ("invalid configuration: command line (--config): datasets.demo.runs.vid2vid.model: unknown key(s) "
+            "['ngff']") in result.output
 
 
 def test_vid2vid_takes_its_first_frames_from_the_frame_by_frame_run(workdir):

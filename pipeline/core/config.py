@@ -24,6 +24,8 @@ from pipeline.core.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
+# a run's schema, generated from model/options.py (python -m pipeline.tools.run_schema)
+RUN_SCHEMA_PATH = REPO / "workflow" / "schemas" / "run.schema.yaml"
 DEFAULT_CONFIG = "config/config.yaml"
 
 
@@ -86,7 +88,10 @@ _VALIDATOR = _with_defaults(jsonschema.Draft202012Validator)
 
 
 def _schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    """The config schema, with the run schema as ``$defs/run``."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    schema["$defs"]["run"] = yaml.safe_load(RUN_SCHEMA_PATH.read_text())
+    return schema
 
 
 def _describe(error: jsonschema.ValidationError) -> str:

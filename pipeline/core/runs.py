@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-WORKFLOW_KEYS = ("gpus", "first_frames_from")
+WORKFLOW_KEYS = ("gpus", "first_frames_from", "base")
 
 
 class RunError(ValueError):
