@@ -151,3 +151,12 @@ def test_each_section_is_a_frozen_dataclass_built_once_at_load(monkeypatch):
         schema["segmenter_training"]["properties"])
     video = config_mod.dataset(config_mod.load(), "video").settings
     assert video.generate is None and video.adapter == "video"  # a section the config leaves out: None
+
+
+def test_an_override_of_one_run_leaves_the_runs_sharing_its_yaml_anchor_alone(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("datasets:\n  d:\n    adapter: video\n    root: x\n    runs:\n"
+                    "      a: {train: &shared {log_every: 10}}\n      b: {train: *shared}\n")
+    config = config_mod.load([path], overrides={"datasets": {"d": {"runs": {"b": {"train": {"log_every": 7}}}}}})
+    runs = config["datasets"]["d"]["runs"]
+    assert runs["a"]["train"]["log_every"] == 10 and runs["b"]["train"]["log_every"] == 7

@@ -43,7 +43,17 @@ def load_yaml(path: str | Path) -> dict:
         raise ConfigError(path, f"not valid YAML ({err})") from None
     if not isinstance(data, dict):
         raise ConfigError(path, f"expected a mapping at the top level, got {type(data).__name__}")
-    return data
+    return _unshared(data)
+
+
+def _unshared(value: Any) -> Any:
+    """A copy in which every mapping and list is its own object: YAML aliases (``*demo_train``) load
+    as one shared dict, so merging an override into one run would change every run using it."""
+    if isinstance(value, dict):
+        return {k: _unshared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshared(v) for v in value]
+    return value
 
 
 def merge(base: dict, update: dict) -> dict:
