@@ -283,3 +283,16 @@ def test_learned_flow_that_goes_non_finite_stops_naming_the_sequence(tmp_path, m
     assert exit_info.value.code == 2
     assert "frames/synth000_000000: raft_small produced non-finite forward flow" in capsys.readouterr().err
     assert not (ds.results / "flow" / "synth000_000000").exists()  # nothing partial left
+
+
+def test_a_missing_trained_annotator_says_which_stage_and_target_make_it(tmp_path):
+    from pipeline.core.errors import InputError
+    from pipeline.segmentation import loaders
+    from pipeline.stages import instances
+
+    with pytest.raises(InputError, match=r"no trained segmenter: run `python -m pipeline.stages.train_segmenter` "
+                                         r"\(labels mode 'train'\) or `snakemake <results>/<ds>/segmenter/model.pt`"):
+        loaders.load_trained(tmp_path / "segmenter" / "model.pt")
+    with pytest.raises(InputError, match=r"no trained Mask R-CNN: run `python -m pipeline.stages.train_instances` "
+                                         r"\(instances mode 'train'\) .*<ds>/instance_model/model.pt"):
+        instances.load_trained(tmp_path / "instance_model" / "model.pt")

@@ -53,12 +53,9 @@ def load_pretrained(name: str, weights: str | None):
 
 @functools.lru_cache(maxsize=2)
 def load_trained(path: Path):
-    from pipeline.segmentation import trainable
+    from pipeline.segmentation import require_trained, trainable
 
-    if not path.is_file():
-        raise InputError(path, "no trained segmenter: run `python -m pipeline.stages.train_segmenter` (labels mode "
-                               "'train') or `snakemake <results>/<ds>/segmenter/model.pt` first")
-    return trainable.load(path)
+    return trainable.load(require_trained(path, "segmenter", "train_segmenter", "labels mode"))
 
 
 def _pretrained(ds: Dataset) -> Segmenter:

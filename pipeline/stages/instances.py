@@ -43,12 +43,9 @@ def load_pretrained(weights: str | None):
 
 @functools.lru_cache(maxsize=1)
 def load_trained(path: Path):
-    from pipeline.segmentation import maskrcnn
+    from pipeline.segmentation import maskrcnn, require_trained
 
-    if not path.is_file():
-        raise InputError(path, "no trained Mask R-CNN: run `python -m pipeline.stages.train_instances` (instances mode "
-                               "'train') or `snakemake <results>/<ds>/instance_model/model.pt` first")
-    return maskrcnn.load(path)
+    return maskrcnn.load(require_trained(path, "Mask R-CNN", "train_instances", "instances mode"))
 
 
 def detect_sequence(ds: Dataset, seq: Sequence, out_dir: Path, model, to_detections) -> dict:
