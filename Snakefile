@@ -6,7 +6,7 @@
         --config 'datasets={cityscapes: {root: /data/cityscapes}}'
 
 Every target lives under results/<dataset>/; config/<dataset>.yaml describes the dataset. Each rule
-calls one stage CLI (python -m pipeline.<stage>), so every stage also runs without Snakemake.
+calls one stage CLI (python -m pipeline.stages.<stage>), so every stage also runs without Snakemake.
 """
 
 from snakemake.utils import min_version

@@ -1,6 +1,6 @@
 """Code versions for rerun-on-change: a hash of the modules a stage runs (docs/architecture.md, rules).
 
-Each Snakemake rule passes ``code_version("pipeline.<stage>")`` as a param; Snakemake reruns a job
+Each Snakemake rule passes ``code_version("pipeline.stages.<stage>")`` as a param; Snakemake reruns a job
 whose params changed, and everything downstream of it. The hash covers the stage module and every
 ``pipeline.*`` / ``model.*`` module it imports, transitively, read as syntax trees: editing a comment
 or the formatting reruns nothing, changing code or a docstring reruns the stages that use it.

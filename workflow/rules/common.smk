@@ -31,7 +31,7 @@ RESULTS = config["results"]
 FFMPEG_ARG = f"--ffmpeg {shlex.quote(config['ffmpeg'])}" if config.get("ffmpeg") else ""
 CONDA_ENV = "../../envs/vid2vid.yaml"  # used with --software-deployment-method conda
 
-# Jobs call `python -m pipeline.<stage>`: let `python` be the interpreter running Snakemake (the
+# Jobs call `python -m pipeline.stages.<stage>`: let `python` be the interpreter running Snakemake (the
 # project's venv), also when Snakemake was started by path without activating the venv.
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
