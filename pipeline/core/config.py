@@ -186,8 +186,7 @@ def _resolve_runs(name: str, ds: dict, sources: list[tuple[str, dict]]) -> None:
     try:
         ds["runs"] = runs_mod.resolve(ds.get("runs", {}))
     except runs_mod.RunError as err:
-        run = str(err).split(".", 1)[0]
-        raise ConfigError(blame(sources, ("datasets", name, "runs", run, "base")), f"datasets.{name}.runs.{err}") from None
+        raise ConfigError(blame(sources, ("datasets", name, "runs", err.run, "base")), f"datasets.{name}.runs.{err}") from None
 
 
 def load(files: Iterable[str | Path] = (DEFAULT_CONFIG,), overrides: dict | None = None) -> dict:

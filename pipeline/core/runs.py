@@ -19,7 +19,11 @@ WORKFLOW_KEYS = ("gpus", "first_frames_from", "base")
 
 
 class RunError(ValueError):
-    """A run that the dataset does not define, or that names an unknown run."""
+    """A run that the dataset does not define, or that names an unknown run (``run``: which one)."""
+
+    def __init__(self, message: str, run: str | None = None) -> None:
+        super().__init__(message)
+        self.run = run
 
 
 def resolve(runs: dict) -> dict:
@@ -38,9 +42,9 @@ def resolve(runs: dict) -> dict:
         if base is None:
             settings = copy.deepcopy(own)
         elif base in chain + (run,):
-            raise RunError(f"{run}.base: {' -> '.join(chain + (run, base))} is a cycle")
+            raise RunError(f"{run}.base: {' -> '.join(chain + (run, base))} is a cycle", run)
         elif base not in runs:
-            raise RunError(f"{run}.base: {base!r} is not a run of this dataset (has {sorted(runs)})")
+            raise RunError(f"{run}.base: {base!r} is not a run of this dataset (has {sorted(runs)})", run)
         else:
             settings = merge(copy.deepcopy(settle(base, chain + (run,))), {k: v for k, v in own.items() if k != "base"})
         resolved[run] = settings

@@ -133,10 +133,11 @@ def sequence_stage_main(stage: str, doc: str, modes: Modes | dict[str, Callable]
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     ds, _ = dataset_from_args(args)
+    modes = modes if isinstance(modes, Modes) else Modes(modes)
     mode = getattr(ds.settings, stage).mode
     if mode not in modes:
         raise InputError(f"{ds.config_key}.{stage}.mode", f"mode {mode!r} is not available (have "
-                                                               f"{', '.join(modes.names() if isinstance(modes, Modes) else modes)})")
+                                                               f"{', '.join(modes.names())})")
     seqs = datasets.select(ds, args.sequences)
     settings = {"version": version, stage: ds.cfg[stage], "frames": ds.cfg["frames"],
                 "inputs": inputs_of(ds, mode) if inputs_of else None}

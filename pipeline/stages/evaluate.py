@@ -67,12 +67,9 @@ def _segmenter(ds):
         return None, f"segmentation consistency is a street-scene metric (task {ds.settings.task!r})", None
     if ds.settings.labels.mode not in loaders.LOADERS:
         return None, NO_SEGMENTER, None
-    path = loaders.segmenter_path(ds)
-    if ds.settings.labels.mode == "train" and not path.is_file():
-        return None, f"{path} missing: run the train_segmenter rule", None
-    try:
+    try:  # a missing trained segmenter or pretrained checkpoint: the reason names the file and its rule
         segmenter = loaders.load(ds)
-    except WeightsError as err:
+    except (InputError, WeightsError) as err:
         return None, str(err), None
     return segmenter.model, segmenter.description, segmenter.sha256
 

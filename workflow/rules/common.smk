@@ -1,4 +1,5 @@
 # Shared by all rules: config loading + validation, dataset/shard lookups, wildcard constraints.
+import functools
 import json
 import os
 import shlex
@@ -44,7 +45,9 @@ wildcard_constraints:
     run=r"[A-Za-z0-9][A-Za-z0-9_-]*",
 
 
+@functools.cache
 def dataset(ds):
+    """The validated dataset, made once per Snakemake run (its typed settings are built once too)."""
     try:
         return config_mod.dataset(config, ds)
     except InputError as err:
