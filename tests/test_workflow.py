@@ -213,6 +213,11 @@ def test_bad_run_options_stop_with_the_file_and_key(workdir):
     assert result.returncode != 0
     assert ("invalid configuration: command line (--config): datasets.demo.runs.vid2vid.model: unknown key(s) "
             "['ngff']") in result.output
+    # a key from --configfile is blamed on that file, not on --config
+    (workdir / "mine.yaml").write_text("datasets: {demo: {runs: {vid2vid: {model: {ngff: 3}}}}}\n")
+    from_file = snakemake(workdir, "-n", "results/demo/checkpoints/vid2vid/final.pt", "--configfile", "mine.yaml")
+    assert from_file.returncode != 0
+    assert f"invalid configuration: {workdir / 'mine.yaml'}: datasets.demo.runs.vid2vid.model: unknown key(s)" in from_file.output
 
 
 def test_vid2vid_takes_its_first_frames_from_the_frame_by_frame_run(workdir):

@@ -18,11 +18,17 @@ for _dataset_file in config.get("dataset_files", []):
     workflow.configfile(_dataset_file)
 
 # Snakemake parses nested --config values with YAML's BaseLoader (all strings): type them again.
+# overwrite_config is the --configfile files' contents with --config over them.
 _overrides = config_mod.typed(dict(workflow.config_settings.overwrite_config or {}))
 config_mod.merge(config, _overrides)
-CONFIG_SOURCES = [(f, config_mod.load_yaml(f)) for f in dict.fromkeys(workflow.configfiles)] + [
-    ("command line (--config)", _overrides)
-]
+# Where each key came from, in the order that sets it: the Snakefile's and dataset files, then
+# --configfile, then --config (each later one wins).
+_cli_files = [str(f) for f in workflow.config_settings.configfiles]
+CONFIG_SOURCES = (
+    [(str(f), config_mod.load_yaml(f)) for f in dict.fromkeys(map(str, workflow.configfiles)) if f not in _cli_files]
+    + [(f, config_mod.load_yaml(f)) for f in _cli_files]
+    + [("command line (--config)", config_mod.typed(dict(workflow.config_settings.config or {})))]
+)
 try:
     config_mod.validate(config, CONFIG_SOURCES)
 except InputError as _err:
