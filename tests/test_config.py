@@ -153,6 +153,52 @@ def test_each_section_is_a_frozen_dataclass_built_once_at_load(monkeypatch):
     assert video.generate is None and video.adapter == "video"  # a section the config leaves out: None
 
 
+def test_the_sections_module_is_generated_from_the_config_schema():
+    """pipeline/core/sections.py is current: rerun `python -m pipeline.tools.config_sections` if not."""
+    from pipeline.tools import config_sections
+
+    assert config_sections.OUTPUT.read_text() == config_sections.render()
+
+
+def _conforms(value, hint) -> bool:
+    """Whether ``value`` is of the annotation ``hint`` (the kinds sections.py uses)."""
+    import dataclasses
+    import types
+    import typing
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is typing.Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(value, a) for a in args)
+    if origin is typing.Literal:
+        return value in args
+    if origin in (list, dict):
+        return isinstance(value, origin)
+    if dataclasses.is_dataclass(hint):
+        hints = typing.get_type_hints(hint)
+        return isinstance(value, hint) and all(_conforms(getattr(value, f), hints[f]) for f in hints)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def test_every_dataset_of_the_repo_configs_conforms_to_its_section_types(monkeypatch):
+    import dataclasses
+
+    from pipeline.core import sections
+
+    monkeypatch.chdir(REPO)
+    config = config_mod.load()
+    for name in config["datasets"]:
+        settings = config_mod.dataset(config, name).settings
+        assert _conforms(settings, sections.DatasetSettings), name
+    wrong = dataclasses.replace(settings, flow=dataclasses.replace(settings.flow, batch="4"))
+    assert not _conforms(wrong, sections.DatasetSettings)  # the check can fail
+
+
 def test_an_override_of_one_run_leaves_the_runs_sharing_its_yaml_anchor_alone(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("datasets:\n  d:\n    adapter: video\n    root: x\n    runs:\n"

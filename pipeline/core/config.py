@@ -15,12 +15,15 @@ import copy
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import jsonschema
 import yaml
 
 from pipeline.core.errors import InputError
+
+if TYPE_CHECKING:
+    from pipeline.core.sections import DatasetSettings
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -219,7 +222,7 @@ class Dataset:
     results: Path
 
     @functools.cached_property
-    def settings(self):
+    def settings(self) -> DatasetSettings:
         """The typed, frozen view of ``cfg`` (pipeline/core/settings.py), built once:
         ``ds.settings.flow.mode``, ``ds.settings.labels.train.steps``. ``cfg`` itself is what a
         stage serialises (``--dataset-json``) and what its outputs' fingerprints hash."""
