@@ -17,8 +17,8 @@ def build_cache(root: Path, width: int, height: int, sequences: int = 4, length:
     cfg = {"adapter": "cityscapes", "generate": {"synthcity": synth}, "frames": {"size": [width, height]}}
     config = config_mod.validate({"results": str(root), "datasets": {"bench": cfg}})
     ds = config_mod.dataset(config, "bench")
-    for seq in synthcity.sequences(synth):
-        synthcity.write_sequence(ds.root, seq, synth)
+    for seq in synthcity.sequences(ds.synthcity):
+        synthcity.write_sequence(ds.root, seq, ds.synthcity)
     frames.run(ds, {"ffmpeg": None}, None, None, force=False)
     args = ["--dataset", "bench", "--dataset-json", json.dumps(ds.cfg), "--results", str(root)]
     for stage in (labels, instances, flow):

@@ -43,7 +43,7 @@ def build(root: Path, n_train: int, n_val: int, width: int, height: int, seg: di
     the train sequences are the first ``n_train`` others (0..23, then from 24 + n_val on).
     ``inference``: the labels stage's ``scales`` / ``flip``. Sequences already rendered under
     ``root`` (a rerun with the same ``--workdir``) are kept; ``jobs`` render in parallel."""
-    synth = {"seed": 1, "size": [width, height], "frames": 30, "annotated_frame": 19, "annotate_every": 3}
+    synth = synthcity.settings(seed=1, size=[width, height], frames=30, annotated_frame=19, annotate_every=3)
     val = range(VAL_START, VAL_START + n_val)
     train = [i for i in range(n_train + n_val) if i not in val][:n_train]
     todo = [synthcity.SynthSequence(split, f"synth{index:03d}", index)

@@ -42,8 +42,8 @@ def main() -> None:
             for _ in render_sequence(scene, backward=True):
                 pass
             render_fps.append(args.frames / (time.perf_counter() - start))
-            cfg = {"seed": seed, "size": [width, height], "frames": args.frames, "train": 1, "val": 0,
-                   "annotated_frame": min(19, args.frames - 1)}
+            cfg = synthcity.settings(seed=seed, size=[width, height], frames=args.frames, train=1, val=0,
+                                     annotated_frame=min(19, args.frames - 1))
             with tempfile.TemporaryDirectory() as tmp:
                 start = time.perf_counter()
                 synthcity.write_sequence(tmp, synthcity.sequences(cfg)[0], cfg)

@@ -103,8 +103,8 @@ def test_segmenter_with_the_stride4_decoder_stride2_stage_and_a_narrow_head_trai
                       labels={"mode": "train", "scales": [1.0, 1.5], "flip": True,
                               "train": {"steps": 3, "batch": 2, "decoder": True, "aspp_channels": 48,
                                         "decoder_channels": 32, "fine_channels": 8, "warmup_steps": 2}})
-    for seq in synthcity.sequences(synth):
-        synthcity.write_sequence(ds.root, seq, synth)
+    for seq in synthcity.sequences(ds.synthcity):
+        synthcity.write_sequence(ds.root, seq, ds.synthcity)
     frames.run(ds, {"ffmpeg": None}, None, None, force=False)
     metrics = train_segmenter.train(ds, tmp_path / "seg.pt", "cpu")
     assert metrics["steps"] == 3 and metrics["held_out"]["frames"] >= 1 and 0 <= metrics["held_out"]["miou"] <= 1
@@ -175,8 +175,8 @@ def test_trained_mask_rcnn_has_stride8_levels_trains_saves_and_loads_at_its_trai
     synth = synth_cfg(annotate_every=3)
     ds = make_dataset(tmp_path, "inst", adapter="cityscapes", generate={"synthcity": synth}, frames={"size": [128, 64]},
                       instances={"mode": "train", "train": {"steps": 2, "batch": 2}})
-    for seq in synthcity.sequences(synth):
-        synthcity.write_sequence(ds.root, seq, synth)
+    for seq in synthcity.sequences(ds.synthcity):
+        synthcity.write_sequence(ds.root, seq, ds.synthcity)
     frames.run(ds, {"ffmpeg": None}, None, None, force=False)
     metrics = train_instances.train(ds, tmp_path / "inst.pt", "cpu")
     held = metrics["held_out"]

@@ -20,7 +20,7 @@ def test_repository_config_is_valid_and_filled_with_defaults(monkeypatch):
     config = config_mod.load()
     assert {"demo", "cityscapes", "video", "face", "pose"} <= set(config["datasets"])
     demo = config_mod.dataset(config, "demo")
-    assert demo.synthcity["frames"] == 30 and demo.synthcity["annotated_frame"] == 19
+    assert demo.synthcity.frames == 30 and demo.synthcity.annotated_frame == 19
     assert demo.cfg["frames"]["resize"] == "cover"  # a default the file does not set
     assert str(demo.root) == "results/demo/source"
     assert config_mod.dataset(config, "cityscapes").cfg["sequences_per_job"] == 25

@@ -172,13 +172,13 @@ def _digest(root):
 
 
 def test_written_sequence_layout_and_identical_bytes_per_seed(tmp_path):
-    cfg = synth_cfg()
+    cfg = synthcity.settings(**synth_cfg())
     seq = synthcity.sequences(cfg)[1]
     assert (seq.split, seq.name) == ("val", "synth001_000000")
     dirs = synthcity.write_sequence(tmp_path / "a", seq, cfg)
     synthcity.write_sequence(tmp_path / "b", seq, cfg)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
-    other = synthcity.write_sequence(tmp_path / "c", seq, {**cfg, "seed": 1})
+    other = synthcity.write_sequence(tmp_path / "c", seq, synthcity.settings(**synth_cfg(seed=1)))
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c") and other
 
     frames = sorted(dirs["frames"].glob("*_leftImg8bit.png"))

@@ -86,7 +86,7 @@ def test_ablations_target_trains_and_compares_every_variant(workdir):
 
 def test_cityscapes_dry_run_on_a_cityscapes_tree(workdir, tmp_path):
     root = tmp_path / "cityscapes"
-    cfg = synth_cfg(train=3, val=1)
+    cfg = synthcity.settings(**synth_cfg(train=3, val=1))
     for seq in synthcity.sequences(cfg):
         synthcity.write_sequence(root, seq, cfg)
     result = snakemake(workdir, "-n", "results/cityscapes/frames/manifest.csv",

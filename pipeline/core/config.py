@@ -23,7 +23,7 @@ import yaml
 from pipeline.core.errors import InputError
 
 if TYPE_CHECKING:
-    from pipeline.core.sections import DatasetSettings
+    from pipeline.core.sections import DatasetSettings, GenerateSynthcitySettings
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -231,9 +231,9 @@ class Dataset:
         return dataset_settings(self.cfg)
 
     @property
-    def synthcity(self) -> dict | None:
-        """generate.synthcity as the mapping the generator takes, or None."""
-        return self.cfg.get("generate", {}).get("synthcity")
+    def synthcity(self) -> GenerateSynthcitySettings | None:
+        """generate.synthcity, the settings the generator takes, or None."""
+        return self.settings.generate.synthcity if self.settings.generate else None
 
     @property
     def sample_clips(self) -> list | None:

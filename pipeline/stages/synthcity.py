@@ -36,12 +36,12 @@ def main(argv: list[str] | None = None) -> None:
         if unknown:
             raise InputError(f"{ds.config_key}.generate.synthcity", f"has no sequences {unknown}")
         seqs = [by_name[n] for n in args.sequences]
-    with progress(total=len(seqs) * cfg["frames"], desc="synthcity", unit="frame") as bar:
+    with progress(total=len(seqs) * cfg.frames, desc="synthcity", unit="frame") as bar:
         for seq in seqs:
             start = time.perf_counter()
             synthcity.write_sequence(ds.root, seq, cfg, progress=bar.update)
             elapsed = time.perf_counter() - start
-            log.info("%s (%s): %d frames %dx%d in %.2fs", seq.name, seq.split, cfg["frames"], *cfg["size"], elapsed)
+            log.info("%s (%s): %d frames %dx%d in %.2fs", seq.name, seq.split, cfg.frames, *cfg.size, elapsed)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ import numpy as np
 from pipeline.core.arrays import save_npz
 from pipeline.core.atomic import atomic_dir
 from pipeline.core.images import write_map, write_rgb
+from pipeline.core.sections import GenerateSynthcitySettings
+from pipeline.core.settings import section_settings
 
 SEQ_ID = "000000"
 
@@ -44,11 +46,17 @@ class SynthSequence:
         return f"{self.city}_{SEQ_ID}"
 
 
-def sequences(cfg: dict) -> list[SynthSequence]:
+def settings(**values) -> GenerateSynthcitySettings:
+    """A ``generate.synthcity`` section from these values and the schema's defaults (for code that
+    renders without a dataset config: tests, benchmarks); a dataset's own is ``ds.synthcity``."""
+    return section_settings(("generate", "synthcity"), values)
+
+
+def sequences(cfg: GenerateSynthcitySettings) -> list[SynthSequence]:
     """The sequences a synthcity config describes: ``train`` of them, then ``val``."""
     out, index = [], 0
     for split in ("train", "val"):
-        for _ in range(int(cfg.get(split, 0))):
+        for _ in range(getattr(cfg, split)):
             out.append(SynthSequence(split, f"synth{index:03d}", index))
             index += 1
     return out
@@ -67,16 +75,15 @@ def sequence_dirs(root: str | Path, seq: SynthSequence) -> dict[str, Path]:
     }
 
 
-def write_sequence(root: str | Path, seq: SynthSequence, cfg: dict, progress=None) -> dict[str, Path]:
+def write_sequence(root: str | Path, seq: SynthSequence, cfg: GenerateSynthcitySettings,
+                   progress=None) -> dict[str, Path]:
     """Render one sequence and write it atomically in the Cityscapes layout; returns its folders."""
     from pipeline.datasets.synthcity.render import render_sequence
     from pipeline.datasets.synthcity.scene import build_scene
 
-    width, height = cfg["size"]
-    num_frames = int(cfg["frames"])
-    annotated = int(cfg["annotated_frame"])
-    every = int(cfg.get("annotate_every", 0))
-    scene = build_scene(sequence_seed(cfg["seed"], seq.index), width, height, num_frames)
+    width, height = cfg.size
+    num_frames, annotated, every = cfg.frames, cfg.annotated_frame, cfg.annotate_every
+    scene = build_scene(sequence_seed(cfg.seed, seq.index), width, height, num_frames)
     dirs = sequence_dirs(root, seq)
     stem = f"{seq.city}_{SEQ_ID}"
     flows = np.empty((num_frames - 1, 2, height, width), np.float32)
