@@ -53,7 +53,7 @@ FLOW_SCALE = 20.0  # the flow head's output times 20 at the global scale, 20 * 2
 FeatureHook = Callable[[str, torch.Tensor], torch.Tensor]
 
 
-@dataclass
+@dataclass(frozen=True)
 class GeneratorConfig:
     label_nc: int = 35  # channels of one semantic input frame (34 one-hot + instance edges)
     feat_nc: int = 0  # encoder feature channels appended to each semantic frame (multimodal)

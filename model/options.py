@@ -31,7 +31,7 @@ from model.generator import GeneratorConfig
 from pipeline.core.devices import PRECISIONS
 
 
-@dataclass
+@dataclass(frozen=True)
 class DiscriminatorOptions:
     ndf: int = 64
     n_layers: int = 3
@@ -42,7 +42,7 @@ class DiscriminatorOptions:
     video: bool = True  # ablation "no D_V": False
 
 
-@dataclass
+@dataclass(frozen=True)
 class LossOptions:
     gan: str = "lsgan"
     lambda_feat: float = 10.0
@@ -60,7 +60,7 @@ class LossOptions:
     vgg_weights: str | None = None  # path to vgg19 weights; else the registry's cache / download
 
 
-@dataclass
+@dataclass(frozen=True)
 class OptimOptions:
     lr: float = 2e-4
     beta1: float = 0.5
@@ -68,7 +68,7 @@ class OptimOptions:
     decay_steps: int | None = None  # linear decay to 0 over the last decay_steps (None: the second half)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Stage:
     steps: int
     n_frames: int = 3
@@ -78,7 +78,7 @@ class Stage:
     new_scale_alone_steps: int = 0  # first steps of a stage that adds a scale: train that scale only
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainOptions:
     batch_size: int = 1
     max_t_step: int = 1
@@ -104,7 +104,7 @@ class TrainOptions:
     flip: bool = True
 
 
-@dataclass
+@dataclass(frozen=True)
 class Options:
     model: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorOptions = field(default_factory=DiscriminatorOptions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import pytest
@@ -182,8 +183,7 @@ def test_progressive_schedule_and_resume_reproduce_the_uninterrupted_run(small_c
     assert a["opt_g"]["state"][0]["exp_avg"].equal(b["opt_g"]["state"][0]["exp_avg"])
     assert (tmp_path / "straight" / "tensorboard").is_dir()
     # a checkpoint of other options (or code) is set aside, not resumed
-    changed = _options(shard, interrupted)
-    changed.code = "edited"
+    changed = dataclasses.replace(_options(shard, interrupted), code="edited")
     restarted = torch.load(train(changed, resume=True, max_steps=1, device="cpu").parent / "latest.pt",
                            weights_only=False)
     assert restarted["step"] == 1 and list(interrupted.glob("latest.stale-*.pt"))

@@ -4,6 +4,8 @@ training recipe, the baselines and the weight average. Tiny sizes, on the CPU.""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -147,7 +149,8 @@ def test_the_mask_is_pulled_toward_the_warped_frame_when_g_makes_its_own_first_f
 
     def mask_after_steps(lambda_mask: float, steps: int = 4) -> float:
         opts = _options(shard, tmp_path / f"mask{lambda_mask}", first_frame="zero")
-        opts.loss.lambda_mask, opts.optim.lr = lambda_mask, 1e-2  # a few large steps
+        opts = dataclasses.replace(opts, loss=dataclasses.replace(opts.loss, lambda_mask=lambda_mask),
+                                   optim=dataclasses.replace(opts.optim, lr=1e-2))  # a few large steps
         trainer = Trainer(opts, torch.device("cpu"))
         batch = trainer.load_batch(0, 0)
         for _ in range(steps):
