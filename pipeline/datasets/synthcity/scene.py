@@ -328,40 +328,22 @@ def _add_pole(b: _Builder, rng, x, z, side: float) -> None:
               np.array([0.12, 0.12, 0.1]))
 
 
-def build_scene(
-    seed: int,
-    width: int,
-    height: int,
-    num_frames: int,
-    camera_speed: tuple[float, float] = (0.35, 0.75),
-    yaw_amplitude_deg: float = 3.0,
-) -> Scene:
-    """Lay out one sequence's street, camera path and objects from ``seed``."""
-    rng = np.random.default_rng(seed)
-    palette = _palette(rng)
-    road_half = 2 * LANE_WIDTH
-    lanes_same = (LANE_WIDTH / 2, LANE_WIDTH * 1.5)
-    lanes_oncoming = (-LANE_WIDTH / 2, -LANE_WIDTH * 1.5)
-    sidewalk_w = rng.uniform(3.0, 5.0)
-    facade_x = road_half + sidewalk_w
-
-    # camera: forward along +z in the inner same-direction lane, slight yaw and lateral sway
+def _camera_path(rng: np.random.Generator, num_frames: int, width: int, height: int, lane_x: float,
+                 camera_speed: tuple[float, float], yaw_amplitude_deg: float) -> tuple[CameraPath, float]:
+    """The camera: forward along +z in the inner same-direction lane, slight yaw and lateral sway;
+    returns the path and its speed (metres a frame)."""
     speed = rng.uniform(*camera_speed)
     t = np.arange(num_frames, dtype=np.float64)
     phase = rng.uniform(0, 2 * np.pi)
     period = rng.uniform(40, 90)
     yaw = np.deg2rad(yaw_amplitude_deg) * np.sin(2 * np.pi * t / period + phase)
     lateral = 0.3 * np.sin(2 * np.pi * t / period + phase - 0.5)
-    z_cam = speed * t
-    position = np.stack([lanes_same[0] + lateral, np.full_like(t, rng.uniform(1.3, 1.7)), z_cam], axis=1)
-    focal = 0.8 * width
-    z_end = z_cam[-1]
-    near, far = -30.0, z_end + 140.0
+    position = np.stack([lane_x + lateral, np.full_like(t, rng.uniform(1.3, 1.7)), speed * t], axis=1)
+    return CameraPath(position=position, yaw=yaw, focal=0.8 * width, width=width, height=height), speed
 
-    b = _Builder()
-    facades = (_facades(rng, -facade_x, near - 50, far + 50), _facades(rng, facade_x, near - 50, far + 50))
 
-    # street furniture: trees and poles along both sidewalks
+def _add_street_furniture(b: _Builder, rng, road_half: float, near: float, far: float) -> None:
+    """Trees and poles along both sidewalks."""
     for side in (-1.0, 1.0):
         z = near + rng.uniform(0, 8)
         while z < far:
@@ -371,11 +353,13 @@ def build_scene(
                 _add_pole(b, rng, side * (road_half + 0.4), z, side)
             z += rng.uniform(7.0, 16.0)
 
-    # traffic: the lead car, slower/faster cars in the outer lane, oncoming cars
+
+def _add_traffic(b: _Builder, rng, speed: float, lanes_same, lanes_oncoming, near: float, far: float) -> None:
+    """The lead car, slower/faster cars in the outer lane, oncoming cars. Cars in one lane share the
+    lane's speed (a little jitter), so they never drive through each other."""
     def vehicle_kind():
         return rng.choice(["car", "truck", "bus"], p=[0.82, 0.1, 0.08])
 
-    # Cars in one lane share the lane's speed (a little jitter), so they never drive through each other.
     _add_car(b, rng, lanes_same[0], rng.uniform(14, 30), speed * rng.uniform(0.9, 1.1), "car")
     outer_speed = speed * rng.uniform(0.5, 1.7)  # faster than the camera: cars overtake from behind
     z = rng.uniform(-30, -8) if outer_speed > speed else rng.uniform(5, 20)
@@ -388,8 +372,11 @@ def build_scene(
         while z < far + 40:
             _add_car(b, rng, lane + rng.normal(0, 0.1), z, lane_speed + rng.uniform(-0.01, 0.01), vehicle_kind())
             z += rng.uniform(16, 45)
-    # cyclists at the kerb, overtaken by the camera and oncoming; their own generator draws all but
-    # the first ones' positions, so adding them leaves every other object where it was
+
+
+def _add_cyclists(b: _Builder, rng, seed: int, road_half: float, speed: float, far: float) -> None:
+    """Cyclists at the kerb, overtaken by the camera and oncoming; their own generator draws all but
+    the first ones' positions, so adding them leaves every other object where it was."""
     more = np.random.default_rng([seed, 1])
     for _ in range(rng.integers(0, 3)):
         _add_cyclist(b, rng, road_half - 0.6, rng.uniform(5, 60), speed * rng.uniform(0.3, 0.6), more)
@@ -398,7 +385,9 @@ def build_scene(
     for _ in range(more.integers(1, 4)):
         _add_cyclist(b, more, -road_half + 0.6, more.uniform(10, far), -more.uniform(0.15, 0.35))
 
-    # pedestrians walking along both sidewalks
+
+def _add_pedestrians(b: _Builder, rng, road_half: float, sidewalk_w: float, near: float, far: float) -> None:
+    """Pedestrians walking along both sidewalks."""
     for side in (-1.0, 1.0):
         z = near + rng.uniform(0, 6)
         while z < far:
@@ -406,6 +395,33 @@ def build_scene(
             _add_pedestrian(b, rng, x, z, rng.choice([-1, 1]) * rng.uniform(0.04, 0.1))
             z += rng.uniform(4.0, 18.0)
 
+
+def build_scene(
+    seed: int,
+    width: int,
+    height: int,
+    num_frames: int,
+    camera_speed: tuple[float, float] = (0.35, 0.75),
+    yaw_amplitude_deg: float = 3.0,
+) -> Scene:
+    """Lay out one sequence's street, camera path and objects from ``seed`` (the same seed, the
+    same scene: the parts below draw from one generator in this order)."""
+    rng = np.random.default_rng(seed)
+    palette = _palette(rng)
+    road_half = 2 * LANE_WIDTH
+    lanes_same = (LANE_WIDTH / 2, LANE_WIDTH * 1.5)
+    lanes_oncoming = (-LANE_WIDTH / 2, -LANE_WIDTH * 1.5)
+    sidewalk_w = rng.uniform(3.0, 5.0)
+    facade_x = road_half + sidewalk_w
+    camera, speed = _camera_path(rng, num_frames, width, height, lanes_same[0], camera_speed, yaw_amplitude_deg)
+    near, far = -30.0, camera.position[-1, 2] + 140.0
+
+    b = _Builder()
+    facades = (_facades(rng, -facade_x, near - 50, far + 50), _facades(rng, facade_x, near - 50, far + 50))
+    _add_street_furniture(b, rng, road_half, near, far)
+    _add_traffic(b, rng, speed, lanes_same, lanes_oncoming, near, far)
+    _add_cyclists(b, rng, seed, road_half, speed, far)
+    _add_pedestrians(b, rng, road_half, sidewalk_w, near, far)
     prims, objects = b.build()
     return Scene(
         palette=palette,
@@ -413,7 +429,7 @@ def build_scene(
         road_half_width=road_half,
         primitives=prims,
         objects=objects,
-        camera=CameraPath(position=position, yaw=yaw, focal=focal, width=width, height=height),
+        camera=camera,
         noise_seed=int(rng.integers(0, 2**31 - 1)),
         lane_xs=(0.0, LANE_WIDTH, -LANE_WIDTH, road_half - 0.15, -road_half + 0.15),
     )
