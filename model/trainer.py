@@ -437,43 +437,75 @@ def _setup_distributed() -> tuple[int, int, torch.device | None]:
     return rank, world, device
 
 
+def _resume(trainer: Trainer, latest: Path, rank: int) -> None:
+    """Continue from ``latest`` if it was made with the same options and code; else set it aside."""
+    state = torch.load(latest, map_location=trainer.device, weights_only=False)
+    if state.get("options") != options_mod.to_dict(trainer.opts):  # other options or code: not this run
+        stale = latest.with_name(f"latest.stale-{time.strftime('%Y%m%d-%H%M%S')}.pt")
+        if rank == 0:
+            latest.rename(stale)
+        log.warning("%s was made with other options or code; starting over (it is kept as %s)", latest, stale)
+    else:
+        trainer.load_state_dict(state)
+        log.info("resumed from %s at step %d", latest, trainer.step)
+
+
+def _start_run_log(trainer: Trainer, out: Path, world: int):
+    """Log the schedule's warnings, write run.json (what this run is) and open TensorBoard."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    opts = trainer.opts
+    warnings = options_mod.schedule_warnings(opts)
+    for warning in warnings:
+        log.warning("%s", warning)
+    info = {"options": options_mod.to_dict(opts), "device": str(trainer.device), "world_size": world,
+            "torch": torch.__version__, "precision": trainer.precision, "vgg_loss": trainer.objective.vgg is not None,
+            "vgg_disabled_reason": getattr(trainer, "vgg_disabled_reason", None),
+            "first_frames": trainer.first_frames, "schedule_warnings": warnings}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run.json").write_text(json.dumps(info, indent=1, default=str))
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def _log_step(writer, trainer: Trainer, logs: dict, frames_per_s: float) -> None:
+    """The step's losses and speed every log_every steps, a sample clip every sample_every."""
+    train_opts, step = trainer.opts.train, trainer.step
+    if step % train_opts.log_every == 0:
+        for key, value in logs.items():
+            writer.add_scalar(f"loss/{key}", value, step)
+        writer.add_scalar("speed/train_frames_per_s", frames_per_s, step)
+    if trainer.last_sample is not None and step % train_opts.sample_every == 0:
+        real, fake = trainer.last_sample  # (T, 3, H, W) each, in [-1, 1]
+        writer.add_images("clip/real_top_generated_bottom", (torch.cat([real, fake], 2) + 1) / 2, step)
+
+
+def _save_final(trainer: Trainer, final: Path) -> None:
+    """final.pt: the trained state (and the feature GMMs of a multimodal run), written atomically."""
+    state = trainer.state_dict()
+    if trainer.encoder is not None:
+        state["feature_gmm"] = trainer.fit_feature_gmms()
+    with atomic_file(final) as tmp:
+        torch.save(state, tmp)
+
+
 def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None = None,
           device: str | None = None) -> Path:
+    """Train the run ``opts`` describes (resuming its latest.pt with ``resume``) up to ``max_steps``
+    or the schedule's end; returns the path of final.pt (written once the schedule is done)."""
     rank, world, dist_device = _setup_distributed()
     dev = dist_device or pick_device(device)
     out = Path(opts.output)
     trainer = Trainer(opts, dev, rank, world)
-    latest = out / "latest.pt"
+    latest, final = out / "latest.pt", out / "final.pt"
     if resume and latest.is_file():
-        state = torch.load(latest, map_location=dev, weights_only=False)
-        if state.get("options") != options_mod.to_dict(opts):  # other options or code: not this run
-            stale = latest.with_name(f"latest.stale-{time.strftime('%Y%m%d-%H%M%S')}.pt")
-            if rank == 0:
-                latest.rename(stale)
-            log.warning("%s was made with other options or code; starting over (it is kept as %s)", latest, stale)
-        else:
-            trainer.load_state_dict(state)
-            log.info("resumed from %s at step %d", latest, trainer.step)
-    writer = None
-    if rank == 0:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(out / "tensorboard"))
-        warnings = options_mod.schedule_warnings(opts)
-        for warning in warnings:
-            log.warning("%s", warning)
-        info = {"options": options_mod.to_dict(opts), "device": str(dev), "world_size": world,
-                "torch": torch.__version__, "precision": trainer.precision, "vgg_loss": trainer.objective.vgg is not None,
-                "vgg_disabled_reason": getattr(trainer, "vgg_disabled_reason", None),
-                "first_frames": trainer.first_frames, "schedule_warnings": warnings}
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "run.json").write_text(json.dumps(info, indent=1, default=str))
+        _resume(trainer, latest, rank)
+    writer = _start_run_log(trainer, out, world) if rank == 0 else None
     stop = opts.total_steps if max_steps is None else min(opts.total_steps, max_steps)
     bar = progress(total=opts.total_steps, initial=trainer.step, desc=f"train {out.name}", unit="step",
                    every=opts.train.log_every, disable=rank != 0)
     started, frames = time.perf_counter(), 0.0
     while trainer.step < stop:
-        stage_index, stage = opts.stage_at(trainer.step)
+        stage_index, _ = opts.stage_at(trainer.step)
         batch = trainer.load_batch(stage_index, trainer.step)
         try:
             logs = trainer.train_step(batch, stage_index)
@@ -483,27 +515,16 @@ def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None
         frames += logs["frames"]
         bar.update(1)
         bar.set_postfix(stage=stage_index, g=f"{logs['g_total']:.3f}", d=f"{logs['d_total']:.3f}", refresh=False)
-        if writer is not None and trainer.step % opts.train.log_every == 0:
-            for key, value in logs.items():
-                writer.add_scalar(f"loss/{key}", value, trainer.step)
-            writer.add_scalar("speed/train_frames_per_s", frames / (time.perf_counter() - started), trainer.step)
-        if writer is not None and trainer.last_sample is not None and trainer.step % opts.train.sample_every == 0:
-            real, fake = trainer.last_sample  # (T, 3, H, W) each, in [-1, 1]
-            writer.add_images("clip/real_top_generated_bottom", (torch.cat([real, fake], 2) + 1) / 2, trainer.step)
+        if writer is not None:
+            _log_step(writer, trainer, logs, frames / (time.perf_counter() - started))
         if rank == 0 and (trainer.step % opts.train.checkpoint_every == 0 or trainer.step == opts.total_steps):
             trainer.save(latest)
     bar.close()
-    final = out / "final.pt"
     if rank == 0:
         trainer.save(latest)
         if trainer.step >= opts.total_steps:
-            state = trainer.state_dict()
-            if trainer.encoder is not None:
-                state["feature_gmm"] = trainer.fit_feature_gmms()
-            with atomic_file(final) as tmp:
-                torch.save(state, tmp)
-        if writer is not None:
-            writer.close()
+            _save_final(trainer, final)
+        writer.close()
     if world > 1:
         dist.destroy_process_group()
     return final
