@@ -36,7 +36,9 @@ import json
 import logging
 import platform
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -210,66 +212,98 @@ def _mean_entry(per_clip: list[np.ndarray]) -> tuple[float, dict]:
     return mean(per_clip), bootstrap(per_clip, mean)
 
 
-def evaluate(ds, methods: list[str], split: str = "val") -> dict:
+@dataclass
+class _SegmenterReference:
+    """The scoring segmenter and what it gives on the real clips: the labels it is scored against,
+    the real clips' mIoU and (for the demo's trained segmenter) their stand-in FID features."""
+
+    model: Any
+    name: str
+    sha256: str | None
+    truth: dict[str, np.ndarray]
+    real_miou: float
+    real_features: list[np.ndarray] | None  # None: no stand-in FID (not the trained segmenter)
+
+
+def _segmenter_reference(ds, real: dict, split: str, fingerprint: str) -> _SegmenterReference | str:
+    """The segmenter's reference on the real clips (cached by the cache's fingerprint), or the
+    reason there is no segmenter to score with."""
+    from pipeline.metrics import extractors
     from pipeline.segmentation.predict import mean_iou
 
+    segmenter, name, sha = _segmenter(ds)
+    if segmenter is None:
+        return name
+    truth = {seq: _labels_of(ds, seq, len(f)) for seq, (f, _, _) in real.items()}
+    stand_in = ds.settings.labels.mode == "train"  # the trained torchvision DeepLabV3: its features
+
+    def real_parts() -> list[np.ndarray]:  # per clip: its confusion matrix, then its stand-in features
+        parts = [_segmentation_miou(ds, segmenter, list(f), truth[seq]) for seq, (f, _, _) in real.items()]
+        return parts + ([_segmenter_features(segmenter, [f]) for f, _, _ in real.values()] if stand_in else [])
+
+    parts = extractors.cached_real_features(ds.results / "fid_stats", "segmenter", split, sha, fingerprint, real_parts)
+    real_miou = mean_iou(sum(parts[:len(real)]))
+    log.info("the segmenter on the real clips: mIoU %.3f", real_miou)
+    return _SegmenterReference(segmenter, name, sha, truth, real_miou, parts[len(real):] if stand_in else None)
+
+
+def _pixel_metrics(fakes: list[np.ndarray], real: dict, floor: float, counts: dict) -> dict:
+    """Temporal warping error, PSNR and SSIM of one method's clips, each with its spread."""
+    errors, psnrs, ssims = [], [], []
+    for fake, (real_frames, back, conf) in zip(fakes, real.values()):
+        errors.append(np.array([warping_error(list(fake), back, conf)]))
+        psnrs.append(np.array([psnr(f, r) for f, r in zip(fake, real_frames)]))
+        ssims.append(np.array([ssim(f, r) for f, r in zip(fake, real_frames)]))
+    metrics = {}
+    for name, per_clip, extra in (
+            ("temporal_warping_error", errors, {"extractor": "source backward flow", "real_videos_value": float(floor)}),
+            ("psnr", psnrs, {"extractor": None}), ("ssim", ssims, {"extractor": None})):
+        value, spread = _mean_entry(per_clip)
+        metrics[name] = {"value": value, **extra, "weights_sha256": None, "spread": spread, **counts}
+    return metrics
+
+
+def _segmenter_metrics(ref: _SegmenterReference, ds, fakes: list[np.ndarray], real: dict, counts: dict) -> dict:
+    """Segmentation consistency of one method's clips and, with the trained segmenter, its stand-in FID."""
+    from pipeline.segmentation.predict import mean_iou
+
+    matrices = [_segmentation_miou(ds, ref.model, list(fake), ref.truth[seq]) for fake, seq in zip(fakes, real)]
+    metrics = {"segmentation_miou": {
+        "value": mean_iou(sum(matrices)), "extractor": ref.name, "weights_sha256": ref.sha256,
+        "real_videos_value": ref.real_miou, "against": "the labels stage's maps (the generator's input)",
+        "spread": bootstrap(matrices, lambda parts: mean_iou(sum(parts))), **counts}}
+    if ref.real_features is not None:
+        fake_features = [_segmenter_features(ref.model, [fake]) for fake in fakes]
+        metrics["image_fid_segmenter_standin"] = {
+            **frechet_entry(ref.real_features, fake_features),
+            "extractor": f"STAND-IN, not Inception: pooled backbone features of {ref.name}",
+            "weights_sha256": ref.sha256, **counts}
+    return metrics
+
+
+def evaluate(ds, methods: list[str], split: str = "val") -> dict:
+    """Every metric of every method on the ``split`` clips of the cache: {method: {metric: entry}}."""
     real, fingerprint = _real_sequences(ds, split)
     real = dict(sorted(real.items()))
     if not real:
         raise InputError(ds.results / "cache", f"no {split} sequences in the cache")
-    results = {}
     any_seq = next(iter(real.values()))[0]
     resolution = [int(any_seq.shape[2]), int(any_seq.shape[1])]
     log.info("%d %s clips of %d frames, cache fingerprint %s", len(real), split, len(any_seq), fingerprint[:12])
     floor = np.mean([warping_error(list(f), b, c) for f, b, c in real.values()])
-    segmenter, segmenter_name, segmenter_sha = _segmenter(ds)
-    stand_in = False
-    if segmenter is not None:
-        truth = {seq: _labels_of(ds, seq, len(f)) for seq, (f, _, _) in real.items()}
-        stand_in = ds.settings.labels.mode == "train"  # the trained torchvision DeepLabV3: its features
-
-        def real_parts() -> list[np.ndarray]:  # per clip: its confusion matrix, then its stand-in features
-            parts = [_segmentation_miou(ds, segmenter, list(f), truth[seq]) for seq, (f, _, _) in real.items()]
-            return parts + ([_segmenter_features(segmenter, [f]) for f, _, _ in real.values()] if stand_in else [])
-
-        from pipeline.metrics import extractors
-
-        parts = extractors.cached_real_features(ds.results / "fid_stats", "segmenter", split, segmenter_sha,
-                                                fingerprint, real_parts)
-        real_miou = mean_iou(sum(parts[:len(real)]))
-        real_seg_features = parts[len(real):]
-        log.info("the segmenter on the real clips: mIoU %.3f", real_miou)
+    reference = _segmenter_reference(ds, real, split, fingerprint)
     # every synthesized video is read once; each metric family below uses these arrays
     fakes = {m: [_method_frames(ds, m, seq, f) for seq, (f, _, _) in real.items()] for m in methods}
     feature_metrics = _feature_metrics(ds, real, fakes, split, fingerprint)
+    results = {}
     for method in methods:
         log.info("%s: scoring %d frames", method, sum(len(f) for f in fakes[method]))
-        errors, psnrs, ssims = [], [], []
-        for fake, (real_frames, back, conf) in zip(fakes[method], real.values()):
-            errors.append(np.array([warping_error(list(fake), back, conf)]))
-            psnrs.append(np.array([psnr(f, r) for f, r in zip(fake, real_frames)]))
-            ssims.append(np.array([ssim(f, r) for f, r in zip(fake, real_frames)]))
         counts = {"clips": len(real), "frames": int(sum(len(f) for f in fakes[method])), "resolution": resolution}
-        metrics = {}
-        for name, per_clip, extra in (
-                ("temporal_warping_error", errors, {"extractor": "source backward flow", "real_videos_value": float(floor)}),
-                ("psnr", psnrs, {"extractor": None}), ("ssim", ssims, {"extractor": None})):
-            value, spread = _mean_entry(per_clip)
-            metrics[name] = {"value": value, **extra, "weights_sha256": None, "spread": spread, **counts}
-        if segmenter is not None:
-            matrices = [_segmentation_miou(ds, segmenter, list(fake), truth[seq]) for fake, seq in zip(fakes[method], real)]
-            metrics["segmentation_miou"] = {
-                "value": mean_iou(sum(matrices)), "extractor": segmenter_name, "weights_sha256": segmenter_sha,
-                "real_videos_value": real_miou, "against": "the labels stage's maps (the generator's input)",
-                "spread": bootstrap(matrices, lambda parts: mean_iou(sum(parts))), **counts}
-            if stand_in:
-                fake_features = [_segmenter_features(segmenter, [fake]) for fake in fakes[method]]
-                metrics["image_fid_segmenter_standin"] = {
-                    **frechet_entry(real_seg_features, fake_features),
-                    "extractor": f"STAND-IN, not Inception: pooled backbone features of {segmenter_name}",
-                    "weights_sha256": segmenter_sha, **counts}
+        metrics = _pixel_metrics(fakes[method], real, floor, counts)
+        if isinstance(reference, _SegmenterReference):
+            metrics.update(_segmenter_metrics(reference, ds, fakes[method], real, counts))
         else:
-            metrics["segmentation_miou"] = {"value": None, "available": False, "reason": segmenter_name}
+            metrics["segmentation_miou"] = {"value": None, "available": False, "reason": reference}
         for name, entry in feature_metrics[method].items():
             metrics[name] = {**entry, **counts}
         for name, reason in UNAVAILABLE.items():
