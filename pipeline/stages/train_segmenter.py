@@ -126,25 +126,10 @@ def build_model(settings) -> trainable.TorchvisionDeepLabV3:
                                           fine_channels=settings.fine_channels)
 
 
-def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None = None) -> dict:
-    settings = ds.settings.labels.train
-    rows = manifest.annotated_rows(ds, "train")
-    if rows.empty:
-        raise InputError(ds.results / "frames",
-                         f"no annotated frames with labels in the train split of {ds.name}: mode 'train' "
-                         "needs the dataset's annotated subset (Cityscapes gtFine)")
-    images, targets = load_pairs(ds, rows)
-    eval_split = eval_split or ds.settings.evaluate.split
-    held_out = manifest.annotated_rows(ds, eval_split)
-    log.info("training %s DeepLabV3 on %d annotated frames (%dx%d); %d held-out frames (%s)",
-             settings.backbone, len(images), images.shape[2], images.shape[1], len(held_out), eval_split)
-    torch.manual_seed(settings.seed)
-    generator = torch.Generator().manual_seed(settings.seed)
-    dev = pick_device(device)
-    model = build_model(settings)
-    if settings.imagenet_backbone:
-        model.load_imagenet_backbone()
-    model = model.to(dev).to(memory_format=torch.channels_last).train()
+def _fit(model, images: np.ndarray, targets: np.ndarray, settings, dev: torch.device, generator: torch.Generator,
+         name: str) -> tuple[int, float, float]:
+    """The training loop: Adam, warm-up then poly decay over the steps (or the time limit), half-size
+    frames for the first low_res_share of it. Returns (steps run, seconds, final loss)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     weights = class_weights(targets).to(dev) if settings.class_weights else None
     steps, limit = settings.steps, settings.minutes
@@ -155,7 +140,7 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
     all_images = torch.from_numpy(images).permute(0, 3, 1, 2).to(store)
     all_targets = torch.from_numpy(targets).to(store)
     start, losses, step, low_res = time.perf_counter(), deque(maxlen=50), 0, settings.low_res_share > 0
-    progress = progress_bar(total=steps, desc=f"segmenter {ds.name}", unit="step")
+    progress = progress_bar(total=steps, desc=f"segmenter {name}", unit="step")
     for step in range(1, steps + 1):
         index = torch.randint(0, len(images), (settings.batch,), generator=generator).to(store)
         batch_images, batch_targets = augment(all_images[index].to(dev).float(), all_targets[index].to(dev).long(),
@@ -189,20 +174,50 @@ def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None =
             log.info("stopping after %.1f minutes (minutes: %s)", (time.perf_counter() - start) / 60, limit)
             break
     progress.close()
-    seconds = time.perf_counter() - start
-    metrics = {"dataset": ds.name, "backbone": settings.backbone, "steps": step, "seconds": round(seconds, 1),
-               "train_frames": len(images), "final_loss": round(torch.stack(list(losses)).mean().item(), 4),
+    return step, time.perf_counter() - start, torch.stack(list(losses)).mean().item()
+
+
+def _held_out_metrics(ds: Dataset, model, held_out: pd.DataFrame, split: str, dev: torch.device) -> dict:
+    """mIoU and accuracy on the held-out annotated frames, with the labels stage's inference (and
+    the network alone, when that inference adds scales or flips)."""
+    held_images, held_targets = load_pairs(ds, held_out)
+    inference = predict.inference_settings(ds.settings.labels)
+    metrics = {"split": split, "inference": inference, **evaluate(model, held_images, held_targets, dev, **inference)}
+    if inference != {"scales": [1.0], "flip": False}:  # what the network alone gives
+        single = evaluate(model, held_images, held_targets, dev)
+        metrics["single_scale"] = {k: single[k] for k in ("miou", "pixel_accuracy")}
+    log.info("held-out mIoU %.4f on %d frames (scales %s, flip %s)", metrics["miou"],
+             len(held_images), inference["scales"], inference["flip"])
+    return metrics
+
+
+def train(ds: Dataset, out: Path, device: str = "auto", eval_split: str | None = None) -> dict:
+    """Train the dataset's DeepLabV3 on its annotated train frames, score it on the held-out split
+    and write the model (``out``) and metrics.json beside it; returns the metrics."""
+    settings = ds.settings.labels.train
+    rows = manifest.annotated_rows(ds, "train")
+    if rows.empty:
+        raise InputError(ds.results / "frames",
+                         f"no annotated frames with labels in the train split of {ds.name}: mode 'train' "
+                         "needs the dataset's annotated subset (Cityscapes gtFine)")
+    images, targets = load_pairs(ds, rows)
+    eval_split = eval_split or ds.settings.evaluate.split
+    held_out = manifest.annotated_rows(ds, eval_split)
+    log.info("training %s DeepLabV3 on %d annotated frames (%dx%d); %d held-out frames (%s)",
+             settings.backbone, len(images), images.shape[2], images.shape[1], len(held_out), eval_split)
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    dev = pick_device(device)
+    model = build_model(settings)
+    if settings.imagenet_backbone:
+        model.load_imagenet_backbone()
+    model = model.to(dev).to(memory_format=torch.channels_last).train()
+    steps, seconds, final_loss = _fit(model, images, targets, settings, dev, generator, ds.name)
+    metrics = {"dataset": ds.name, "backbone": settings.backbone, "steps": steps, "seconds": round(seconds, 1),
+               "train_frames": len(images), "final_loss": round(final_loss, 4),
                "device": str(dev), "settings": dataclasses.asdict(settings)}
     if not held_out.empty:
-        held_images, held_targets = load_pairs(ds, held_out)
-        inference = predict.inference_settings(ds.settings.labels)
-        metrics["held_out"] = {"split": eval_split, "inference": inference,
-                               **evaluate(model, held_images, held_targets, dev, **inference)}
-        if inference != {"scales": [1.0], "flip": False}:  # what the network alone gives
-            single = evaluate(model, held_images, held_targets, dev)
-            metrics["held_out"]["single_scale"] = {k: single[k] for k in ("miou", "pixel_accuracy")}
-        log.info("held-out mIoU %.4f on %d frames (scales %s, flip %s)", metrics["held_out"]["miou"],
-                 len(held_images), inference["scales"], inference["flip"])
+        metrics["held_out"] = _held_out_metrics(ds, model, held_out, eval_split, dev)
     metrics["train"] = {k: v for k, v in evaluate(model, images, targets, dev).items() if k in ("miou", "frames", "pixel_accuracy")}
     trainable.save(out, model.cpu(), metrics)
     with atomic_file(out.with_name("metrics.json")) as tmp:
