@@ -95,45 +95,40 @@ def _check_map(key: str, image: np.ndarray, path, problems: Problems) -> bool:
     return True
 
 
-def _load_sequence(ds: Dataset, seq: datasets.Sequence, problems: Problems) -> dict | None:
-    stage = conditions.source_stage(ds)
-    try:
-        frame_paths = conditions.frame_paths(ds, seq)
-        width, height = image_size(frame_paths[0])
-    except InputError as err:
-        problems.add(err.where, err.problem)
-        return None
-    n = len(frame_paths)
-    arrays = {"frames": np.empty((n, height, width, 3), np.uint8)}
-    if stage is None:
-        arrays["labels"] = np.empty((n, height, width), np.uint8)
-        arrays["instances"] = np.empty((n, height, width), np.uint16)
+def _frame_readers(ds: Dataset, seq: datasets.Sequence, frame_path: Path, index: int) -> dict:
+    """What frame ``index`` of a sequence is cached from: {array name: (path, reader)}."""
+    readers = {"frames": (frame_path, read_rgb)}
+    if conditions.source_stage(ds) is None:
+        for key in ("labels", "instances"):
+            readers[key] = (ds.results / key / seq.name / f"{index:06d}.png", lambda p: read_map(p, np.int64))
     else:
-        arrays["condition"] = np.empty((n, height, width, len(conditions.channels(ds))), np.uint8)
-    before = len(problems)
-    for index in range(n):
-        readers = {"frames": (frame_paths[index], read_rgb)}
-        if stage is None:
-            for key in ("labels", "instances"):
-                readers[key] = (ds.results / key / seq.name / f"{index:06d}.png", lambda p: read_map(p, np.int64))
-        else:
-            readers["condition"] = (conditions.condition_path(ds, seq, index), lambda p: conditions.read_condition(ds, p))
-        for key, (path, read) in readers.items():
-            try:
-                image = read(path)
-            except InputError as err:
-                problems.add(err.where, err.problem)
-                continue
-            if image.shape[:2] != (height, width):
-                problems.add(path, f"size {image.shape[1]}x{image.shape[0]} differs from the frames' {width}x{height}")
-                continue
-            if image.shape[2:] != arrays[key].shape[3:]:
-                problems.add(path, f"{image.shape[2]} channels, expected {arrays[key].shape[3]} "
-                                   f"({conditions.channels(ds)})")
-                continue
-            if _check_map(key, image, path, problems):
-                arrays[key][index] = image
-    flow_path = ds.results / "flow" / seq.name / "flow.npz"
+        readers["condition"] = (conditions.condition_path(ds, seq, index), lambda p: conditions.read_condition(ds, p))
+    return readers
+
+
+def _read_frame(ds: Dataset, readers: dict, index: int, arrays: dict, problems: Problems) -> None:
+    """Read one frame's images into ``arrays[...][index]``, each checked for size, channels and values."""
+    height, width = arrays["frames"].shape[1:3]
+    for key, (path, read) in readers.items():
+        try:
+            image = read(path)
+        except InputError as err:
+            problems.add(err.where, err.problem)
+            continue
+        if image.shape[:2] != (height, width):
+            problems.add(path, f"size {image.shape[1]}x{image.shape[0]} differs from the frames' {width}x{height}")
+            continue
+        if image.shape[2:] != arrays[key].shape[3:]:
+            problems.add(path, f"{image.shape[2]} channels, expected {arrays[key].shape[3]} "
+                               f"({conditions.channels(ds)})")
+            continue
+        if _check_map(key, image, path, problems):
+            arrays[key][index] = image
+
+
+def _read_flows(flow_path: Path, n: int, height: int, width: int, problems: Problems) -> dict:
+    """The sequence's forward and backward flows (float16) and confidences (uint8), shape-checked."""
+    arrays = {}
     try:
         flows = load_npz(flow_path, ("flow", "confidence", "flow_backward", "confidence_backward"))
         for key, conf_key in (("flow", "confidence"), ("flow_backward", "confidence_backward")):
@@ -152,6 +147,29 @@ def _load_sequence(ds: Dataset, seq: datasets.Sequence, problems: Problems) -> d
             arrays[conf_key] = np.rint(confidence * 255).astype(np.uint8)
     except InputError as err:
         problems.add(err.where, err.problem)
+    return arrays
+
+
+def _load_sequence(ds: Dataset, seq: datasets.Sequence, problems: Problems) -> dict | None:
+    """One sequence's cached arrays (frames, labels + instances or the condition, flows), or None
+    when any of its files has a problem (each one added to ``problems``)."""
+    try:
+        frame_paths = conditions.frame_paths(ds, seq)
+        width, height = image_size(frame_paths[0])
+    except InputError as err:
+        problems.add(err.where, err.problem)
+        return None
+    n = len(frame_paths)
+    arrays = {"frames": np.empty((n, height, width, 3), np.uint8)}
+    if conditions.source_stage(ds) is None:
+        arrays["labels"] = np.empty((n, height, width), np.uint8)
+        arrays["instances"] = np.empty((n, height, width), np.uint16)
+    else:
+        arrays["condition"] = np.empty((n, height, width, len(conditions.channels(ds))), np.uint8)
+    before = len(problems)
+    for index, frame_path in enumerate(frame_paths):
+        _read_frame(ds, _frame_readers(ds, seq, frame_path, index), index, arrays, problems)
+    arrays.update(_read_flows(ds.results / "flow" / seq.name / "flow.npz", n, height, width, problems))
     if len(problems) > before:
         return None
     return arrays
