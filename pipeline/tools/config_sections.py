@@ -8,13 +8,13 @@ changing the schema.
 
 from __future__ import annotations
 
-import argparse
 import json
 import textwrap
 from pathlib import Path
 
 from pipeline.core.config import _schema
 from pipeline.core.settings import class_name, is_section, resolve
+from pipeline.tools.generated import write_main
 
 OUTPUT = Path(__file__).resolve().parents[1] / "core" / "sections.py"
 SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}
@@ -94,12 +94,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.tools.config_sections",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=OUTPUT)
-    args = parser.parse_args(argv)
-    args.output.write_text(render())
-    print(f"wrote {args.output}")
+    write_main("pipeline.tools.config_sections", __doc__, OUTPUT, render, argv)
 
 
 if __name__ == "__main__":

@@ -7,14 +7,12 @@ the file is current: rerun this after changing an option.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import yaml
 
 from model import options
 from pipeline.core.config import RUN_SCHEMA_PATH
 from pipeline.core.runs import WORKFLOW_KEYS
+from pipeline.tools.generated import write_main
 
 # what the workflow sets over a run's options (pipeline/core/runs.trainer_paths): not the user's to set
 WORKFLOW_SET = ("dataset", "cache", "output", "code")
@@ -39,11 +37,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.tools.run_schema", description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=RUN_SCHEMA_PATH)
-    args = parser.parse_args(argv)
-    args.output.write_text(render())
-    print(f"wrote {args.output}")
+    write_main("pipeline.tools.run_schema", __doc__, RUN_SCHEMA_PATH, render, argv)
 
 
 if __name__ == "__main__":
