@@ -100,8 +100,10 @@ def _with_defaults(validator_class):
 _VALIDATOR = _with_defaults(jsonschema.Draft202012Validator)
 
 
+@functools.lru_cache(maxsize=1)
 def _schema() -> dict:
-    """The config schema, with the run schema as ``$defs/run``."""
+    """The config schema, with the run schema as ``$defs/run`` (read once a process: 150 ms of YAML
+    parsing; shared, so never modified)."""
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     schema["$defs"]["run"] = yaml.safe_load(RUN_SCHEMA_PATH.read_text())
     return schema
