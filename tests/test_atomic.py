@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.core.atomic import atomic_dir, atomic_file
 from pipeline.core.errors import InputError
+from pipeline.core.images import write_rgb
 from pipeline.datasets import manifest
+from tests.conftest import REPO, make_dataset
 
 
 def test_atomic_dir_appears_only_on_success(tmp_path):
@@ -49,3 +54,45 @@ def test_manifest_concat_sorts_and_refuses_duplicates(tmp_path):
     (tmp_path / "bad.csv").write_text("seq,index\nx,1\n")
     with pytest.raises(InputError, match=r"bad.csv: manifest lacks columns"):
         manifest.read(tmp_path / "bad.csv")
+
+
+def _killed_while_writing(target) -> None:
+    """A process that dies by SIGKILL inside atomic_dir(target), after writing a frame."""
+    import subprocess
+    import sys
+
+    code = ("import os, signal, sys\n"
+            "from pipeline.core.atomic import atomic_dir\n"
+            "with atomic_dir(sys.argv[1]) as tmp:\n"
+            "    (tmp / (sys.argv[2] + '_000000_000000_leftImg8bit.png')).write_bytes(b'half')\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(target), target.name], cwd=REPO)
+    assert result.returncode == -9
+
+
+def test_a_killed_writer_leaves_a_temporary_that_no_scanner_lists_and_a_rerun_removes(tmp_path):
+    from pipeline.core.atomic import is_temporary
+    from pipeline.datasets import list_sequences
+
+    ds = make_dataset(tmp_path, "c", adapter="cityscapes", root=str(tmp_path / "root"), require_annotations=False)
+    (ds.root / "leftImg8bit_sequence" / "train" / "aachen").mkdir(parents=True)
+    write_rgb(ds.root / "leftImg8bit_sequence" / "train" / "aachen" / "aachen_000000_000000_leftImg8bit.png",
+              np.zeros((8, 8, 3), np.uint8))
+    killed = ds.root / "leftImg8bit_sequence" / "train" / "bremen"
+    _killed_while_writing(killed)
+    [stale] = [p for p in killed.parent.iterdir() if p.name != "aachen"]
+    assert is_temporary(stale) and not killed.exists()
+    assert [s.name for s in list_sequences(ds)] == ["aachen_000000"]  # not bremen_000000 from the temporary
+    with atomic_dir(killed) as tmp:  # the rerun of the killed job
+        (tmp / "bremen_000000_000000_leftImg8bit.png").write_bytes(b"x")
+    assert sorted(p.name for p in killed.parent.iterdir()) == ["aachen", "bremen"]  # the stale one is gone
+
+
+def test_a_temporary_of_a_live_writer_is_left_alone(tmp_path):
+    from pipeline.core.atomic import remove_stale_temporaries
+
+    target = tmp_path / "out"
+    live = tmp_path / f".out.tmp-{os.getpid()}-0123abcd"
+    live.mkdir()
+    assert remove_stale_temporaries(target) == [] and live.is_dir()
+

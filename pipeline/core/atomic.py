@@ -2,20 +2,57 @@
 
 ``atomic_dir`` and ``atomic_file`` give a temporary sibling path; on success it is renamed over the
 final path, on any error it is removed, so a half-written result never looks complete and results
-that were already complete are never touched by a failing job.
+that were already complete are never touched by a failing job. A job killed outright (SIGKILL, a
+dead machine) cannot remove its temporary: the next write of the same path removes the ones whose
+process is gone, and every scanner of inputs skips temporary names (:func:`is_temporary`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
 
 
+_TEMP = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}$")
+
+
 def _temp_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def is_temporary(path: str | Path) -> bool:
+    """Whether ``path`` is an atomic write's temporary (``.<name>.tmp-<pid>-<hex>``), not a result."""
+    return _TEMP.match(Path(path).name) is not None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporaries of ``path`` left by writers that are gone (killed mid-write)."""
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for sibling in path.parent.iterdir():
+        match = _TEMP.match(sibling.name)
+        if match and match["name"] == path.name and not _alive(int(match["pid"])):
+            if sibling.is_dir() and not sibling.is_symlink():
+                shutil.rmtree(sibling, ignore_errors=True)
+            else:
+                sibling.unlink(missing_ok=True)
+            removed.append(sibling)
+    return removed
 
 
 @contextlib.contextmanager
@@ -23,6 +60,7 @@ def atomic_dir(path: str | Path):
     """Yield a temporary directory that becomes ``path`` when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = _temp_sibling(path)
     tmp.mkdir()
     try:
@@ -44,6 +82,7 @@ def atomic_file(path: str | Path):
     """Yield a temporary file path that replaces ``path`` when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = _temp_sibling(path)
     try:
         yield tmp

@@ -39,7 +39,9 @@ def _scan(ds: Dataset, split: str) -> dict[str, list[tuple[int, Path]]]:
     split_dir = ds.root / "leftImg8bit_sequence" / split
     if not split_dir.is_dir():
         return found
-    for city_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+    # hidden names are not data: a killed job's temporary folder (pipeline/core/atomic.py) holds
+    # frames with real names, and would pass for a sequence
+    for city_dir in sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for path in city_dir.iterdir():
             match = _FRAME.match(path.name)
             if match:

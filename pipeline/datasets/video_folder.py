@@ -23,7 +23,8 @@ def _videos(ds: Dataset) -> dict[str, Path]:
     extensions = {e.lower() for e in ds.settings.video_extensions}
     found: dict[str, Path] = {}
     for path in sorted(root.rglob("*")):
-        if path.is_file() and path.suffix.lower() in extensions:
+        hidden = any(part.startswith(".") for part in path.relative_to(root).parts)  # e.g. a killed copy's temporary
+        if path.is_file() and not hidden and path.suffix.lower() in extensions:
             name = re.sub(r"[^A-Za-z0-9_-]", "_", str(path.relative_to(root).with_suffix("")).replace("/", "__"))
             if name in found:
                 raise InputError(path, f"has the same sequence name {name!r} as {found[name]}; rename one")

@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> None:
         args = parser.parse_args(argv)
         setup_logging(args.verbose)
         ds, _ = dataset_from_args(args)
-        name = args.sequence or sorted(p.name for p in (ds.results / "sketch").iterdir() if p.is_dir() and p.name != "shards")[0]
+        name = args.sequence or sorted(p.name for p in (ds.results / "sketch").iterdir()
+                                       if p.is_dir() and p.name != "shards" and not p.name.startswith("."))[0]
         print(contact_sheet(ds, name, args.contact_sheet, args.count))
         return
     sequence_stage_main("sketch", __doc__, {"dlib": sketch_sequence}, argv, inputs_of=model_inputs)
