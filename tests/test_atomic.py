@@ -96,3 +96,14 @@ def test_a_temporary_of_a_live_writer_is_left_alone(tmp_path):
     live.mkdir()
     assert remove_stale_temporaries(target) == [] and live.is_dir()
 
+
+def test_one_sequence_name_in_two_splits_is_refused(tmp_path):
+    from pipeline.datasets import list_sequences
+
+    ds = make_dataset(tmp_path, "c", adapter="cityscapes", root=str(tmp_path / "root"), require_annotations=False)
+    for split in ("train", "val"):
+        folder = ds.root / "leftImg8bit_sequence" / split / "aachen"
+        folder.mkdir(parents=True)
+        write_rgb(folder / "aachen_000000_000000_leftImg8bit.png", np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(InputError, match=r"val/aachen: sequence aachen_000000 is also in .*train/aachen"):
+        list_sequences(ds)

@@ -50,8 +50,15 @@ def _scan(ds: Dataset, split: str) -> dict[str, list[tuple[int, Path]]]:
 
 def list_sequences(ds: Dataset) -> list[Sequence]:
     root = _check_root(ds)
-    seqs = [Sequence(name, split, frames[0][1].parent.name) for split in ds.settings.splits
-            for name, frames in _scan(ds, split).items()]
+    seqs, seen = [], {}
+    for split in ds.settings.splits:
+        for name, frames in _scan(ds, split).items():
+            folder = frames[0][1].parent
+            if name in seen:  # one name, two sequences: the cache would keep only one of them
+                raise InputError(folder, f"sequence {name} is also in {seen[name]}: a sequence name must "
+                                         f"be unique across the splits; rename one of the cities")
+            seen[name] = folder
+            seqs.append(Sequence(name, split, folder.name))
     if not seqs:
         raise InputError(root / "leftImg8bit_sequence", f"no *_leftImg8bit.png frames in the splits "
                                                          f"{ds.settings.splits}")
