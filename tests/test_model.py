@@ -129,6 +129,31 @@ def test_weights_registry_loads_refuses_and_explains(tmp_path):
         resolve(offline, cache_dir=cache, download=False)
 
 
+
+def test_a_download_with_the_wrong_hash_is_not_resumed_on_the_next_try(tmp_path, monkeypatch):
+    """A server that honours Range: the wrong first body must not stay as the .partial that the
+    next try appends the rest to (its hash could never match again)."""
+    import io
+    import urllib.request
+
+    good = bytes(range(256)) * 8
+    served = {"body": b"x" * len(good)}  # the first try gets a wrong file of the right size
+
+    class Response(io.BytesIO):
+        def __init__(self, request):
+            offset = int(request.headers.get("Range", "bytes=0-")[6:-1])
+            super().__init__(served["body"][offset:])
+            self.status = 206 if offset else 200
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda request, timeout: Response(request))
+    entry = WeightEntry("net", "https://example.invalid/net.pth", "net.pth", hashlib.sha256(good).hexdigest(), "l")
+    cache = tmp_path / "cache"
+    with pytest.raises(WeightsError, match="does not match"):
+        resolve(entry, cache_dir=cache)
+    assert not (cache / "net.pth.partial").exists()
+    served["body"] = good
+    assert resolve(entry, cache_dir=cache).read_bytes() == good
+
 # ---------------------------------------------------------------- trainer
 
 def _options(shard, output, steps=(3, 3), **train):

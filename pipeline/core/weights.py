@@ -135,7 +135,11 @@ def _download(entry: WeightEntry, target: Path) -> None:
         if offset and response.status != 206:  # server ignored the range: start over
             out.truncate(0)
         shutil.copyfileobj(response, out)
-    verify(entry, partial)
+    try:
+        verify(entry, partial)
+    except WeightsError:
+        partial.unlink()  # resuming a wrong file would append to it forever: the next try starts over
+        raise
     partial.rename(target)
 
 
