@@ -42,6 +42,7 @@ from model.inputs import instance_edges, one_hot_labels
 from model.multimodal import draw_vector, label_of, sample_features
 from model.trainer import cache_shards
 from pipeline.core.cache_format import condition_of, read_header
+from pipeline.core.checkpoint_files import load_checkpoint
 from pipeline.core.cityscapes_labels import NUM_LABEL_IDS
 from pipeline.core.devices import pick_device
 
@@ -60,7 +61,9 @@ class Synthesizer:
     def load(cls, checkpoint_path: Path, device: str | None = None, weights: str = "auto") -> "Synthesizer":
         """From a final.pt, on ``device`` (default: cuda when available)."""
         dev = pick_device(device)
-        return cls(torch.load(checkpoint_path, map_location=dev, weights_only=False), dev, weights)
+        checkpoint = load_checkpoint(checkpoint_path, "train the run again (its final.pt)", map_location=dev,
+                                     weights_only=False)
+        return cls(checkpoint, dev, weights)
 
     def __init__(self, checkpoint: dict, device: torch.device, weights: str = "auto") -> None:
         opts = checkpoint["options"]

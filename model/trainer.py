@@ -63,6 +63,7 @@ from model.losses import VGGLoss
 from model.multimodal import FeatureEncoder, fit_class_gmms, instance_vectors
 from model.objective import Objective
 from pipeline.core.atomic import atomic_file
+from pipeline.core.checkpoint_files import load_checkpoint
 from pipeline.core.cityscapes_labels import NUM_LABEL_IDS
 from pipeline.core.devices import pick_device, resolve_precision
 from pipeline.core.progress import progress
@@ -184,10 +185,8 @@ class Trainer:
 
     def _single_image_run(self, path: str):
         """The generator of a trained single-image run (its weight average where it has one), frozen."""
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        except OSError as err:
-            raise options_mod.OptionsError(f"train.single_image_generator: cannot read {path} ({err})") from None
+        checkpoint = load_checkpoint(path, "train the single-image run again (train.single_image_generator "
+                                           "names its final.pt)", map_location="cpu", weights_only=False)
         cfg = generator_config(checkpoint["options"]["model"])
         if cfg.n_frames != 1 or cfg.use_history:
             raise options_mod.OptionsError(f"train.single_image_generator: {path} is not a single-image model "
@@ -439,7 +438,8 @@ def _setup_distributed() -> tuple[int, int, torch.device | None]:
 
 def _resume(trainer: Trainer, latest: Path, rank: int) -> None:
     """Continue from ``latest`` if it was made with the same options and code; else set it aside."""
-    state = torch.load(latest, map_location=trainer.device, weights_only=False)
+    state = load_checkpoint(latest, "delete it to train this run from the start", map_location=trainer.device,
+                            weights_only=False)
     if state.get("options") != options_mod.to_dict(trainer.opts):  # other options or code: not this run
         stale = latest.with_name(f"latest.stale-{time.strftime('%Y%m%d-%H%M%S')}.pt")
         if rank == 0:

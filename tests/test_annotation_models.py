@@ -296,3 +296,17 @@ def test_a_missing_trained_annotator_says_which_stage_and_target_make_it(tmp_pat
     with pytest.raises(InputError, match=r"no trained Mask R-CNN: run `python -m pipeline.stages.train_instances` "
                                          r"\(instances mode 'train'\) .*<ds>/instance_model/model.pt"):
         instances.load_trained(tmp_path / "instance_model" / "model.pt")
+
+
+@pytest.mark.parametrize("loader, stage", [("pipeline.segmentation.trainable", "train_segmenter"),
+                                           ("pipeline.segmentation.maskrcnn", "train_instances")])
+def test_a_truncated_annotator_checkpoint_says_which_rule_makes_it(tmp_path, loader, stage):
+    import importlib
+
+    from pipeline.core.errors import InputError
+
+    path = tmp_path / "model.pt"
+    torch.save({"state_dict": {"w": torch.zeros(4096)}}, path)
+    path.write_bytes(path.read_bytes()[:3000])
+    with pytest.raises(InputError, match=rf"model.pt: is truncated or corrupt .*rule {stage}"):
+        importlib.import_module(loader).load(path)

@@ -55,3 +55,38 @@ def test_multimodal_and_semantic_manipulation_options(small_cache, checkpoint):
     assert np.abs(base - run(features_seed=0, resample={car})).mean() > 0  # one instance resampled
     trees = run(features_seed=0, remap={21: 11})  # semantic manipulation: vegetation -> building
     assert (labels == 21).any() and np.abs(base - trees).mean() > 0
+
+
+def _truncated_copy(path, target):
+    data = path.read_bytes()
+    target.write_bytes(data[: len(data) // 2])
+    return target
+
+
+def test_a_truncated_final_checkpoint_names_the_file_and_the_remedy(small_cache, checkpoint, tmp_path, capsys):
+    from pipeline.stages import synthesize as synthesize_stage
+
+    _, shard = small_cache
+    cut = _truncated_copy(checkpoint, tmp_path / "final.pt")
+    with pytest.raises(SystemExit) as stop:
+        synthesize_stage.main(["--checkpoint", str(cut), "--cache", str(shard), "--output", str(tmp_path / "s"),
+                               "--device", "cpu"])
+    assert stop.value.code == 2
+    assert f"{cut}: is truncated or corrupt" in capsys.readouterr().err and not (tmp_path / "s").exists()
+
+
+def test_a_truncated_latest_checkpoint_stops_the_resume_with_its_name(small_cache, checkpoint, tmp_path):
+    from pipeline.core.errors import InputError
+
+    _, shard = small_cache
+    run = tmp_path / "run"
+    run.mkdir()
+    _truncated_copy(checkpoint.with_name("latest.pt"), run / "latest.pt")
+    opts = options_mod.from_dict({
+        "dataset": "demo", "cache": [str(shard)], "output": str(run),
+        "model": {"ngf": 8, "n_downsample": 2, "n_blocks": 2, "feat_nc": 3, "n_local": 1},
+        "discriminator": {"ndf": 8, "n_layers": 2, "temporal_scales": 1}, "loss": {"lambda_vgg": 0},
+        "schedule": [{"steps": 1, "n_frames": 3, "scale": 0.5}, {"steps": 1, "n_frames": 3, "scales": 1}],
+        "train": {"first_frame": "image"}})
+    with pytest.raises(InputError, match=r"latest.pt: is truncated or corrupt .*delete it to train this run from the start"):
+        train(opts, resume=True, device="cpu")

@@ -25,6 +25,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import mobilenet_backbone
 from torchvision.ops import MultiScaleRoIAlign
 
+from pipeline.core.checkpoint_files import load_checkpoint
 from pipeline.core.cityscapes_labels import ID, INSTANCE_DIVISOR
 from pipeline.core.weights import WeightsError, load_into
 
@@ -91,7 +92,7 @@ def save(path: Path, model: MaskRCNN, backbone: str, meta: dict) -> None:
 
 def load(path: Path) -> MaskRCNN:
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = load_checkpoint(path, "rerun python -m pipeline.stages.train_instances (rule train_instances)", map_location="cpu")
         model = build(checkpoint["backbone"], min_size=checkpoint.get("min_size", 256),  # the size it was trained at
                       max_size=checkpoint.get("max_size", 1024),
                       fpn_stages=checkpoint.get("fpn_stages", LEGACY_FPN_STAGES))

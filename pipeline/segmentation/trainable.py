@@ -21,6 +21,7 @@ from torchvision.models.segmentation import (
 )
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
+from pipeline.core.checkpoint_files import load_checkpoint
 from pipeline.core.cityscapes_labels import NUM_TRAIN_IDS
 from pipeline.core.weights import (
     DEFAULT_ENTRIES,
@@ -174,7 +175,7 @@ def save(path: Path, model: TorchvisionDeepLabV3, meta: dict) -> None:
 
 def load(path: Path) -> TorchvisionDeepLabV3:
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = load_checkpoint(path, "rerun python -m pipeline.stages.train_segmenter (rule train_segmenter)", map_location="cpu")
         model = TorchvisionDeepLabV3(checkpoint["backbone"], checkpoint["num_classes"], checkpoint["input_scale"],
                                      checkpoint.get("decoder", False), checkpoint.get("aspp_channels", 256),
                                      checkpoint.get("decoder_channels", 96), checkpoint.get("fine_channels", 0))

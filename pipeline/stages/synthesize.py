@@ -17,8 +17,10 @@ import sys
 from pathlib import Path
 
 from model.synthesis import SynthesisError, synthesize
+from pipeline.core.errors import main_guard
 
 
+@main_guard
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipeline.stages.synthesize", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, required=True)

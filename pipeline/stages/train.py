@@ -17,7 +17,7 @@ from pathlib import Path
 
 from model import options as options_mod
 from model.trainer import NonFiniteLoss, train
-from pipeline.core.cache_format import CacheError
+from pipeline.core.errors import InputError
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         train(opts, resume=args.resume, max_steps=args.max_steps, device=args.device)
     except NonFiniteLoss:
         sys.exit(3)
-    except (CacheError, options_mod.OptionsError) as err:  # the cache does not fit these options
+    except (InputError, options_mod.OptionsError) as err:  # a damaged checkpoint, a cache that does not fit
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
 
