@@ -346,6 +346,8 @@ class Trainer:
         self.scaler.scale(g_loss).backward(inputs=self.g_parameters(stage_index), retain_graph=True)
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler.scale(d_loss).backward(inputs=self.d_parameters())
+        if not self.scaler.is_enabled():  # fp16's scaler skips a step with inf gradients itself
+            self._check_gradients(stage_index)
         self.scaler.step(self.opt_g)
         self.scaler.step(self.opt_d)
         self.scaler.update()
@@ -363,6 +365,13 @@ class Trainer:
         out = {k: float(v.detach()) for k, v in logs.items()}
         out["g_total"], out["d_total"] = float(g_loss.detach()), float(d_loss.detach())
         return out
+
+    def _check_gradients(self, stage_index: int) -> None:
+        """Stop before a non-finite gradient reaches the weights (finite losses can still overflow)."""
+        for name, params in (("G", self.g_parameters(stage_index)), ("D", self.d_parameters())):
+            grads = [p.grad for p in params if p.grad is not None]
+            if grads and not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
+                raise NonFiniteLoss(f"step {self.step}: non-finite gradient of {name}'s weights")
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:

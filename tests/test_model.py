@@ -233,6 +233,28 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(small_cache, tmp_pa
     assert (out / "latest.pt").read_bytes() == before
 
 
+@pytest.mark.parametrize("poison, message", [("d_loss", "non-finite loss"), ("d_grad", "non-finite gradient of D")])
+def test_a_non_finite_discriminator_loss_or_gradient_stops_before_the_weights_change(
+        small_cache, tmp_path, monkeypatch, poison, message):
+    _, shard = small_cache
+    out = tmp_path / poison
+    train(_options(shard, out, steps=(2, 2)), max_steps=2, device="cpu")
+    before = (out / "latest.pt").read_bytes()
+    original = Trainer.losses
+
+    def poisoned(self, inputs, generated):
+        g_loss, d_loss, logs = original(self, inputs, generated)
+        if poison == "d_loss":
+            return g_loss, d_loss * float("inf"), logs
+        d_loss.register_hook(lambda grad: grad * float("inf"))  # the loss stays finite, its gradient does not
+        return g_loss, d_loss, logs
+
+    monkeypatch.setattr(Trainer, "losses", poisoned)
+    with pytest.raises(NonFiniteLoss, match=f"step 2: {message}"):
+        train(_options(shard, out, steps=(2, 2)), resume=True, device="cpu")
+    assert (out / "latest.pt").read_bytes() == before
+
+
 def test_first_frame_from_a_single_image_generator(small_cache, tmp_path):
     _, shard = small_cache
     opts = _options(shard, tmp_path / "image", steps=(1, 1), first_frame="image")
