@@ -90,3 +90,16 @@ def test_a_truncated_latest_checkpoint_stops_the_resume_with_its_name(small_cach
         "train": {"first_frame": "image"}})
     with pytest.raises(InputError, match=r"latest.pt: is truncated or corrupt .*delete it to train this run from the start"):
         train(opts, resume=True, device="cpu")
+
+
+def test_a_flipped_byte_in_a_checkpoint_is_caught_on_load(checkpoint, tmp_path):
+    from pipeline.core.checkpoint_files import load_checkpoint
+    from pipeline.core.errors import InputError
+
+    data = bytearray(checkpoint.read_bytes())
+    data[len(data) // 2] ^= 0x01  # inside a tensor's bytes: torch.load alone would load it
+    flipped = tmp_path / "final.pt"
+    flipped.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"final.pt: is corrupt \(record .* fails its CRC-32 check\); train it"):
+        load_checkpoint(flipped, "train it", weights_only=False)
+    assert load_checkpoint(checkpoint, "train it", weights_only=False)["step"] == 2
