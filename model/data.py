@@ -27,6 +27,7 @@ import torch
 
 from pipeline.core.cache_format import (
     CacheError,
+    CacheShard,
     condition_channels,
     condition_of,
     read_header,
@@ -151,18 +152,16 @@ class ClipDataset(torch.utils.data.Dataset):
         state["_handles"], state["_pid"] = {}, None  # file handles are reopened in each worker
         return state
 
-    def _shard(self, path: str):
-        from safetensors import safe_open
-
+    def _shard(self, path: str) -> CacheShard:
         if self._pid != os.getpid():  # first use in this process (a DataLoader worker, say)
             self._handles, self._pid = {}, os.getpid()
             cv2.setNumThreads(1)
         if path not in self._handles:
-            self._handles[path] = safe_open(path, framework="numpy")
+            self._handles[path] = CacheShard(path)
         return self._handles[path]
 
     def _read(self, ref: SequenceRef, key: str, start: int, stop: int) -> np.ndarray:
-        return self._shard(ref.path).get_slice(f"{ref.name}/{key}")[start:stop]
+        return self._shard(ref.path).slice(ref.name, key, start, stop)
 
     def __getitem__(self, index: int) -> dict:
         ref = self.refs[index]

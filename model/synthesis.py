@@ -41,7 +41,7 @@ from model.checkpoints import (
 from model.inputs import instance_edges, one_hot_labels
 from model.multimodal import draw_vector, label_of, sample_features
 from model.trainer import cache_shards
-from pipeline.core.cache_format import condition_of, read_header
+from pipeline.core.cache_format import CacheShard, condition_of
 from pipeline.core.checkpoint_files import load_checkpoint
 from pipeline.core.cityscapes_labels import NUM_LABEL_IDS
 from pipeline.core.devices import pick_device
@@ -235,21 +235,18 @@ def write_summary(output: Path, summary: dict) -> None:
 def sequence_inputs(cache: list[str], split: str, sequences: list[str] | None = None):
     """Per sequence of a split: (name, frame count, labels (or face / pose maps), instances (None
     for maps), frame_at(key, i)), read lazily from the memory-mapped shards."""
-    from safetensors import safe_open
-
     for shard_path in cache_shards(cache):
-        header = read_header(shard_path)
-        with safe_open(shard_path, framework="numpy") as shard:
-            for seq in header["sequences"]:
-                if seq["split"] != split or (sequences and seq["name"] not in sequences):
-                    continue
-                name, n = seq["name"], seq["frames"]
-                frame_at = lambda key, i, name=name: shard.get_slice(f"{name}/{key}")[i]  # noqa: E731
-                if condition_of(header) == "maps":  # face / pose
-                    yield name, n, (frame_at("condition", i) for i in range(n)), None, frame_at
-                else:
-                    yield (name, n, (frame_at("labels", i) for i in range(n)),
-                           (frame_at("instances", i) for i in range(n)), frame_at)
+        shard = CacheShard(shard_path)
+        for seq in shard.sequences(split):
+            if sequences and seq["name"] not in sequences:
+                continue
+            name, n = seq["name"], seq["frames"]
+            frame_at = lambda key, i, name=name: shard.slice(name, key, i, i + 1)[0]  # noqa: E731
+            if condition_of(shard.header) == "maps":  # face / pose
+                yield name, n, (frame_at("condition", i) for i in range(n)), None, frame_at
+            else:
+                yield (name, n, (frame_at("labels", i) for i in range(n)),
+                       (frame_at("instances", i) for i in range(n)), frame_at)
 
 
 def synthesize(checkpoint_path: Path, cache: list[str], split: str, output: Path, first_frame: str | None = None,

@@ -203,6 +203,35 @@ def test_header_mismatch_and_corrupt_shard(packed, tmp_path):
         read_header(broken)
 
 
+def _flip_a_byte_of(shard, tensor, target):
+    """A copy of the shard with one byte of one tensor's data flipped (the layout stays valid)."""
+    data = bytearray(shard.read_bytes())
+    length = int.from_bytes(data[:8], "little")
+    begin, end = json.loads(data[8:8 + length])[tensor]["data_offsets"]
+    data[8 + length + (begin + end) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
+    return target
+
+
+def test_a_flipped_bit_in_a_shard_is_caught_by_every_reader(packed, tmp_path, monkeypatch):
+    from model.synthesis import sequence_inputs
+    from pipeline.core.cache_format import CacheShard
+
+    _, shard = packed
+    assert CacheShard(shard).tensor("synth000_000000", "frames").shape[0] == 8  # intact: reads
+    flipped = _flip_a_byte_of(shard, "synth000_000000/frames", tmp_path / "flipped.safetensors")
+    read_header(flipped)  # the layout is intact: only the checksum can tell
+    message = r"flipped.safetensors: tensor synth000_000000/frames fails its CRC-32 check.*rerun the cache stage"
+    with pytest.raises(CacheError, match=message):
+        CacheShard(flipped).tensor("synth000_000000", "frames")
+    with pytest.raises(CacheError, match=message):  # the trainer's loader
+        ClipDataset([flipped], n_frames=3, split="train")[0]
+    with pytest.raises(CacheError, match=message):  # synthesis
+        name, n, labels, instances, frame_at = next(sequence_inputs([str(flipped)], "train"))
+        frame_at("frames", 0)
+    assert CacheShard(flipped).tensor("synth001_000000", "frames").shape[0] == 8  # the other tensors read
+
+
 def test_packing_reports_every_problem_with_its_file(packed, tmp_path):
     ds, _ = packed
     label = ds.results / "labels/synth000_000000/000002.png"

@@ -1,13 +1,19 @@
 """The cache's file format: one safetensors file per shard of sequences with a JSON header (the
-``vid2vid`` metadata key) that lists its sequences and the stages' fingerprints. The cache stage
-(pipeline/stages/cache.py) writes it; this module is its one header reader, used by the trainer's
-loader (model/data.py), synthesis and the evaluation alike.
+``vid2vid`` metadata key) that lists its sequences, the stages' fingerprints and a CRC-32 of every
+tensor. The cache stage (pipeline/stages/cache.py) writes it; this module is its one reader
+(:func:`read_header`, :class:`CacheShard`), used by the trainer's loader (model/data.py),
+synthesis, the side-by-side videos and the evaluation alike. safetensors checks the layout, not
+the bytes: a flipped bit in a tensor would be read as data, so :class:`CacheShard` checks each
+tensor against its CRC-32 the first time it reads it.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
+
+import numpy as np
 
 from pipeline.core.errors import InputError
 
@@ -62,3 +68,48 @@ def read_header(path: str | Path) -> dict:
         if missing:
             raise CacheError(path, f"sequence {seq['name']} lacks tensors {missing}")
     return header
+
+
+def tensor_checksum(array: np.ndarray) -> int:
+    """The CRC-32 of an array's bytes as the shard stores them (C order)."""
+    return zlib.crc32(np.ascontiguousarray(array).view(np.uint8).reshape(-1))
+
+
+class CacheShard:
+    """One open cache shard: its header and its sequences' tensors, each checked against the
+    CRC-32 the header records the first time this object reads it (``tensor`` checks what it
+    reads; ``slice`` reads the whole tensor once to check it, then the slices). Shards written
+    before the checksums existed are read unchecked."""
+
+    def __init__(self, path: str | Path) -> None:
+        from safetensors import safe_open
+
+        self.path = Path(path)
+        self.header = read_header(self.path)
+        self._handle = safe_open(str(self.path), framework="numpy")
+        self._checksums = self.header.get("checksums", {})
+        self._checked: set[str] = set()
+
+    def sequences(self, split: str | None = None) -> list[dict]:
+        """The header's sequence entries, of one split or all."""
+        return [seq for seq in self.header["sequences"] if split is None or seq["split"] == split]
+
+    def tensor(self, name: str, key: str) -> np.ndarray:
+        """The whole ``<name>/<key>`` tensor, checked."""
+        array = self._handle.get_tensor(f"{name}/{key}")
+        self._check(f"{name}/{key}", array)
+        return array
+
+    def slice(self, name: str, key: str, start: int, stop: int) -> np.ndarray:
+        """Frames ``start:stop`` of the ``<name>/<key>`` tensor (the tensor checked on first use)."""
+        tensor_name = f"{name}/{key}"
+        if tensor_name not in self._checked:
+            self._check(tensor_name, self._handle.get_tensor(tensor_name))
+        return self._handle.get_slice(tensor_name)[start:stop]
+
+    def _check(self, tensor_name: str, array: np.ndarray) -> None:
+        expected = self._checksums.get(tensor_name)
+        if expected is not None and tensor_checksum(array) != expected:
+            raise CacheError(self.path, f"tensor {tensor_name} fails its CRC-32 check: the shard is damaged; "
+                                        "delete it and rerun the cache stage (rule cache)")
+        self._checked.add(tensor_name)

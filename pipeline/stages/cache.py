@@ -44,7 +44,7 @@ import numpy as np
 from pipeline import datasets
 from pipeline.core.arrays import load_npz
 from pipeline.core.atomic import atomic_file
-from pipeline.core.cache_format import CACHE_FORMAT, read_header
+from pipeline.core.cache_format import CACHE_FORMAT, read_header, tensor_checksum
 from pipeline.core.cityscapes_labels import INSTANCE_DIVISOR, LABEL_SET, NUM_LABEL_IDS
 from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
 from pipeline.core.config import Dataset
@@ -209,6 +209,7 @@ def pack(ds: Dataset, names: list[str] | None, output: Path) -> dict:
         "format": CACHE_FORMAT, "version": VERSION, "dataset": ds.name, "task": ds.settings.task,
         "stage_modes": {stage: getattr(ds.settings, stage).mode for stage in _stages(ds)},
         "sequences": entries,
+        "checksums": {name: tensor_checksum(array) for name, array in tensors.items()},  # CRC-32 per tensor
     }
     if conditions.source_stage(ds) is None:
         header.update(condition="labels", label_set=LABEL_SET, num_label_ids=NUM_LABEL_IDS,

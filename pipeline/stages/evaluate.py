@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.atomic import atomic_file
-from pipeline.core.cache_format import read_header
+from pipeline.core.cache_format import CacheShard
 from pipeline.core.cityscapes_labels import NUM_TRAIN_IDS
 from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
 from pipeline.core.code_version import code_version
@@ -170,22 +170,17 @@ def _segmentation_miou(ds, model, frames: list[np.ndarray], truth: np.ndarray) -
 def _real_sequences(ds, split: str):
     """({seq: (frames (T,H,W,3) uint8, flow_backward (T-1,2,H,W), confidence_backward (T-1,H,W))},
     the fingerprint of these sequences in the cache: their names, sizes and source stages)."""
-    from safetensors import safe_open
-
     shards = sorted((ds.results / "cache").glob("*.safetensors"))
     if not shards:
         raise InputError(ds.results / "cache", "no cache shards: run the cache stage first")
     found, described = {}, []
-    for shard in shards:
-        header = read_header(shard)
-        with safe_open(str(shard), framework="numpy") as handle:
-            for seq in header["sequences"]:
-                if seq["split"] == split:
-                    name = seq["name"]
-                    described.append(seq)
-                    found[name] = (handle.get_tensor(f"{name}/frames"),
-                                   handle.get_tensor(f"{name}/flow_backward").astype(np.float32),
-                                   handle.get_tensor(f"{name}/confidence_backward").astype(np.float32) / 255.0)
+    for path in shards:
+        shard = CacheShard(path)
+        for seq in shard.sequences(split):
+            name = seq["name"]
+            described.append(seq)
+            found[name] = (shard.tensor(name, "frames"), shard.tensor(name, "flow_backward").astype(np.float32),
+                           shard.tensor(name, "confidence_backward").astype(np.float32) / 255.0)
     described = sorted(described, key=lambda seq: seq["name"])
     fingerprint = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
     return found, fingerprint

@@ -50,17 +50,14 @@ def compose(labels: np.ndarray, columns: dict[str, np.ndarray], real: np.ndarray
 
 def _sequence(ds, methods: list[str], sequence: str):
     """(input maps, real frames, {method: its PNG files}) of one cached sequence."""
-    from safetensors import safe_open
+    from pipeline.core.cache_format import CacheShard, condition_of
 
-    from pipeline.core.cache_format import read_header
-
-    for shard in sorted((ds.results / "cache").glob("*.safetensors")):
-        header = read_header(shard)
-        if sequence not in [s["name"] for s in header["sequences"]]:
+    for path in sorted((ds.results / "cache").glob("*.safetensors")):
+        shard = CacheShard(path)
+        if sequence not in [s["name"] for s in shard.sequences()]:
             continue
-        key = "condition" if header.get("condition") == "maps" else "labels"  # face / pose: their maps
-        with safe_open(str(shard), framework="numpy") as handle:
-            labels, real = handle.get_tensor(f"{sequence}/{key}"), handle.get_tensor(f"{sequence}/frames")
+        key = "condition" if condition_of(shard.header) == "maps" else "labels"  # face / pose: their maps
+        labels, real = shard.tensor(sequence, key), shard.tensor(sequence, "frames")
         files = {}
         for method in methods:
             files[method] = sorted((ds.results / "synth" / method / sequence).glob("*.png"))
