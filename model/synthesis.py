@@ -22,12 +22,12 @@ time); ``--resample ID`` draws instance ID anew while the rest keep seed 0's vec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import shutil
+import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -41,10 +41,12 @@ from model.checkpoints import (
 from model.inputs import instance_edges, one_hot_labels
 from model.multimodal import draw_vector, label_of, sample_features
 from model.trainer import cache_shards
+from pipeline.core.atomic import atomic_dir, atomic_file
 from pipeline.core.cache_format import CacheShard, condition_of
 from pipeline.core.checkpoint_files import load_checkpoint
 from pipeline.core.cityscapes_labels import NUM_LABEL_IDS
 from pipeline.core.devices import pick_device
+from pipeline.core.images import write_rgb
 
 log = logging.getLogger("model.synthesis")
 
@@ -181,55 +183,69 @@ class Synthesizer:
 
 
 class Mp4Writer:
-    """Frames piped to ffmpeg (libx264, yuv420p) as they come: bounded memory for long videos."""
+    """Frames piped to ffmpeg (libx264, yuv420p) as they come, bounded memory for long videos; the
+    file appears when the ``with`` block ends without error (pipeline/core/atomic.py)::
 
-    def __init__(self, path: Path, width: int, height: int, fps: float, ffmpeg: str | None = None) -> None:
+        with Mp4Writer(path, fps) as video:
+            for frame in frames:
+                video.write(frame)
+    """
+
+    def __init__(self, path: Path, fps: float, ffmpeg: str | None = None) -> None:
+        self.path, self.fps, self.ffmpeg = Path(path), fps, ffmpeg
+        self.process = None
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> "Mp4Writer":
+        self.tmp = self._stack.enter_context(atomic_file(self.path))
+        return self
+
+    def _start(self, width: int, height: int) -> None:
         import ffmpeg as ffmpeg_python
         import imageio_ffmpeg
 
-        exe = ffmpeg or imageio_ffmpeg.get_ffmpeg_exe()
-        self.tmp = path.with_name(f".{path.name}.tmp.mp4")
-        stream = ffmpeg_python.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=fps)
-        stream = stream.output(str(self.tmp), vcodec="libx264", pix_fmt="yuv420p", crf=18,
+        exe = self.ffmpeg or imageio_ffmpeg.get_ffmpeg_exe()
+        stream = ffmpeg_python.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}",
+                                     framerate=self.fps)
+        stream = stream.output(str(self.tmp), format="mp4", vcodec="libx264", pix_fmt="yuv420p", crf=18,
                                vf="pad=ceil(iw/2)*2:ceil(ih/2)*2").global_args("-v", "error").overwrite_output()
         self.process = ffmpeg_python.run_async(stream, cmd=exe, pipe_stdin=True)
-        self.path = path
 
     def write(self, frame: np.ndarray) -> None:
+        if self.process is None:
+            self._start(frame.shape[1], frame.shape[0])
         self.process.stdin.write(np.ascontiguousarray(frame).tobytes())
 
-    def close(self) -> None:
-        self.process.stdin.close()
-        if self.process.wait() != 0:
-            raise RuntimeError(f"ffmpeg failed writing {self.path}")
-        self.tmp.replace(self.path)
+    def __exit__(self, kind, error, traceback) -> None:
+        try:
+            if self.process is not None:
+                self.process.stdin.close()
+                if self.process.wait() != 0 and kind is None:
+                    raise RuntimeError(f"ffmpeg failed writing {self.path}")
+            elif kind is None:
+                raise ValueError(f"{self.path}: no frames to write")
+        except BaseException:
+            self._stack.__exit__(*sys.exc_info())
+            raise
+        self._stack.__exit__(kind, error, traceback)
 
 
 def write_sequence(frames, output: Path, name: str, fps: float) -> Path:
-    """PNG frames into ``output/name/`` (appearing when complete) and ``output/name.mp4``."""
-    mp4 = None
-    tmp = output / f".{name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    """PNG frames into ``output/name/`` and ``output/name.mp4``, both appearing when complete."""
     count = 0
-    for index, frame in enumerate(frames):
-        cv2.imwrite(str(tmp / f"{index:06d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        if mp4 is None:
-            mp4 = Mp4Writer(output / f"{name}.mp4", frame.shape[1], frame.shape[0], fps)
-        mp4.write(frame)
-        count += 1
-    mp4.close()
-    shutil.rmtree(output / name, ignore_errors=True)
-    tmp.rename(output / name)
+    with atomic_dir(output / name) as folder, Mp4Writer(output / f"{name}.mp4", fps) as video:
+        for index, frame in enumerate(frames):
+            write_rgb(folder / f"{index:06d}.png", frame)
+            video.write(frame)
+            count += 1
     log.info("%s: %d frames -> %s", name, count, output / name)
     return output / f"{name}.mp4"
 
 
 def write_summary(output: Path, summary: dict) -> None:
     """synthesis.json, written last: the run's sentinel for Snakemake."""
-    tmp = output / ".synthesis.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1))
-    tmp.replace(output / "synthesis.json")
+    with atomic_file(output / "synthesis.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=1))
 
 
 def sequence_inputs(cache: list[str], split: str, sequences: list[str] | None = None):

@@ -73,13 +73,9 @@ def write_video(ds, methods: list[str], sequence: str, output: Path, fps: float 
 
     labels, real, files = _sequence(ds, methods, sequence)
     output.parent.mkdir(parents=True, exist_ok=True)
-    writer = None
-    for t in range(len(real)):
-        frame = compose(labels[t], {m: read_rgb(files[m][t]) for m in methods}, real[t])
-        if writer is None:
-            writer = Mp4Writer(output, frame.shape[1], frame.shape[0], fps)
-        writer.write(frame)
-    writer.close()
+    with Mp4Writer(output, fps) as video:
+        for t in range(len(real)):
+            video.write(compose(labels[t], {m: read_rgb(files[m][t]) for m in methods}, real[t]))
     return output
 
 
