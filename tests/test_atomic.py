@@ -107,3 +107,39 @@ def test_one_sequence_name_in_two_splits_is_refused(tmp_path):
         write_rgb(folder / "aachen_000000_000000_leftImg8bit.png", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(InputError, match=r"val/aachen: sequence aachen_000000 is also in .*train/aachen"):
         list_sequences(ds)
+
+
+def _run_with_file_limit(limit: int, module: str, *args: str):
+    """A stage CLI under a file-size limit (what a full disk looks like to the writer: EFBIG)."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills the writer
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=REPO,
+                          preexec_fn=limit_files)
+
+
+@pytest.mark.parametrize("stage", ["frames", "cache"])
+def test_a_full_disk_names_the_file_and_leaves_nothing_that_looks_complete(small_cache, tmp_path, stage):
+    import json
+
+    ds, _ = small_cache
+    if stage == "frames":  # PNG frames (OpenCV) into a sequence folder
+        cfg = {"adapter": "cityscapes", "root": str(ds.root), "frames": {"size": [128, 64]}}  # resized: written
+        args = ["--dataset", "full", "--dataset-json", json.dumps(cfg), "--results", str(tmp_path),
+                "--sequences", "synth000_000000"]
+        output = tmp_path / "full" / "frames" / "synth000_000000"
+    else:  # a safetensors shard
+        output = tmp_path / "all.safetensors"
+        args = ["pack", "--dataset", ds.name, "--dataset-json", json.dumps(ds.cfg), "--results",
+                str(ds.results.parent), "--output", str(output)]
+    result = _run_with_file_limit(4096, f"pipeline.stages.{stage}", *args)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"error: {output}: could not be written: the disk is full or a file-size limit" in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert not output.exists() and not [p for p in output.parent.iterdir() if p.name.startswith(".")]

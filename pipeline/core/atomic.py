@@ -10,12 +10,14 @@ process is gone, and every scanner of inputs skips temporary names (:func:`is_te
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
 import uuid
 from pathlib import Path
 
+from pipeline.core.errors import OutputError
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}$")
 
@@ -65,8 +67,9 @@ def atomic_dir(path: str | Path):
     tmp.mkdir()
     try:
         yield tmp
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        _raise_if_out_of_space(path, err)
         raise
     if path.exists():
         old = _temp_sibling(path)
@@ -86,11 +89,38 @@ def atomic_file(path: str | Path):
     tmp = _temp_sibling(path)
     try:
         yield tmp
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        _raise_if_out_of_space(path, err)
         raise
     os.chmod(tmp, 0o666 & ~_umask())  # some writers create private (0600) files
     os.replace(tmp, path)
+
+
+# how the writers the stages use report a full disk or a file-size limit: Python's OSError (errno),
+# safetensors' Rust I/O error, torch's zip writer, OpenCV's imwrite (pipeline/core/images.py)
+_NO_SPACE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+_NO_SPACE_TEXT = ("No space left on device", "File too large", "Disk quota exceeded", "os error 28", "os error 27",
+                  "PytorchStreamWriter failed writing", "unexpected pos", "could not write image", "could not write map")
+
+
+def _out_of_space(err: BaseException) -> bool:
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in _NO_SPACE_ERRNOS:
+            return True
+        if any(text in str(err) for text in _NO_SPACE_TEXT):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _raise_if_out_of_space(path: Path, err: BaseException) -> None:
+    """An OutputError naming ``path`` when ``err`` is a write that found no room (see module doc)."""
+    if isinstance(err, OutputError) or not _out_of_space(err):
+        return
+    free = shutil.disk_usage(path.parent).free / 2**20
+    raise OutputError(path, f"could not be written: the disk is full or a file-size limit was reached ({err}); "
+                            f"{free:.0f} MiB free on its disk now. Nothing of it was kept: free space and rerun") from err
 
 
 def _umask() -> int:

@@ -22,6 +22,11 @@ class InputError(Exception):
         super().__init__(f"{where}: {problem}")
 
 
+class OutputError(InputError):
+    """An output could not be written (the disk full, a file-size limit): reported like bad input,
+    naming the file; nothing of it was kept (pipeline/core/atomic.py)."""
+
+
 def main_guard(main):
     """Decorator for stage ``main()`` functions: InputError -> message on stderr, exit 2."""
 
