@@ -42,6 +42,7 @@ bench: setup  ## benchmark tables (not tests)
 	$(PY) benchmarks/annotation_quality.py
 	$(PY) benchmarks/warp_sharpness.py
 	$(PY) benchmarks/face_pose_speed.py
+	$(PY) benchmarks/crash_harness.py
 	$(PY) benchmarks/train_speed.py --quick
 
 clean:
