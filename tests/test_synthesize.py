@@ -13,17 +13,21 @@ from pipeline.core.images import read_rgb
 from pipeline.core.video import ffmpeg_exe, probe
 
 
-@pytest.fixture(scope="module")
-def checkpoint(small_cache, tmp_path_factory):
-    _, shard = small_cache
-    out = tmp_path_factory.mktemp("tiny")
-    opts = options_mod.from_dict({
-        "dataset": "demo", "cache": [str(shard)], "output": str(out),
+def _tiny_options(shard, output):
+    """A multimodal run with a local enhancer, two steps: every synthesis path, in seconds."""
+    return options_mod.from_dict({
+        "dataset": "demo", "cache": [str(shard)], "output": str(output),
         "model": {"ngf": 8, "n_downsample": 2, "n_blocks": 2, "feat_nc": 3, "n_local": 1},
         "discriminator": {"ndf": 8, "n_layers": 2, "temporal_scales": 1}, "loss": {"lambda_vgg": 0},
         "schedule": [{"steps": 1, "n_frames": 3, "scale": 0.5}, {"steps": 1, "n_frames": 3, "scales": 1}],
         "train": {"first_frame": "image"}})
-    return train(opts, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(small_cache, tmp_path_factory):
+    _, shard = small_cache
+    out = tmp_path_factory.mktemp("tiny")
+    return train(_tiny_options(shard, out), device="cpu")
 
 
 def test_synthesize_writes_every_frame_and_a_video(small_cache, checkpoint, tmp_path):
@@ -82,14 +86,8 @@ def test_a_truncated_latest_checkpoint_stops_the_resume_with_its_name(small_cach
     run = tmp_path / "run"
     run.mkdir()
     _truncated_copy(checkpoint.with_name("latest.pt"), run / "latest.pt")
-    opts = options_mod.from_dict({
-        "dataset": "demo", "cache": [str(shard)], "output": str(run),
-        "model": {"ngf": 8, "n_downsample": 2, "n_blocks": 2, "feat_nc": 3, "n_local": 1},
-        "discriminator": {"ndf": 8, "n_layers": 2, "temporal_scales": 1}, "loss": {"lambda_vgg": 0},
-        "schedule": [{"steps": 1, "n_frames": 3, "scale": 0.5}, {"steps": 1, "n_frames": 3, "scales": 1}],
-        "train": {"first_frame": "image"}})
     with pytest.raises(InputError, match=r"latest.pt: is truncated or corrupt .*delete it to train this run from the start"):
-        train(opts, resume=True, device="cpu")
+        train(_tiny_options(shard, run), resume=True, device="cpu")
 
 
 def test_a_flipped_byte_in_a_checkpoint_is_caught_on_load(checkpoint, tmp_path):
