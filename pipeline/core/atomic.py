@@ -1,7 +1,7 @@
 """Outputs appear only when complete (docs/architecture.md, rules): write to a temporary name, then rename.
 
-``atomic_dir`` and ``atomic_file`` give a temporary sibling path; on success it is renamed over the
-final path, on any error it is removed, so a half-written result never looks complete and results
+``atomic_dir`` gives a temporary sibling folder, ``atomic_file`` a path inside one; on success it is
+renamed over the final path, on any error it is removed, so a half-written result never looks complete and results
 that were already complete are never touched by a failing job. A job killed outright (SIGKILL, a
 dead machine) cannot remove its temporary: the next write of the same path removes the ones whose
 process is gone, and every scanner of inputs skips temporary names (:func:`is_temporary`).
@@ -82,19 +82,25 @@ def atomic_dir(path: str | Path):
 
 @contextlib.contextmanager
 def atomic_file(path: str | Path):
-    """Yield a temporary file path that replaces ``path`` when the block succeeds."""
+    """Yield a temporary path that replaces ``path`` when the block succeeds. It lies in a hidden
+    temporary folder beside ``path`` (with ``path``'s own name, so writers that go by the name see
+    it), where any scratch file the writer makes lands too (safetensors writes through a
+    ``.tmpXXXXXX`` of its own): a killed writer leaves one folder, which the next write removes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
-    tmp = _temp_sibling(path)
+    folder = _temp_sibling(path)
+    folder.mkdir()
+    tmp = folder / path.name
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # some writers create private (0600) files
+        os.replace(tmp, path)
     except BaseException as err:
-        tmp.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
         _raise_if_out_of_space(path, err)
         raise
-    os.chmod(tmp, 0o666 & ~_umask())  # some writers create private (0600) files
-    os.replace(tmp, path)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 # how the writers the stages use report a full disk or a file-size limit: Python's OSError (errno),
