@@ -6,9 +6,10 @@ way its rule does, in a results folder prepared with the stage's inputs: once wi
 interruption (the reference), then, for each kill point, in the same folder prepared afresh, once
 killed by SIGKILL at a seeded point and once rerun to the end. A kill point is a seeded number of
 the stage's output files (temporaries included) having appeared, so it lands inside the work
-whatever the machine's speed; for a stage with few output files, and for the trainer, a seeded
-delay between the end of its imports and the reference's end (killing Python while it imports
-proves nothing). The stages' outputs must then be byte-identical to the reference's, with no
+whatever the machine's speed; for a stage with few output files, every other kill is as its
+first file (a temporary) appears, while it is being written, and the others, like the trainer's,
+after a seeded delay between the end of its imports and the reference's end (killing Python while
+it imports proves nothing). The stages' outputs must then be byte-identical to the reference's, with no
 temporary left; the trainer's final.pt must hold the same weights, weight averages and optimizer
 state (tensor by tensor: its zip records are named after the temporary file, so its bytes
 differ). ``benchmarks/crash_harness.py`` prints the table; tests/test_crash_harness.py runs a few cases.
@@ -200,12 +201,15 @@ def check(case: Case, base: Path, workdir: Path, kills: int, seed: int = 0) -> l
     earliest = min(_import_seconds(case), 0.9 * seconds)
     rng = random.Random(f"{seed}-{case.stage}")
     rows = []
-    for _ in range(kills):
+    for index in range(kills):
         _prepare(case, base, results)
         # many files: kill after a seeded share of them appeared (a point in the work, whatever the
-        # machine's speed); few files or a long run: after a seeded time past the imports
+        # machine's speed); few files: every other kill as the first one (its temporary) appears,
+        # while it is written; the others, and the trainer's, after a seeded time past the imports
         if len(want) >= 4 and not case.compare:
             point = ("files", rng.randint(1, len(want) - 1))
+        elif index % 2 and not case.compare:
+            point = ("files", 1)
         else:
             point = ("seconds", round(rng.uniform(earliest, seconds), 2))
         killed = _killed_at(case.command(results), point, results, case.outputs)
