@@ -10,7 +10,8 @@ envs/mediapipe.txt) and this module imports neither torch nor the rest of the pi
 dependencies (only numpy, OpenCV and MediaPipe). Tracking mode (``static_image_mode=False``) keeps
 the person between frames. Writes ``<seq>_<frame:012d>_keypoints.json`` per frame and ``done.json``
 (frames, frames with a person, seconds) last, into a temporary folder renamed into place, under
-results/<ds>/keypoints/<seq>/; a sequence whose done.json exists with the same settings is kept.
+results/<ds>/keypoints/<seq>/ (pipeline/core/atomic.py, which imports nothing heavy); a sequence
+whose done.json exists with the same settings is kept.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.core.atomic import atomic_dir, atomic_file
 from pipeline.keypoints.skeleton import from_mediapipe33
 
 
@@ -47,12 +48,9 @@ def run(frames_dir: Path, output: Path, model_complexity: int = 1) -> dict:
     with open(manifest, newline="") as handle:
         rows = list(csv.DictReader(handle))
     results_root = frames_dir.parent.parent  # results/<ds>/
-    tmp = output.with_name(output.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     start, found = time.perf_counter(), 0
-    with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=model_complexity,
-                                min_detection_confidence=0.5) as pose:
+    with atomic_dir(output) as tmp, mp.solutions.pose.Pose(static_image_mode=False, model_complexity=model_complexity,
+                                                           min_detection_confidence=0.5) as pose:
         for row in rows:
             path = results_root / row["path"]
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -63,11 +61,9 @@ def run(frames_dir: Path, output: Path, model_complexity: int = 1) -> dict:
             found += bool(people)
             name = f"{frames_dir.name}_{int(row['index']):012d}_keypoints.json"
             (tmp / name).write_text(json.dumps({"version": 1.3, "people": people}))
-    summary = {"frames": len(rows), "with_person": found, "seconds": round(time.perf_counter() - start, 2),
-               "model_complexity": model_complexity, "mediapipe": mp.__version__}
-    (tmp / "done.json").write_text(json.dumps(summary))
-    shutil.rmtree(output, ignore_errors=True)
-    tmp.rename(output)
+        summary = {"frames": len(rows), "with_person": found, "seconds": round(time.perf_counter() - start, 2),
+                   "model_complexity": model_complexity, "mediapipe": mp.__version__}
+        (tmp / "done.json").write_text(json.dumps(summary))
     return summary
 
 
@@ -88,10 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         summaries[seq] = run(args.results / "frames" / seq, output, args.model_complexity)
         print(seq, json.dumps(summaries[seq]), flush=True)
     if args.job_summary:
-        args.job_summary.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.job_summary.with_name(args.job_summary.name + ".tmp")
-        tmp.write_text(json.dumps({"stage": "pose_mediapipe", "sequences": summaries}, indent=1))
-        tmp.rename(args.job_summary)
+        with atomic_file(args.job_summary) as tmp:
+            tmp.write_text(json.dumps({"stage": "pose_mediapipe", "sequences": summaries}, indent=1))
     return 0
 
 
