@@ -61,6 +61,19 @@ def run_module(module: str, *args: str, cwd: Path = REPO) -> subprocess.Complete
     return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=cwd)
 
 
+def run_with_file_limit(limit: int, module: str, *args: str) -> subprocess.CompletedProcess:
+    """A stage CLI under a file-size limit (what a full disk looks like to the writer: EFBIG)."""
+    import resource
+    import signal
+
+    def limit_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills the writer
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=REPO,
+                          preexec_fn=limit_files)
+
+
 def run_stages(ds, tmp_path) -> None:
     """frames, then the labels / instances / flow stages (their CLIs, in process) for a dataset."""
     import json

@@ -12,7 +12,7 @@ from pipeline.core.atomic import atomic_dir, atomic_file
 from pipeline.core.errors import InputError
 from pipeline.core.images import write_rgb
 from pipeline.datasets import manifest
-from tests.conftest import REPO, make_dataset
+from tests.conftest import REPO, make_dataset, run_with_file_limit
 
 
 def test_atomic_dir_appears_only_on_success(tmp_path):
@@ -109,21 +109,6 @@ def test_one_sequence_name_in_two_splits_is_refused(tmp_path):
         list_sequences(ds)
 
 
-def _run_with_file_limit(limit: int, module: str, *args: str):
-    """A stage CLI under a file-size limit (what a full disk looks like to the writer: EFBIG)."""
-    import resource
-    import signal
-    import subprocess
-    import sys
-
-    def limit_files():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills the writer
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=REPO,
-                          preexec_fn=limit_files)
-
-
 @pytest.mark.parametrize("stage", ["frames", "cache"])
 def test_a_full_disk_names_the_file_and_leaves_nothing_that_looks_complete(small_cache, tmp_path, stage):
     import json
@@ -138,7 +123,7 @@ def test_a_full_disk_names_the_file_and_leaves_nothing_that_looks_complete(small
         output = tmp_path / "all.safetensors"
         args = ["pack", "--dataset", ds.name, "--dataset-json", json.dumps(ds.cfg), "--results",
                 str(ds.results.parent), "--output", str(output)]
-    result = _run_with_file_limit(4096, f"pipeline.stages.{stage}", *args)
+    result = run_with_file_limit(4096, f"pipeline.stages.{stage}", *args)
     assert result.returncode == 2, result.stderr[-2000:]
     assert f"error: {output}: could not be written: the disk is full or a file-size limit" in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr

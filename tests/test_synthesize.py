@@ -101,3 +101,28 @@ def test_a_flipped_byte_in_a_checkpoint_is_caught_on_load(checkpoint, tmp_path):
     with pytest.raises(InputError, match=r"final.pt: is corrupt \(record .* fails its CRC-32 check\); train it"):
         load_checkpoint(flipped, "train it", weights_only=False)
     assert load_checkpoint(checkpoint, "train it", weights_only=False)["step"] == 2
+
+
+@pytest.mark.parametrize("stage", ["synthesize", "train"])
+def test_a_full_disk_names_the_file_and_leaves_nothing_that_looks_complete(small_cache, checkpoint, tmp_path, stage):
+    import json
+
+    from tests.conftest import run_with_file_limit
+
+    _, shard = small_cache
+    if stage == "synthesize":  # PNG frames in a sequence folder, the video piped to ffmpeg
+        output = tmp_path / "synth"
+        args = ["--checkpoint", str(checkpoint), "--cache", str(shard), "--output", str(output), "--device", "cpu"]
+        named = output / "synth001_000000.mp4"
+    else:  # its first checkpoint
+        output = tmp_path / "run"
+        args = ["--options-json", json.dumps(options_mod.to_dict(_tiny_options(shard, output))), "--device", "cpu"]
+        named = output / "latest.pt"
+    result = run_with_file_limit(4096, f"pipeline.stages.{stage}", *args)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"error: {named}: could not be written: the disk is full or a file-size limit" in result.stderr, \
+        result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    left = {p.name for p in output.iterdir()}  # the trainer's run.json and tensorboard/ may stay
+    assert not named.exists() and not {name for name in left if name.startswith(".")}, left
+    assert not left & {"synth001_000000", "synthesis.json", "final.pt"}, left
