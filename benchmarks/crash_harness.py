@@ -1,11 +1,11 @@
-"""Crash safety: every stage CLI and the trainer killed by SIGKILL at seeded points, rerun, and
-compared with an uninterrupted run (pipeline/tools/crash_harness.py says how).
+"""Crash safety: every stage CLI killed by SIGKILL at seeded points, rerun, and compared with an
+uninterrupted run (the trainers and synthesis included; pipeline/tools/crash_harness.py says how).
 
-    python benchmarks/crash_harness.py [--kills 5] [--seed 0] [--workdir DIR]
+    python benchmarks/crash_harness.py [--kills 5] [--seed 0] [--workdir DIR] [--stages NAME ...]
 
 Prints one row per stage: kill points tried, how many of them killed the process before it ended,
-and how many reruns left outputs identical to the uninterrupted run's (bytes; the trainer's
-final.pt tensor by tensor). The target is every kill point identical.
+and how many reruns left outputs identical to the uninterrupted run's (bytes; the trainers'
+checkpoints tensor by tensor). The target is every kill point identical.
 """
 
 from __future__ import annotations
@@ -27,15 +27,14 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, help="kept for a rerun (default: a temporary folder)")
+    parser.add_argument("--stages", nargs="*", help="these cases only (default: every one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
-        base = crash_harness.prepare_base(workdir)
         rows = defaultdict(list)
-        for case in crash_harness.cases():
-            for row in crash_harness.check(case, base, workdir, args.kills, args.seed):
-                rows[case.stage].append(row)
-                print(row, flush=True)
+        for row in crash_harness.run_cases(workdir, args.stages, args.kills, args.seed):
+            rows[row["stage"]].append(row)
+            print(row, flush=True)
     table = []
     for stage, results in rows.items():
         differs = sorted({name for r in results for name in r["differs"]})
