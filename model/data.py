@@ -30,6 +30,7 @@ from pipeline.core.cache_format import (
     CacheShard,
     condition_channels,
     condition_of,
+    has_instance_maps,
     read_header,
 )
 from pipeline.core.cityscapes_labels import LABEL_SET, NUM_LABEL_IDS
@@ -53,8 +54,11 @@ class Expectation:
                 raise CacheError(path, f"cache header {key} is {header.get(key)!r}, but the config expects "
                                  f"{want!r}; rebuild the cache for this config or point the trainer at the right one")
         if self.label_nc is not None and condition_channels(header) != self.label_nc:
-            given = ("34 one-hot labelIds + instance edges" if condition_of(header) == "labels"
-                     else ", ".join(header["condition_channels"]))
+            if condition_of(header) == "maps":
+                given = ", ".join(header["condition_channels"])
+            else:
+                given = "34 one-hot labelIds" + (" + instance edges" if has_instance_maps(header) else
+                                                 ", no instance maps (instances mode none)")
             raise CacheError(path, f"the cache gives {condition_channels(header)} input channels per frame "
                              f"({given}) but model.label_nc is {self.label_nc}; set model.label_nc: "
                              f"{condition_channels(header)} in the run's options")
@@ -69,6 +73,7 @@ class SequenceRef:
     height: int
     width: int
     condition: str = "labels"  # 'labels' or 'maps' (model/data.py condition_of)
+    instance_maps: bool = True  # labels: the cache keeps instance maps (not with instances mode none)
 
 
 def scan(paths: list[str | Path], expect: Expectation | None = None, split: str | None = None) -> list[SequenceRef]:
@@ -81,7 +86,7 @@ def scan(paths: list[str | Path], expect: Expectation | None = None, split: str 
         for seq in header["sequences"]:
             if split is None or seq["split"] == split:
                 refs.append(SequenceRef(str(path), seq["name"], seq["split"], seq["frames"], seq["height"], seq["width"],
-                                        condition_of(header)))
+                                        condition_of(header), has_instance_maps(header)))
     return refs
 
 
@@ -182,10 +187,11 @@ class ClipDataset(torch.utils.data.Dataset):
         }
         if ref.condition == "labels":
             labels = self._read(ref, "labels", start, stop)[::step]
-            instances = self._read(ref, "instances", start, stop)[::step]
             out["labels"] = torch.from_numpy(np.stack([view.apply(m, cv2.INTER_NEAREST) for m in labels]))
-            out["instances"] = torch.from_numpy(
-                np.stack([view.apply(m, cv2.INTER_NEAREST) for m in instances]).astype(np.int32))
+            if ref.instance_maps:
+                instances = self._read(ref, "instances", start, stop)[::step]
+                out["instances"] = torch.from_numpy(
+                    np.stack([view.apply(m, cv2.INTER_NEAREST) for m in instances]).astype(np.int32))
         else:  # sketch / pose maps: drawn lines, resampled smoothly like the frames, channel by channel
             maps = self._read(ref, "condition", start, stop)[::step]
             out["condition"] = torch.from_numpy(np.stack(

@@ -42,7 +42,7 @@ from model.inputs import instance_edges, one_hot_labels
 from model.multimodal import draw_vector, label_of, sample_features
 from model.trainer import cache_shards
 from pipeline.core.atomic import atomic_dir, atomic_file
-from pipeline.core.cache_format import CacheShard, condition_of
+from pipeline.core.cache_format import CacheShard, condition_of, has_instance_maps
 from pipeline.core.checkpoint_files import load_checkpoint
 from pipeline.core.cityscapes_labels import NUM_LABEL_IDS
 from pipeline.core.devices import pick_device
@@ -86,26 +86,33 @@ class Synthesizer:
         if self.cfg.feat_nc and not self.gmms:
             raise ValueError("the model takes encoder features but the checkpoint has no feature mixtures")
 
-    def semantic(self, labels: torch.Tensor, instances: torch.Tensor, features: torch.Tensor | None) -> torch.Tensor:
-        maps = [one_hot_labels(labels, NUM_LABEL_IDS), instance_edges(instances)]
+    def semantic(self, labels: torch.Tensor, instances: torch.Tensor | None, features: torch.Tensor | None) -> torch.Tensor:
+        """One-hot labelIds, instance edges (none without instance maps), encoder features."""
+        maps = [one_hot_labels(labels, NUM_LABEL_IDS)]
+        if instances is not None:
+            maps.append(instance_edges(instances))
         if features is not None:
             maps.append(features)
         return torch.cat(maps, 1)
 
     def _street_inputs(self, labels_seq, instances_seq, features_seed: int, resample: set[int],
                        remap: dict[int, int] | None):
-        """(semantic (1, C, H, W), labelIds (1, H, W)) per frame from labelIds and instance maps."""
+        """(semantic (1, C, H, W), labelIds (1, H, W)) per frame from labelIds and instance maps
+        (each None for a cache without them)."""
         lut = np.arange(256, dtype=np.uint8)
         for src, dst in (remap or {}).items():
             lut[src] = dst
         fixed: dict[int, np.ndarray] = {}
         for labels_np, instances_np in zip(labels_seq, instances_seq):
             labels = torch.from_numpy(lut[np.asarray(labels_np)]).to(self.device)[None]
-            instances = torch.from_numpy(np.asarray(instances_np).astype(np.int64)).to(self.device)[None]
+            instances = None
+            if instances_np is not None:
+                instances = torch.from_numpy(np.asarray(instances_np).astype(np.int64)).to(self.device)[None]
             if self.scale != 1.0:
                 size = (round(labels.shape[-2] * self.scale), round(labels.shape[-1] * self.scale))
                 labels = F.interpolate(labels[:, None].float(), size, mode="nearest")[:, 0].long()
-                instances = F.interpolate(instances[:, None].float(), size, mode="nearest")[:, 0].long()
+                if instances is not None:
+                    instances = F.interpolate(instances[:, None].float(), size, mode="nearest")[:, 0].long()
             features = None
             if self.cfg.feat_nc:
                 features = self._features(instances, fixed, features_seed, resample).to(self.device)
@@ -250,7 +257,8 @@ def write_summary(output: Path, summary: dict) -> None:
 
 def sequence_inputs(cache: list[str], split: str, sequences: list[str] | None = None):
     """Per sequence of a split: (name, frame count, labels (or face / pose maps), instances (None
-    for maps), frame_at(key, i)), read lazily from the memory-mapped shards."""
+    for maps; a None per frame for a cache without instance maps), frame_at(key, i)), read lazily
+    from the memory-mapped shards."""
     for shard_path in cache_shards(cache):
         shard = CacheShard(shard_path)
         for seq in shard.sequences(split):
@@ -261,8 +269,8 @@ def sequence_inputs(cache: list[str], split: str, sequences: list[str] | None = 
             if condition_of(shard.header) == "maps":  # face / pose
                 yield name, n, (frame_at("condition", i) for i in range(n)), None, frame_at
             else:
-                yield (name, n, (frame_at("labels", i) for i in range(n)),
-                       (frame_at("instances", i) for i in range(n)), frame_at)
+                instances = ((frame_at("instances", i) if has_instance_maps(shard.header) else None) for i in range(n))
+                yield name, n, (frame_at("labels", i) for i in range(n)), instances, frame_at
 
 
 def synthesize(checkpoint_path: Path, cache: list[str], split: str, output: Path, first_frame: str | None = None,

@@ -224,12 +224,16 @@ class Trainer:
                 seed=self.opts.train.seed, split="train",
                 expect=Expectation(dataset=self.opts.dataset, label_nc=self.opts.model.label_nc),
                 flows=("flow_backward",))
-            self._check_condition(self._datasets[stage_index].refs[0].condition)
+            self._check_condition(self._datasets[stage_index].refs[0])
         return self._datasets[stage_index]
 
-    def _check_condition(self, condition: str) -> None:
-        """Face / pose maps carry no labelIds or instances: no fg/bg prior, no instance features."""
-        g = self.opts.model
+    def _check_condition(self, ref) -> None:
+        """Face / pose maps carry no labelIds or instances: no fg/bg prior, no instance features;
+        a labels cache without instance maps (instances mode none): no instance features."""
+        g, condition = self.opts.model, ref.condition
+        if condition == "labels" and not ref.instance_maps and g.feat_nc:
+            raise options_mod.OptionsError("the cache has no instance maps (instances mode none): instance features "
+                                           "(model.feat_nc) need them; set model.feat_nc: 0")
         if condition == "maps" and g.foreground:
             raise options_mod.OptionsError("the cache holds face / pose maps, not labelIds: the foreground prior "
                                            "(Eq. 9) needs labels; set model.foreground: false")
@@ -269,8 +273,11 @@ class Trainer:
             return {"labels": None, "semantic": semantic, "condition": semantic, "frames": frames,
                     "flow": batch["flow_backward"].to(dev).float(), "confidence": batch["confidence_backward"].to(dev)}
         labels = batch["labels"].to(dev, non_blocking=True)
-        instances = batch["instances"].to(dev)
-        semantic = torch.cat([one_hot_labels(labels, NUM_LABEL_IDS), instance_edges(instances)], 2)
+        if "instances" in batch:
+            instances = batch["instances"].to(dev)
+            semantic = torch.cat([one_hot_labels(labels, NUM_LABEL_IDS), instance_edges(instances)], 2)
+        else:  # instances mode none (the official --no_instance): no edge channel
+            semantic = one_hot_labels(labels, NUM_LABEL_IDS)
         condition = semantic
         if self.encoder is not None:  # multimodal: instance-averaged features of the real frames
             b, t = frames.shape[:2]

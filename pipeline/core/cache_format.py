@@ -28,14 +28,24 @@ def condition_of(header: dict) -> str:
     return header.get("condition", "labels")
 
 
+def has_instance_maps(header: dict) -> bool:
+    """Whether a labels cache keeps instance maps (not with instances mode none; caches made
+    before the header said so do)."""
+    return condition_of(header) == "labels" and header.get("instance_maps", True)
+
+
 def keys_of(header: dict) -> tuple[str, ...]:
-    return ("frames",) + CONDITION_KEYS[condition_of(header)] + FLOW_KEYS
+    keys = CONDITION_KEYS[condition_of(header)]
+    if condition_of(header) == "labels" and not has_instance_maps(header):
+        keys = ("labels",)
+    return ("frames",) + keys + FLOW_KEYS
 
 
 def condition_channels(header: dict) -> int:
-    """Channels of one semantic input frame the cache gives: 34 one-hot + instance edges, or the maps."""
+    """Channels of one semantic input frame the cache gives: 34 one-hot + instance edges (none
+    without instance maps), or the maps."""
     if condition_of(header) == "labels":
-        return header["num_label_ids"] + 1
+        return header["num_label_ids"] + int(has_instance_maps(header))
     return len(header["condition_channels"])
 
 

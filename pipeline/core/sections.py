@@ -121,8 +121,9 @@ class InstancesSettings:
     """datasets.<name>.instances"""
 
     #: given = the dataset ships instances; pretrained = torchvision Mask R-CNN COCO; train = Mask
-    #: R-CNN trained on the annotated frames
-    mode: Literal["given", "pretrained", "train"]
+    #: R-CNN trained on the annotated frames; none = no instance maps (the official --no_instance;
+    #: no edge channel, so model.label_nc 34 and model.feat_nc 0)
+    mode: Literal["given", "pretrained", "train", "none"]
     #: path to the COCO checkpoint (else the weights cache)
     weights: str | None
     score_threshold: float

@@ -2,7 +2,10 @@
 
 - ``street``: Cityscapes labelIds + instance maps (the labels and instances stages) on the frames
   the frames stage wrote; the cache keeps ``labels`` and ``instances`` and the trainer makes the
-  one-hot + edge channels on the device.
+  one-hot + edge channels on the device. With ``instances: {mode: none}`` (the official
+  ``--no_instance``, for data with no instance maps and no detector) there is no instances stage:
+  the cache keeps ``labels`` alone and says so (``instance_maps: false``), and the generator's
+  input has no edge channel (34 channels).
 - ``face``: the edge-to-face sketch (the sketch stage, one channel); the training targets are the
   sketch stage's cropped frames (``sketch/<seq>/frames/``), since that stage decides the crop.
 - ``pose``: the OpenPose-style pose map (the pose stage, RGB), plus DensePose IUV (3 channels) when
@@ -31,6 +34,20 @@ SOURCE_STAGE = {"street": None, "face": "sketch", "pose": "pose"}
 def source_stage(ds: Dataset) -> str | None:
     """The stage whose maps condition the generator (None: the labels and instances stages)."""
     return SOURCE_STAGE[ds.settings.task]
+
+
+def has_instance_maps(ds: Dataset) -> bool:
+    """Whether a street dataset's generator gets instance edges (instances mode other than none)."""
+    return source_stage(ds) is None and ds.settings.instances.mode != "none"
+
+
+def annotation_stages(ds: Dataset) -> tuple[str, ...]:
+    """The stages a cache shard packs besides the frames: labels, instances (unless mode none)
+    and flow; face / pose: their maps' stage and flow."""
+    stage = source_stage(ds)
+    if stage is not None:
+        return (stage, "flow")
+    return ("labels", "instances", "flow") if has_instance_maps(ds) else ("labels", "flow")
 
 
 def channels(ds: Dataset) -> list[str]:

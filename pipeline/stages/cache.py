@@ -8,6 +8,7 @@ Per sequence ``<seq>`` the shard holds (docs/architecture.md, data contracts):
     <seq>/frames       uint8   [T, H, W, 3]   RGB (channels-last: a free NCHW channels_last view)
     <seq>/labels       uint8   [T, H, W]      Cityscapes labelIds 0..33 (one-hot is made on the device)
     <seq>/instances    uint16  [T, H, W]      class*1000+k for things, the class id otherwise
+                                              (absent with instances mode none: instance_maps false)
     <seq>/flow         float16 [T-1, 2, H, W] forward flow t -> t+1 in pixels
     <seq>/confidence   uint8   [T-1, H, W]    flow confidence * 255
     <seq>/flow_backward, <seq>/confidence_backward   the same for t+1 -> t (index t)
@@ -64,7 +65,6 @@ CHANNELS = {
     "flow_backward": "backward flow t+1->t float16 [T-1,2,H,W] (index t), pixels (x, y)",
     "confidence_backward": "backward flow confidence uint8 [T-1,H,W], value/255",
 }
-ANNOTATION_STAGES = ("labels", "instances", "flow")
 MAX_PROBLEMS = 20
 
 
@@ -99,7 +99,7 @@ def _frame_readers(ds: Dataset, seq: datasets.Sequence, frame_path: Path, index:
     """What frame ``index`` of a sequence is cached from: {array name: (path, reader)}."""
     readers = {"frames": (frame_path, read_rgb)}
     if conditions.source_stage(ds) is None:
-        for key in ("labels", "instances"):
+        for key in ("labels", "instances") if conditions.has_instance_maps(ds) else ("labels",):
             readers[key] = (ds.results / key / seq.name / f"{index:06d}.png", lambda p: read_map(p, np.int64))
     else:
         readers["condition"] = (conditions.condition_path(ds, seq, index), lambda p: conditions.read_condition(ds, p))
@@ -163,7 +163,8 @@ def _load_sequence(ds: Dataset, seq: datasets.Sequence, problems: Problems) -> d
     arrays = {"frames": np.empty((n, height, width, 3), np.uint8)}
     if conditions.source_stage(ds) is None:
         arrays["labels"] = np.empty((n, height, width), np.uint8)
-        arrays["instances"] = np.empty((n, height, width), np.uint16)
+        if conditions.has_instance_maps(ds):
+            arrays["instances"] = np.empty((n, height, width), np.uint16)
     else:
         arrays["condition"] = np.empty((n, height, width, len(conditions.channels(ds))), np.uint8)
     before = len(problems)
@@ -175,14 +176,9 @@ def _load_sequence(ds: Dataset, seq: datasets.Sequence, problems: Problems) -> d
     return arrays
 
 
-def _stages(ds: Dataset) -> tuple[str, ...]:
-    stage = conditions.source_stage(ds)
-    return ANNOTATION_STAGES if stage is None else (stage, "flow")
-
-
 def _sources(ds: Dataset, seq: datasets.Sequence) -> dict:
     stamps = {}
-    for stage in ("frames",) + _stages(ds):
+    for stage in ("frames",) + conditions.annotation_stages(ds):
         stamp = read_stamp(ds.results / stage / seq.name)
         stamps[stage] = stamp.get("fingerprint") if stamp else None
     return stamps
@@ -207,13 +203,15 @@ def pack(ds: Dataset, names: list[str] | None, output: Path) -> dict:
     problems.raise_if_any(str(output))
     header = {
         "format": CACHE_FORMAT, "version": VERSION, "dataset": ds.name, "task": ds.settings.task,
-        "stage_modes": {stage: getattr(ds.settings, stage).mode for stage in _stages(ds)},
+        "stage_modes": {stage: getattr(ds.settings, stage).mode for stage in conditions.annotation_stages(ds)},
         "sequences": entries,
         "checksums": {name: tensor_checksum(array) for name, array in tensors.items()},  # CRC-32 per tensor
     }
     if conditions.source_stage(ds) is None:
-        header.update(condition="labels", label_set=LABEL_SET, num_label_ids=NUM_LABEL_IDS,
-                      channels={k: v for k, v in CHANNELS.items() if k != "condition"})
+        instance_maps = conditions.has_instance_maps(ds)
+        header.update(condition="labels", label_set=LABEL_SET, num_label_ids=NUM_LABEL_IDS, instance_maps=instance_maps,
+                      channels={k: v for k, v in CHANNELS.items()
+                                if k != "condition" and (instance_maps or k != "instances")})
     else:
         names = conditions.channels(ds)
         header.update(condition="maps", condition_channels=names, label_set=None, num_label_ids=None,

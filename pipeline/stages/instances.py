@@ -10,6 +10,8 @@ Modes (``datasets.<ds>.instances.mode``), paper section 4 ("instance masks from 
   labels stage's maps (pipeline/segmentation/maskrcnn.py).
 - ``train``: the Mask R-CNN that ``python -m pipeline.stages.train_instances`` trained on the annotated
   frames (results/<ds>/instance_model/model.pt), masks intersected with the labels likewise.
+- ``none``: no instance maps (the official ``--no_instance``): this stage has nothing to make and
+  is not in the DAG; the cache packs the labels alone (pipeline/datasets/conditions.py).
 Model modes batch frames on the GPU when there is one (``instances.device``).
 """
 
@@ -101,8 +103,13 @@ def model_inputs(ds: Dataset, mode: str) -> dict:
     return {"detector": detector, "labels": ds.cfg["labels"]}
 
 
+def no_instances(ds: Dataset, seq, out_dir: Path) -> dict:
+    raise InputError(f"{ds.config_key}.instances.mode", "is none: the dataset has no instance maps, so this stage "
+                                                        "has nothing to make (the cache packs the labels alone)")
+
+
 MODES = {"given": lambda ds, seq, out: given.copy_maps(ds, seq, out, "instance"),
-         "pretrained": pretrained, "train": trained}
+         "pretrained": pretrained, "train": trained, "none": no_instances}
 
 
 @main_guard

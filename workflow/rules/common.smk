@@ -301,7 +301,11 @@ def cache_inputs(wildcards):
     """What a cache shard packs: frames, labels, instances and flow; face / pose: their maps and flow."""
     root, shard = f"{RESULTS}/{wildcards.ds}", wildcards.shard
     stage = source_stage(wildcards.ds)
-    maps = [f"{root}/labels/shards/{shard}.json", f"{root}/instances/shards/{shard}.json"] if stage is None else []
+    maps = []
+    if stage is None:  # street: labels, and instances unless mode none (no instance maps)
+        maps = [f"{root}/labels/shards/{shard}.json"]
+        if stage_mode(wildcards.ds, "instances") != "none":
+            maps.append(f"{root}/instances/shards/{shard}.json")
     return source_frames_inputs(wildcards) + maps + [f"{root}/flow/shards/{shard}.json"]
 
 
