@@ -32,7 +32,7 @@ def test_repository_config_is_valid_and_filled_with_defaults(monkeypatch):
         ({"adapter": "cityscapes", "root": "x", "frames": {"size": [256]}}, "datasets.bad.frames.size", "[width, height]"),
         ({"adapter": "cityscapes", "root": "x", "frames": {"size": "big"}}, "datasets.bad.frames.size", "got 'big'"),
         ({"adapter": "cityscapes", "root": "x", "sequence_per_job": 2}, "datasets.bad", "unknown key(s) ['sequence_per_job']"),
-        ({"adapter": "youtube", "root": "x"}, "datasets.bad.adapter", "expected one of ['cityscapes', 'video']"),
+        ({"adapter": "youtube", "root": "x"}, "datasets.bad.adapter", "expected one of ['cityscapes', 'apolloscape', 'video']"),
         ({"root": "x"}, "datasets.bad", "'adapter' is missing"),
         ({"adapter": "video"}, "datasets.bad.root", "is missing"),
         ({"adapter": "cityscapes", "root": "x", "sequences_per_job": 0}, "datasets.bad.sequences_per_job", ">= 1"),
@@ -68,7 +68,7 @@ def test_missing_and_malformed_files(tmp_path):
 
 def test_unknown_dataset_lists_the_known_ones(monkeypatch):
     monkeypatch.chdir(REPO)
-    with pytest.raises(ConfigError, match=r"no dataset named 'kitti'; known datasets: \['cityscapes', 'demo'"):
+    with pytest.raises(ConfigError, match=r"no dataset named 'kitti'; known datasets: \['apolloscape', 'cityscapes', 'demo'"):
         config_mod.dataset(config_mod.load(), "kitti")
 
 

@@ -218,13 +218,14 @@ class DatasetSettings:
     """datasets.<name>"""
 
     description: str | None
-    #: cityscapes = leftImg8bit_sequence (+ gtFine) layout; video = a folder of videos
-    adapter: Literal["cityscapes", "video"]
+    #: cityscapes = leftImg8bit_sequence (+ gtFine) layout; apolloscape = <road>/ColorImage and
+    #: Label/<Record>/Camera <k>/ (scene parsing); video = a folder of videos
+    adapter: Literal["cityscapes", "apolloscape", "video"]
     #: data root; datasets with 'generate' default to <results>/<dataset>/source
     root: str | None
     task: Literal["street", "face", "pose"]
     splits: list[Literal["train", "val", "test"]]
-    #: cityscapes adapter - stop when gtFine/ is missing
+    #: cityscapes / apolloscape adapters - stop when gtFine/ (a frame's Label/ image) is missing
     require_annotations: bool
     #: video adapter - sequence names that form the val split (the rest is train)
     val_videos: list[str]

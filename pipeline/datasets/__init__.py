@@ -3,7 +3,12 @@
 Adapters:
 - ``cityscapes``: the ``leftImg8bit_sequence`` layout (+ ``gtFine`` for the annotated frames);
   the generated ``synthcity`` demo is written in this layout and read through it.
+- ``apolloscape``: Apolloscape scene parsing (``<road>/ColorImage|Label/<Record>/Camera <k>/``),
+  one sequence per record and camera, its class ids mapped to Cityscapes labelIds.
 - ``video``: any folder of video files, one sequence per file.
+
+An adapter lists sequences (``list_sequences``), extracts frames (``extract``) and, where its
+dataset's label images are not Cityscapes labelIds, maps them (``to_label_ids``).
 
 Snakemake calls :func:`list_sequences` / :func:`shards` while it builds the DAG, so these only
 list files; the decoding happens in the frames stage (``python -m pipeline.stages.frames``).
@@ -42,7 +47,8 @@ class FrameRecord:
 
 # datasets.<ds>.adapter -> the module that lists its sequences and frames (the config schema's
 # enum lists the same names)
-ADAPTERS = {"cityscapes": "pipeline.datasets.cityscapes", "video": "pipeline.datasets.video_folder"}
+ADAPTERS = {"cityscapes": "pipeline.datasets.cityscapes", "apolloscape": "pipeline.datasets.apolloscape",
+            "video": "pipeline.datasets.video_folder"}
 
 
 def _adapter(ds: Dataset):
@@ -69,6 +75,13 @@ def list_sequences(ds: Dataset) -> list[Sequence]:
                 for name in map(sequence_name, ds.sample_clips)]
         return [s for s in seqs if s.split in ds.settings.splits]
     return _adapter(ds).list_sequences(ds)
+
+
+def to_label_ids(ds: Dataset, values, path):
+    """A given label image (``values``, read from ``path``) as Cityscapes labelIds: the adapter's
+    mapping where its dataset has ids of its own (Apolloscape), else the values as they are."""
+    convert = getattr(_adapter(ds), "to_label_ids", None)
+    return convert(values, path) if convert else values
 
 
 def select(ds: Dataset, names: list[str] | None) -> list[Sequence]:

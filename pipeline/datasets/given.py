@@ -19,7 +19,7 @@ from pipeline.core.cityscapes_labels import INSTANCE_DIVISOR, NUM_LABEL_IDS
 from pipeline.core.config import Dataset
 from pipeline.core.errors import InputError
 from pipeline.core.images import fit_geometry, read_map, resize_map, write_map
-from pipeline.datasets import Sequence, manifest
+from pipeline.datasets import Sequence, manifest, to_label_ids
 
 
 def sequence_manifest(ds: Dataset, seq: Sequence) -> tuple[pd.DataFrame, Path]:
@@ -50,7 +50,7 @@ def copy_maps(ds: Dataset, seq: Sequence, out_dir: Path, kind: str) -> dict:
     mode = ds.settings.frames.resize
     for row in table.itertuples():
         if kind == "label":
-            values = read_map(row.gt_label, np.uint8)
+            values = to_label_ids(ds, read_map(row.gt_label, np.uint8), row.gt_label)
             _check_labels(values, row.gt_label)
             out = resize_map(values, size, mode)
         else:

@@ -13,6 +13,8 @@ file; sequences finished before it stay.
 from __future__ import annotations
 
 import argparse
+import logging
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +34,7 @@ from pipeline.core.video import ffmpeg_exe
 from pipeline.datasets import manifest
 
 STAGE_VERSION = 1
+log = logging.getLogger("pipeline.frames")
 
 
 def settings(ds: Dataset) -> dict:
@@ -43,6 +46,9 @@ def settings(ds: Dataset) -> dict:
 def run(ds: Dataset, config: dict, names: list[str] | None, shard_manifest: Path | None, force: bool) -> pd.DataFrame:
     setup_logging()
     seqs = datasets.select(ds, names)
+    per_split = Counter(s.split for s in datasets.list_sequences(ds))
+    log.info("%s (adapter %s, %s): %d sequences (%s); this job: %d", ds.name, ds.settings.adapter, ds.root,
+             sum(per_split.values()), ", ".join(f"{split} {n}" for split, n in sorted(per_split.items())), len(seqs))
     ffmpeg = ffmpeg_exe(config.get("ffmpeg")) if ds.settings.adapter == "video" else None  # image trees need none
 
     def extract(seq: datasets.Sequence, tmp: Path) -> dict:

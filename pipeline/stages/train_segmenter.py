@@ -41,6 +41,7 @@ from pipeline.core.devices import pick_device
 from pipeline.core.errors import InputError, main_guard
 from pipeline.core.images import read_map, read_rgb, resize_map
 from pipeline.core.progress import progress as progress_bar
+from pipeline import datasets
 from pipeline.datasets import manifest
 from pipeline.segmentation import predict, trainable
 
@@ -53,7 +54,7 @@ def load_pairs(ds: Dataset, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]
     images, targets = [], []
     for row in rows.itertuples():
         image = read_rgb(ds.results / row.path)
-        labels = read_map(row.gt_label, np.uint8)
+        labels = datasets.to_label_ids(ds, read_map(row.gt_label, np.uint8), row.gt_label)
         labels = resize_map(labels, (image.shape[1], image.shape[0]), ds.settings.frames.resize)
         images.append(image)
         targets.append(predict.LABEL_TO_TRAIN[labels])
