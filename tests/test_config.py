@@ -68,7 +68,7 @@ def test_missing_and_malformed_files(tmp_path):
 
 def test_unknown_dataset_lists_the_known_ones(monkeypatch):
     monkeypatch.chdir(REPO)
-    with pytest.raises(ConfigError, match=r"no dataset named 'kitti'; known datasets: \['apolloscape', 'cityscapes', 'demo'"):
+    with pytest.raises(ConfigError, match=r"no dataset named 'kitti'; known datasets: \['apolloscape', 'cityscapes', 'cityscapes_long', 'demo'"):
         config_mod.dataset(config_mod.load(), "kitti")
 
 

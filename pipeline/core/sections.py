@@ -37,7 +37,8 @@ class EvaluateSettings:
     methods: list[str]
     #: runs compared in results/<ds>/ablations.csv (baselines and ablations)
     ablations: list[str]
-    split: Literal["train", "val", "test"]
+    #: the split synthesized and evaluated
+    split: Literal["train", "val", "test", "demoVideo"]
     #: frames of the first evaluated sequence shown in results/<ds>/comparison_sheet.png
     sheet_frames: list[int]
 
@@ -224,7 +225,8 @@ class DatasetSettings:
     #: data root; datasets with 'generate' default to <results>/<dataset>/source
     root: str | None
     task: Literal["street", "face", "pose"]
-    splits: list[Literal["train", "val", "test"]]
+    #: the splits listed; demoVideo = Cityscapes' long demo videos (leftImg8bit/demoVideo/)
+    splits: list[Literal["train", "val", "test", "demoVideo"]]
     #: cityscapes / apolloscape adapters - stop when gtFine/ (a frame's Label/ image) is missing
     require_annotations: bool
     #: video adapter - sequence names that form the val split (the rest is train)
@@ -233,6 +235,9 @@ class DatasetSettings:
     #: sequences per Snakemake job (a shard)
     sequences_per_job: int
     frames: FramesSettings
+    #: a dataset whose runs synthesize this one's sequences (cityscapes_long - the long demo videos
+    #: - by the cityscapes runs); null = its own runs
+    checkpoints_from: str | None
     #: training runs on this dataset: name -> trainer options (model/options.py: model,
     #: discriminator, loss, optim, schedule, train) plus 'gpus', 'first_frames_from' and 'base'
     #: (run.schema.yaml, generated from model/options.py)

@@ -1,6 +1,9 @@
 """Cityscapes adapter: ``leftImg8bit_sequence/{split}/{city}/{city}_{seq}_{frame}_leftImg8bit.png``.
 
-A sequence is one ``{city}_{seq}`` snippet (30 frames at 17 Hz in Cityscapes). Frame 19 of each
+A sequence is one ``{city}_{seq}`` snippet (30 frames at 17 Hz in Cityscapes). The split
+``demoVideo`` reads Cityscapes' three long demo videos instead (``leftImg8bit_demoVideo.zip``:
+``leftImg8bit/demoVideo/stuttgart_0{0,1,2}/``, 599, 1100 and 1200 frames, no annotations), the
+paper's long-video results. Frame 19 of each
 snippet has fine annotations in ``gtFine/{split}/{city}/{city}_{seq}_{frame}_gtFine_labelIds.png``
 (and ``_instanceIds.png``): the "annotated" frames that the segmenter is trained on. A
 ``synthcity_gt/`` folder beside them (the generated demo) adds ground truth for every frame.
@@ -19,14 +22,22 @@ from pipeline.datasets import FrameRecord, Sequence
 
 _FRAME = re.compile(r"^(?P<city>.+)_(?P<seq>\d{6})_(?P<frame>\d{6})_leftImg8bit\.png$")
 
+def _split_dir(ds: Dataset, split: str) -> Path:
+    """Where a split's frames are: leftImg8bit_sequence/<split>, or leftImg8bit/demoVideo."""
+    return ds.root / ("leftImg8bit" if split == "demoVideo" else "leftImg8bit_sequence") / split
+
+
 def _check_root(ds: Dataset) -> Path:
     root = ds.root
     if not root.is_dir():
         raise InputError(root, f"data root does not exist ({ds.config_key}.root): expected a Cityscapes folder "
                                f"with leftImg8bit_sequence/ and gtFine/")
-    if not (root / "leftImg8bit_sequence").is_dir():
-        raise InputError(root / "leftImg8bit_sequence", f"missing: {ds.config_key}.root must hold the "
-                                                         f"leftImg8bit_sequence/ folder of Cityscapes")
+    for split in ds.settings.splits:
+        folder = _split_dir(ds, split).parent
+        if not folder.is_dir():
+            archive = "leftImg8bit_demoVideo.zip" if split == "demoVideo" else "leftImg8bit_sequence_trainvaltest.zip"
+            raise InputError(folder, f"missing: {ds.config_key}.root must hold the {folder.name}/ folder of "
+                                     f"Cityscapes for split {split} (unpack {archive} into {root})")
     if ds.settings.require_annotations and not (root / "gtFine").is_dir():
         raise InputError(root / "gtFine", f"missing: the annotated frames (gtFine/) are needed to train the "
                                           f"segmenter; unpack gtFine_trainvaltest.zip into {root}, or set "
@@ -36,7 +47,7 @@ def _check_root(ds: Dataset) -> Path:
 def _scan(ds: Dataset, split: str) -> dict[str, list[tuple[int, Path]]]:
     """{sequence name: [(frame number, path), ...]} of one split."""
     found: dict[str, list[tuple[int, Path]]] = defaultdict(list)
-    split_dir = ds.root / "leftImg8bit_sequence" / split
+    split_dir = _split_dir(ds, split)
     if not split_dir.is_dir():
         return found
     # hidden names are not data: a killed job's temporary folder (pipeline/core/atomic.py) holds
@@ -60,8 +71,8 @@ def list_sequences(ds: Dataset) -> list[Sequence]:
             seen[name] = folder
             seqs.append(Sequence(name, split, folder.name))
     if not seqs:
-        raise InputError(root / "leftImg8bit_sequence", f"no *_leftImg8bit.png frames in the splits "
-                                                         f"{ds.settings.splits}")
+        raise InputError(_split_dir(ds, ds.settings.splits[0]).parent, f"no *_leftImg8bit.png frames in the splits "
+                                                                       f"{ds.settings.splits}")
     return sorted(seqs, key=lambda s: s.name)
 
 def _annotation(ds: Dataset, split: str, city: str, stem: str, kind: str) -> str:
@@ -76,7 +87,7 @@ def extract(ds: Dataset, seq: Sequence, out_dir: Path, ffmpeg: str) -> list[Fram
     _check_root(ds)
     frames = sorted(_scan(ds, seq.split).get(seq.name, []))
     if not frames:
-        raise InputError(ds.root / "leftImg8bit_sequence" / seq.split, f"sequence {seq.name} has no frames")
+        raise InputError(_split_dir(ds, seq.split), f"sequence {seq.name} has no frames")
     numbers = [n for n, _ in frames]
     gaps = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
     if gaps:

@@ -46,7 +46,7 @@ os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.enviro
 wildcard_constraints:
     ds=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     shard=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    split=r"train|val|test",
+    split=r"train|val|test|demoVideo",
     city=r"[A-Za-z0-9_-]+",
     run=r"[A-Za-z0-9][A-Za-z0-9_-]*",
 
@@ -58,6 +58,15 @@ def dataset(ds):
         return config_mod.dataset(config, ds)
     except InputError as err:
         raise WorkflowError(str(err)) from None
+
+
+def checkpoint_dataset(ds):
+    """The dataset whose runs synthesize ``ds``: its checkpoints_from, else itself."""
+    source = dataset(ds).settings.checkpoints_from or ds
+    if source not in config["datasets"]:
+        where = config_mod.blame(CONFIG_SOURCES, ("datasets", ds, "checkpoints_from"))
+        raise WorkflowError(f"{where}: datasets.{ds}.checkpoints_from: no dataset named {source!r}")
+    return source
 
 
 _shard_cache = {}
