@@ -54,6 +54,17 @@ def dataset_json(ds_cfg: dict) -> str:
     return json.dumps(ds_cfg, sort_keys=True, separators=(",", ":"))
 
 
+def stage_command(module: str, dataset: str, ds_cfg: dict, results: str | Path, *extra: str,
+                  subcommand: tuple[str, ...] = ()) -> list[str]:
+    """The argv of a stage CLI run the way its rule runs it (``python -m pipeline.stages.<module>
+    [subcommand] --dataset ... --dataset-json ... --results ... extra``), for the harnesses and
+    benchmarks that run stages in their own processes."""
+    import sys
+
+    return [sys.executable, "-m", f"pipeline.stages.{module}", *subcommand, "--dataset", dataset,
+            "--dataset-json", dataset_json(ds_cfg), "--results", str(results), *extra]
+
+
 def relative_to(path: Path, base: Path) -> str:
     try:
         return str(Path(path).resolve().relative_to(Path(base).resolve()))

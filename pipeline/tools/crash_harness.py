@@ -93,9 +93,10 @@ class Case:
 
 def _stage(module: str, results: Path, *extra: str, subcommand: tuple[str, ...] = (), dataset: str = DATASET,
            config: dict | None = None) -> list[str]:
-    config = config or dataset_config(dataset, results)
-    return [sys.executable, "-m", f"pipeline.stages.{module}", *subcommand, "--dataset", dataset, "--dataset-json",
-            json.dumps(config), "--results", str(results), *extra]
+    from pipeline.core.cli import stage_command
+
+    return stage_command(module, dataset, config or dataset_config(dataset, results), results, *extra,
+                         subcommand=subcommand)
 
 
 def _train_command(results: Path, run: str = "run", options: dict = TRAIN) -> list[str]:
