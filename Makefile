@@ -43,6 +43,7 @@ bench: setup  ## benchmark tables (not tests)
 	$(PY) benchmarks/warp_sharpness.py
 	$(PY) benchmarks/face_pose_speed.py
 	$(PY) benchmarks/crash_harness.py
+	$(PY) benchmarks/long_video_memory.py
 	$(PY) benchmarks/train_speed.py --quick
 
 clean:

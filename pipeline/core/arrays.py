@@ -36,3 +36,49 @@ def load_npz(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
             return {k: data[k] for k in keys}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise InputError(path, f"cannot read array archive ({err})") from None
+
+
+class NpzRows:
+    """One array of an .npz read a few rows at a time (its zip entry decompressed as a stream), so
+    a long video's flow never has to be in memory whole::
+
+        with NpzRows(path, "flow") as rows:
+            rows.shape, rows.dtype
+            for start, chunk in rows.chunks(64): ...
+    """
+
+    def __init__(self, path: str | Path, key: str) -> None:
+        self.path, self.key = Path(path), key
+
+    def __enter__(self) -> "NpzRows":
+        try:
+            self._archive = zipfile.ZipFile(self.path)
+            if f"{self.key}.npy" not in self._archive.namelist():
+                names = [n.removesuffix(".npy") for n in self._archive.namelist()]
+                raise InputError(self.path, f"missing arrays ['{self.key}'] (has {names})")
+            self._entry = self._archive.open(f"{self.key}.npy")
+            version = np.lib.format.read_magic(self._entry)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            self.shape, fortran, self.dtype = read_header(self._entry)
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+            raise InputError(self.path, f"cannot read array archive ({err})") from None
+        if fortran:
+            raise InputError(self.path, f"{self.key} is stored in Fortran order; expected C order")
+        return self
+
+    def chunks(self, rows: int):
+        """(first row, array of up to ``rows`` rows) in order."""
+        row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        for start in range(0, self.shape[0], rows):
+            count = min(rows, self.shape[0] - start)
+            try:
+                data = self._entry.read(count * row_bytes)
+            except (OSError, zipfile.BadZipFile, EOFError) as err:
+                raise InputError(self.path, f"cannot read array archive ({err})") from None
+            if len(data) != count * row_bytes:
+                raise InputError(self.path, f"{self.key} is truncated at row {start}")
+            yield start, np.frombuffer(data, self.dtype).reshape((count,) + tuple(self.shape[1:]))
+
+    def __exit__(self, *exc) -> None:
+        self._entry.close()
+        self._archive.close()

@@ -20,6 +20,7 @@ from pipeline.core.errors import InputError
 CACHE_FORMAT = "vid2vid-cache"
 FLOW_KEYS = ("flow", "confidence", "flow_backward", "confidence_backward")
 CONDITION_KEYS = {"labels": ("labels", "instances"), "maps": ("condition",)}
+CHECK_ROWS = 32  # frames read at a time to check a tensor's CRC-32
 
 
 def condition_of(header: dict) -> str:
@@ -111,15 +112,29 @@ class CacheShard:
         return array
 
     def slice(self, name: str, key: str, start: int, stop: int) -> np.ndarray:
-        """Frames ``start:stop`` of the ``<name>/<key>`` tensor (the tensor checked on first use)."""
+        """Frames ``start:stop`` of the ``<name>/<key>`` tensor (the tensor checked on first use,
+        read a few frames at a time: a long video is never in memory whole)."""
         tensor_name = f"{name}/{key}"
         if tensor_name not in self._checked:
-            self._check(tensor_name, self._handle.get_tensor(tensor_name))
+            self._check(tensor_name)
         return self._handle.get_slice(tensor_name)[start:stop]
 
-    def _check(self, tensor_name: str, array: np.ndarray) -> None:
+    def _check(self, tensor_name: str, array: np.ndarray | None = None) -> None:
         expected = self._checksums.get(tensor_name)
-        if expected is not None and tensor_checksum(array) != expected:
+        if expected is None:
+            self._checked.add(tensor_name)
+            return
+        rows = self._handle.get_slice(tensor_name)
+        if array is None and not rows.get_shape():  # a scalar: read whole
+            array = self._handle.get_tensor(tensor_name)
+        if array is not None:
+            checksum = tensor_checksum(array)
+        else:
+            checksum, count = 0, rows.get_shape()[0]
+            for start in range(0, count, CHECK_ROWS):
+                chunk = np.ascontiguousarray(rows[start : min(start + CHECK_ROWS, count)])
+                checksum = zlib.crc32(chunk.view(np.uint8).reshape(-1), checksum)
+        if checksum != expected:
             raise CacheError(self.path, f"tensor {tensor_name} fails its CRC-32 check: the shard is damaged; "
                                         "delete it and rerun the cache stage (rule cache)")
         self._checked.add(tensor_name)

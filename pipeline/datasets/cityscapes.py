@@ -60,7 +60,7 @@ def _scan(ds: Dataset, split: str) -> dict[str, list[tuple[int, Path]]]:
     return found
 
 def list_sequences(ds: Dataset) -> list[Sequence]:
-    root = _check_root(ds)
+    _check_root(ds)
     seqs, seen = [], {}
     for split in ds.settings.splits:
         for name, frames in _scan(ds, split).items():

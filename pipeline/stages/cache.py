@@ -31,7 +31,9 @@ keeping a shard in one file with its header built in.
 
 While packing every sequence is checked: frames present and numbered, label ids inside the label
 set, every map the frames' size, flow finite and one pair per consecutive frames. All problems
-found are reported with their files; nothing is written then.
+found are reported with their files; nothing is written then. Packing streams: each frame (and a
+few flow pairs at a time) is written as it is read (pipeline/core/safetensors_stream.py), so a
+1200-frame video takes no more memory than a 100-frame one (benchmarks/long_video_memory.py).
 """
 
 from __future__ import annotations
@@ -43,14 +45,15 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import datasets
-from pipeline.core.arrays import load_npz
+from pipeline.core.arrays import NpzRows
 from pipeline.core.atomic import atomic_file
-from pipeline.core.cache_format import CACHE_FORMAT, read_header, tensor_checksum
+from pipeline.core.cache_format import CACHE_FORMAT, read_header
 from pipeline.core.cityscapes_labels import INSTANCE_DIVISOR, LABEL_SET, NUM_LABEL_IDS
 from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
 from pipeline.core.config import Dataset
 from pipeline.core.errors import InputError, main_guard
 from pipeline.core.images import image_size, read_map, read_rgb
+from pipeline.core.safetensors_stream import StreamWriter, room_for
 from pipeline.core.stage import read_stamp
 from pipeline.datasets import conditions
 
@@ -106,9 +109,11 @@ def _frame_readers(ds: Dataset, seq: datasets.Sequence, frame_path: Path, index:
     return readers
 
 
-def _read_frame(ds: Dataset, readers: dict, index: int, arrays: dict, problems: Problems) -> None:
-    """Read one frame's images into ``arrays[...][index]``, each checked for size, channels and values."""
-    height, width = arrays["frames"].shape[1:3]
+def _read_frame(ds: Dataset, readers: dict, layout: dict, problems: Problems) -> dict | None:
+    """One frame's images, each checked for size, channels and values: {array name: image}, or
+    None when any has a problem (added to ``problems``)."""
+    height, width = layout["frames"][0][1:3]
+    images, before = {}, len(problems)
     for key, (path, read) in readers.items():
         try:
             image = read(path)
@@ -118,41 +123,49 @@ def _read_frame(ds: Dataset, readers: dict, index: int, arrays: dict, problems: 
         if image.shape[:2] != (height, width):
             problems.add(path, f"size {image.shape[1]}x{image.shape[0]} differs from the frames' {width}x{height}")
             continue
-        if image.shape[2:] != arrays[key].shape[3:]:
-            problems.add(path, f"{image.shape[2]} channels, expected {arrays[key].shape[3]} "
+        if image.shape[2:] != layout[key][0][3:]:
+            problems.add(path, f"{image.shape[2]} channels, expected {layout[key][0][3]} "
                                f"({conditions.channels(ds)})")
             continue
         if _check_map(key, image, path, problems):
-            arrays[key][index] = image
+            images[key] = image
+    return images if len(problems) == before else None
 
 
-def _read_flows(flow_path: Path, n: int, height: int, width: int, problems: Problems) -> dict:
-    """The sequence's forward and backward flows (float16) and confidences (uint8), shape-checked."""
-    arrays = {}
+FLOW_CHUNK = 32  # frame pairs converted and written at a time
+
+
+def _write_flows(flow_path: Path, name: str, layout: dict, out: StreamWriter | None, problems: Problems) -> None:
+    """The sequence's forward and backward flows (float16) and confidences (uint8), shape-checked,
+    streamed from flow.npz into ``out`` a few frame pairs at a time (``out`` None: check only)."""
+    n_pairs, _, height, width = layout["flow"][0]
     try:
-        flows = load_npz(flow_path, ("flow", "confidence", "flow_backward", "confidence_backward"))
         for key, conf_key in (("flow", "confidence"), ("flow_backward", "confidence_backward")):
-            if flows[key].shape != (n - 1, 2, height, width):
-                problems.add(flow_path, f"{key} shape {flows[key].shape}, expected {(n - 1, 2, height, width)} "
-                                        f"for {n} frames of {width}x{height}")
-                continue
-            if flows[conf_key].shape != (n - 1, 1, height, width):
-                problems.add(flow_path, f"{conf_key} shape {flows[conf_key].shape}, expected {(n - 1, 1, height, width)}")
-                continue
-            finite = np.isfinite(flows[key]).all(axis=(1, 2, 3))
-            if not finite.all():
-                problems.add(flow_path, f"{key} is NaN/inf at frame pairs {np.nonzero(~finite)[0][:10].tolist()}")
-            arrays[key] = flows[key].astype(np.float16)
-            confidence = np.clip(flows[conf_key][:, 0].astype(np.float32), 0, 1)
-            arrays[conf_key] = np.rint(confidence * 255).astype(np.uint8)
+            with NpzRows(flow_path, key) as flows, NpzRows(flow_path, conf_key) as confidences:
+                if flows.shape != (n_pairs, 2, height, width):
+                    problems.add(flow_path, f"{key} shape {flows.shape}, expected {(n_pairs, 2, height, width)} "
+                                            f"for {n_pairs + 1} frames of {width}x{height}")
+                    continue
+                if confidences.shape != (n_pairs, 1, height, width):
+                    problems.add(flow_path, f"{conf_key} shape {confidences.shape}, expected {(n_pairs, 1, height, width)}")
+                    continue
+                bad = []
+                for (start, flow), (_, confidence) in zip(flows.chunks(FLOW_CHUNK), confidences.chunks(FLOW_CHUNK)):
+                    finite = np.isfinite(flow).all(axis=(1, 2, 3))
+                    bad += (start + np.nonzero(~finite)[0]).tolist()
+                    if out is not None and not bad:
+                        out.write(f"{name}/{key}", start, flow.astype(np.float16))
+                        scaled = np.clip(confidence[:, 0].astype(np.float32), 0, 1) * 255
+                        out.write(f"{name}/{conf_key}", start, np.rint(scaled).astype(np.uint8))
+                if bad:
+                    problems.add(flow_path, f"{key} is NaN/inf at frame pairs {bad[:10]}")
     except InputError as err:
         problems.add(err.where, err.problem)
-    return arrays
 
 
-def _load_sequence(ds: Dataset, seq: datasets.Sequence, problems: Problems) -> dict | None:
-    """One sequence's cached arrays (frames, labels + instances or the condition, flows), or None
-    when any of its files has a problem (each one added to ``problems``)."""
+def _layout(ds: Dataset, seq: datasets.Sequence, problems: Problems) -> tuple[list[Path], dict] | None:
+    """A sequence's frame files and its tensors' (shape, dtype) by array name, or None when its
+    frames cannot be listed (the problem added)."""
     try:
         frame_paths = conditions.frame_paths(ds, seq)
         width, height = image_size(frame_paths[0])
@@ -160,20 +173,30 @@ def _load_sequence(ds: Dataset, seq: datasets.Sequence, problems: Problems) -> d
         problems.add(err.where, err.problem)
         return None
     n = len(frame_paths)
-    arrays = {"frames": np.empty((n, height, width, 3), np.uint8)}
+    layout = {"frames": ((n, height, width, 3), np.uint8)}
     if conditions.source_stage(ds) is None:
-        arrays["labels"] = np.empty((n, height, width), np.uint8)
+        layout["labels"] = ((n, height, width), np.uint8)
         if conditions.has_instance_maps(ds):
-            arrays["instances"] = np.empty((n, height, width), np.uint16)
+            layout["instances"] = ((n, height, width), np.uint16)
     else:
-        arrays["condition"] = np.empty((n, height, width, len(conditions.channels(ds))), np.uint8)
-    before = len(problems)
+        layout["condition"] = ((n, height, width, len(conditions.channels(ds))), np.uint8)
+    for key in ("flow", "flow_backward"):
+        layout[key] = ((n - 1, 2, height, width), np.float16)
+    for key in ("confidence", "confidence_backward"):
+        layout[key] = ((n - 1, height, width), np.uint8)
+    return frame_paths, layout
+
+
+def _write_sequence(ds: Dataset, seq: datasets.Sequence, frame_paths: list[Path], layout: dict,
+                    out: StreamWriter | None, problems: Problems) -> None:
+    """One sequence's frames, maps and flows, checked and streamed frame by frame into ``out``
+    (None once a problem was found: the rest is only checked, nothing is kept)."""
     for index, frame_path in enumerate(frame_paths):
-        _read_frame(ds, _frame_readers(ds, seq, frame_path, index), index, arrays, problems)
-    arrays.update(_read_flows(ds.results / "flow" / seq.name / "flow.npz", n, height, width, problems))
-    if len(problems) > before:
-        return None
-    return arrays
+        images = _read_frame(ds, _frame_readers(ds, seq, frame_path, index), layout, problems)
+        if images is not None and out is not None and not problems:
+            for key, image in images.items():
+                out.write(f"{seq.name}/{key}", index, image.astype(layout[key][1]))
+    _write_flows(ds.results / "flow" / seq.name / "flow.npz", seq.name, layout, out if not problems else None, problems)
 
 
 def _sources(ds: Dataset, seq: datasets.Sequence) -> dict:
@@ -185,27 +208,26 @@ def _sources(ds: Dataset, seq: datasets.Sequence) -> dict:
 
 
 def pack(ds: Dataset, names: list[str] | None, output: Path) -> dict:
-    """Validate and pack the sequences into ``output``; returns the header."""
-    from safetensors.numpy import save_file
-
+    """Validate and pack the sequences into ``output``, streamed frame by frame (memory does not
+    grow with a video's length, pipeline/core/safetensors_stream.py); returns the header."""
     seqs = datasets.select(ds, names)
     problems = Problems()
-    tensors, entries = {}, []
+    layouts, tensors, entries = [], {}, []
     for seq in seqs:
-        arrays = _load_sequence(ds, seq, problems)
-        if arrays is None:
+        found = _layout(ds, seq, problems)
+        if found is None:
             continue
-        n, height, width = arrays["frames"].shape[:3]
-        for key, value in arrays.items():
-            tensors[f"{seq.name}/{key}"] = np.ascontiguousarray(value)
+        frame_paths, layout = found
+        layouts.append((seq, frame_paths, layout))
+        tensors.update({f"{seq.name}/{key}": spec for key, spec in layout.items()})
+        n, height, width = layout["frames"][0][:3]
         entries.append({"name": seq.name, "split": seq.split, "frames": n, "height": height, "width": width,
                         "sources": _sources(ds, seq)})
-    problems.raise_if_any(str(output))
     header = {
         "format": CACHE_FORMAT, "version": VERSION, "dataset": ds.name, "task": ds.settings.task,
         "stage_modes": {stage: getattr(ds.settings, stage).mode for stage in conditions.annotation_stages(ds)},
         "sequences": entries,
-        "checksums": {name: tensor_checksum(array) for name, array in tensors.items()},  # CRC-32 per tensor
+        "checksums": {name: 0xFFFFFFFF for name in tensors},  # CRC-32 per tensor, known once written
     }
     if conditions.source_stage(ds) is None:
         instance_maps = conditions.has_instance_maps(ds)
@@ -218,7 +240,13 @@ def pack(ds: Dataset, names: list[str] | None, output: Path) -> dict:
                       channels={k: v for k, v in CHANNELS.items() if k not in ("labels", "instances")})
         header["channels"]["condition"] = header["channels"]["condition"].format(c=len(names), names=", ".join(names))
     with atomic_file(output) as tmp:
-        save_file(tensors, str(tmp), metadata={"vid2vid": json.dumps(header, sort_keys=True)})
+        draft = {"vid2vid": json.dumps(header, sort_keys=True)}
+        with StreamWriter(tmp, tensors, room_for(draft)) as out:
+            for seq, frame_paths, layout in layouts:
+                _write_sequence(ds, seq, frame_paths, layout, out, problems)
+            problems.raise_if_any(str(output))
+            header["checksums"] = out.checksums
+            out.finish({"vid2vid": json.dumps(header, sort_keys=True)})
     return header
 
 
