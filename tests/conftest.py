@@ -75,31 +75,37 @@ def run_with_file_limit(limit: int, module: str, *args: str) -> subprocess.Compl
 
 
 def run_stages(ds, tmp_path) -> None:
-    """frames, then the labels / instances / flow stages (their CLIs, in process) for a dataset."""
+    """frames, then the labels / instances (unless mode none) / flow stages (their CLIs, in
+    process) for a dataset."""
     import json
 
+    from pipeline.datasets import conditions
     from pipeline.stages import flow, frames, instances, labels
 
     args = ["--dataset", ds.name, "--dataset-json", json.dumps(ds.cfg), "--results", str(ds.results.parent)]
     frames.run(ds, {"ffmpeg": None}, None, None, force=False)
-    for stage in (labels, instances, flow):
+    for stage in (labels, instances, flow) if conditions.has_instance_maps(ds) else (labels, flow):
         stage.main(args + ["--job-summary", str(tmp_path / f"{stage.__name__}.json")])
 
 
-@pytest.fixture(scope="session")
-def small_cache(tmp_path_factory):
-    """synthcity (2 sequences x 8 frames, 256x128: synth000 train, synth001 val) through frames,
-    labels, instances, flow (given) and packed into one cache shard: (Dataset, shard path)."""
+def synthcity_cache(tmp: Path, name: str, size: list[int], **stages) -> tuple[config_mod.Dataset, Path]:
+    """synthcity (2 sequences x 8 frames: synth000 train, synth001 val) through frames, labels,
+    instances and flow (mode given unless ``stages`` say otherwise), packed into one cache shard."""
     from pipeline.datasets import synthcity
     from pipeline.stages import cache
 
-    tmp = tmp_path_factory.mktemp("cache")
-    ds = make_dataset(tmp, "demo", adapter="cityscapes", generate={"synthcity": synth_cfg(size=[256, 128])},
-                      frames={"size": [256, 128]}, labels={"mode": "given"}, instances={"mode": "given"},
-                      flow={"mode": "given"})
+    modes = {"labels": {"mode": "given"}, "instances": {"mode": "given"}, "flow": {"mode": "given"}, **stages}
+    ds = make_dataset(tmp, name, adapter="cityscapes", generate={"synthcity": synth_cfg(size=size)},
+                      frames={"size": size}, **modes)
     for seq in synthcity.sequences(ds.synthcity):
         synthcity.write_sequence(ds.root, seq, ds.synthcity)
     run_stages(ds, tmp)
     shard = ds.results / "cache" / "all.safetensors"
     cache.pack(ds, None, shard)
     return ds, shard
+
+
+@pytest.fixture(scope="session")
+def small_cache(tmp_path_factory):
+    """synthcity at 256x128 through every stage into one cache shard: (Dataset, shard path)."""
+    return synthcity_cache(tmp_path_factory.mktemp("cache"), "demo", [256, 128])

@@ -14,26 +14,15 @@ from model import options as options_mod
 from model.synthesis import synthesize
 from model.trainer import Trainer, train
 from pipeline.core.cache_format import CacheError, read_header
-from pipeline.datasets import synthcity
-from pipeline.stages import cache, flow, frames, instances, labels
+from pipeline.stages import instances
+from tests.conftest import synthcity_cache
 from tests.test_workflow import TINY_DEMO, job_counts, snakemake, workdir  # noqa: F401 (fixture)
-from tests.conftest import make_dataset, synth_cfg
 
 
 @pytest.fixture(scope="module")
 def no_instance_cache(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("noinst")
-    ds = make_dataset(tmp, "plain", adapter="cityscapes", generate={"synthcity": synth_cfg(size=[128, 64])},
-                      frames={"size": [128, 64]}, labels={"mode": "given"}, instances={"mode": "none"},
-                      flow={"mode": "given"})
-    for seq in synthcity.sequences(ds.synthcity):
-        synthcity.write_sequence(ds.root, seq, ds.synthcity)
-    frames.run(ds, {"ffmpeg": None}, None, None, force=False)
+    ds, shard = synthcity_cache(tmp_path_factory.mktemp("noinst"), "plain", [128, 64], instances={"mode": "none"})
     args = ["--dataset", ds.name, "--dataset-json", json.dumps(ds.cfg), "--results", str(ds.results.parent)]
-    for stage in (labels, flow):
-        stage.main(args + ["--job-summary", str(tmp / f"{stage.__name__}.json")])
-    shard = tmp / "plain.safetensors"
-    cache.pack(ds, None, shard)
     return ds, args, shard
 
 
