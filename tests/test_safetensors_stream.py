@@ -1,5 +1,5 @@
-"""The streaming safetensors writer and the row reader of .npz archives: what they write and read
-is what safetensors and numpy write and read whole."""
+"""The streaming writers and reader (a safetensors shard, .npz archives row by row): what they
+write and read is what safetensors and numpy write and read whole."""
 
 from __future__ import annotations
 
@@ -57,3 +57,18 @@ def test_npz_rows_stream_what_numpy_reads_whole(tmp_path):
     with pytest.raises(InputError, match=r"f.npz: missing arrays \['confidence'\] \(has \['flow'\]\)"):
         with NpzRows(tmp_path / "f.npz", "confidence"):
             pass
+
+
+def test_an_npz_written_row_by_row_has_save_npzs_bytes(tmp_path):
+    from pipeline.core.arrays import NpzRowWriter
+
+    rng = np.random.default_rng(2)
+    arrays = {"flow": rng.standard_normal((11, 2, 4, 6)).astype(np.float16),
+              "confidence": rng.random((11, 1, 4, 6)).astype(np.float16)}
+    with NpzRowWriter(tmp_path / "rows.npz", {k: (v.shape, v.dtype) for k, v in arrays.items()}, tmp_path / "s") as out:
+        for start in range(0, 11, 4):
+            for name, array in arrays.items():
+                out.write(name, start, array[start : start + 4])
+    save_npz(tmp_path / "whole.npz", **arrays)
+    assert (tmp_path / "rows.npz").read_bytes() == (tmp_path / "whole.npz").read_bytes()
+    assert not list((tmp_path / "s").iterdir())  # the scratch arrays are gone

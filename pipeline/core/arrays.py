@@ -7,6 +7,7 @@ differs byte for byte; the pipeline promises identical bytes for the same seed.
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -82,3 +83,45 @@ class NpzRows:
     def __exit__(self, *exc) -> None:
         self._entry.close()
         self._archive.close()
+
+
+class NpzRowWriter:
+    """An .npz written a few rows at a time, in memory that does not grow with the arrays: each
+    array fills a .npy memmap in ``scratch`` (on disk) row by row, and :meth:`close` deflates them
+    one after the other into the archive, with the fixed timestamps of :func:`save_npz` (the same
+    data gives the same bytes)::
+
+        with NpzRowWriter(path, {"flow": ((n, 2, h, w), np.float16)}, scratch) as out:
+            out.write("flow", start, rows)
+    """
+
+    def __init__(self, path: str | Path, arrays: dict[str, tuple[tuple[int, ...], np.dtype]], scratch: str | Path) -> None:
+        self.path, self.scratch = Path(path), Path(scratch)
+        self.arrays = {name: (tuple(shape), np.dtype(dtype)) for name, (shape, dtype) in arrays.items()}
+
+    def __enter__(self) -> "NpzRowWriter":
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        self._maps = {name: np.lib.format.open_memmap(self.scratch / f"{name}.npy", "w+", dtype, shape)
+                      for name, (shape, dtype) in self.arrays.items()}
+        return self
+
+    def write(self, name: str, start: int, rows: np.ndarray) -> None:
+        self._maps[name][start : start + len(rows)] = rows
+
+    def __exit__(self, kind, error, traceback) -> None:
+        for memmap in self._maps.values():
+            memmap.flush()
+        self._maps.clear()
+        try:
+            if kind is None:
+                with zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+                    for name in self.arrays:
+                        source = self.scratch / f"{name}.npy"
+                        info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                        info.compress_type = zipfile.ZIP_DEFLATED
+                        info.file_size = source.stat().st_size  # zip64 only where an array needs it
+                        with open(source, "rb") as data, archive.open(info, "w") as entry:
+                            shutil.copyfileobj(data, entry, 1 << 20)
+        finally:
+            for name in self.arrays:
+                (self.scratch / f"{name}.npy").unlink(missing_ok=True)

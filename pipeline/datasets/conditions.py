@@ -85,10 +85,6 @@ def frame_paths(ds: Dataset, seq: Sequence) -> list[Path]:
     return _numbered(ds.results / stage / seq.name / "frames", len(table))
 
 
-def read_frames(ds: Dataset, seq: Sequence) -> list[np.ndarray]:
-    return [read_rgb(path) for path in frame_paths(ds, seq)]
-
-
 def condition_path(ds: Dataset, seq: Sequence, index: int) -> Path:
     """The sketch / pose map of one frame (DensePose IUV, where given, sits in densepose/ beside it)."""
     return ds.results / source_stage(ds) / seq.name / f"{index:06d}.png"

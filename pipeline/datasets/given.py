@@ -8,13 +8,14 @@ any dataset with per-frame annotations).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 
-from pipeline.core.arrays import load_npz, save_npz
+from pipeline.core.arrays import NpzRowWriter, NpzRows
 from pipeline.core.cityscapes_labels import INSTANCE_DIVISOR, NUM_LABEL_IDS
 from pipeline.core.config import Dataset
 from pipeline.core.errors import InputError
@@ -80,36 +81,74 @@ def fit_flow(flow: np.ndarray, confidence: np.ndarray, size, mode: str) -> tuple
     return out_flow, out_conf
 
 
+FLOW_CHUNK = 32  # frame pairs read, fitted and written at a time
+
+
 def copy_flow(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
     """Write flow/<seq>/flow.npz from the sequence's given forward and backward flow (their
-    validity masks become the confidences)."""
+    validity masks become the confidences), a few frame pairs at a time."""
     table, manifest_path = sequence_manifest(ds, seq)
     sources = table.gt_flow.unique().tolist()
     if sources == [""] or len(sources) != 1:
         raise InputError(manifest_path, f"{seq.name} has no given flow (gt_flow column); mode 'given' needs it")
-    truth = load_npz(sources[0], ("flow", "valid", "flow_backward", "valid_backward"))
     needed = len(table) - 1
     size = (int(table.width[0]), int(table.height[0]))
-    fitted = {}
-    for key, valid_key in (("flow", "valid"), ("flow_backward", "valid_backward")):
-        flow = truth[key]
-        if flow.ndim != 4 or flow.shape[1] != 2 or flow.shape[0] < needed:
-            raise InputError(sources[0], f"{key} has shape {flow.shape}, expected ({needed}, 2, H, W) for "
-                                         f"{len(table)} frames")
-        flow = flow[:needed]
-        bad = ~np.isfinite(flow).all(axis=(1, 2, 3))
-        if bad.any():
-            raise InputError(sources[0], f"{key} is not finite (NaN/inf) at frame pairs {np.nonzero(bad)[0][:10].tolist()}")
-        fitted[key] = fit_flow(flow, truth[valid_key][:needed], size, ds.settings.frames.resize)
-    save_flow(out_dir, *fitted["flow"], *fitted["flow_backward"])
+    with FlowWriter(out_dir, needed, size[1], size[0]) as out:
+        for key, valid_key in (("flow", "valid"), ("flow_backward", "valid_backward")):
+            with NpzRows(sources[0], key) as flows, NpzRows(sources[0], valid_key) as valids:
+                if len(flows.shape) != 4 or flows.shape[1] != 2 or flows.shape[0] < needed:
+                    raise InputError(sources[0], f"{key} has shape {flows.shape}, expected ({needed}, 2, H, W) for "
+                                                 f"{len(table)} frames")
+                for (start, flow), (_, valid) in zip(flows.chunks(FLOW_CHUNK), valids.chunks(FLOW_CHUNK)):
+                    if start >= needed:
+                        break
+                    flow, valid = flow[: needed - start], valid[: needed - start]
+                    bad = ~np.isfinite(flow).all(axis=(1, 2, 3))
+                    if bad.any():
+                        raise InputError(sources[0], f"{key} is not finite (NaN/inf) at frame pairs "
+                                                     f"{(start + np.nonzero(bad)[0][:10]).tolist()}")
+                    out.write_direction(key, start, *fit_flow(flow, valid, size, ds.settings.frames.resize))
     return {"frames": len(table), "pairs": needed, "width": size[0], "height": size[1]}
+
+
+class FlowWriter:
+    """The flow stage's contract, results/<ds>/flow/<seq>/flow.npz: flow [T-1,2,H,W] float16 in
+    pixels, t -> t+1, and flow_backward [T-1,2,H,W], t+1 -> t (index t), each with a confidence
+    [T-1,1,H,W] in [0,1] (float16); written a few frame pairs at a time, so a long video's flow is
+    never in memory whole (pipeline/core/arrays.py NpzRowWriter)."""
+
+    def __init__(self, out_dir: Path, pairs: int, height: int, width: int) -> None:
+        flow, confidence = ((pairs, 2, height, width), np.float16), ((pairs, 1, height, width), np.float16)
+        self._scratch = out_dir / ".flow-scratch"
+        self._npz = NpzRowWriter(out_dir / "flow.npz", {"flow": flow, "confidence": confidence, "flow_backward": flow,
+                                                        "confidence_backward": confidence}, self._scratch)
+
+    def __enter__(self) -> "FlowWriter":
+        self._npz.__enter__()
+        return self
+
+    def write_direction(self, key: str, start: int, flow: np.ndarray, confidence: np.ndarray) -> None:
+        """Pairs ``start..`` of one direction (key 'flow' or 'flow_backward'): flow (N, 2, H, W),
+        confidence (N, H, W)."""
+        conf_key = "confidence" if key == "flow" else "confidence_backward"
+        self._npz.write(key, start, flow.astype(np.float16))
+        self._npz.write(conf_key, start, np.clip(confidence, 0, 1).astype(np.float16)[:, None])
+
+    def write(self, start: int, flow: np.ndarray, confidence: np.ndarray, backward: np.ndarray,
+              backward_confidence: np.ndarray) -> None:
+        """Pairs ``start..`` of both directions."""
+        self.write_direction("flow", start, flow, confidence)
+        self.write_direction("flow_backward", start, backward, backward_confidence)
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._npz.__exit__(*exc)
+        finally:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
 
 def save_flow(out_dir: Path, flow: np.ndarray, confidence: np.ndarray, backward: np.ndarray,
               backward_confidence: np.ndarray) -> None:
-    """The flow stage's contract: flow [T-1,2,H,W] float16 in pixels, t -> t+1, and flow_backward
-    [T-1,2,H,W], t+1 -> t (index t), each with a confidence [T-1,1,H,W] in [0,1] (float16)."""
-    save_npz(out_dir / "flow.npz",
-             flow=flow.astype(np.float16), confidence=np.clip(confidence, 0, 1).astype(np.float16)[:, None],
-             flow_backward=backward.astype(np.float16),
-             confidence_backward=np.clip(backward_confidence, 0, 1).astype(np.float16)[:, None])
+    """Whole flows (FlowWriter's arrays, confidences (T-1, H, W)) as flow.npz."""
+    with FlowWriter(out_dir, len(flow), *flow.shape[2:]) as out:
+        out.write(0, flow, confidence, backward, backward_confidence)

@@ -14,7 +14,8 @@ import numpy as np
 from pipeline.core.config import Dataset
 from pipeline.core.errors import InputError
 from pipeline.datasets import Sequence, conditions
-from pipeline.datasets.given import save_flow, sequence_manifest
+from pipeline.core.images import read_rgb
+from pipeline.datasets.given import FlowWriter, sequence_manifest
 
 PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -46,18 +47,24 @@ def estimate_pair(dis, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarra
 
 
 def estimate_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
+    """Both flows of every frame pair, read and written pair by pair (a long video's frames and
+    flows are never in memory whole)."""
     table, manifest_path = sequence_manifest(ds, seq)
     if len(table) < 2:
         raise InputError(manifest_path, f"{seq.name} has {len(table)} frame(s); flow needs at least 2")
     dis = cv2.DISOpticalFlow_create(PRESETS[ds.settings.flow.preset])
-    frames = conditions.read_frames(ds, seq)  # face / pose: the stage's crops, which the trainer sees
-    pairs = [estimate_pair(dis, a, b) for a, b in zip(frames[:-1], frames[1:])]
-    forward, confidence, backward, back_confidence = (np.stack(x) for x in zip(*pairs))
-    for name, flow in (("forward", forward), ("backward", backward)):
-        bad = ~np.isfinite(flow).all(axis=(1, 2, 3))
-        if bad.any():
-            raise InputError(ds.results / "frames" / seq.name, f"DIS produced non-finite {name} flow for "
-                                                                f"frame pairs {np.nonzero(bad)[0][:10].tolist()}")
-    save_flow(out_dir, forward, confidence, backward, back_confidence)
-    return {"frames": len(table), "pairs": len(pairs), "width": frames[0].shape[1], "height": frames[0].shape[0],
-            "consistent": round(float(confidence.mean()), 4)}
+    paths = conditions.frame_paths(ds, seq)  # face / pose: the stage's crops, which the trainer sees
+    first = read_rgb(paths[0])
+    height, width = first.shape[:2]
+    consistent = 0.0
+    with FlowWriter(out_dir, len(paths) - 1, height, width) as out:
+        for t, path in enumerate(paths[1:]):
+            second = read_rgb(path)
+            forward, confidence, backward, back_confidence = estimate_pair(dis, first, second)
+            if not (np.isfinite(forward).all() and np.isfinite(backward).all()):
+                raise InputError(ds.results / "frames" / seq.name, f"DIS produced non-finite flow for frame pair {t}")
+            out.write(t, forward[None], confidence[None], backward[None], back_confidence[None])
+            consistent += float(confidence.mean())
+            first = second
+    return {"frames": len(table), "pairs": len(paths) - 1, "width": width, "height": height,
+            "consistent": round(consistent / (len(paths) - 1), 4)}

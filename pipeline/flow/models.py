@@ -112,18 +112,22 @@ def consistency(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def estimate(model: torch.nn.Module, frames: list[np.ndarray], device: torch.device, batch: int = 4):
-    """Forward, confidence, backward, backward confidence (numpy, [T-1, ...]) for T RGB frames."""
+def estimate_batches(model: torch.nn.Module, frames, device: torch.device, batch: int = 4):
+    """Per batch of frame pairs: (first pair index, forward, confidence, backward, backward
+    confidence), numpy [N, ...]. ``frames``: a sequence of T RGB frames (a list, or a lazy one
+    with len() and slicing, so only a batch is ever read)."""
     model = model.to(device)
-    outputs = {key: [] for key in ("forward", "confidence", "backward", "confidence_backward")}
     for start in range(0, len(frames) - 1, batch):
         chunk = torch.from_numpy(np.stack(frames[start:start + batch + 1])).to(device).permute(0, 3, 1, 2).float()
         first, second = chunk[:-1], chunk[1:]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             both = model(torch.cat([first, second]), torch.cat([second, first])).float()
         forward, backward = both.chunk(2)
-        outputs["forward"].append(forward)
-        outputs["backward"].append(backward)
-        outputs["confidence"].append(consistency(forward, backward))
-        outputs["confidence_backward"].append(consistency(backward, forward))
-    return tuple(torch.cat(outputs[key]).cpu().numpy() for key in outputs)
+        yield start, *(x.cpu().numpy() for x in (forward, consistency(forward, backward), backward,
+                                                 consistency(backward, forward)))
+
+
+def estimate(model: torch.nn.Module, frames: list[np.ndarray], device: torch.device, batch: int = 4):
+    """Forward, confidence, backward, backward confidence (numpy, [T-1, ...]) for T RGB frames."""
+    batches = [outputs for _, *outputs in estimate_batches(model, frames, device, batch)]
+    return tuple(np.concatenate(parts) for parts in zip(*batches))

@@ -27,6 +27,7 @@ import numpy as np
 
 from pipeline.core.config import Dataset
 from pipeline.core.errors import InputError, main_guard
+from pipeline.core.images import read_rgb
 from pipeline.core.stage import Modes, sequence_stage_main
 from pipeline.datasets import Sequence, conditions, given
 from pipeline.flow import PTLFLOW_PREFIX
@@ -43,16 +44,34 @@ def learned(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
         raise InputError(manifest_path, f"{seq.name} has {len(table)} frame(s); flow needs at least 2")
     device = pick_device(settings.device)
     model = flow_models.load(settings.mode, settings.weights)
-    frames = conditions.read_frames(ds, seq)  # face / pose: the stage's crops, which the trainer sees
-    forward, confidence, backward, back_confidence = flow_models.estimate(model, frames, device, settings.batch)
-    for name, flow in (("forward", forward), ("backward", backward)):
-        bad = ~np.isfinite(flow).all(axis=(1, 2, 3))
-        if bad.any():
-            raise InputError(ds.results / "frames" / seq.name, f"{settings.mode} produced non-finite {name} flow "
-                                                                f"for frame pairs {np.nonzero(bad)[0][:10].tolist()}")
-    given.save_flow(out_dir, forward, confidence[:, 0], backward, back_confidence[:, 0])
+    frames = LazyFrames(conditions.frame_paths(ds, seq))  # face / pose: the stage's crops, which the trainer sees
+    height, width = read_rgb(frames.paths[0]).shape[:2]
+    consistent = 0.0
+    with given.FlowWriter(out_dir, len(frames) - 1, height, width) as out:
+        for start, forward, confidence, backward, back_confidence in flow_models.estimate_batches(
+                model, frames, device, settings.batch):
+            for name, flow in (("forward", forward), ("backward", backward)):
+                bad = ~np.isfinite(flow).all(axis=(1, 2, 3))
+                if bad.any():
+                    raise InputError(ds.results / "frames" / seq.name, f"{settings.mode} produced non-finite {name} "
+                                     f"flow for frame pairs {(start + np.nonzero(bad)[0][:10]).tolist()}")
+            out.write(start, forward, confidence[:, 0], backward, back_confidence[:, 0])
+            consistent += float(confidence.sum()) / confidence[0].size
     return {"frames": len(table), "pairs": len(table) - 1, "device": str(device),
-            "consistent": round(float(confidence.mean()), 4)}
+            "consistent": round(consistent / (len(table) - 1), 4)}
+
+
+class LazyFrames:
+    """A sequence's frames read only when sliced (a batch at a time)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: slice) -> list[np.ndarray]:
+        return [read_rgb(path) for path in self.paths[index]]
 
 
 def model_inputs(ds: Dataset, mode: str) -> dict:
