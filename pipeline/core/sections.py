@@ -231,6 +231,9 @@ class DatasetSettings:
     require_annotations: bool
     #: video adapter - sequence names that form the val split (the rest is train)
     val_videos: list[str]
+    #: video adapter - a JSON or YAML file mapping each split to its sequence names (FaceForensics -
+    #: config/splits/faceforensics.yaml); videos it does not name are left out; overrides val_videos
+    split_file: str | None
     video_extensions: list[str]
     #: sequences per Snakemake job (a shard)
     sequences_per_job: int
