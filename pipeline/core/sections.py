@@ -154,7 +154,12 @@ class FlowSettings:
 class SketchSettings:
     """datasets.<name>.sketch: the face task's sketch stage (dlib landmarks + Canny)"""
 
-    mode: Literal["dlib"]
+    #: dlib = detect the 68 landmarks; given = read them (a JSON list of 68 [x, y] per frame:
+    #: landmarks_dir/<seq>/, or the imaginaire layout's landmarks-dlib68/)
+    mode: Literal["dlib", "given"]
+    #: mode given - folder with one subfolder of landmark JSON per sequence (default: the dataset
+    #: layout's landmarks-dlib68/)
+    landmarks_dir: str | None
     #: side of the square face crop written
     size: int
     #: crop side / landmark box side
@@ -220,8 +225,9 @@ class DatasetSettings:
 
     description: str | None
     #: cityscapes = leftImg8bit_sequence (+ gtFine) layout; apolloscape = <road>/ColorImage and
-    #: Label/<Record>/Camera <k>/ (scene parsing); video = a folder of videos
-    adapter: Literal["cityscapes", "apolloscape", "video"]
+    #: Label/<Record>/Camera <k>/ (scene parsing); video = a folder of videos; imaginaire =
+    #: images/<seq>/ with seg_maps/, landmarks-dlib68/, poses-openpose/ (NVlabs/imaginaire)
+    adapter: Literal["cityscapes", "apolloscape", "video", "imaginaire"]
     #: data root; datasets with 'generate' default to <results>/<dataset>/source
     root: str | None
     task: Literal["street", "face", "pose"]
@@ -229,10 +235,11 @@ class DatasetSettings:
     splits: list[Literal["train", "val", "test", "demoVideo"]]
     #: cityscapes / apolloscape adapters - stop when gtFine/ (a frame's Label/ image) is missing
     require_annotations: bool
-    #: video adapter - sequence names that form the val split (the rest is train)
+    #: video / imaginaire adapters - sequence names that form the val split (the rest is train)
     val_videos: list[str]
-    #: video adapter - a JSON or YAML file mapping each split to its sequence names (FaceForensics -
-    #: config/splits/faceforensics.yaml); videos it does not name are left out; overrides val_videos
+    #: video / imaginaire adapters - a JSON or YAML file mapping each split to its sequence names
+    #: (FaceForensics - config/splits/faceforensics.yaml); videos it does not name are left out;
+    #: overrides val_videos
     split_file: str | None
     video_extensions: list[str]
     #: sequences per Snakemake job (a shard)

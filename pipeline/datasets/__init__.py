@@ -6,9 +6,13 @@ Adapters:
 - ``apolloscape``: Apolloscape scene parsing (``<road>/ColorImage|Label/<Record>/Camera <k>/``),
   one sequence per record and camera, its class ids mapped to Cityscapes labelIds.
 - ``video``: any folder of video files, one sequence per file.
+- ``imaginaire``: NVlabs/imaginaire's (and the official vid2vid's) folders: ``images/<seq>/`` with
+  ``seg_maps/``, ``landmarks-dlib68/`` or ``poses-openpose/`` beside it, matched by sorted order.
 
 An adapter lists sequences (``list_sequences``), extracts frames (``extract``) and, where its
-dataset's label images are not Cityscapes labelIds, maps them (``to_label_ids``).
+dataset's label images are not Cityscapes labelIds, maps them (``to_label_ids``); where its layout
+carries per-frame annotations for a later stage (landmarks, poses), it lists them
+(``annotation_files``).
 
 Snakemake calls :func:`list_sequences` / :func:`shards` while it builds the DAG, so these only
 list files; the decoding happens in the frames stage (``python -m pipeline.stages.frames``).
@@ -48,7 +52,7 @@ class FrameRecord:
 # datasets.<ds>.adapter -> the module that lists its sequences and frames (the config schema's
 # enum lists the same names)
 ADAPTERS = {"cityscapes": "pipeline.datasets.cityscapes", "apolloscape": "pipeline.datasets.apolloscape",
-            "video": "pipeline.datasets.video_folder"}
+            "video": "pipeline.datasets.video_folder", "imaginaire": "pipeline.datasets.imaginaire"}
 
 
 def _adapter(ds: Dataset):
@@ -82,6 +86,13 @@ def to_label_ids(ds: Dataset, values, path):
     mapping where its dataset has ids of its own (Apolloscape), else the values as they are."""
     convert = getattr(_adapter(ds), "to_label_ids", None)
     return convert(values, path) if convert else values
+
+
+def annotation_files(ds: Dataset, seq: Sequence, kind: str, count: int) -> list[Path] | None:
+    """A sequence's per-frame ``kind`` files (imaginaire's landmarks-dlib68, poses-openpose) in
+    frame order, where the dataset's layout has them; None otherwise."""
+    find = getattr(_adapter(ds), "annotation_files", None)
+    return find(ds, seq, kind, count) if find else None
 
 
 def select(ds: Dataset, names: list[str] | None) -> list[Sequence]:

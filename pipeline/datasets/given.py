@@ -19,7 +19,7 @@ from pipeline.core.arrays import NpzRowWriter, NpzRows
 from pipeline.core.cityscapes_labels import INSTANCE_DIVISOR, NUM_LABEL_IDS
 from pipeline.core.config import Dataset
 from pipeline.core.errors import InputError
-from pipeline.core.images import fit_geometry, read_map, resize_map, write_map
+from pipeline.core.images import fit_geometry, image_size, read_map, resize_map, write_map
 from pipeline.datasets import Sequence, manifest, to_label_ids
 
 
@@ -31,6 +31,22 @@ def sequence_manifest(ds: Dataset, seq: Sequence) -> tuple[pd.DataFrame, Path]:
         missing = sorted(set(expected) - set(table["index"]))
         raise InputError(path, f"frames of {seq.name} are not numbered 0..{len(table) - 1} (missing {missing[:10]})")
     return table, path
+
+
+def source_to_frames(ds: Dataset, table: pd.DataFrame) -> tuple[float, float, float, float]:
+    """(sx, sy, dx, dy): a point in the source's pixels (a video's or an image's) lands at
+    (x * sx + dx, y * sy + dy) in the frames the frames stage wrote (resized and cropped)."""
+    source = table.source[0]
+    path = source.rsplit("#", 1)[0]
+    if "#" in source:  # a video's frame
+        from pipeline.core.video import ffmpeg_exe, probe
+
+        info = probe(path, ffmpeg_exe(None))
+        src_w, src_h = info.width, info.height
+    else:
+        src_w, src_h = image_size(path)
+    new_w, new_h, x0, y0 = fit_geometry(src_w, src_h, ds.settings.frames.size, ds.settings.frames.resize)
+    return new_w / src_w, new_h / src_h, -x0, -y0
 
 
 def _check_labels(values: np.ndarray, path: str) -> None:

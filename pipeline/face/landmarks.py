@@ -87,6 +87,27 @@ def detect(frame: np.ndarray, predictor: Path) -> FrameLandmarks:
     return FrameLandmarks(points, len(rects))
 
 
+def read_json(path: Path, scale: tuple[float, float, float, float] = (1, 1, 0, 0)) -> FrameLandmarks:
+    """Given landmarks of one frame: a JSON list of 68 [x, y] points (imaginaire's
+    landmarks-dlib68), mapped by ``scale`` (sx, sy, dx, dy) into the frames' pixels; an empty list
+    is a frame without a face."""
+    import json
+
+    try:
+        points = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(path, f"not readable landmarks JSON ({err})") from None
+    if points == []:
+        return FrameLandmarks(None, 0)
+    array = np.asarray(points, dtype=object)
+    if array.shape[:1] != (68,) or not all(isinstance(p, list) and len(p) >= 2 for p in points):
+        raise InputError(path, f"expected a list of 68 [x, y] points (dlib's 68 landmarks), got "
+                               f"{len(points) if isinstance(points, list) else type(points).__name__} entries")
+    sx, sy, dx, dy = scale
+    xy = np.asarray([p[:2] for p in points], np.float32)
+    return FrameLandmarks(np.stack([xy[:, 0] * sx + dx, xy[:, 1] * sy + dy], 1).astype(np.float32), 1)
+
+
 def fill_gaps(found: list[FrameLandmarks], source: str) -> tuple[np.ndarray, np.ndarray]:
     """(T, 68, 2) landmarks with the missing frames interpolated, and the (T,) bool detected mask."""
     detected = np.array([f.points is not None for f in found])

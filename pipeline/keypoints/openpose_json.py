@@ -81,7 +81,9 @@ def read_frame(path: Path) -> PersonKeypoints:
 
 
 def frame_files(folder: Path, count: int) -> list[Path | None]:
-    """The JSON file of each of ``count`` frames (by the 12-digit frame number), None where absent."""
+    """The JSON file of each of ``count`` frames: by OpenPose's 12-digit frame number (None where
+    absent), or, for files named otherwise (imaginaire's 000001.json ..), one per frame in sorted
+    order."""
     if not folder.is_dir():
         raise InputError(folder, "no OpenPose JSON folder for this sequence (pose.openpose_dir/<seq>/)")
     files: list[Path | None] = [None] * count
@@ -89,6 +91,12 @@ def frame_files(folder: Path, count: int) -> list[Path | None]:
         match = FRAME_NUMBER.search(path.name)
         if match and int(match.group(1)) < count:
             files[int(match.group(1))] = path
-    if not any(files):
-        raise InputError(folder, "no *_<frame:012d>_keypoints.json files (OpenPose --write_json output)")
-    return files
+    if any(files):
+        return files
+    named = sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
+    if not named:
+        raise InputError(folder, "no OpenPose JSON files (*_<frame:012d>_keypoints.json, or one .json per frame)")
+    if len(named) != count:
+        raise InputError(folder, f"{len(named)} JSON files for {count} frames: files not named by OpenPose's frame "
+                                 f"number are matched to the frames by sorted order, one each")
+    return named

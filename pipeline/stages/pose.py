@@ -30,9 +30,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline import datasets
 from pipeline.core.config import Dataset
 from pipeline.core.errors import InputError, main_guard
-from pipeline.core.images import fit_geometry, image_size, read_rgb, write_rgb
+from pipeline.core.images import read_rgb, write_rgb
 from pipeline.datasets import Sequence, given
 from pipeline.keypoints import openpose_json, skeleton
 from pipeline.keypoints.openpose_json import PersonKeypoints
@@ -40,29 +41,21 @@ from pipeline.keypoints.openpose_json import PersonKeypoints
 log = logging.getLogger("pipeline.stages.pose")
 
 
-def _source_size(ds: Dataset, source: str) -> tuple[int, int]:
-    path = source.rsplit("#", 1)[0]
-    if "#" in source:
-        from pipeline.core.video import ffmpeg_exe, probe
-
-        info = probe(path, ffmpeg_exe(None))
-        return info.width, info.height
-    return image_size(path)
-
-
 def openpose_keypoints(ds: Dataset, seq: Sequence, table) -> list[PersonKeypoints]:
-    """The sequence's OpenPose JSON, mapped from the source's pixels to the frames'."""
+    """The sequence's OpenPose JSON (pose.openpose_dir/<seq>/, or the dataset layout's
+    poses-openpose/<seq>/), mapped from the source's pixels to the frames'."""
     folder = ds.settings.pose.openpose_dir
-    if not folder:
-        raise InputError(f"{ds.config_key}.pose.openpose_dir", "mode 'openpose-json' needs the folder of OpenPose "
-                                                               "JSON (one subfolder per sequence)")
-    files = openpose_json.frame_files(Path(folder) / seq.name, len(table))
-    src_w, src_h = _source_size(ds, table.source[0])
-    new_w, new_h, x0, y0 = fit_geometry(src_w, src_h, ds.settings.frames.size, ds.settings.frames.resize)
+    files = datasets.annotation_files(ds, seq, "poses-openpose", len(table)) if not folder else None
+    if files is None:
+        if not folder:
+            raise InputError(f"{ds.config_key}.pose.openpose_dir", "mode 'openpose-json' needs the folder of "
+                                                                   "OpenPose JSON (one subfolder per sequence)")
+        files = openpose_json.frame_files(Path(folder) / seq.name, len(table))
+    sx, sy, dx, dy = given.source_to_frames(ds, table)
     people = []
     for path in files:
         person = openpose_json.read_frame(path) if path else PersonKeypoints(None, [None, None], None, 0)
-        people.append(person.scaled(new_w / src_w, new_h / src_h, -x0, -y0))
+        people.append(person.scaled(sx, sy, dx, dy))
     return people
 
 

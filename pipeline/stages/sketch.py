@@ -8,7 +8,9 @@ Per sequence (paper section 4, face videos; the official edge2face inputs):
     crop.json          the square crop (x0, y0, side) in the frame, and the output size
     frames/NNNNNN.png  the real frame cropped and resized (the training target)
     NNNNNN.png         the sketch (uint8, 255 on lines): landmark curves + Canny edges outside the face
-Frames with no face get landmarks interpolated from their neighbours (counted and listed in the
+Modes (``sketch.mode``): ``dlib`` detects the landmarks; ``given`` reads them (a JSON list of 68
+[x, y] per frame, imaginaire's landmarks-dlib68: ``sketch.landmarks_dir/<seq>/`` or the dataset
+layout's own folder). Frames with no face get landmarks interpolated from their neighbours (counted and listed in the
 stage summary); several faces: the largest is used (counted). A video with no face at all stops
 with a message naming it. Settings: ``datasets.<ds>.sketch`` (size, crop_scale, thickness, canny,
 predictor). ``--contact-sheet`` writes a PNG of frames, landmarks and sketches of one sequence.
@@ -26,8 +28,9 @@ import cv2
 import numpy as np
 
 from pipeline.core.config import Dataset
-from pipeline.core.errors import main_guard
+from pipeline.core.errors import InputError, main_guard
 from pipeline.core.images import read_rgb, write_map, write_rgb
+from pipeline import datasets
 from pipeline.datasets import Sequence, given
 from pipeline.face import landmarks as face_landmarks
 from pipeline.face.sketch import draw_sketch, sequence_crop
@@ -40,12 +43,33 @@ def crop_landmarks(points: np.ndarray, crop: tuple[int, int, int], size: int) ->
     return (points - np.array([x0, y0], np.float32)) * (size / side)
 
 
+def given_landmarks(ds: Dataset, seq: Sequence, table) -> list[face_landmarks.FrameLandmarks]:
+    """Mode given: the sequence's landmark JSON (sketch.landmarks_dir/<seq>/, or the dataset
+    layout's landmarks-dlib68/<seq>/), one per frame in sorted order, in the frames' pixels."""
+    folder = ds.settings.sketch.landmarks_dir
+    files = datasets.annotation_files(ds, seq, "landmarks-dlib68", len(table)) if not folder else None
+    if files is None:
+        if not folder:
+            raise InputError(f"{ds.config_key}.sketch.landmarks_dir", "mode 'given' needs the landmark JSON: one "
+                                                                      "subfolder per sequence, one file per frame")
+        folder = Path(folder) / seq.name
+        files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+        if len(files) != len(table):
+            raise InputError(folder, f"{len(files)} landmark JSON files for {len(table)} frames (one per frame, "
+                                     f"matched by sorted order)")
+    scale = given.source_to_frames(ds, table)
+    return [face_landmarks.read_json(path, scale) for path in files]
+
+
 def sketch_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
     settings = ds.settings.sketch
     table, _ = given.sequence_manifest(ds, seq)
-    predictor = face_landmarks.predictor_path(settings.predictor)
     frames = [read_rgb(ds.results / path) for path in table.path]
-    found = [face_landmarks.detect(frame, predictor) for frame in frames]
+    if settings.mode == "given":
+        found = given_landmarks(ds, seq, table)
+    else:
+        predictor = face_landmarks.predictor_path(settings.predictor)
+        found = [face_landmarks.detect(frame, predictor) for frame in frames]
     points, detected = face_landmarks.fill_gaps(found, str(ds.results / "frames" / seq.name))
     missing = np.nonzero(~detected)[0].tolist()
     several = [i for i, f in enumerate(found) if f.faces > 1]
@@ -99,7 +123,7 @@ def contact_sheet(ds: Dataset, seq_name: str, output: Path, count: int = 6) -> P
 
 
 def model_inputs(ds: Dataset, mode: str) -> dict:
-    return {"predictor": str(ds.settings.sketch.predictor)}
+    return {"predictor": str(ds.settings.sketch.predictor)} if mode == "dlib" else {}
 
 
 @main_guard
@@ -124,7 +148,8 @@ def main(argv: list[str] | None = None) -> None:
                                        if p.is_dir() and p.name != "shards" and not p.name.startswith("."))[0]
         print(contact_sheet(ds, name, args.contact_sheet, args.count))
         return
-    sequence_stage_main("sketch", __doc__, {"dlib": sketch_sequence}, argv, inputs_of=model_inputs)
+    sequence_stage_main("sketch", __doc__, {"dlib": sketch_sequence, "given": sketch_sequence}, argv,
+                        inputs_of=model_inputs)
 
 
 if __name__ == "__main__":
