@@ -87,9 +87,9 @@ class NpzRows:
 
 class NpzRowWriter:
     """An .npz written a few rows at a time, in memory that does not grow with the arrays: each
-    array fills a .npy memmap in ``scratch`` (on disk) row by row, and :meth:`close` deflates them
-    one after the other into the archive, with the fixed timestamps of :func:`save_npz` (the same
-    data gives the same bytes)::
+    array's rows are appended, in order, to a .npy file in ``scratch`` (plain writes: no memory
+    map, whose pages would stay resident), and :meth:`close` deflates them one after the other into
+    the archive, with the fixed timestamps of :func:`save_npz` (the same data gives the same bytes)::
 
         with NpzRowWriter(path, {"flow": ((n, 2, h, w), np.float16)}, scratch) as out:
             out.write("flow", start, rows)
@@ -101,19 +101,30 @@ class NpzRowWriter:
 
     def __enter__(self) -> "NpzRowWriter":
         self.scratch.mkdir(parents=True, exist_ok=True)
-        self._maps = {name: np.lib.format.open_memmap(self.scratch / f"{name}.npy", "w+", dtype, shape)
-                      for name, (shape, dtype) in self.arrays.items()}
+        self._files, self._rows = {}, {}
+        for name, (shape, dtype) in self.arrays.items():
+            handle = open(self.scratch / f"{name}.npy", "wb")
+            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+            np.lib.format.write_array_header_1_0(handle, header)  # what np.save writes for these arrays
+            self._files[name], self._rows[name] = handle, 0
         return self
 
     def write(self, name: str, start: int, rows: np.ndarray) -> None:
-        self._maps[name][start : start + len(rows)] = rows
+        shape, dtype = self.arrays[name]
+        if start != self._rows[name] or rows.shape[1:] != shape[1:] or start + len(rows) > shape[0]:
+            raise ValueError(f"{name}: rows {start}..{start + len(rows)} of shape {rows.shape[1:]} do not continue "
+                             f"the {self._rows[name]} rows written of {shape}")
+        self._files[name].write(np.ascontiguousarray(rows, dtype=dtype).tobytes())
+        self._rows[name] += len(rows)
 
     def __exit__(self, kind, error, traceback) -> None:
-        for memmap in self._maps.values():
-            memmap.flush()
-        self._maps.clear()
+        for handle in self._files.values():
+            handle.close()
         try:
             if kind is None:
+                short = [name for name, (shape, _) in self.arrays.items() if self._rows[name] != shape[0]]
+                if short:
+                    raise ValueError(f"{self.path}: arrays not written to the end: {short}")
                 with zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
                     for name in self.arrays:
                         source = self.scratch / f"{name}.npy"
