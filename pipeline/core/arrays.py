@@ -87,9 +87,9 @@ class NpzRows:
 
 class NpzRowWriter:
     """An .npz written a few rows at a time, in memory that does not grow with the arrays: each
-    array's rows are appended, in order, to a .npy file in ``scratch`` (plain writes: no memory
-    map, whose pages would stay resident), and :meth:`close` deflates them one after the other into
-    the archive, with the fixed timestamps of :func:`save_npz` (the same data gives the same bytes)::
+    array's rows are appended, in order, to a .npy file in ``scratch`` (a folder of its own,
+    removed at the end; plain writes: no memory map, whose pages would stay resident), and the end
+    of the ``with`` block deflates them one after the other into the archive, with the fixed timestamps of :func:`save_npz` (the same data gives the same bytes)::
 
         with NpzRowWriter(path, {"flow": ((n, 2, h, w), np.float16)}, scratch) as out:
             out.write("flow", start, rows)
@@ -134,5 +134,4 @@ class NpzRowWriter:
                         with open(source, "rb") as data, archive.open(info, "w") as entry:
                             shutil.copyfileobj(data, entry, 1 << 20)
         finally:
-            for name in self.arrays:
-                (self.scratch / f"{name}.npy").unlink(missing_ok=True)
+            shutil.rmtree(self.scratch, ignore_errors=True)

@@ -8,7 +8,6 @@ any dataset with per-frame annotations).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import cv2
@@ -135,9 +134,8 @@ class FlowWriter:
 
     def __init__(self, out_dir: Path, pairs: int, height: int, width: int) -> None:
         flow, confidence = ((pairs, 2, height, width), np.float16), ((pairs, 1, height, width), np.float16)
-        self._scratch = out_dir / ".flow-scratch"
         self._npz = NpzRowWriter(out_dir / "flow.npz", {"flow": flow, "confidence": confidence, "flow_backward": flow,
-                                                        "confidence_backward": confidence}, self._scratch)
+                                                        "confidence_backward": confidence}, out_dir / ".flow-scratch")
 
     def __enter__(self) -> "FlowWriter":
         self._npz.__enter__()
@@ -157,10 +155,7 @@ class FlowWriter:
         self.write_direction("flow_backward", start, backward, backward_confidence)
 
     def __exit__(self, *exc) -> None:
-        try:
-            self._npz.__exit__(*exc)
-        finally:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+        self._npz.__exit__(*exc)
 
 
 def save_flow(out_dir: Path, flow: np.ndarray, confidence: np.ndarray, backward: np.ndarray,

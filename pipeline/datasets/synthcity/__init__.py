@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.arrays import save_npz
+from pipeline.core.arrays import NpzRowWriter
 from pipeline.core.atomic import atomic_dir
 from pipeline.core.images import write_map, write_rgb
 from pipeline.core.sections import GenerateSynthcitySettings
@@ -86,13 +86,13 @@ def write_sequence(root: str | Path, seq: SynthSequence, cfg: GenerateSynthcityS
     scene = build_scene(sequence_seed(cfg.seed, seq.index), width, height, num_frames)
     dirs = sequence_dirs(root, seq)
     stem = f"{seq.city}_{SEQ_ID}"
-    flows = np.empty((num_frames - 1, 2, height, width), np.float32)
-    valids = np.empty((num_frames - 1, height, width), np.uint8)
-    backs = np.empty_like(flows)
-    back_valids = np.empty_like(valids)
-    depths = np.empty((num_frames, height, width), np.float16)
+    flow_spec, valid_spec = ((num_frames - 1, 2, height, width), np.float32), ((num_frames - 1, height, width), np.uint8)
+    truth_arrays = {"flow": flow_spec, "valid": valid_spec, "flow_backward": flow_spec, "valid_backward": valid_spec,
+                    "depth": ((num_frames, height, width), np.float16)}
     with atomic_dir(dirs["frames"]) as frames_dir, atomic_dir(dirs["gtfine"]) as gt_dir, \
-            atomic_dir(dirs["truth"]) as truth_dir:
+            atomic_dir(dirs["truth"]) as truth_dir, \
+            NpzRowWriter(truth_dir / f"{stem}_flow.npz", truth_arrays, truth_dir / ".scratch") as truth:
+        # the exact flow and depth are streamed frame by frame: a long sequence is never in memory whole
         for t, (frame, flow, valid, back, back_valid) in enumerate(render_sequence(scene, backward=True)):
             name = f"{stem}_{t:06d}"
             write_rgb(frames_dir / f"{name}_leftImg8bit.png", frame.rgb)
@@ -101,11 +101,10 @@ def write_sequence(root: str | Path, seq: SynthSequence, cfg: GenerateSynthcityS
             if t == annotated or (every and t % every == 0):
                 write_map(gt_dir / f"{name}_gtFine_labelIds.png", frame.label)
                 write_map(gt_dir / f"{name}_gtFine_instanceIds.png", frame.instance.astype(np.uint16))
-            depths[t] = frame.depth  # sky: inf
+            truth.write("depth", t, frame.depth[None])  # sky: inf
             if flow is not None:
-                flows[t], valids[t], backs[t], back_valids[t] = flow, valid, back, back_valid
+                for key, rows in (("flow", flow), ("valid", valid), ("flow_backward", back), ("valid_backward", back_valid)):
+                    truth.write(key, t, np.asarray(rows)[None])
             if progress is not None:
                 progress(1)
-        save_npz(truth_dir / f"{stem}_flow.npz", flow=flows, valid=valids, flow_backward=backs,
-                 valid_backward=back_valids, depth=depths)
     return dirs
