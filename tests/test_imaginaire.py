@@ -108,7 +108,7 @@ def test_malformed_imaginaire_trees_are_named(tmp_path):
     write_seg_maps(root, "seq0001", count=FRAMES - 1)
     ds = make_dataset(tmp_path, "s", adapter="imaginaire", root=str(root), frames={"size": [48, 32]})
     (tmp_path / "out").mkdir()
-    with pytest.raises(InputError, match=r"seg_maps/seq0001: 3 seg_maps files for 4 frames of seq0001"):
+    with pytest.raises(InputError, match=r"seg_maps/seq0001: 3 seg_maps files for 4 frames: they are matched"):
         datasets.extract(ds, datasets.list_sequences(ds)[0], tmp_path / "out", None)
     both = tmp_path / "both"
     write_images(both / "train", "seq0001")

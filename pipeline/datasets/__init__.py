@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.core.config import Dataset
+from pipeline.core.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,31 @@ def annotation_files(ds: Dataset, seq: Sequence, kind: str, count: int) -> list[
     frame order, where the dataset's layout has them; None otherwise."""
     find = getattr(_adapter(ds), "annotation_files", None)
     return find(ds, seq, kind, count) if find else None
+
+
+def files_in_order(folder: Path, suffixes: set[str], count: int, what: str) -> list[Path]:
+    """The ``count`` files of a per-frame folder, matched to the frames by sorted name; InputError
+    naming the folder when it holds another number."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith(".")) \
+        if folder.is_dir() else []
+    if len(files) != count:
+        raise InputError(folder, f"{len(files)} {what} files for {count} frames: they are matched to the frames "
+                                 f"by sorted order, one each")
+    return files
+
+
+def per_frame_files(ds: Dataset, seq: Sequence, kind: str, setting: str, folder: str | None, count: int,
+                    list_folder) -> list:
+    """A sequence's per-frame annotation files for a stage: ``list_folder(<folder>/<seq>, count)``
+    where the stage's setting names a folder, else the dataset layout's own ``kind`` folder;
+    InputError naming the setting when there is neither."""
+    if folder:
+        return list_folder(Path(folder) / seq.name, count)
+    files = annotation_files(ds, seq, kind, count)
+    if files is None:
+        raise InputError(f"{ds.config_key}.{setting}", f"needs the folder of the per-frame files ({kind}): one "
+                                                       f"subfolder per sequence, one file per frame")
+    return files
 
 
 def select(ds: Dataset, names: list[str] | None) -> list[Sequence]:

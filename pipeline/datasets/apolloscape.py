@@ -59,8 +59,8 @@ import numpy as np
 
 from pipeline.core.config import Dataset
 from pipeline.core.errors import InputError
-from pipeline.core.images import read_rgb, resize_frame, write_rgb
 from pipeline.datasets import FrameRecord, Sequence
+from pipeline.datasets.image_frames import write_frames
 
 APOLLO_TO_CITYSCAPES = {
     0: 0, 255: 0, 1: 1, 17: 23, 33: 26, 161: 26, 34: 32, 162: 32, 35: 33, 163: 33, 36: 24, 164: 24, 37: 25, 165: 25,
@@ -139,20 +139,15 @@ def extract(ds: Dataset, seq: Sequence, out_dir: Path, ffmpeg: str) -> list[Fram
     fcfg = ds.settings.frames
     if fcfg.max_frames:
         paths = paths[: fcfg.max_frames]
-    records, first_size = [], None
-    for index, path in enumerate(paths):
+    if ds.settings.require_annotations:
+        for path in paths:
+            if not label_path(path).is_file():
+                raise InputError(label_path(path), f"missing: the label image of {path.name} (every Apolloscape "
+                                                   f"frame has one under Label/; or set {ds.config_key}."
+                                                   f"require_annotations: false)")
+    records = []
+    for index, path, out in write_frames(paths, out_dir, fcfg):
         label = label_path(path)
-        if ds.settings.require_annotations and not label.is_file():
-            raise InputError(label, f"missing: the label image of {path.name} (every Apolloscape frame has one "
-                                    f"under Label/; or set {ds.config_key}.require_annotations: false)")
-        image = read_rgb(path)
-        size = (image.shape[1], image.shape[0])
-        first_size = first_size or size
-        if size != first_size:
-            raise InputError(path, f"frame size {size[0]}x{size[1]} differs from the sequence's first frame "
-                                   f"{paths[0].name} ({first_size[0]}x{first_size[1]})")
-        out = out_dir / f"{index:06d}.png"
-        write_rgb(out, resize_frame(image, fcfg.size, fcfg.resize))
         records.append(FrameRecord(index=index, file=out, timestamp=index / fcfg.sequence_fps, source=str(path),
                                    annotated=label.is_file(), gt_label=str(label) if label.is_file() else ""))
     return records

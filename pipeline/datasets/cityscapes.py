@@ -17,8 +17,8 @@ from pathlib import Path
 
 from pipeline.core.config import Dataset
 from pipeline.core.errors import InputError
-from pipeline.core.images import read_rgb, resize_frame, write_rgb
 from pipeline.datasets import FrameRecord, Sequence
+from pipeline.datasets.image_frames import write_frames
 
 _FRAME = re.compile(r"^(?P<city>.+)_(?P<seq>\d{6})_(?P<frame>\d{6})_leftImg8bit\.png$")
 
@@ -99,17 +99,8 @@ def extract(ds: Dataset, seq: Sequence, out_dir: Path, ffmpeg: str) -> list[Fram
         frames = frames[: fcfg.max_frames]
     city = frames[0][1].parent.name
     flow_npz = _truth(ds, seq.split, city, f"{seq.name}_flow.npz")
-    records, first_size = [], None
-    for index, (number, path) in enumerate(frames):
-        image = read_rgb(path)
-        size = (image.shape[1], image.shape[0])
-        if first_size is None:
-            first_size = size
-        elif size != first_size:
-            raise InputError(path, f"frame size {size[0]}x{size[1]} differs from the sequence's first frame "
-                                   f"{frames[0][1].name} ({first_size[0]}x{first_size[1]})")
-        out = out_dir / f"{index:06d}.png"
-        write_rgb(out, resize_frame(image, fcfg.size, fcfg.resize))
+    records = []
+    for (index, path, out), (number, _) in zip(write_frames([p for _, p in frames], out_dir, fcfg), frames):
         stem = f"{seq.name}_{number:06d}"
         gt_label = _annotation(ds, seq.split, city, stem, "labelIds")
         records.append(FrameRecord(

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from pipeline.core.config import Dataset
 from pipeline.core.errors import InputError
-from pipeline.core.images import read_rgb, resize_frame, write_rgb
-from pipeline.datasets import FrameRecord, Sequence, splits
+from pipeline.datasets import FrameRecord, Sequence, files_in_order, splits
+from pipeline.datasets.image_frames import write_frames
 
 IMAGES = {".jpg", ".jpeg", ".png"}
 KINDS = {"seg_maps": IMAGES, "landmarks-dlib68": {".json"}, "poses-openpose": {".json"}}
@@ -83,13 +83,7 @@ def annotation_files(ds: Dataset, seq: Sequence, kind: str, count: int) -> list[
     """The sequence's ``kind`` files in frame order (sorted names), one per frame; None where the
     layout has no such folder. InputError naming the folder when the counts differ."""
     folder = annotation_folder(ds, seq, kind)
-    if folder is None:
-        return None
-    files = _files(folder, KINDS[kind])
-    if len(files) != count:
-        raise InputError(folder, f"{len(files)} {kind} files for {count} frames of {seq.name} "
-                                 f"(images/{seq.name}/): they are matched to the frames by sorted order, one each")
-    return files
+    return None if folder is None else files_in_order(folder, KINDS[kind], count, kind)
 
 
 def extract(ds: Dataset, seq: Sequence, out_dir: Path, ffmpeg: str) -> list[FrameRecord]:
@@ -101,16 +95,8 @@ def extract(ds: Dataset, seq: Sequence, out_dir: Path, ffmpeg: str) -> list[Fram
     fcfg = ds.settings.frames
     if fcfg.max_frames:
         paths = paths[: fcfg.max_frames]
-    records, first_size = [], None
-    for index, path in enumerate(paths):
-        image = read_rgb(path)
-        size = (image.shape[1], image.shape[0])
-        first_size = first_size or size
-        if size != first_size:
-            raise InputError(path, f"frame size {size[0]}x{size[1]} differs from the sequence's first frame "
-                                   f"{paths[0].name} ({first_size[0]}x{first_size[1]})")
-        out = out_dir / f"{index:06d}.png"
-        write_rgb(out, resize_frame(image, fcfg.size, fcfg.resize))
+    records = []
+    for index, path, out in write_frames(paths, out_dir, fcfg):
         label = str(labels[index]) if labels else ""
         records.append(FrameRecord(index=index, file=out, timestamp=index / fcfg.sequence_fps, source=str(path),
                                    annotated=bool(label), gt_label=label))

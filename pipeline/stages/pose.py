@@ -44,13 +44,8 @@ log = logging.getLogger("pipeline.stages.pose")
 def openpose_keypoints(ds: Dataset, seq: Sequence, table) -> list[PersonKeypoints]:
     """The sequence's OpenPose JSON (pose.openpose_dir/<seq>/, or the dataset layout's
     poses-openpose/<seq>/), mapped from the source's pixels to the frames'."""
-    folder = ds.settings.pose.openpose_dir
-    files = datasets.annotation_files(ds, seq, "poses-openpose", len(table)) if not folder else None
-    if files is None:
-        if not folder:
-            raise InputError(f"{ds.config_key}.pose.openpose_dir", "mode 'openpose-json' needs the folder of "
-                                                                   "OpenPose JSON (one subfolder per sequence)")
-        files = openpose_json.frame_files(Path(folder) / seq.name, len(table))
+    files = datasets.per_frame_files(ds, seq, "poses-openpose", "pose.openpose_dir", ds.settings.pose.openpose_dir,
+                                     len(table), openpose_json.frame_files)
     sx, sy, dx, dy = given.source_to_frames(ds, table)
     people = []
     for path in files:

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from pipeline.core.config import Dataset
-from pipeline.core.errors import InputError, main_guard
+from pipeline.core.errors import main_guard
 from pipeline.core.images import read_rgb, write_map, write_rgb
 from pipeline import datasets
 from pipeline.datasets import Sequence, given
@@ -46,17 +46,8 @@ def crop_landmarks(points: np.ndarray, crop: tuple[int, int, int], size: int) ->
 def given_landmarks(ds: Dataset, seq: Sequence, table) -> list[face_landmarks.FrameLandmarks]:
     """Mode given: the sequence's landmark JSON (sketch.landmarks_dir/<seq>/, or the dataset
     layout's landmarks-dlib68/<seq>/), one per frame in sorted order, in the frames' pixels."""
-    folder = ds.settings.sketch.landmarks_dir
-    files = datasets.annotation_files(ds, seq, "landmarks-dlib68", len(table)) if not folder else None
-    if files is None:
-        if not folder:
-            raise InputError(f"{ds.config_key}.sketch.landmarks_dir", "mode 'given' needs the landmark JSON: one "
-                                                                      "subfolder per sequence, one file per frame")
-        folder = Path(folder) / seq.name
-        files = sorted(folder.glob("*.json")) if folder.is_dir() else []
-        if len(files) != len(table):
-            raise InputError(folder, f"{len(files)} landmark JSON files for {len(table)} frames (one per frame, "
-                                     f"matched by sorted order)")
+    files = datasets.per_frame_files(ds, seq, "landmarks-dlib68", "sketch.landmarks_dir", ds.settings.sketch.landmarks_dir,
+                                     len(table), lambda folder, n: datasets.files_in_order(folder, {".json"}, n, "landmark JSON"))
     scale = given.source_to_frames(ds, table)
     return [face_landmarks.read_json(path, scale) for path in files]
 
