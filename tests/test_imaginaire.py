@@ -81,8 +81,14 @@ def test_face_landmarks_are_used_as_given_by_the_sketch_stage(tmp_path):
     assert cache.pack(ds, None, tmp_path / "faces.safetensors")["condition_channels"] == ["sketch"]
 
 
-def test_openpose_json_with_imaginaires_file_names_drives_the_pose_stage(tmp_path):
+@pytest.mark.parametrize("densepose", [False, True])
+def test_openpose_json_with_imaginaires_file_names_drives_the_pose_stage(tmp_path, densepose):
     root = tmp_path / "dancing"
+    if densepose:  # the layout's DensePose IUV maps join the pose maps: six condition channels
+        iuv = root / "pose_maps-densepose" / "seq0001"
+        iuv.mkdir(parents=True)
+        for i in range(FRAMES):
+            write_rgb(iuv / f"{i + 1:06d}.png", np.full((128, 96, 3), 40 * i, np.uint8))
     write_images(root, "seq0001", size=(96, 128))
     folder = root / "poses-openpose" / "seq0001"
     folder.mkdir(parents=True)
@@ -96,7 +102,8 @@ def test_openpose_json_with_imaginaires_file_names_drives_the_pose_stage(tmp_pat
     _run(ds, pose, flow, tmp_path=tmp_path)
     summary = json.loads((tmp_path / "pipeline.stages.pose.json").read_text())["sequences"]["seq0001"]
     assert summary["with_person"] == FRAMES
-    assert cache.pack(ds, None, tmp_path / "d.safetensors")["condition_channels"] == ["pose_r", "pose_g", "pose_b"]
+    channels = cache.pack(ds, None, tmp_path / "d.safetensors")["condition_channels"]
+    assert channels == ["pose_r", "pose_g", "pose_b"] + (["densepose_i", "densepose_u", "densepose_v"] if densepose else [])
 
 
 def test_malformed_imaginaire_trees_are_named(tmp_path):

@@ -96,6 +96,12 @@ def annotation_files(ds: Dataset, seq: Sequence, kind: str, count: int) -> list[
     return find(ds, seq, kind, count) if find else None
 
 
+def has_annotations(ds: Dataset, kind: str) -> bool:
+    """Whether the dataset's layout carries per-frame ``kind`` files (imaginaire's folders)."""
+    find = getattr(_adapter(ds), "has_annotations", None)
+    return bool(find and find(ds, kind))
+
+
 def files_in_order(folder: Path, suffixes: set[str], count: int, what: str) -> list[Path]:
     """The ``count`` files of a per-frame folder, matched to the frames by sorted name; InputError
     naming the folder when it holds another number."""

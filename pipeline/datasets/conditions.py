@@ -9,7 +9,8 @@
 - ``face``: the edge-to-face sketch (the sketch stage, one channel); the training targets are the
   sketch stage's cropped frames (``sketch/<seq>/frames/``), since that stage decides the crop.
 - ``pose``: the OpenPose-style pose map (the pose stage, RGB), plus DensePose IUV (3 channels) when
-  ``pose.densepose_dir`` is set; targets are the pose stage's person-centred crops.
+  ``pose.densepose_dir`` is set or the layout has them (imaginaire's pose_maps-densepose/);
+  targets are the pose stage's person-centred crops.
 
 For face and pose the cache keeps these maps as one uint8 tensor ``condition`` [T, H, W, C]
 beside the frames, with the channel names in its header (``condition_channels``); the trainer
@@ -50,6 +51,14 @@ def annotation_stages(ds: Dataset) -> tuple[str, ...]:
     return ("labels", "instances", "flow") if has_instance_maps(ds) else ("labels", "flow")
 
 
+def has_densepose(ds: Dataset) -> bool:
+    """Whether a pose dataset's condition adds DensePose IUV: ``pose.densepose_dir`` is set, or its
+    layout has them (imaginaire's pose_maps-densepose/)."""
+    from pipeline import datasets
+
+    return bool(ds.settings.pose.densepose_dir) or datasets.has_annotations(ds, "pose_maps-densepose")
+
+
 def channels(ds: Dataset) -> list[str]:
     """Names of the condition channels of a face / pose dataset (what ``model.label_nc`` counts)."""
     task = ds.settings.task
@@ -57,7 +66,7 @@ def channels(ds: Dataset) -> list[str]:
         return ["sketch"]
     if task == "pose":
         names = ["pose_r", "pose_g", "pose_b"]
-        if ds.settings.pose.densepose_dir:
+        if has_densepose(ds):
             names += ["densepose_i", "densepose_u", "densepose_v"]
         return names
     raise ValueError(f"task {task!r} is conditioned on labels and instances, not on maps")
@@ -95,6 +104,6 @@ def read_condition(ds: Dataset, path: Path) -> np.ndarray:
     if ds.settings.task == "face":
         return read_map(path, np.uint8)[..., None]
     maps = [read_rgb(path)]
-    if ds.settings.pose.densepose_dir:
+    if has_densepose(ds):
         maps.append(read_rgb(path.parent / "densepose" / path.name))
     return np.concatenate(maps, axis=-1)

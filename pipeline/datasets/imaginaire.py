@@ -11,8 +11,9 @@ per-frame folder is matched to the frames by sorted order, whatever the file nam
 one file per frame. With one layout at the root the splits come from ``val_videos`` or a
 ``split_file`` (pipeline/datasets/splits.py). The labels stage (mode ``given``) reads seg_maps; the
 sketch and pose stages find landmarks-dlib68 and poses-openpose through :func:`annotation_folder`.
-DensePose maps (``pose_maps-densepose/``) are read where ``pose.densepose_dir`` names them, as for
-any dataset; ``human_instance_maps/`` are not used (the pose model takes no instance maps).
+DensePose IUV maps (``pose_maps-densepose/``) join the pose maps where the layout has them (or
+``pose.densepose_dir`` names them, as for any dataset); ``human_instance_maps/`` are not used (the
+pose model takes no instance maps).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pipeline.datasets import FrameRecord, Sequence, files_in_order, splits
 from pipeline.datasets.image_frames import write_frames
 
 IMAGES = {".jpg", ".jpeg", ".png"}
-KINDS = {"seg_maps": IMAGES, "landmarks-dlib68": {".json"}, "poses-openpose": {".json"}}
+KINDS = {"seg_maps": IMAGES, "landmarks-dlib68": {".json"}, "poses-openpose": {".json"}, "pose_maps-densepose": IMAGES}
 
 
 def _layouts(ds: Dataset) -> dict[str, Path]:
@@ -70,6 +71,11 @@ def _layout_of(ds: Dataset, seq: Sequence) -> Path:
 
 def _files(folder: Path, suffixes: set[str]) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith("."))
+
+
+def has_annotations(ds: Dataset, kind: str) -> bool:
+    """Whether the layout has a ``kind`` folder (pose_maps-densepose: six condition channels)."""
+    return any((folder / kind).is_dir() for folder in _layouts(ds).values())
 
 
 def annotation_folder(ds: Dataset, seq: Sequence, kind: str) -> Path | None:

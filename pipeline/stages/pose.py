@@ -12,7 +12,8 @@ Backends (``datasets.<ds>.pose.mode``), paper section 4 ("poses from OpenPose an
 - ``keypointrcnn``: torchvision's COCO Keypoint R-CNN (registry ``keypointrcnn_resnet50_fpn_coco``,
   or ``pose.weights``), COCO-17 mapped onto BODY_25.
 DensePose needs detectron2, which cannot be installed from a registry: precomputed IUV images may
-be given in ``pose.densepose_dir/<seq>/`` (sorted, one per frame) and are cropped beside the maps.
+be given in ``pose.densepose_dir/<seq>/`` or, in the imaginaire layout, ``pose_maps-densepose/<seq>/``
+(sorted, one per frame) and are cropped beside the maps.
 
 Per sequence: ``NNNNNN.png`` pose map (RGB), ``frames/NNNNNN.png`` the cropped real frame,
 ``densepose/NNNNNN.png`` where given, ``keypoints.json`` (BODY_25 + hands + face in the output's
@@ -34,7 +35,7 @@ from pipeline import datasets
 from pipeline.core.config import Dataset
 from pipeline.core.errors import InputError, main_guard
 from pipeline.core.images import read_rgb, write_rgb
-from pipeline.datasets import Sequence, given
+from pipeline.datasets import Sequence, conditions, given
 from pipeline.keypoints import openpose_json, skeleton
 from pipeline.keypoints.openpose_json import PersonKeypoints
 
@@ -104,13 +105,12 @@ BACKENDS = {"openpose-json": openpose_keypoints, "mediapipe": mediapipe_keypoint
 
 
 def _densepose_files(ds: Dataset, seq: Sequence, count: int) -> list[Path] | None:
-    folder = ds.settings.pose.densepose_dir
-    if not folder:
+    """The sequence's DensePose IUV images, one per frame (pose.densepose_dir/<seq>/ or the layout's
+    pose_maps-densepose/<seq>/), or None for a dataset without them."""
+    if not conditions.has_densepose(ds):
         return None
-    files = sorted((Path(folder) / seq.name).glob("*.png"))
-    if len(files) != count:
-        raise InputError(Path(folder) / seq.name, f"{len(files)} DensePose IUV images, expected one per frame ({count})")
-    return files
+    return datasets.per_frame_files(ds, seq, "pose_maps-densepose", "pose.densepose_dir", ds.settings.pose.densepose_dir,
+                                    count, lambda folder, n: datasets.files_in_order(folder, {".png"}, n, "DensePose IUV"))
 
 
 def pose_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
