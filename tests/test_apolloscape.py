@@ -49,9 +49,10 @@ def _dataset(tmp_path, root, **cfg):
 def test_sequences_per_record_and_camera_split_half_and_half(tmp_path):
     ds = _dataset(tmp_path, write_tree(tmp_path / "apollo"))
     seqs = datasets.list_sequences(ds)
+    # a record's two cameras film the same scene: they share a split, and the records alternate
     assert [(s.name, s.split) for s in seqs] == [("road02_seg_Record001_Camera5", "train"),
-                                                 ("road02_seg_Record001_Camera6", "val"),
-                                                 ("road02_seg_Record002_Camera5", "train")]
+                                                 ("road02_seg_Record001_Camera6", "train"),
+                                                 ("road02_seg_Record002_Camera5", "val")]
 
 
 def test_frames_labels_flow_and_cache_with_labelids_mapped(tmp_path, caplog):
@@ -66,7 +67,7 @@ def test_frames_labels_flow_and_cache_with_labelids_mapped(tmp_path, caplog):
     assert mapped.shape == (32, 64) and set(np.unique(mapped)) == {23, 7, 26}  # sky, road, car labelIds
     header = cache.pack(ds, None, tmp_path / "apollo.safetensors")
     assert [(s["name"], s["split"], s["frames"]) for s in header["sequences"]][:2] == [
-        ("road02_seg_Record001_Camera5", "train", 4), ("road02_seg_Record001_Camera6", "val", 4)]
+        ("road02_seg_Record001_Camera5", "train", 4), ("road02_seg_Record001_Camera6", "train", 4)]
     assert read_header(tmp_path / "apollo.safetensors")["instance_maps"] is False
 
 

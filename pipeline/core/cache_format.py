@@ -37,7 +37,7 @@ def has_instance_maps(header: dict) -> bool:
 
 def keys_of(header: dict) -> tuple[str, ...]:
     keys = CONDITION_KEYS[condition_of(header)]
-    if condition_of(header) == "labels" and not has_instance_maps(header):
+    if keys == CONDITION_KEYS["labels"] and not has_instance_maps(header):
         keys = ("labels",)
     return ("frames",) + keys + FLOW_KEYS
 
@@ -124,12 +124,10 @@ class CacheShard:
         if expected is None:
             self._checked.add(tensor_name)
             return
-        rows = self._handle.get_slice(tensor_name)
-        if array is None and not rows.get_shape():  # a scalar: read whole
-            array = self._handle.get_tensor(tensor_name)
         if array is not None:
             checksum = tensor_checksum(array)
-        else:
+        else:  # every cache tensor has a frame axis
+            rows = self._handle.get_slice(tensor_name)
             checksum, count = 0, rows.get_shape()[0]
             for start in range(0, count, CHECK_ROWS):
                 chunk = np.ascontiguousarray(rows[start : min(start + CHECK_ROWS, count)])

@@ -18,9 +18,10 @@ import torch
 
 from pipeline.core.errors import InputError
 
-# what torch.load raises on a file cut short or damaged: the zip reader's RuntimeError, the
-# unpickler's errors, EOF
-_DAMAGED = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError)
+# what reading a file cut short or damaged raises: the zip reader's errors, EOF, and the unpickler's
+# (torch.load of an archive whose records all pass their CRC); not what a sound file may raise
+# while it loads (a RuntimeError such as CUDA running out of memory), which is no reason to delete it
+_DAMAGED = (EOFError, pickle.UnpicklingError, zipfile.BadZipFile)
 
 
 def load_checkpoint(path: str | Path, remedy: str, map_location=None, weights_only: bool = True):

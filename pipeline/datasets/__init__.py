@@ -57,8 +57,6 @@ ADAPTERS = {"cityscapes": "pipeline.datasets.cityscapes", "apolloscape": "pipeli
 
 
 def _adapter(ds: Dataset):
-    from pipeline.core.errors import InputError
-
     name = ds.settings.adapter
     if name not in ADAPTERS:
         raise InputError(f"{ds.config_key}.adapter", f"unknown adapter {name!r} (have {', '.join(ADAPTERS)})")
@@ -73,12 +71,10 @@ def list_sequences(ds: Dataset) -> list[Sequence]:
         seqs = [Sequence(s.name, s.split, s.city) for s in synthcity.sequences(ds.synthcity)]
         return [s for s in seqs if s.split in ds.settings.splits]
     if ds.sample_clips:  # sample clips: known from config too
+        from pipeline.datasets import splits
         from pipeline.datasets.clips import sequence_name
 
-        val = set(ds.settings.val_videos)
-        seqs = [Sequence(name, "val" if name in val else "train")
-                for name in map(sequence_name, ds.sample_clips)]
-        return [s for s in seqs if s.split in ds.settings.splits]
+        return splits.assign(ds, [sequence_name(clip) for clip in ds.sample_clips])
     return _adapter(ds).list_sequences(ds)
 
 
@@ -89,11 +85,12 @@ def to_label_ids(ds: Dataset, values, path):
     return convert(values, path) if convert else values
 
 
-def annotation_files(ds: Dataset, seq: Sequence, kind: str, count: int) -> list[Path] | None:
+def annotation_files(ds: Dataset, seq: Sequence, kind: str, count: int, at_least: bool = False) -> list[Path] | None:
     """A sequence's per-frame ``kind`` files (imaginaire's landmarks-dlib68, poses-openpose) in
-    frame order, where the dataset's layout has them; None otherwise."""
+    frame order, where the dataset's layout has them; None otherwise (``at_least``: see
+    :func:`files_in_order`)."""
     find = getattr(_adapter(ds), "annotation_files", None)
-    return find(ds, seq, kind, count) if find else None
+    return find(ds, seq, kind, count, at_least) if find else None
 
 
 def has_annotations(ds: Dataset, kind: str) -> bool:
@@ -102,36 +99,38 @@ def has_annotations(ds: Dataset, kind: str) -> bool:
     return bool(find and find(ds, kind))
 
 
-def files_in_order(folder: Path, suffixes: set[str], count: int, what: str) -> list[Path]:
+def files_in_order(folder: Path, suffixes: set[str], count: int, what: str, at_least: bool = False) -> list[Path]:
     """The ``count`` files of a per-frame folder, matched to the frames by sorted name; InputError
-    naming the folder when it holds another number."""
+    naming the folder when it holds another number (``at_least``: the frames were cut to their
+    first ``frames.max_frames``, so the first ``count`` of more files are taken)."""
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith(".")) \
         if folder.is_dir() else []
-    if len(files) != count:
+    if len(files) < count or (len(files) > count and not at_least):
         raise InputError(folder, f"{len(files)} {what} files for {count} frames: they are matched to the frames "
                                  f"by sorted order, one each")
-    return files
+    return files[:count]
 
 
 def per_frame_files(ds: Dataset, seq: Sequence, kind: str, setting: str, folder: str | None, count: int,
                     list_folder) -> list:
     """A sequence's per-frame annotation files for a stage: ``list_folder(<folder>/<seq>, count)``
     where the stage's setting names a folder, else the dataset layout's own ``kind`` folder;
-    InputError naming the setting when there is neither."""
+    InputError naming the setting when there is neither. With ``frames.max_frames`` the folders
+    may hold files for the frames cut off."""
+    at_least = bool(ds.settings.frames.max_frames)
     if folder:
-        return list_folder(Path(folder) / seq.name, count)
-    files = annotation_files(ds, seq, kind, count)
+        return list_folder(Path(folder) / seq.name, count, at_least)
+    files = annotation_files(ds, seq, kind, count, at_least)
     if files is None:
         raise InputError(f"{ds.config_key}.{setting}", f"needs the folder of the per-frame files ({kind}): one "
                                                        f"subfolder per sequence, one file per frame")
     return files
 
 
-def select(ds: Dataset, names: list[str] | None) -> list[Sequence]:
-    """The named sequences of the dataset (all when ``names`` is empty); InputError for unknown names."""
-    from pipeline.core.errors import InputError
-
-    all_seqs = {s.name: s for s in list_sequences(ds)}
+def select(ds: Dataset, names: list[str] | None, listed: list[Sequence] | None = None) -> list[Sequence]:
+    """The named sequences of the dataset (all when ``names`` is empty); InputError for unknown
+    names. ``listed``: the dataset's list_sequences, where the caller has it already."""
+    all_seqs = {s.name: s for s in (listed if listed is not None else list_sequences(ds))}
     if not names:
         return list(all_seqs.values())
     unknown = [n for n in names if n not in all_seqs]

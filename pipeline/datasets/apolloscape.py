@@ -8,8 +8,9 @@ road folders under the data root::
     <root>/<road>_<level>/Label/<Record>/Camera <k>/<timestamp>_Camera_<k>_bin.png
 
 A sequence is one road, record and camera (``road02_seg_Record022_Camera5``), its frames in
-timestamp order. Split (the paper's half and half): the sequences sorted by name, every second one
-(the 2nd, 4th, ...) is val, so both splits span every road. Every frame has a label image in
+timestamp order. Split (the paper's half and half): the records (road and record) sorted by name,
+every second one (the 2nd, 4th, ...) val with both its cameras, so both splits span every road and
+no scene is filmed in both. Every frame has a label image in
 Apolloscape's class ids, which the labels stage (mode ``given``) and the segmenter's trainer read
 through :func:`to_label_ids`, mapped to Cityscapes labelIds by :data:`APOLLO_TO_CITYSCAPES`:
 
@@ -52,7 +53,6 @@ from a detector (``instances`` mode ``pretrained`` or ``train``) or are left out
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -101,19 +101,18 @@ def _roads(ds: Dataset) -> list[Path]:
     return roads
 
 
-def _scan(ds: Dataset) -> dict[str, tuple[Path, list[Path]]]:
-    """{sequence name: (its ColorImage camera folder, frames in timestamp order)}."""
-    found: dict[str, tuple[Path, list[Path]]] = {}
+def _images(camera: Path) -> list[Path]:
+    """A camera folder's colour images in timestamp order."""
+    return sorted((p for p in camera.iterdir() if _IMAGE.match(p.name)), key=lambda p: p.name)
+
+
+def _cameras(ds: Dataset) -> list[Path]:
+    """Every <road>/ColorImage/<Record>/Camera <k>/ folder that holds images, in name order."""
+    found = []
     for road in _roads(ds):
-        images = defaultdict(list)
         for record in sorted(p for p in (road / "ColorImage").iterdir() if p.is_dir() and not p.name.startswith(".")):
-            for camera in sorted(p for p in record.iterdir() if p.is_dir() and not p.name.startswith(".")):
-                for path in camera.iterdir():
-                    if _IMAGE.match(path.name):
-                        images[camera].append(path)
-        for camera, paths in images.items():
-            name = f"{road.name}_{camera.parent.name}_{camera.name.replace(' ', '')}"
-            found[name] = (camera, sorted(paths, key=lambda p: p.name))
+            found += [camera for camera in sorted(p for p in record.iterdir() if p.is_dir() and not p.name.startswith("."))
+                      if any(_IMAGE.match(p.name) for p in camera.iterdir())]
     if not found:
         raise InputError(ds.root, "no <timestamp>_Camera_<k>.jpg images under any <road>/ColorImage/<Record>/Camera <k>/")
     return found
@@ -126,16 +125,21 @@ def label_path(image: Path) -> Path:
 
 
 def list_sequences(ds: Dataset) -> list[Sequence]:
-    names = sorted(_scan(ds))
-    seqs = [Sequence(name, SPLITS[i % 2]) for i, name in enumerate(names)]
-    return [s for s in seqs if s.split in ds.settings.splits]
+    """One sequence per camera folder (its folder below the root kept, so extracting it lists only
+    that folder); a record's cameras share its split."""
+    cameras = _cameras(ds)
+    records = sorted({(camera.parents[2].name, camera.parent.name) for camera in cameras})
+    split_of = {record: SPLITS[i % 2] for i, record in enumerate(records)}
+    seqs = [Sequence(f"{camera.parents[2].name}_{camera.parent.name}_{camera.name.replace(' ', '')}",
+                     split_of[(camera.parents[2].name, camera.parent.name)], str(camera.relative_to(ds.root)))
+            for camera in cameras]
+    return sorted((s for s in seqs if s.split in ds.settings.splits), key=lambda s: s.name)
 
 
 def extract(ds: Dataset, seq: Sequence, out_dir: Path, ffmpeg: str) -> list[FrameRecord]:
-    found = _scan(ds)
-    if seq.name not in found:
-        raise InputError(ds.root, f"no Apolloscape sequence {seq.name}")
-    camera, paths = found[seq.name]
+    if not seq.folder:
+        raise InputError(ds.root, f"no Apolloscape camera folder for sequence {seq.name}")
+    paths = _images(ds.root / seq.folder)
     fcfg = ds.settings.frames
     if fcfg.max_frames:
         paths = paths[: fcfg.max_frames]
@@ -148,6 +152,7 @@ def extract(ds: Dataset, seq: Sequence, out_dir: Path, ffmpeg: str) -> list[Fram
     records = []
     for index, path, out in write_frames(paths, out_dir, fcfg):
         label = label_path(path)
+        known = label.is_file()
         records.append(FrameRecord(index=index, file=out, timestamp=index / fcfg.sequence_fps, source=str(path),
-                                   annotated=label.is_file(), gt_label=str(label) if label.is_file() else ""))
+                                   annotated=known, gt_label=str(label) if known else ""))
     return records

@@ -99,11 +99,12 @@ def condition_path(ds: Dataset, seq: Sequence, index: int) -> Path:
     return ds.results / source_stage(ds) / seq.name / f"{index:06d}.png"
 
 
-def read_condition(ds: Dataset, path: Path) -> np.ndarray:
-    """(H, W, C) uint8 condition maps of one frame of a face / pose sequence (``path``: condition_path)."""
+def read_condition(ds: Dataset, path: Path, densepose: bool) -> np.ndarray:
+    """(H, W, C) uint8 condition maps of one frame of a face / pose sequence (``path``:
+    condition_path; ``densepose``: has_densepose(ds), worked out once by the caller)."""
     if ds.settings.task == "face":
         return read_map(path, np.uint8)[..., None]
     maps = [read_rgb(path)]
-    if has_densepose(ds):
+    if densepose:
         maps.append(read_rgb(path.parent / "densepose" / path.name))
     return np.concatenate(maps, axis=-1)

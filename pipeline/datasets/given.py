@@ -157,9 +157,3 @@ class FlowWriter:
     def __exit__(self, *exc) -> None:
         self._npz.__exit__(*exc)
 
-
-def save_flow(out_dir: Path, flow: np.ndarray, confidence: np.ndarray, backward: np.ndarray,
-              backward_confidence: np.ndarray) -> None:
-    """Whole flows (FlowWriter's arrays, confidences (T-1, H, W)) as flow.npz."""
-    with FlowWriter(out_dir, len(flow), *flow.shape[2:]) as out:
-        out.write(0, flow, confidence, backward, backward_confidence)

@@ -10,7 +10,8 @@ or the same under ``<root>/train/`` and ``<root>/val/`` (imaginaire's split fold
 per-frame folder is matched to the frames by sorted order, whatever the file names, and must hold
 one file per frame. With one layout at the root the splits come from ``val_videos`` or a
 ``split_file`` (pipeline/datasets/splits.py). The labels stage (mode ``given``) reads seg_maps; the
-sketch and pose stages find landmarks-dlib68 and poses-openpose through :func:`annotation_folder`.
+sketch and pose stages find landmarks-dlib68, poses-openpose and pose_maps-densepose through
+:func:`annotation_files`.
 DensePose IUV maps (``pose_maps-densepose/``) join the pose maps where the layout has them (or
 ``pose.densepose_dir`` names them, as for any dataset); ``human_instance_maps/`` are not used (the
 pose model takes no instance maps).
@@ -85,11 +86,11 @@ def annotation_folder(ds: Dataset, seq: Sequence, kind: str) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def annotation_files(ds: Dataset, seq: Sequence, kind: str, count: int) -> list[Path] | None:
+def annotation_files(ds: Dataset, seq: Sequence, kind: str, count: int, at_least: bool = False) -> list[Path] | None:
     """The sequence's ``kind`` files in frame order (sorted names), one per frame; None where the
     layout has no such folder. InputError naming the folder when the counts differ."""
     folder = annotation_folder(ds, seq, kind)
-    return None if folder is None else files_in_order(folder, KINDS[kind], count, kind)
+    return None if folder is None else files_in_order(folder, KINDS[kind], count, kind, at_least)
 
 
 def extract(ds: Dataset, seq: Sequence, out_dir: Path, ffmpeg: str) -> list[FrameRecord]:

@@ -80,10 +80,12 @@ def read_frame(path: Path) -> PersonKeypoints:
     return chosen
 
 
-def frame_files(folder: Path, count: int) -> list[Path | None]:
+def frame_files(folder: Path, count: int, at_least: bool = False) -> list[Path | None]:
     """The JSON file of each of ``count`` frames: by OpenPose's 12-digit frame number (None where
     absent), or, for files named otherwise (imaginaire's 000001.json ..), one per frame in sorted
-    order."""
+    order (pipeline.datasets.files_in_order; ``at_least``: more files than frames are allowed)."""
+    from pipeline.datasets import files_in_order
+
     if not folder.is_dir():
         raise InputError(folder, "no OpenPose JSON folder for this sequence (pose.openpose_dir/<seq>/)")
     files: list[Path | None] = [None] * count
@@ -93,10 +95,4 @@ def frame_files(folder: Path, count: int) -> list[Path | None]:
             files[int(match.group(1))] = path
     if any(files):
         return files
-    named = sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
-    if not named:
-        raise InputError(folder, "no OpenPose JSON files (*_<frame:012d>_keypoints.json, or one .json per frame)")
-    if len(named) != count:
-        raise InputError(folder, f"{len(named)} JSON files for {count} frames: files not named by OpenPose's frame "
-                                 f"number are matched to the frames by sorted order, one each")
-    return named
+    return files_in_order(folder, {".json"}, count, "OpenPose JSON (not named by frame number)", at_least)

@@ -98,14 +98,17 @@ def _check_map(key: str, image: np.ndarray, path, problems: Problems) -> bool:
     return True
 
 
-def _frame_readers(ds: Dataset, seq: datasets.Sequence, frame_path: Path, index: int) -> dict:
-    """What frame ``index`` of a sequence is cached from: {array name: (path, reader)}."""
+def _frame_readers(ds: Dataset, seq: datasets.Sequence, layout: dict, densepose: bool, frame_path: Path,
+                   index: int) -> dict:
+    """What frame ``index`` of a sequence is cached from: {array name: (path, reader)}, for the
+    arrays ``layout`` (:func:`_layout`) holds (``densepose``: the pose maps carry DensePose IUV)."""
     readers = {"frames": (frame_path, read_rgb)}
-    if conditions.source_stage(ds) is None:
-        for key in ("labels", "instances") if conditions.has_instance_maps(ds) else ("labels",):
+    for key in ("labels", "instances"):
+        if key in layout:
             readers[key] = (ds.results / key / seq.name / f"{index:06d}.png", lambda p: read_map(p, np.int64))
-    else:
-        readers["condition"] = (conditions.condition_path(ds, seq, index), lambda p: conditions.read_condition(ds, p))
+    if "condition" in layout:
+        readers["condition"] = (conditions.condition_path(ds, seq, index),
+                                lambda p: conditions.read_condition(ds, p, densepose))
     return readers
 
 
@@ -191,8 +194,9 @@ def _write_sequence(ds: Dataset, seq: datasets.Sequence, frame_paths: list[Path]
                     out: StreamWriter | None, problems: Problems) -> None:
     """One sequence's frames, maps and flows, checked and streamed frame by frame into ``out``
     (None once a problem was found: the rest is only checked, nothing is kept)."""
+    densepose = conditions.source_stage(ds) == "pose" and conditions.has_densepose(ds)  # once, not per frame
     for index, frame_path in enumerate(frame_paths):
-        images = _read_frame(ds, _frame_readers(ds, seq, frame_path, index), layout, problems)
+        images = _read_frame(ds, _frame_readers(ds, seq, layout, densepose, frame_path, index), layout, problems)
         if images is not None and out is not None and not problems:
             for key, image in images.items():
                 out.write(f"{seq.name}/{key}", index, image.astype(layout[key][1]))

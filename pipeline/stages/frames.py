@@ -45,8 +45,9 @@ def settings(ds: Dataset) -> dict:
 
 def run(ds: Dataset, config: dict, names: list[str] | None, shard_manifest: Path | None, force: bool) -> pd.DataFrame:
     setup_logging()
-    seqs = datasets.select(ds, names)
-    per_split = Counter(s.split for s in datasets.list_sequences(ds))
+    listed = datasets.list_sequences(ds)  # once: for a folder of videos it walks the whole root
+    seqs = datasets.select(ds, names, listed)
+    per_split = Counter(s.split for s in listed)
     log.info("%s (adapter %s, %s): %d sequences (%s); this job: %d", ds.name, ds.settings.adapter, ds.root,
              sum(per_split.values()), ", ".join(f"{split} {n}" for split, n in sorted(per_split.items())), len(seqs))
     ffmpeg = ffmpeg_exe(config.get("ffmpeg")) if ds.settings.adapter == "video" else None  # image trees need none

@@ -110,7 +110,7 @@ def _densepose_files(ds: Dataset, seq: Sequence, count: int) -> list[Path] | Non
     if not conditions.has_densepose(ds):
         return None
     return datasets.per_frame_files(ds, seq, "pose_maps-densepose", "pose.densepose_dir", ds.settings.pose.densepose_dir,
-                                    count, lambda folder, n: datasets.files_in_order(folder, {".png"}, n, "DensePose IUV"))
+                                    count, lambda folder, n, more: datasets.files_in_order(folder, {".png"}, n, "DensePose IUV", more))
 
 
 def pose_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:

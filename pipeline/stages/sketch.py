@@ -47,7 +47,7 @@ def given_landmarks(ds: Dataset, seq: Sequence, table) -> list[face_landmarks.Fr
     """Mode given: the sequence's landmark JSON (sketch.landmarks_dir/<seq>/, or the dataset
     layout's landmarks-dlib68/<seq>/), one per frame in sorted order, in the frames' pixels."""
     files = datasets.per_frame_files(ds, seq, "landmarks-dlib68", "sketch.landmarks_dir", ds.settings.sketch.landmarks_dir,
-                                     len(table), lambda folder, n: datasets.files_in_order(folder, {".json"}, n, "landmark JSON"))
+                                     len(table), lambda folder, n, more: datasets.files_in_order(folder, {".json"}, n, "landmark JSON", more))
     scale = given.source_to_frames(ds, table)
     return [face_landmarks.read_json(path, scale) for path in files]
 

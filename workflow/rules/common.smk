@@ -122,6 +122,7 @@ DATASET_KEYS = (
     "splits",
     "require_annotations",
     "val_videos",
+    "split_file",
     "video_extensions",
     "sequences_per_job",
     "generate",
