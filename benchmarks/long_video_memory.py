@@ -38,11 +38,13 @@ TRAIN = {"model": {"ngf": 8, "n_downsample": 2, "n_blocks": 2}, "loss": {"lambda
 def peak_of(command: list[str]) -> tuple[float, float]:
     """(peak resident MiB, seconds) of one command, run to the end."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[2:4])} failed: {process.stderr.read().decode()[-2000:]}")
+    with tempfile.TemporaryFile() as log:  # a file, not a pipe nobody reads while the stage runs
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            log.seek(0)
+            raise RuntimeError(f"{' '.join(command[2:4])} failed: {log.read().decode()[-2000:]}")
     return usage.ru_maxrss / 1024, time.perf_counter() - start
 
 
@@ -52,7 +54,7 @@ def dataset_config(frames: int, size: list[int], train: int, val: int) -> dict:
             "labels": {"mode": "given"}, "instances": {"mode": "given"}, "flow": {"mode": "given"}}
 
 
-def prepare_cache(name: str, config: dict, results: Path) -> Path:
+def prepare_cache(name: str, config: dict, results: Path) -> tuple[Path, dict]:
     """synthcity -> frames -> labels / instances / flow (given) -> one cache shard; peaks per stage."""
     peaks = {}
     for module in ("synthcity", "frames", "labels", "instances", "flow"):
