@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 
 MEDIAPIPE ?= envs/mediapipe
 
-.PHONY: setup setup-mediapipe demo test bench clean
+.PHONY: setup setup-mediapipe setup-browser demo test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,16 @@ $(MEDIAPIPE)/.installed: envs/mediapipe.txt
 
 setup-mediapipe: $(MEDIAPIPE)/.installed
 
+# The preference study's browser test: Debian's chromium and its driver (nothing downloaded at run time)
+setup-browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "the browser test needs Debian's chromium and chromium-driver: sudo apt-get install chromium chromium-driver" >&2; fi
+
 demo: setup  ## the main job on the embedded demo dataset (synthcity)
 	$(VENV)/bin/snakemake --cores $(CORES) results/demo/fid.json
 
-test: setup setup-mediapipe  ## the rules' format and lint, then the test suite
+test: setup setup-mediapipe setup-browser  ## the rules' format and lint, then the test suite
 	$(VENV)/bin/snakefmt --check Snakefile workflow/
 	$(VENV)/bin/snakemake --lint
 	$(PY) -m pytest

@@ -37,6 +37,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/side_by_side.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/preference.smk"
 
 
 rule all:

@@ -41,6 +41,7 @@ def test_every_stage_cli_a_rule_calls_is_a_case():
 
     rules = "".join(path.read_text() for path in (Path(__file__).parent.parent / "workflow" / "rules").glob("*.smk"))
     called = set(re.findall(r'stage_shell\(\s*"pipeline\.stages\.(\w+)', rules))
+    called |= {"_".join(cli) for cli in re.findall(r'stage_shell\(\s*"pipeline\.(preference) (\w+)', rules)}
     assert len(called) >= 15
     cases = {name for case in crash_harness.cases() for name in (case.stage, (case.imports or "").rsplit(".", 1)[-1])}
     assert called - cases == set(), "stage CLIs the harness never kills"

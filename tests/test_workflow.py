@@ -115,7 +115,8 @@ def test_bad_config_stops_before_any_job(workdir):
 def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
     """Also with a results folder whose path names the dataset (runs/demo/results/demo/...)."""
     config = [*TINY_DEMO, "--config", f"results={NAMED_RESULTS}"]
-    targets = [f"{NAMED_RESULTS}/demo/frames/manifest.csv", f"{NAMED_RESULTS}/demo/fid.json"]
+    targets = [f"{NAMED_RESULTS}/demo/frames/manifest.csv", f"{NAMED_RESULTS}/demo/fid.json",
+               f"{NAMED_RESULTS}/demo/preference/study/study.json"]
     result = snakemake(workdir, *targets, *config)
     assert result.returncode == 0, result.output[-3000:]
     table = pd.read_csv(workdir / NAMED_RESULTS / "demo/frames/manifest.csv", keep_default_na=False)
@@ -153,6 +154,32 @@ def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
     assert report.returncode == 0, report.output[-2000:]
     page = (workdir / "report.html").read_text(errors="replace")
     assert "metrics.png" in page and "synth002_000000.mp4" in page
+    check_preference_study(workdir, workdir / NAMED_RESULTS / "demo", config)
+
+
+def check_preference_study(workdir, results, config):
+    """The study prepared from the demo's videos; a crowd batch imported; the export target."""
+    study = json.loads((results / "preference/study/study.json").read_text())
+    kinds = [q["study"] for q in study["questions"]]
+    assert kinds.count("table1") == 2 * 2 and kinds.count("attention") == 2  # 1 val sequence x (short, long)
+    assert len(list((results / "preference/study/videos").glob("*.mp4"))) == 3 * 2 + 2 * 2
+    missing = snakemake(workdir, f"{NAMED_RESULTS}/demo/preference.csv", *config)
+    assert missing.returncode != 0 and "no answers yet" in (results / "logs/preference_export.log").read_text()
+    batch = workdir / "batch.csv"
+    rows = ["WorkerId,Input.question_id,Input.left,Answer.choice"]
+    rows += [f"W{w},{q['id']},a,{'left' if q['study'] == 'attention' or w < 3 else 'right'}"
+             for w in range(4) for q in study["questions"]]
+    batch.write_text("\n".join(rows) + "\n")
+    imported = subprocess.run([sys.executable, "-m", "pipeline.preference", "import", "--dataset", "demo",
+                               "--config", "config/config.yaml", ".test/config/demo.yaml", "--results", NAMED_RESULTS,
+                               "--results-csv", str(batch)], cwd=workdir, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert imported.returncode == 0 and "24 answers added" in imported.stdout, imported.stderr[-2000:]
+    exported = snakemake(workdir, f"{NAMED_RESULTS}/demo/preference.csv", *config)
+    assert exported.returncode == 0, exported.output[-2000:]
+    table = pd.read_csv(results / "preference.csv")
+    assert set(table.other) == {"frame_by_frame", "covst"} and (table.answers == 4).all()
+    assert (table.score == 0.75).all() and (table.wilson_low < 0.75).all() and (table.wilson_high > 0.75).all()
 
 
 @pytest.mark.slow

@@ -57,11 +57,12 @@ def dataset_json(ds_cfg: dict) -> str:
 def stage_command(module: str, dataset: str, ds_cfg: dict, results: str | Path, *extra: str,
                   subcommand: tuple[str, ...] = ()) -> list[str]:
     """The argv of a stage CLI run the way its rule runs it (``python -m pipeline.stages.<module>
-    [subcommand] --dataset ... --dataset-json ... --results ... extra``), for the harnesses and
-    benchmarks that run stages in their own processes."""
+    [subcommand] --dataset ... --dataset-json ... --results ... extra``; a dotted ``module`` is
+    the whole module name, e.g. ``pipeline.preference``), for the harnesses and benchmarks that
+    run stages in their own processes."""
     import sys
 
-    return [sys.executable, "-m", f"pipeline.stages.{module}", *subcommand, "--dataset", dataset,
+    return [sys.executable, "-m", module if "." in module else f"pipeline.stages.{module}", *subcommand, "--dataset", dataset,
             "--dataset-json", dataset_json(ds_cfg), "--results", str(results), *extra]
 
 

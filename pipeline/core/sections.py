@@ -44,6 +44,37 @@ class EvaluateSettings:
 
 
 @dataclass(frozen=True)
+class PreferenceLengthsSettings:
+    """datasets.<name>.preference.lengths: frames of each video shown (0 = the whole sequence)"""
+
+    #: frames of the short clips (0 = all)
+    short: int
+    #: frames of the long videos (0 = all)
+    long: int
+
+
+@dataclass(frozen=True)
+class PreferenceSettings:
+    """datasets.<name>.preference: the human preference study (python -m pipeline.preference;
+    docs/preference.md)"""
+
+    #: the run every question compares with another method
+    ours: str
+    #: table1: ours against each other run of evaluate.methods (the baselines); table2: against each
+    #: run of evaluate.ablations that is not a baseline
+    studies: list[Literal["table1", "table2"]]
+    #: frames of each video shown (0 = the whole sequence)
+    lengths: PreferenceLengthsSettings
+    #: sequences whose real video is also paired with a broken one (per length); a rater who prefers
+    #: a broken one is dropped
+    attention_checks: int
+    #: questions a web rater answers (attention checks included; 0 = all)
+    questions_per_rater: int
+    #: the question asked (null: the paper's, pipeline/preference/study.py)
+    question: str | None
+
+
+@dataclass(frozen=True)
 class LabelsTrainSettings:
     """datasets.<name>.labels.train: the segmenter trained on the annotated frames (labels/instances
     mode train)"""
@@ -253,6 +284,8 @@ class DatasetSettings:
     #: (run.schema.yaml, generated from model/options.py)
     runs: dict[str, Any]
     evaluate: EvaluateSettings
+    #: the human preference study (python -m pipeline.preference; docs/preference.md)
+    preference: PreferenceSettings
     labels: LabelsSettings
     instances: InstancesSettings
     flow: FlowSettings

@@ -50,6 +50,7 @@ from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
 from pipeline.core.code_version import code_version
 from pipeline.core.errors import InputError, main_guard
 from pipeline.core.images import read_rgb
+from pipeline.core.synthesized import method_frame_files
 from pipeline.metrics import FEATURE_METRICS, METRICS
 from pipeline.metrics.image import psnr, ssim
 from pipeline.metrics.spread import RESAMPLES_FRECHET, bootstrap
@@ -189,10 +190,7 @@ def _real_sequences(ds, split: str):
 def _method_frames(ds, method: str, seq: str, real_frames: np.ndarray) -> np.ndarray:
     """(T, H, W, 3) synthesized frames of one sequence, checked against the real ones' count and size."""
     folder = ds.results / "synth" / method / seq
-    files = sorted(folder.glob("*.png"))
-    if len(files) != len(real_frames):
-        raise InputError(folder, f"{len(files)} synthesized frames, expected {len(real_frames)} (rerun synthesize)")
-    fake = np.stack([read_rgb(f) for f in files])
+    fake = np.stack([read_rgb(f) for f in method_frame_files(ds, method, seq, len(real_frames))])
     if fake.shape != real_frames.shape:
         raise InputError(folder, f"frames are {fake.shape[2]}x{fake.shape[1]}, the real ones "
                                  f"{real_frames.shape[2]}x{real_frames.shape[1]}")

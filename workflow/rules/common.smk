@@ -165,6 +165,20 @@ def ablation_methods(wildcards):
     return evaluate_methods(wildcards, "ablations")
 
 
+def preference_methods(wildcards):
+    from pipeline.preference.study import compared_methods
+
+    settings = dataset(wildcards.ds).settings
+    compared = compared_methods(settings, settings.preference.studies)
+    return [settings.preference.ours] + sorted({m for methods in compared.values() for m in methods})
+
+
+def preference_answers(wildcards):
+    """The answers' database once it exists (so new answers rerun the export); none before."""
+    path = f"{RESULTS}/{wildcards.ds}/preference/answers.sqlite"
+    return [path] if os.path.exists(path) else []
+
+
 def shard_names(wildcards):
     """The shard's sequence names, for a stage CLI's --sequences."""
     return " ".join(s.name for s in shard_sequences(wildcards))

@@ -1,0 +1,163 @@
+"""The study's web app (Flask, served by waitress): pairs of videos side by side, looping in sync,
+method names hidden and left / right drawn at random per rater and question; the paper's question
+and two buttons; every answer one database transaction (pipeline/preference/store.py).
+
+API (JSON; ``Authorization: Bearer <token>`` after ``POST /api/raters``):
+
+- ``POST /api/raters`` -> ``{"token"}``: a new anonymous rater;
+- ``GET /api/next`` -> ``{"question", "left", "right", "answered", "total"}`` (``question`` null
+  when the rater is done): the rater's next question, its side recorded as it is shown;
+- ``POST /api/answers`` ``{"question", "choice": "left" | "right"}`` -> 201; 400 for a question
+  of another study or one not shown to this rater, 401 without a valid token, 409 for a second
+  answer, 413 for a body over 2 KiB;
+- ``GET /videos/<id>.mp4``: a video of the study, looked up by id (no request text reaches the
+  file system; anything else is 404).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import re
+
+from flask import Flask, abort, jsonify, render_template, request, send_file
+
+from pipeline.preference.store import AlreadyAnswered, Store
+from pipeline.preference.study import Study
+
+log = logging.getLogger(__name__)
+MAX_BODY = 2048
+VIDEO_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+def rater_questions(study: Study, rater: str) -> list[str]:
+    """The questions a rater answers, in its own random order (fixed by its id): every attention
+    check, and ``questions_per_rater`` in all (0 = every question)."""
+    rng = random.Random(rater)
+    checks = [q.id for q in study.questions if q.attention]
+    pairs = [q.id for q in study.questions if not q.attention]
+    rng.shuffle(pairs)
+    if study.questions_per_rater:
+        pairs = pairs[:max(study.questions_per_rater - len(checks), 0)]
+    chosen = pairs + checks
+    rng.shuffle(chosen)
+    return chosen
+
+
+def create_app(study: Study, store: Store) -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    questions = study.by_id()
+
+    def current_rater() -> str:
+        header = request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        rater = store.rater_of(token) if 16 <= len(token) <= 64 else None
+        if rater is None:
+            abort(401, "no valid rater token")
+        return rater
+
+    @app.after_request
+    def headers(response):
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = "default-src 'self'; media-src 'self'"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = response.headers.get("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(400)
+    @app.errorhandler(401)
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    @app.errorhandler(409)
+    @app.errorhandler(413)
+    def error(err):
+        return jsonify(error=err.description), err.code
+
+    @app.get("/")
+    def page():
+        return render_template("study.html", question=study.question)
+
+    @app.post("/api/raters")
+    def new_rater():
+        _, token = store.new_rater()
+        return jsonify(token=token), 201
+
+    @app.get("/api/next")
+    def next_question():
+        rater = current_rater()
+        mine = rater_questions(study, rater)
+        done = store.answered(rater)
+        todo = [q for q in mine if q not in done]
+        if not todo:
+            return jsonify(question=None, answered=len(done), total=len(mine))
+        question = questions[todo[0]]
+        left = store.show(rater, question.id, random.SystemRandom().choice("ab"))
+        videos = {"a": question.video_a, "b": question.video_b}
+        right = "b" if left == "a" else "a"
+        return jsonify(question=question.id, left=f"/videos/{videos[left]}.mp4",
+                       right=f"/videos/{videos[right]}.mp4", answered=len(done), total=len(mine))
+
+    @app.post("/api/answers")
+    def answer():
+        rater = current_rater()
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or set(body) != {"question", "choice"}:
+            abort(400, 'expected {"question": <id>, "choice": "left" | "right"}')
+        question, choice = body["question"], body["choice"]
+        if not isinstance(question, str) or question not in questions:
+            abort(400, "no such question in this study")
+        if choice not in ("left", "right"):
+            abort(400, "choice must be 'left' or 'right'")
+        if question not in rater_questions(study, rater):
+            abort(400, "this question is not one of this rater's")
+        side = store.shown_side(rater, question)
+        if side is None:
+            abort(400, "this question was not shown to this rater")
+        left = side[0]
+        chosen = left if choice == "left" else ("b" if left == "a" else "a")
+        try:
+            store.answer(rater, question, chosen)
+        except AlreadyAnswered:
+            abort(409, "this rater answered this question already")
+        return jsonify(ok=True), 201
+
+    @app.get("/videos/<video>.mp4")
+    def video(video: str):
+        path = study.video_path(video) if VIDEO_ID.match(video) else None
+        if path is None or not path.is_file():
+            abort(404, "no such video")
+        response = send_file(path, mimetype="video/mp4", conditional=True, max_age=3600)
+        response.headers["Cache-Control"] = "private, max-age=3600"
+        return response
+
+    return app
+
+
+def serve(study: Study, store: Store, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> None:
+    """Serve the study with waitress until interrupted."""
+    import waitress
+
+    log.info("study of %s (%d questions) on http://%s:%d/ ; answers in %s", study.dataset, len(study.questions),
+             host, port, store.engine.url)
+    waitress.serve(create_app(study, store), host=host, port=port, threads=threads, max_request_body_size=MAX_BODY,
+                   ident="vid2vid-preference")
+
+
+@contextlib.contextmanager
+def background_server(study: Study, store: Store, host: str = "127.0.0.1", port: int = 0, threads: int = 8):
+    """The study served by waitress in a thread (port 0: a free one); yields its base URL."""
+    import threading
+
+    import waitress
+
+    server = waitress.create_server(create_app(study, store), host=host, port=port, threads=threads,
+                                    max_request_body_size=MAX_BODY)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.effective_port}"
+    finally:
+        server.close()
+        thread.join(timeout=10)

@@ -1,0 +1,192 @@
+"""The preference study's database: questions, raters, what each rater was shown, and answers.
+
+SQLAlchemy Core over SQLite by default (one file, ``results/<ds>/preference/answers.sqlite``; any
+SQLAlchemy URL works). Every answer is one transaction (``engine.begin()``) on a database in
+SQLite's rollback-journal mode with ``synchronous=FULL``: an answer the server acknowledged is on
+disk, and a server killed mid-write leaves the file as it was before that answer.
+
+Tables: ``meta`` (the study's fingerprint, so answers are never mixed across two versions of a
+study), ``questions`` (one per pair of videos, or attention check: the real video against a broken
+one), ``raters`` (an anonymous random id; a web rater's token is kept as its sha256 only),
+``shown`` (which video a rater saw on the left, and when) and ``answers`` (unique per rater and
+question: which video won, seconds from showing to answering).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from pipeline.core.errors import InputError
+
+metadata = sa.MetaData()
+meta = sa.Table("meta", metadata, sa.Column("key", sa.String, primary_key=True), sa.Column("value", sa.String))
+questions = sa.Table(
+    "questions", metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("study", sa.String, nullable=False),  # table1 / table2 / attention
+    sa.Column("length", sa.String, nullable=False),  # short / long
+    sa.Column("sequence", sa.String, nullable=False),
+    sa.Column("method_a", sa.String, nullable=False),  # attention: 'real'
+    sa.Column("method_b", sa.String, nullable=False),  # attention: 'broken'
+    sa.Column("video_a", sa.String, nullable=False),
+    sa.Column("video_b", sa.String, nullable=False),
+)
+raters = sa.Table(
+    "raters", metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("token_sha256", sa.String, unique=True),  # web raters; NULL for imported ones
+    sa.Column("source", sa.String, nullable=False),  # web / crowd
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+shown = sa.Table(
+    "shown", metadata,
+    sa.Column("rater_id", sa.String, sa.ForeignKey("raters.id"), primary_key=True),
+    sa.Column("question_id", sa.String, sa.ForeignKey("questions.id"), primary_key=True),
+    sa.Column("left", sa.String(1), nullable=False),  # the video shown on the left: 'a' or 'b'
+    sa.Column("shown_at", sa.Float, nullable=False),
+)
+answers = sa.Table(
+    "answers", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rater_id", sa.String, sa.ForeignKey("raters.id"), nullable=False),
+    sa.Column("question_id", sa.String, sa.ForeignKey("questions.id"), nullable=False),
+    sa.Column("left", sa.String(1), nullable=False),
+    sa.Column("choice", sa.String(1), nullable=False),  # the video chosen: 'a' or 'b'
+    sa.Column("seconds", sa.Float),  # from being shown the pair to answering
+    sa.Column("answered_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("rater_id", "question_id", name="one_answer_per_rater_and_question"),
+    sa.CheckConstraint("choice IN ('a', 'b') AND \"left\" IN ('a', 'b')", name="sides"),
+)
+
+
+class AlreadyAnswered(Exception):
+    """The rater answered this question before (the first answer stands)."""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def database_url(path: str | Path) -> str:
+    """A file path (SQLite) or an SQLAlchemy URL as it is."""
+    text = str(path)
+    return text if "://" in text else f"sqlite:///{Path(text).resolve()}"
+
+
+class Store:
+    """The database of one study. ``Store.open(url, study)`` creates the tables and loads the
+    study's questions on first use; a database made for another study (a different fingerprint)
+    is refused, so a re-prepared study never mixes with old answers."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str | Path, study=None) -> "Store":
+        url = database_url(url)
+        engine = sa.create_engine(url)
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        metadata.create_all(engine)
+        if study is not None:
+            store._load(study, url)
+        return store
+
+    def _load(self, study, url: str) -> None:
+        with self.engine.begin() as db:
+            found = db.execute(sa.select(meta.c.value).where(meta.c.key == "fingerprint")).scalar()
+            if found is None:
+                db.execute(meta.insert(), [{"key": "fingerprint", "value": study.fingerprint},
+                                           {"key": "dataset", "value": study.dataset}])
+                db.execute(questions.insert(), [q.row() for q in study.questions])
+            elif found != study.fingerprint:
+                raise InputError(url, f"holds answers to another version of the study (fingerprint {found[:12]}, "
+                                      f"the study is {study.fingerprint[:12]}): move it away to start a new one")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # raters
+    def new_rater(self, source: str = "web") -> tuple[str, str]:
+        """A new anonymous rater: (its id, its secret token)."""
+        rater, token = secrets.token_hex(8), secrets.token_urlsafe(24)
+        with self.engine.begin() as db:
+            db.execute(raters.insert().values(id=rater, token_sha256=hash_token(token), source=source,
+                                              created_at=time.time()))
+        return rater, token
+
+    def rater_of(self, token: str) -> str | None:
+        with self.engine.connect() as db:
+            return db.execute(sa.select(raters.c.id).where(raters.c.token_sha256 == hash_token(token))).scalar()
+
+    def ensure_rater(self, db, rater: str, source: str) -> None:
+        if db.execute(sa.select(raters.c.id).where(raters.c.id == rater)).scalar() is None:
+            db.execute(raters.insert().values(id=rater, token_sha256=None, source=source, created_at=time.time()))
+
+    # questions
+    def answered(self, rater: str) -> set[str]:
+        with self.engine.connect() as db:
+            return set(db.execute(sa.select(answers.c.question_id).where(answers.c.rater_id == rater)).scalars())
+
+    def show(self, rater: str, question: str, left: str) -> str:
+        """Record that ``rater`` is shown ``question`` (``left``: the video on the left); a question
+        shown before keeps its first side and time. Returns the side on the left."""
+        with self.engine.begin() as db:
+            row = db.execute(sa.select(shown.c.left).where(shown.c.rater_id == rater,
+                                                           shown.c.question_id == question)).scalar()
+            if row is not None:
+                return row
+            db.execute(shown.insert().values(rater_id=rater, question_id=question, left=left, shown_at=time.time()))
+        return left
+
+    def shown_side(self, rater: str, question: str) -> tuple[str, float] | None:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(shown.c.left, shown.c.shown_at).where(
+                shown.c.rater_id == rater, shown.c.question_id == question)).first()
+            return tuple(row) if row else None
+
+    def answer(self, rater: str, question: str, choice: str, *, left: str | None = None, seconds: float | None = None,
+               source: str | None = None) -> None:
+        """One answer, in its own transaction. Web answers (``left`` None) must follow a ``show``;
+        imported ones bring their side and time (and ``source`` creates their rater)."""
+        try:
+            with self.engine.begin() as db:
+                if source is not None:
+                    self.ensure_rater(db, rater, source)
+                    db.execute(shown.insert().values(rater_id=rater, question_id=question, left=left,
+                                                     shown_at=time.time()))
+                else:
+                    row = db.execute(sa.select(shown.c.left, shown.c.shown_at).where(
+                        shown.c.rater_id == rater, shown.c.question_id == question)).first()
+                    if row is None:
+                        raise KeyError(question)
+                    left, seconds = row.left, time.time() - row.shown_at
+                db.execute(answers.insert().values(rater_id=rater, question_id=question, left=left, choice=choice,
+                                                   seconds=seconds, answered_at=time.time()))
+        except IntegrityError as err:
+            raise AlreadyAnswered(question) from err
+
+    def rows(self) -> list[dict]:
+        """Every answer joined with its question: what the export scores."""
+        query = sa.select(answers.c.rater_id, answers.c.question_id, answers.c.left, answers.c.choice,
+                          answers.c.seconds, raters.c.source, questions.c.study, questions.c.length,
+                          questions.c.sequence, questions.c.method_a, questions.c.method_b,
+                          ).join(questions, answers.c.question_id == questions.c.id
+                                 ).join(raters, answers.c.rater_id == raters.c.id).order_by(answers.c.id)
+        with self.engine.connect() as db:
+            return [dict(row._mapping) for row in db.execute(query)]

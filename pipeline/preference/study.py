@@ -1,0 +1,178 @@
+"""A human preference study (paper section 4, "Human preference score"; Tables 1-2): its questions
+and the videos they show, prepared from the synthesized val videos.
+
+A question pairs two methods' videos of one input sequence: ours (``preference.ours``) against
+each other method of ``evaluate.methods`` (study ``table1``: the baselines) or of
+``evaluate.ablations`` (``table2``), on a short clip (the first ``lengths.short`` frames) and on
+the whole sequence (``lengths.long``; 0 = all). Attention checks pair the real video with a
+broken one (its frames shuffled in time, half of each frame's tiles shuffled, strong noise): a
+rater who prefers the broken one is not judging and is dropped by the export.
+
+What a rater's browser sees is opaque: question and video ids are hashes, so neither names a
+method; the study folder (``study.json`` + ``videos/<id>.mp4``) is written as one atomic folder
+and is the only place the server reads videos from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.core.atomic import atomic_dir
+from pipeline.core.errors import InputError
+
+log = logging.getLogger(__name__)
+QUESTION = ("Which video looks more like a video captured by a real camera? "
+            "Judge both the image quality and how coherent the video is over time.")
+STUDIES = ("table1", "table2")
+REAL, BROKEN = "real", "broken"
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    study: str  # table1 / table2 / attention
+    length: str  # short / long
+    sequence: str
+    method_a: str  # ours (attention: the real video)
+    method_b: str  # the method ours is compared with (attention: the broken video)
+    video_a: str
+    video_b: str
+
+    @property
+    def attention(self) -> bool:
+        return self.study == "attention"
+
+    def row(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Study:
+    """A prepared study: ``folder/study.json`` and its videos."""
+
+    folder: Path
+    dataset: str
+    question: str
+    fingerprint: str
+    questions: list[Question]
+    videos: dict[str, str]  # video id -> file name in folder/videos/
+    questions_per_rater: int
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Study":
+        folder = Path(folder)
+        path = folder / "study.json"
+        if not path.is_file():
+            raise InputError(path, "no prepared study here (run `python -m pipeline.preference prepare` first)")
+        try:
+            data = json.loads(path.read_text())
+            return cls(folder, data["dataset"], data["question"], data["fingerprint"],
+                       [Question(**q) for q in data["questions"]], dict(data["videos"]),
+                       int(data.get("questions_per_rater", 0)))
+        except (ValueError, KeyError, TypeError) as err:
+            raise InputError(path, f"not a study file ({err})") from None
+
+    def by_id(self) -> dict[str, Question]:
+        return {q.id: q for q in self.questions}
+
+    def video_path(self, video_id: str) -> Path | None:
+        """The file of a video id of this study, or None: request text never becomes a path."""
+        name = self.videos.get(video_id)
+        return self.folder / "videos" / name if name else None
+
+
+def _digest(*parts: str, size: int = 16) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:size]
+
+
+def broken(frames: np.ndarray, seed: int) -> np.ndarray:
+    """The attention check's obviously broken video: frames shuffled in time, half of each frame's
+    16x16 tiles shuffled, Gaussian noise of std 60."""
+    rng = np.random.default_rng(seed)
+    out = frames[rng.permutation(len(frames))].astype(np.float32)
+    tile = 16
+    h, w = (out.shape[1] // tile) * tile, (out.shape[2] // tile) * tile
+    for frame in out:
+        tiles = frame[:h, :w].reshape(h // tile, tile, w // tile, tile, 3).swapaxes(1, 2).reshape(-1, tile, tile, 3)
+        chosen = rng.choice(len(tiles), len(tiles) // 2, replace=False)
+        tiles[chosen] = tiles[rng.permutation(chosen)]
+        frame[:h, :w] = tiles.reshape(h // tile, w // tile, tile, tile, 3).swapaxes(1, 2).reshape(h, w, 3)
+        frame += rng.normal(0, 60, frame.shape)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def compared_methods(settings, studies: list[str]) -> dict[str, list[str]]:
+    """study -> the methods ours is compared with (Table 1: evaluate.methods; Table 2: the
+    ablations that are not baselines)."""
+    ours = settings.preference.ours
+    methods = list(settings.evaluate.methods)
+    if ours not in methods + list(settings.evaluate.ablations):
+        raise InputError("config key 'preference.ours'", f"{ours!r} is in neither evaluate.methods nor evaluate.ablations")
+    table1 = [m for m in methods if m != ours]
+    table2 = [m for m in settings.evaluate.ablations if m != ours and m not in methods]
+    return {s: {"table1": table1, "table2": table2}[s] for s in studies}
+
+
+def prepare(ds, sequences: list[str], output: Path, studies: list[str] | None = None) -> Study:
+    """Write the study of ``ds`` (its ``preference`` settings) for ``sequences`` into ``output``
+    (a folder, replaced whole when complete)."""
+    from model.synthesis import Mp4Writer
+    from pipeline.core.synthesized import sequence_frames
+
+    cfg = ds.settings.preference
+    studies = list(studies or cfg.studies)
+    unknown = sorted(set(studies) - set(STUDIES))
+    if unknown:
+        raise InputError("config key 'preference.studies'", f"unknown studies {unknown} (known: {list(STUDIES)})")
+    compared = compared_methods(ds.settings, studies)
+    ours, fps = cfg.ours, ds.settings.frames.sequence_fps
+    methods = [ours] + sorted({m for ms in compared.values() for m in ms})
+    if not sequences:
+        raise InputError(ds.results / "synth", "no sequences to put in the study")
+    questions, videos, hashes = [], {}, {}
+    with atomic_dir(output) as folder:
+        (folder / "videos").mkdir()
+
+        def video(key: tuple[str, ...], frames) -> str:
+            vid = _digest(ds.name, *key)
+            with Mp4Writer(folder / "videos" / f"{vid}.mp4", fps) as writer:
+                for frame in frames:
+                    writer.write(frame)
+            videos[vid] = f"{vid}.mp4"
+            hashes[vid] = hashlib.sha256((folder / "videos" / f"{vid}.mp4").read_bytes()).hexdigest()
+            return vid
+
+        from pipeline.core.images import read_rgb
+
+        for index, sequence in enumerate(sequences):
+            _, real, files = sequence_frames(ds, methods, sequence)
+            for length, frames in {"short": cfg.lengths.short, "long": cfg.lengths.long}.items():
+                count = len(real) if frames == 0 else min(frames, len(real))
+                ids = {m: video((m, sequence, length), (read_rgb(f) for f in files[m][:count])) for m in methods}
+                for study, others in compared.items():
+                    for other in others:
+                        qid = _digest(ds.name, study, length, sequence, other, size=12)
+                        questions.append(Question(qid, study, length, sequence, ours, other, ids[ours], ids[other]))
+                if index < cfg.attention_checks:
+                    clip = np.asarray(real[:count])
+                    real_id = video((REAL, sequence, length), clip)
+                    broken_id = video((BROKEN, sequence, length), broken(clip, seed=index))
+                    questions.append(Question(_digest(ds.name, "attention", length, sequence, size=12), "attention",
+                                              length, sequence, REAL, BROKEN, real_id, broken_id))
+        fingerprint = _digest(json.dumps([q.row() for q in questions], sort_keys=True), json.dumps(hashes, sort_keys=True),
+                              size=64)
+        study = Study(Path(output), ds.name, cfg.question or QUESTION, fingerprint, questions, videos,
+                      cfg.questions_per_rater)
+        (folder / "study.json").write_text(json.dumps({
+            "dataset": ds.name, "question": study.question, "fingerprint": fingerprint,
+            "questions_per_rater": cfg.questions_per_rater, "studies": studies, "ours": ours,
+            "questions": [q.row() for q in questions], "videos": videos}, indent=1))
+    counts = {s: sum(q.study == s for q in questions) for s in [*studies, "attention"]}
+    log.info("study of %s: %d questions %s, %d videos -> %s", ds.name, len(questions), counts, len(videos), output)
+    return study

@@ -1,0 +1,321 @@
+"""The human preference study (pipeline/preference): what the server refuses, answers that survive
+a killed server, concurrent raters, the export's intervals and the crowdsourcing round trip."""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from pipeline.core.errors import InputError
+from pipeline.preference import crowd, scores
+from pipeline.preference.server import background_server, create_app
+from pipeline.preference.store import Store
+from pipeline.preference.study import Question, Study
+from tests.conftest import REPO
+
+
+def make_study(folder, pairs: int = 3, methods=("frame_by_frame", "covst"), questions_per_rater: int = 0) -> Study:
+    """A study of ``pairs`` sequences x ``methods`` (vid2vid against each) and one attention check,
+    with real 8-frame mp4 videos."""
+    from model.synthesis import Mp4Writer
+
+    (folder / "videos").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    videos, questions = {}, []
+
+    def video(name: str) -> str:
+        vid = f"{len(videos):016x}"
+        with Mp4Writer(folder / "videos" / f"{vid}.mp4", 8) as writer:
+            for _ in range(8):
+                writer.write(rng.integers(0, 255, (32, 48, 3), dtype=np.uint8))
+        videos[vid] = f"{vid}.mp4"
+        return vid
+
+    for s in range(pairs):
+        ours = video(f"vid2vid{s}")
+        for m in methods:
+            questions.append(Question(f"q{s}{m}", "table1", "short", f"seq{s}", "vid2vid", m, ours, video(f"{m}{s}")))
+    questions.append(Question("check0", "attention", "short", "seq0", "real", "broken", video("real"), video("broken")))
+    (folder / "study.json").write_text(json.dumps({
+        "dataset": "demo", "question": "Which video looks real?", "fingerprint": f"test-{pairs}",
+        "questions_per_rater": questions_per_rater, "questions": [q.row() for q in questions], "videos": videos}))
+    return Study.load(folder)
+
+
+@pytest.fixture
+def study(tmp_path):
+    return make_study(tmp_path / "study")
+
+
+@pytest.fixture
+def store(tmp_path, study):
+    store = Store.open(tmp_path / "answers.sqlite", study)
+    yield store
+    store.close()
+
+
+def rater(client) -> dict:
+    token = client.post("/api/raters").get_json()["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def answer_count(store) -> int:
+    return len(store.rows())
+
+
+def test_only_the_studys_own_videos_can_be_fetched(study, store, tmp_path):
+    (tmp_path / "secret.mp4").write_bytes(b"not for raters")
+    client = create_app(study, store).test_client()
+    vid = next(iter(study.videos))
+    lettered = next(v for v in study.videos if any(c.isalpha() for c in v))
+    ok = client.get(f"/videos/{vid}.mp4")
+    assert ok.status_code == 200 and ok.mimetype == "video/mp4" and ok.data[4:8] == b"ftyp"
+    assert client.get(f"/videos/{vid}.mp4", headers={"Range": "bytes=0-99"}).status_code == 206  # seeking
+    for path in ["/videos/../secret.mp4", "/videos/..%2Fsecret.mp4", "/videos/%2e%2e%2f%2e%2e%2fstudy.json",
+                 "/videos/..%2F..%2Fanswers.sqlite", "/videos/secret.mp4", "/videos/ffffffffffffffff.mp4",
+                 f"/videos/{lettered.upper()}.mp4", "/study.json", "/videos/", "/static/../study.json"]:
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert b"not for raters" not in response.data
+
+
+def test_forged_and_repeated_answers_are_refused(study, store):
+    client = create_app(study, store).test_client()
+    auth = rater(client)
+    shown = client.get("/api/next", headers=auth).get_json()
+    assert shown["question"] in study.by_id() and shown["total"] == len(study.questions)
+    assert "vid2vid" not in json.dumps(shown)  # method names stay hidden
+    not_shown = next(q.id for q in study.questions if q.id != shown["question"])
+    refused = {
+        "unknown question": (client.post("/api/answers", json={"question": "q9covst", "choice": "left"}, headers=auth), 400),
+        "not shown yet": (client.post("/api/answers", json={"question": not_shown, "choice": "left"}, headers=auth), 400),
+        "bad choice": (client.post("/api/answers", json={"question": shown["question"], "choice": "both"}, headers=auth), 400),
+        "extra keys": (client.post("/api/answers", json={"question": shown["question"], "choice": "left", "rater": "x"},
+                                   headers=auth), 400),
+        "no token": (client.post("/api/answers", json={"question": shown["question"], "choice": "left"}), 401),
+        "forged token": (client.post("/api/answers", json={"question": shown["question"], "choice": "left"},
+                                     headers={"Authorization": "Bearer " + "A" * 32}), 401),
+        "oversized": (client.post("/api/answers", data="x" * 5000, content_type="application/json", headers=auth), 413),
+    }
+    for what, (response, code) in refused.items():
+        assert response.status_code == code, what
+    assert answer_count(store) == 0
+    assert client.post("/api/answers", json={"question": shown["question"], "choice": "left"}, headers=auth).status_code == 201
+    again = client.post("/api/answers", json={"question": shown["question"], "choice": "right"}, headers=auth)
+    assert again.status_code == 409
+    [row] = store.rows()
+    assert row["question_id"] == shown["question"] and row["choice"] == row["left"]  # 'left' = the side shown left
+    assert row["seconds"] >= 0
+
+
+def test_every_rater_sees_every_question_once_then_is_done(study, store):
+    client = create_app(study, store).test_client()
+    auth = rater(client)
+    seen = []
+    while (shown := client.get("/api/next", headers=auth).get_json())["question"]:
+        assert client.get("/api/next", headers=auth).get_json() == shown  # shown again: the same sides
+        seen.append(shown["question"])
+        assert client.post("/api/answers", json={"question": shown["question"], "choice": "right"},
+                           headers=auth).status_code == 201
+    assert sorted(seen) == sorted(study.by_id()) and answer_count(store) == len(study.questions)
+
+
+def test_a_database_of_another_study_is_refused(tmp_path, study, store):
+    store.close()
+    other = make_study(tmp_path / "other", pairs=2)
+    with pytest.raises(InputError, match="another version of the study"):
+        Store.open(tmp_path / "answers.sqlite", other)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _request(url: str, data: dict | None = None, token: str | None = None):
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    body = json.dumps(data).encode() if data is not None else None
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST" if body is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def _serve(study_folder, db, port):
+    command = [sys.executable, "-m", "pipeline.preference", "serve", "--dataset", "demo", "--study", str(study_folder),
+               "--db", str(db), "--port", str(port)]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if _request(url + "/api/next")[0] == 401:
+                return process, url
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("the server did not start")
+
+
+def test_a_killed_server_loses_no_committed_answer(tmp_path):
+    study = make_study(tmp_path / "study", pairs=6)
+    db = tmp_path / "answers.sqlite"
+    process, url = _serve(study.folder, db, _free_port())
+    acknowledged, stop = [], threading.Event()
+
+    def rate():
+        try:
+            rate_until_killed()
+        except (OSError, http.client.HTTPException):  # the server is gone
+            pass
+
+    def rate_until_killed():
+        while not stop.is_set():
+            _, data = _request(url + "/api/raters", {})
+            token = data["token"]
+            while not stop.is_set():
+                _, shown = _request(url + "/api/next", token=token)
+                if not shown["question"]:
+                    break
+                status, _ = _request(url + "/api/answers", {"question": shown["question"], "choice": "left"}, token)
+                if status == 201:
+                    acknowledged.append(shown["question"])
+
+    raters = [threading.Thread(target=rate) for _ in range(4)]
+    try:
+        for t in raters:
+            t.start()
+        deadline = time.time() + 30
+        while len(acknowledged) < 40 and time.time() < deadline:
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)  # mid-stream: answers are being written
+        process.wait()
+    finally:
+        stop.set()
+        for t in raters:
+            t.join(timeout=30)
+        process.kill()
+    assert len(acknowledged) >= 40
+    store = Store.open(db, study)
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    assert len(store.rows()) >= len(acknowledged)  # every acknowledged answer (+ one in flight at most per rater)
+    assert len(store.rows()) <= len(acknowledged) + len(raters)
+    store.close()
+    process, url = _serve(study.folder, db, _free_port())  # and the study goes on
+    try:
+        _, data = _request(url + "/api/raters", {})
+        _, shown = _request(url + "/api/next", token=data["token"])
+        assert _request(url + "/api/answers", {"question": shown["question"], "choice": "right"}, data["token"])[0] == 201
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_twenty_concurrent_raters_lose_and_duplicate_no_answer(tmp_path):
+    study = make_study(tmp_path / "study", pairs=10)
+    store = Store.open(tmp_path / "answers.sqlite", study)
+    accepted, errors, duplicates = [], [], []
+    with background_server(study, store, threads=8) as url:
+        deadline = time.time() + 20
+
+        def rate():
+            _, data = _request(url + "/api/raters", {})
+            token = data["token"]
+            while time.time() < deadline:
+                status, shown = _request(url + "/api/next", token=token)
+                if status != 200 or not shown["question"]:
+                    break
+                body = {"question": shown["question"], "choice": "left"}
+                status, _ = _request(url + "/api/answers", body, token)
+                (accepted if status == 201 else errors).append((token, shown["question"], status))
+                status, _ = _request(url + "/api/answers", body, token)  # a double click
+                (duplicates if status == 409 else errors).append(status)
+
+        threads = [threading.Thread(target=rate) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    assert not errors, errors[:5]
+    rows = store.rows()
+    assert len(rows) == len(accepted) == len(duplicates) > 20
+    assert len({(r["rater_id"], r["question_id"]) for r in rows}) == len(rows)
+    assert len({r["rater_id"] for r in rows}) == 20
+    store.close()
+
+
+def _rows(answers):
+    """Export input rows: (rater, study, method_b, choice) tuples."""
+    return [{"rater_id": r, "question_id": f"q{i}", "left": "a", "choice": c, "seconds": 1.0, "source": "web",
+             "study": s, "length": "short", "sequence": "seq", "method_a": "vid2vid" if s != "attention" else "real",
+             "method_b": m} for i, (r, s, m, c) in enumerate(answers)]
+
+
+def test_export_scores_and_intervals_match_a_hand_computed_case():
+    # ten raters, one answer each to vid2vid vs frame_by_frame: 7 prefer ours; an eleventh rater
+    # preferred the broken video of an attention check, so its answers (3 for ours) are dropped
+    answers = [(f"r{i}", "table1", "frame_by_frame", "a" if i < 7 else "b") for i in range(10)]
+    answers += [("r0", "attention", "broken", "a"), ("cheat", "attention", "broken", "b")]
+    answers += [("cheat", "table1", "frame_by_frame", "a")] * 3
+    table, summary = scores.scores(_rows(answers))
+    [row] = table
+    assert (row["answers"], row["ours_preferred"], row["raters"]) == (10, 7, 10)
+    assert row["score"] == pytest.approx(0.7)
+    # Wilson: (p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n), z = 1.959964: 0.3968, 0.8922
+    assert row["wilson_low"] == pytest.approx(0.39677, abs=1e-4) and row["wilson_high"] == pytest.approx(0.89222, abs=1e-4)
+    assert summary["dropped_raters"] == 1 and summary["answers_counted"] == 10
+    # bootstrap over raters: rater A 5 of 5 for ours, rater B 0 of 5; resampling two raters gives
+    # 1.0 (AA, p 1/4), 0.5 (AB, BA, p 1/2) or 0.0 (BB, p 1/4): the 95% interval is [0, 1]
+    low, high = scores.bootstrap_over_raters({"A": (5, 5), "B": (0, 5)}, resamples=4000)
+    assert (low, high) == (0.0, 1.0)
+    low, high = scores.bootstrap_over_raters({f"r{i}": (1, 1) for i in range(5)})
+    assert (low, high) == (1.0, 1.0)
+    assert "| table1 | short | vid2vid / frame_by_frame | 0.70 / 0.30 | 0.40-0.89 |" in scores.paper_table(table)
+
+
+def test_crowd_questions_and_answers_round_trip(tmp_path, study, store):
+    questions = crowd.questions_csv(study, "https://example.org/study/", tmp_path / "questions.csv")
+    rows = list(csv.DictReader(open(questions)))
+    assert [r["question_id"] for r in rows] == [q.id for q in study.questions]
+    assert all(r["left_url"].startswith("https://example.org/study/videos/") for r in rows)
+    by_id = study.by_id()
+    results = tmp_path / "batch.csv"
+    with open(results, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["WorkerId", "AssignmentStatus", "WorkTimeInSeconds", "Input.question_id", "Input.left",
+                         "Input.left_url", "Answer.choice"])
+        for worker in ("W1", "W2"):
+            for r in rows:  # every worker picks the video of method a (ours / the real one)
+                writer.writerow([worker, "Approved", "12", r["question_id"], r["left"], r["left_url"],
+                                 "left" if r["left"] == "a" else "right"])
+        writer.writerow(["W1", "Approved", "3", rows[0]["question_id"], rows[0]["left"], "", "right"])  # a repeat
+        writer.writerow(["W3", "Rejected", "3", rows[0]["question_id"], rows[0]["left"], "", "right"])
+    done = crowd.import_answers(study, store, results)
+    assert (done.added, done.duplicates, done.rejected) == (2 * len(rows), 1, 1)
+    stored = store.rows()
+    assert all(r["choice"] == "a" and r["source"] == "crowd" and r["seconds"] == 12 for r in stored)
+    assert {r["rater_id"] for r in stored} == {crowd.crowd_rater("W1"), crowd.crowd_rater("W2")}
+    table, _ = scores.scores(stored)
+    assert {r["other"]: r["score"] for r in table} == {"frame_by_frame": 1.0, "covst": 1.0}
+    assert all(r["answers"] == 2 * sum(q.method_b == r["other"] for q in by_id.values()) for r in table)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("WorkerId,Input.question_id,Input.left,Answer.choice\nW9,%s,a,left\nW9,forged,a,left\n" % rows[0]["question_id"])
+    with pytest.raises(InputError, match="line 3: question 'forged' is not in this study"):
+        crowd.import_answers(study, store, bad)
+    assert len(store.rows()) == len(stored)  # nothing of the bad file was added
