@@ -27,7 +27,7 @@ setup-mediapipe: $(MEDIAPIPE)/.installed
 # The preference study's browser test: Debian's chromium and its driver (nothing downloaded at run time)
 setup-browser:
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "the browser test needs Debian's chromium and chromium-driver: sudo apt-get install chromium chromium-driver" >&2; fi
 
 demo: setup  ## the main job on the embedded demo dataset (synthcity)
