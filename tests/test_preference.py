@@ -21,15 +21,16 @@ import pytest
 
 from pipeline.core.errors import InputError
 from pipeline.preference import crowd, scores
-from pipeline.preference.server import background_server, create_app
+from pipeline.preference.server import background_server, create_app, video_url_id
 from pipeline.preference.store import Store
 from pipeline.preference.study import Question, Study
 from tests.conftest import REPO
 
 
-def make_study(folder, pairs: int = 3, methods=("frame_by_frame", "covst"), questions_per_rater: int = 0) -> Study:
-    """A study of ``pairs`` sequences x ``methods`` (vid2vid against each) and one attention check,
-    with real 8-frame mp4 videos."""
+def make_study(folder, pairs: int = 3, methods=("frame_by_frame", "covst"), questions_per_rater: int = 0,
+               checks: bool = True) -> Study:
+    """A study of ``pairs`` sequences x ``methods`` (vid2vid against each) and one attention check
+    (unless not ``checks``), with real 8-frame mp4 videos."""
     from model.synthesis import Mp4Writer
 
     (folder / "videos").mkdir(parents=True)
@@ -47,8 +48,10 @@ def make_study(folder, pairs: int = 3, methods=("frame_by_frame", "covst"), ques
     for s in range(pairs):
         ours = video(f"vid2vid{s}")
         for m in methods:
-            questions.append(Question(f"q{s}{m}", "table1", "short", f"seq{s}", "vid2vid", m, ours, video(f"{m}{s}")))
-    questions.append(Question("check0", "attention", "short", "seq0", "real", "broken", video("real"), video("broken")))
+            questions.append(Question(f"q{len(questions):04d}", "table1", "short", f"seq{s}", "vid2vid", m, ours, video(f"{m}{s}")))
+    if checks:
+        questions.append(Question("check0", "attention", "short", "seq0", "real", "broken", video("real"),
+                                  video("broken")))
     (folder / "study.json").write_text(json.dumps({
         "dataset": "demo", "question": "Which video looks real?", "fingerprint": f"test-{pairs}",
         "questions_per_rater": questions_per_rater, "questions": [q.row() for q in questions], "videos": videos}))
@@ -79,14 +82,18 @@ def answer_count(store) -> int:
 def test_only_the_studys_own_videos_can_be_fetched(study, store, tmp_path):
     (tmp_path / "secret.mp4").write_bytes(b"not for raters")
     client = create_app(study, store).test_client()
-    vid = next(iter(study.videos))
-    lettered = next(v for v in study.videos if any(c.isalpha() for c in v))
+    question = study.questions[0]
+    vid = video_url_id(study, question.id, "a")
+    lettered = next(video_url_id(study, q.id, side) for q in study.questions for side in "ab"
+                    if any(c.isalpha() for c in video_url_id(study, q.id, side)))
     ok = client.get(f"/videos/{vid}.mp4")
+    assert ok.data == (study.folder / "videos" / f"{question.video_a}.mp4").read_bytes()
     assert ok.status_code == 200 and ok.mimetype == "video/mp4" and ok.data[4:8] == b"ftyp"
     assert client.get(f"/videos/{vid}.mp4", headers={"Range": "bytes=0-99"}).status_code == 206  # seeking
     for path in ["/videos/../secret.mp4", "/videos/..%2Fsecret.mp4", "/videos/%2e%2e%2f%2e%2e%2fstudy.json",
                  "/videos/..%2F..%2Fanswers.sqlite", "/videos/secret.mp4", "/videos/ffffffffffffffff.mp4",
-                 f"/videos/{lettered.upper()}.mp4", "/study.json", "/videos/", "/static/../study.json"]:
+                 f"/videos/{lettered.upper()}.mp4", f"/videos/{vid}.mp4%0A", f"/videos/{question.video_a}.mp4",
+                 "/study.json", "/videos/", "/static/../study.json"]:
         response = client.get(path)
         assert response.status_code == 404, path
         assert b"not for raters" not in response.data
@@ -97,7 +104,8 @@ def test_forged_and_repeated_answers_are_refused(study, store):
     auth = rater(client)
     shown = client.get("/api/next", headers=auth).get_json()
     assert shown["question"] in study.by_id() and shown["total"] == len(study.questions)
-    assert "vid2vid" not in json.dumps(shown)  # method names stay hidden
+    names = {n for q in study.questions for n in (q.method_a, q.method_b, q.video_a, q.video_b, q.sequence)}
+    assert not [n for n in names if n in json.dumps(shown)]  # no method, sequence or file name reaches the page
     not_shown = next(q.id for q in study.questions if q.id != shown["question"])
     refused = {
         "unknown question": (client.post("/api/answers", json={"question": "q9covst", "choice": "left"}, headers=auth), 400),
@@ -118,6 +126,9 @@ def test_forged_and_repeated_answers_are_refused(study, store):
     assert again.status_code == 409
     [row] = store.rows()
     assert row["question_id"] == shown["question"] and row["choice"] == row["left"]  # 'left' = the side shown left
+    right = {"a": "b", "b": "a"}[row["left"]]
+    assert shown["left"] == f"/videos/{video_url_id(study, row['question_id'], row['left'])}.mp4"
+    assert shown["right"] == f"/videos/{video_url_id(study, row['question_id'], right)}.mp4"
     assert row["seconds"] >= 0
 
 
@@ -131,6 +142,34 @@ def test_every_rater_sees_every_question_once_then_is_done(study, store):
         assert client.post("/api/answers", json={"question": shown["question"], "choice": "right"},
                            headers=auth).status_code == 201
     assert sorted(seen) == sorted(study.by_id()) and answer_count(store) == len(study.questions)
+
+
+def test_a_rater_gets_its_share_of_questions_every_attention_check_among_them(tmp_path):
+    study = make_study(tmp_path / "study", pairs=5, questions_per_rater=4)
+    store = Store.open(tmp_path / "answers.sqlite", study)
+    client = create_app(study, store).test_client()
+    for _ in range(3):
+        auth = rater(client)
+        seen = []
+        while (shown := client.get("/api/next", headers=auth).get_json())["question"]:
+            seen.append(shown["question"])
+            client.post("/api/answers", json={"question": shown["question"], "choice": "left"}, headers=auth)
+        assert len(seen) == 4 and "check0" in seen and shown["total"] == 4
+    store.close()
+
+
+def test_two_tabs_of_one_rater_are_shown_the_same_question_and_sides(study, store):
+    with background_server(study, store) as url:
+        _, data = _request(url + "/api/raters", {})
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(_request(url + "/api/next", token=data["token"])))
+                   for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert [status for status, _ in results] == [200] * 8
+    assert len({json.dumps(shown, sort_keys=True) for _, shown in results}) == 1
 
 
 def test_a_database_of_another_study_is_refused(tmp_path, study, store):
@@ -273,13 +312,18 @@ def test_export_scores_and_intervals_match_a_hand_computed_case():
     answers = [(f"r{i}", "table1", "frame_by_frame", "a" if i < 7 else "b") for i in range(10)]
     answers += [("r0", "attention", "broken", "a"), ("cheat", "attention", "broken", "b")]
     answers += [("cheat", "table1", "frame_by_frame", "a")] * 3
-    table, summary = scores.scores(_rows(answers))
+    table, summary = scores.scores(_rows(answers), keep_unchecked=True)
     [row] = table
     assert (row["answers"], row["ours_preferred"], row["raters"]) == (10, 7, 10)
     assert row["score"] == pytest.approx(0.7)
     # Wilson: (p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n), z = 1.959964: 0.3968, 0.8922
     assert row["wilson_low"] == pytest.approx(0.39677, abs=1e-4) and row["wilson_high"] == pytest.approx(0.89222, abs=1e-4)
-    assert summary["dropped_raters"] == 1 and summary["answers_counted"] == 10
+    assert summary["dropped_failed_attention"] == 1 and summary["answers_counted"] == 10
+    # by default a rater who answered no attention check is not counted either (only r0 answered one)
+    strict, summary = scores.scores(_rows(answers), {("table1", "long", "vid2vid", "covst")})
+    assert [(r["other"], r["length"], r["answers"]) for r in strict] == [("covst", "long", 0), ("frame_by_frame", "short", 1)]
+    assert summary["dropped_unchecked"] == 9 and strict[0]["paper"] == "no answers"
+    assert scores.scores(_rows(answers), checks=False)[0][0]["answers"] == 10  # a study without checks
     # bootstrap over raters: rater A 5 of 5 for ours, rater B 0 of 5; resampling two raters gives
     # 1.0 (AA, p 1/4), 0.5 (AB, BA, p 1/2) or 0.0 (BB, p 1/4): the 95% interval is [0, 1]
     low, high = scores.bootstrap_over_raters({"A": (5, 5), "B": (0, 5)}, resamples=4000)
@@ -310,7 +354,7 @@ def test_crowd_questions_and_answers_round_trip(tmp_path, study, store):
     assert (done.added, done.duplicates, done.rejected) == (2 * len(rows), 1, 1)
     stored = store.rows()
     assert all(r["choice"] == "a" and r["source"] == "crowd" and r["seconds"] == 12 for r in stored)
-    assert {r["rater_id"] for r in stored} == {crowd.crowd_rater("W1"), crowd.crowd_rater("W2")}
+    assert {r["rater_id"] for r in stored} == {crowd.crowd_rater(w, study.fingerprint) for w in ("W1", "W2")}
     table, _ = scores.scores(stored)
     assert {r["other"]: r["score"] for r in table} == {"frame_by_frame": 1.0, "covst": 1.0}
     assert all(r["answers"] == 2 * sum(q.method_b == r["other"] for q in by_id.values()) for r in table)

@@ -116,7 +116,7 @@ def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
     """Also with a results folder whose path names the dataset (runs/demo/results/demo/...)."""
     config = [*TINY_DEMO, "--config", f"results={NAMED_RESULTS}"]
     targets = [f"{NAMED_RESULTS}/demo/frames/manifest.csv", f"{NAMED_RESULTS}/demo/fid.json",
-               f"{NAMED_RESULTS}/demo/preference/study/study.json"]
+               f"{NAMED_RESULTS}/demo/preference/prepared.json"]
     result = snakemake(workdir, *targets, *config)
     assert result.returncode == 0, result.output[-3000:]
     table = pd.read_csv(workdir / NAMED_RESULTS / "demo/frames/manifest.csv", keep_default_na=False)
@@ -180,6 +180,22 @@ def check_preference_study(workdir, results, config):
     table = pd.read_csv(results / "preference.csv")
     assert set(table.other) == {"frame_by_frame", "covst"} and (table.answers == 4).all()
     assert (table.score == 0.75).all() and (table.wilson_low < 0.75).all() and (table.wilson_high > 0.75).all()
+    names = {q[k] for q in study["questions"] for k in ("method_a", "method_b", "sequence")}
+    files = {p.name for p in (results / "preference/study/videos").iterdir()} | {q["id"] for q in study["questions"]}
+    assert not [f for f in files for n in names if n in f]  # nothing a browser sees names a method
+    batch.write_text("WorkerId,Input.question_id,Input.left,Answer.choice\n"
+                     + "".join(f"W9,{q['id']},b,right\n" for q in study["questions"]))  # a fifth worker: ours
+    assert subprocess.run(imported.args[:-1] + [str(batch)], cwd=workdir, env={**os.environ, "PYTHONPATH": str(REPO)}
+                          ).returncode == 0
+    again = snakemake(workdir, f"{NAMED_RESULTS}/demo/preference.csv", *config)  # new answers: the export reruns
+    assert again.returncode == 0 and (pd.read_csv(results / "preference.csv").answers == 5).all(), again.output[-2000:]
+    (workdir / "reworded.yaml").write_text("datasets: {demo: {preference: {question: 'Which one is real?'}}}\n")
+    reworded = [config[0], config[1], "reworded.yaml", *config[2:]]
+    replaced = snakemake(workdir, f"{NAMED_RESULTS}/demo/preference.csv", *reworded)  # another study
+    assert replaced.returncode != 0
+    assert "holds 30 answers to the study being replaced" in (results / "logs/preference_study.log").read_text()
+    assert json.loads((results / "preference/study/study.json").read_text()) == study  # kept, with its videos
+    assert len(list((results / "preference/study/videos").glob("*.mp4"))) == 10
 
 
 @pytest.mark.slow

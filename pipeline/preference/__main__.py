@@ -41,12 +41,19 @@ def _store(study_folder: Path, db: str):
 def prepare(ds, args) -> None:
     from pipeline.preference.study import prepare as prepare_study
 
-    folder, _ = _paths(ds, args)
+    folder, db = _paths(ds, args)
     synthesis = ds.results / "synth" / ds.settings.preference.ours / "synthesis.json"
     if not synthesis.is_file():
         raise InputError(synthesis, f"not found: synthesize {ds.settings.preference.ours} first")
     sequences = json.loads(synthesis.read_text())["sequences"]
-    study = prepare_study(ds, sequences, folder, args.studies)
+    study = prepare_study(ds, sequences, folder, args.studies, answers_db=db)
+    if args.sentinel:
+        from pipeline.core.atomic import atomic_file
+
+        counts = {kind: sum(q.study == kind for q in study.questions) for kind in sorted({q.study for q in study.questions})}
+        with atomic_file(args.sentinel) as tmp:
+            tmp.write_text(json.dumps({"study": str(folder / "study.json"), "fingerprint": study.fingerprint,
+                                       "questions": counts, "videos": len(study.videos)}, indent=1))
     print(folder / "study.json", f"({len(study.questions)} questions)")
 
 
@@ -63,14 +70,16 @@ def export(ds, args) -> None:
     folder, db = _paths(ds, args)
     if "://" not in db and not Path(db).is_file():
         raise InputError(db, "no answers yet: serve the study (or import a crowdsourcing batch) first")
-    _, store = _store(folder, db)
-    table, summary = scores.scores(store.rows(), resamples=args.resamples)
-    if not table:
-        raise InputError(db, f"no answers to score ({summary['answers']} answers, "
-                             f"{summary['dropped_raters']} raters dropped by the attention checks)")
+    study, store = _store(folder, db)
+    table, summary = scores.scores(store.rows(), scores.comparisons(study), any(q.attention for q in study.questions),
+                                   args.keep_unchecked, args.resamples)
+    if not summary["answers_counted"]:
+        raise InputError(db, f"no answers to score ({summary['answers']} answers; raters dropped: "
+                             f"{summary['dropped_failed_attention']} failed an attention check, "
+                             f"{summary['dropped_unchecked']} answered none)")
     csv_path, json_path = scores.write(table, summary, Path(args.output or ds.results / "preference.csv"))
-    log.info("%d answers from %d raters (%d dropped by attention checks)", summary["answers"], summary["raters"],
-             summary["dropped_raters"])
+    log.info("%d answers from %d raters; dropped: %d failed an attention check, %d answered none",
+             summary["answers"], summary["raters"], summary["dropped_failed_attention"], summary["dropped_unchecked"])
     print(scores.paper_table(table))
     print(csv_path, json_path)
 
@@ -109,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
                                       "(default <results>/<ds>/preference/answers.sqlite)")
         if name == "prepare":
             sub.add_argument("--studies", nargs="+", choices=["table1", "table2"], help="default: preference.studies")
+            sub.add_argument("--sentinel", type=Path, help="a summary written once the study is complete (the rule's output)")
         if name == "serve":
             sub.add_argument("--host", default="127.0.0.1", help="default %(default)s (this machine only)")
             sub.add_argument("--port", type=int, default=8000)
@@ -118,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
                                               "<results>/<ds>/preference/questions.csv (questions)")
         if name == "export":
             sub.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples over raters")
+            sub.add_argument("--keep-unchecked", action="store_true",
+                             help="count raters who answered no attention check (default: dropped)")
         if name == "questions":
             sub.add_argument("--base-url", required=True, help="where the study folder's videos/ is published")
         if name == "import":

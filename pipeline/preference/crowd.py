@@ -6,7 +6,8 @@
 for 10 assignments per HIT. ``import_answers`` reads the platform's results CSV (by default
 MTurk's batch results: ``WorkerId``, ``Input.question_id``, ``Input.left``, ``Answer.choice`` =
 left / right, ``WorkTimeInSeconds``; rejected assignments skipped) into the study's database,
-each worker an anonymous rater (``crowd-`` + a hash of the worker id). Every row is checked
+each worker an anonymous rater (``crowd-`` + a hash of the worker id salted with the study's
+fingerprint). Every row is checked
 before any is written, so a bad file adds nothing; a worker's second answer to a question is
 skipped and counted.
 """
@@ -42,8 +43,9 @@ def questions_csv(study: Study, base_url: str, output: Path, seed: int = 0) -> P
     return output
 
 
-def crowd_rater(worker: str) -> str:
-    return "crowd-" + hashlib.sha256(worker.encode()).hexdigest()[:16]
+def crowd_rater(worker: str, salt: str) -> str:
+    """An anonymous rater id: the worker id hashed with the study's fingerprint as salt."""
+    return "crowd-" + hashlib.sha256(f"{salt}\0{worker}".encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def import_answers(study: Study, store: Store, results_csv: Path, columns: dict[
             except ValueError:
                 raise InputError(path, f"line {line}: {columns['seconds']} is not a number") from None
             chosen = left if choice.lower() == "left" else ("b" if left == "a" else "a")
-            rows.append((crowd_rater(row[columns["worker"]].strip()), question, left, chosen, seconds))
+            rows.append((crowd_rater(row[columns["worker"]].strip(), study.fingerprint), question, left, chosen, seconds))
     added = duplicates = 0
     for rater, question, left, chosen, seconds in rows:
         try:

@@ -1,7 +1,9 @@
 """Human preference scores (paper section 4, Tables 1-2): per pair of methods, the share of answers
 that prefer ours, with 95% intervals.
 
-Raters who prefer a broken video in any attention check are dropped first (all their answers).
+Raters who prefer a broken video in any attention check are dropped first (all their answers),
+and so, when the study has attention checks, are raters who answered none of them (``keep_unchecked``
+keeps those: crowd workers who took single questions).
 Per study, length and compared method: the number of answers and raters, the share preferring
 ours, the Wilson score interval (scipy's ``binomtest(...).proportion_ci("wilson")``: answers
 taken as independent) and a bootstrap interval over raters (raters resampled with replacement,
@@ -21,7 +23,7 @@ from scipy.stats import binomtest
 
 from pipeline.core.atomic import atomic_file
 
-COLUMNS = ["study", "length", "ours", "other", "answers", "raters", "ours_preferred", "score",
+COLUMNS = ["study", "length", "ours", "other", "answers", "raters", "ours_preferred", "score", "paper",
            "wilson_low", "wilson_high", "bootstrap_low", "bootstrap_high"]
 
 
@@ -47,11 +49,23 @@ def bootstrap_over_raters(wins_by_rater: dict[str, tuple[int, int]], resamples: 
     return float(np.percentile(shares, tail)), float(np.percentile(shares, 100 - tail))
 
 
-def scores(rows: list[dict], resamples: int = 2000, seed: int = 0) -> tuple[list[dict], dict]:
-    """(one score row per study, length and compared method; a summary of who was counted)."""
-    dropped = failed_attention(rows)
+def comparisons(study) -> set[tuple[str, str, str, str]]:
+    """(study, length, ours, other) of every pair question of a study: each gets a row, answered or not."""
+    return {(q.study, q.length, q.method_a, q.method_b) for q in study.questions if not q.attention}
+
+
+def scores(rows: list[dict], expected: set[tuple] = frozenset(), checks: bool = True, keep_unchecked: bool = False,
+           resamples: int = 2000, seed: int = 0) -> tuple[list[dict], dict]:
+    """(one score row per study, length and compared method, ``expected`` ones included with 0
+    answers; a summary of who was counted). ``checks``: the study has attention checks."""
+    failed = failed_attention(rows)
+    checked = {r["rater_id"] for r in rows if r["study"] == "attention"}
+    unchecked = set() if keep_unchecked or not checks else {r["rater_id"] for r in rows} - checked
+    dropped = failed | unchecked
     kept = [r for r in rows if r["rater_id"] not in dropped and r["study"] != "attention"]
     groups: dict[tuple, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for key in expected:
+        groups[key]
     for r in kept:
         tally = groups[(r["study"], r["length"], r["method_a"], r["method_b"])][r["rater_id"]]
         tally[0] += r["choice"] == "a"
@@ -59,15 +73,21 @@ def scores(rows: list[dict], resamples: int = 2000, seed: int = 0) -> tuple[list
     table = []
     for (study, length, ours, other), by_rater in sorted(groups.items()):
         wins, n = (sum(t[i] for t in by_rater.values()) for i in (0, 1))
-        low, high = wilson(wins, n)
-        boot_low, boot_high = bootstrap_over_raters({k: tuple(v) for k, v in by_rater.items()}, resamples, seed)
-        table.append({"study": study, "length": length, "ours": ours, "other": other, "answers": n,
-                      "raters": len(by_rater), "ours_preferred": wins, "score": wins / n, "wilson_low": low,
-                      "wilson_high": high, "bootstrap_low": boot_low, "bootstrap_high": boot_high})
+        row = {"study": study, "length": length, "ours": ours, "other": other, "answers": n, "raters": len(by_rater),
+               "ours_preferred": wins}
+        if n:
+            low, high = wilson(wins, n)
+            boot_low, boot_high = bootstrap_over_raters({k: tuple(v) for k, v in by_rater.items()}, resamples, seed)
+            row.update(score=wins / n, paper=f"{wins / n:.2f} / {1 - wins / n:.2f}", wilson_low=low, wilson_high=high,
+                       bootstrap_low=boot_low, bootstrap_high=boot_high)
+        else:
+            row.update({k: None for k in COLUMNS[7:]}, paper="no answers")
+        table.append(row)
     raters = {r["rater_id"] for r in rows}
-    summary = {"answers": len(rows), "raters": len(raters), "dropped_raters": len(dropped),
-               "answers_counted": len(kept), "by_source": {s: len({r["rater_id"] for r in rows if r["source"] == s})
-                                                           for s in sorted({r["source"] for r in rows})}}
+    summary = {"answers": len(rows), "raters": len(raters), "dropped_failed_attention": len(failed),
+               "dropped_unchecked": len(unchecked - failed), "answers_counted": len(kept),
+               "by_source": {s: len({r["rater_id"] for r in rows if r["source"] == s})
+                             for s in sorted({r["source"] for r in rows})}}
     return table, summary
 
 
@@ -76,9 +96,10 @@ def paper_table(table: list[dict]) -> str:
     lines = ["| study | length | comparison | preference score | 95% (Wilson) | 95% (raters) | answers |",
              "|---|---|---|---:|---:|---:|---:|"]
     for row in table:
-        lines.append(f"| {row['study']} | {row['length']} | {row['ours']} / {row['other']} | "
-                     f"{row['score']:.2f} / {1 - row['score']:.2f} | {row['wilson_low']:.2f}-{row['wilson_high']:.2f} | "
-                     f"{row['bootstrap_low']:.2f}-{row['bootstrap_high']:.2f} | {row['answers']} |")
+        intervals = (f"{row['wilson_low']:.2f}-{row['wilson_high']:.2f} | {row['bootstrap_low']:.2f}-"
+                     f"{row['bootstrap_high']:.2f}") if row["answers"] else "- | -"
+        lines.append(f"| {row['study']} | {row['length']} | {row['ours']} / {row['other']} | {row['paper']} | "
+                     f"{intervals} | {row['answers']} |")
     return "\n".join(lines)
 
 

@@ -10,13 +10,14 @@ API (JSON; ``Authorization: Bearer <token>`` after ``POST /api/raters``):
 - ``POST /api/answers`` ``{"question", "choice": "left" | "right"}`` -> 201; 400 for a question
   of another study or one not shown to this rater, 401 without a valid token, 409 for a second
   answer, 413 for a body over 2 KiB;
-- ``GET /videos/<id>.mp4``: a video of the study, looked up by id (no request text reaches the
-  file system; anything else is 404).
+- ``GET /videos/<id>.mp4``: one side of a question, looked up by its salted id
+  (:func:`video_url_id`; no request text reaches the file system; anything else is 404).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import random
 import re
@@ -45,10 +46,19 @@ def rater_questions(study: Study, rater: str) -> list[str]:
     return chosen
 
 
+def video_url_id(study: Study, question: str, side: str) -> str:
+    """The URL id of one side of a question: salted with the study's fingerprint (never sent to a
+    browser), so that a rater can neither tell ours by its URL repeating across questions nor
+    compute which side is which."""
+    return hashlib.sha256(f"{study.fingerprint}\0{question}\0{side}".encode()).hexdigest()[:16]
+
+
 def create_app(study: Study, store: Store) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     questions = study.by_id()
+    files = {video_url_id(study, q.id, side): study.video_path(vid)
+             for q in study.questions for side, vid in (("a", q.video_a), ("b", q.video_b))}
 
     def current_rater() -> str:
         header = request.headers.get("Authorization", "")
@@ -75,6 +85,11 @@ def create_app(study: Study, store: Store) -> Flask:
     def error(err):
         return jsonify(error=err.description), err.code
 
+    @app.errorhandler(500)
+    def failure(err):
+        log.exception("request failed: %s", request.path)
+        return jsonify(error="the server failed; try again"), 500
+
     @app.get("/")
     def page():
         return render_template("study.html", question=study.question)
@@ -94,10 +109,10 @@ def create_app(study: Study, store: Store) -> Flask:
             return jsonify(question=None, answered=len(done), total=len(mine))
         question = questions[todo[0]]
         left = store.show(rater, question.id, random.SystemRandom().choice("ab"))
-        videos = {"a": question.video_a, "b": question.video_b}
         right = "b" if left == "a" else "a"
-        return jsonify(question=question.id, left=f"/videos/{videos[left]}.mp4",
-                       right=f"/videos/{videos[right]}.mp4", answered=len(done), total=len(mine))
+        return jsonify(question=question.id, left=f"/videos/{video_url_id(study, question.id, left)}.mp4",
+                       right=f"/videos/{video_url_id(study, question.id, right)}.mp4", answered=len(done),
+                       total=len(mine))
 
     @app.post("/api/answers")
     def answer():
@@ -125,7 +140,7 @@ def create_app(study: Study, store: Store) -> Flask:
 
     @app.get("/videos/<video>.mp4")
     def video(video: str):
-        path = study.video_path(video) if VIDEO_ID.match(video) else None
+        path = files.get(video) if VIDEO_ID.fullmatch(video) else None
         if path is None or not path.is_file():
             abort(404, "no such video")
         response = send_file(path, mimetype="video/mp4", conditional=True, max_age=3600)

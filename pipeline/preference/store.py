@@ -69,6 +69,12 @@ class AlreadyAnswered(Exception):
     """The rater answered this question before (the first answer stands)."""
 
 
+def _unique_violation(err: IntegrityError) -> bool:
+    """A unique or primary-key constraint (a repeat), not another integrity error."""
+    text = str(err.orig).lower()
+    return "unique" in text or "duplicate" in text
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -118,6 +124,11 @@ class Store:
                 raise InputError(url, f"holds answers to another version of the study (fingerprint {found[:12]}, "
                                       f"the study is {study.fingerprint[:12]}): move it away to start a new one")
 
+    def fingerprint(self) -> str | None:
+        """The fingerprint of the study this database belongs to (None: a new database)."""
+        with self.engine.connect() as db:
+            return db.execute(sa.select(meta.c.value).where(meta.c.key == "fingerprint")).scalar()
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -146,13 +157,13 @@ class Store:
     def show(self, rater: str, question: str, left: str) -> str:
         """Record that ``rater`` is shown ``question`` (``left``: the video on the left); a question
         shown before keeps its first side and time. Returns the side on the left."""
-        with self.engine.begin() as db:
-            row = db.execute(sa.select(shown.c.left).where(shown.c.rater_id == rater,
-                                                           shown.c.question_id == question)).scalar()
-            if row is not None:
-                return row
-            db.execute(shown.insert().values(rater_id=rater, question_id=question, left=left, shown_at=time.time()))
-        return left
+        try:  # insert first: two requests of one rater (two tabs) race, the first insert wins
+            with self.engine.begin() as db:
+                db.execute(shown.insert().values(rater_id=rater, question_id=question, left=left, shown_at=time.time()))
+        except IntegrityError as err:
+            if not _unique_violation(err):
+                raise
+        return self.shown_side(rater, question)[0]
 
     def shown_side(self, rater: str, question: str) -> tuple[str, float] | None:
         with self.engine.connect() as db:
@@ -179,6 +190,8 @@ class Store:
                 db.execute(answers.insert().values(rater_id=rater, question_id=question, left=left, choice=choice,
                                                    seconds=seconds, answered_at=time.time()))
         except IntegrityError as err:
+            if not _unique_violation(err):
+                raise
             raise AlreadyAnswered(question) from err
 
     def rows(self) -> list[dict]:

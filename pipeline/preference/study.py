@@ -8,9 +8,13 @@ the whole sequence (``lengths.long``; 0 = all). Attention checks pair the real v
 broken one (its frames shuffled in time, half of each frame's tiles shuffled, strong noise): a
 rater who prefers the broken one is not judging and is dropped by the export.
 
-What a rater's browser sees is opaque: question and video ids are hashes, so neither names a
-method; the study folder (``study.json`` + ``videos/<id>.mp4``) is written as one atomic folder
-and is the only place the server reads videos from.
+What a rater's browser sees is opaque: a video file is named by the hash of its bytes, a
+question by the hash of its two videos, and the server's video URLs are salted with the study's
+fingerprint (server.py), so nothing a rater can see or compute names a method. The study folder
+(``study.json`` + ``videos/<sha256>.mp4``) is written as one atomic folder and is the only place
+the server reads videos from. When a sequence is no longer than the short clips, its long
+videos would repeat the short ones, so it has short questions only (Cityscapes' 30-frame
+snippets: the long videos are the cityscapes_long dataset's study).
 """
 
 from __future__ import annotations
@@ -119,9 +123,27 @@ def compared_methods(settings, studies: list[str]) -> dict[str, list[str]]:
     return {s: {"table1": table1, "table2": table2}[s] for s in studies}
 
 
-def prepare(ds, sequences: list[str], output: Path, studies: list[str] | None = None) -> Study:
+def refuse_other_answers(answers_db: str | Path | None, fingerprint: str) -> None:
+    """Stop before a new study replaces the one whose answers ``answers_db`` holds."""
+    if answers_db is None or ("://" not in str(answers_db) and not Path(answers_db).is_file()):
+        return
+    from pipeline.preference.store import Store
+
+    store = Store.open(answers_db)
+    try:
+        held, answered = store.fingerprint(), len(store.rows())
+    finally:
+        store.close()
+    if held not in (None, fingerprint) and answered:
+        raise InputError(answers_db, f"holds {answered} answers to the study being replaced (its videos or "
+                                     "questions changed): move the database away first to start a new study")
+
+
+def prepare(ds, sequences: list[str], output: Path, studies: list[str] | None = None,
+            answers_db: str | Path | None = None) -> Study:
     """Write the study of ``ds`` (its ``preference`` settings) for ``sequences`` into ``output``
-    (a folder, replaced whole when complete)."""
+    (a folder, replaced whole when complete); refused while ``answers_db`` holds answers to a
+    different study."""
     from model.synthesis import Mp4Writer
     from pipeline.core.synthesized import sequence_frames
 
@@ -135,40 +157,50 @@ def prepare(ds, sequences: list[str], output: Path, studies: list[str] | None = 
     methods = [ours] + sorted({m for ms in compared.values() for m in ms})
     if not sequences:
         raise InputError(ds.results / "synth", "no sequences to put in the study")
-    questions, videos, hashes = [], {}, {}
+    checks = min(cfg.attention_checks, len(sequences)) * 2
+    if cfg.questions_per_rater and cfg.questions_per_rater <= checks:
+        raise InputError("config key 'preference.questions_per_rater'",
+                         f"{cfg.questions_per_rater} leaves no room for pairs beside up to {checks} attention checks "
+                         "(attention_checks sequences x 2 lengths)")
+    questions, videos = [], {}
     with atomic_dir(output) as folder:
         (folder / "videos").mkdir()
 
-        def video(key: tuple[str, ...], frames) -> str:
-            vid = _digest(ds.name, *key)
-            with Mp4Writer(folder / "videos" / f"{vid}.mp4", fps) as writer:
+        def video(frames) -> str:
+            """Write an mp4 and name it by the sha256 of its bytes."""
+            tmp = folder / "videos" / "writing.mp4"
+            with Mp4Writer(tmp, fps) as writer:
                 for frame in frames:
                     writer.write(frame)
+            vid = hashlib.sha256(tmp.read_bytes()).hexdigest()[:16]
+            tmp.rename(folder / "videos" / f"{vid}.mp4")
             videos[vid] = f"{vid}.mp4"
-            hashes[vid] = hashlib.sha256((folder / "videos" / f"{vid}.mp4").read_bytes()).hexdigest()
             return vid
 
         from pipeline.core.images import read_rgb
 
         for index, sequence in enumerate(sequences):
             _, real, files = sequence_frames(ds, methods, sequence)
-            for length, frames in {"short": cfg.lengths.short, "long": cfg.lengths.long}.items():
-                count = len(real) if frames == 0 else min(frames, len(real))
-                ids = {m: video((m, sequence, length), (read_rgb(f) for f in files[m][:count])) for m in methods}
+            counts = {length: len(real) if frames == 0 else min(frames, len(real))
+                      for length, frames in (("short", cfg.lengths.short), ("long", cfg.lengths.long))}
+            if counts["long"] <= counts["short"]:
+                log.info("%s: %d frames, no longer than the short clips: short questions only", sequence, len(real))
+                del counts["long"]
+            for length, count in counts.items():
+                ids = {m: video(read_rgb(f) for f in files[m][:count]) for m in methods}
                 for study, others in compared.items():
                     for other in others:
-                        qid = _digest(ds.name, study, length, sequence, other, size=12)
+                        qid = _digest(study, length, ids[ours], ids[other], size=12)
                         questions.append(Question(qid, study, length, sequence, ours, other, ids[ours], ids[other]))
                 if index < cfg.attention_checks:
                     clip = np.asarray(real[:count])
-                    real_id = video((REAL, sequence, length), clip)
-                    broken_id = video((BROKEN, sequence, length), broken(clip, seed=index))
-                    questions.append(Question(_digest(ds.name, "attention", length, sequence, size=12), "attention",
+                    real_id, broken_id = video(clip), video(broken(clip, seed=index))
+                    questions.append(Question(_digest("attention", length, real_id, broken_id, size=12), "attention",
                                               length, sequence, REAL, BROKEN, real_id, broken_id))
-        fingerprint = _digest(json.dumps([q.row() for q in questions], sort_keys=True), json.dumps(hashes, sort_keys=True),
-                              size=64)
-        study = Study(Path(output), ds.name, cfg.question or QUESTION, fingerprint, questions, videos,
-                      cfg.questions_per_rater)
+        question_text = cfg.question or QUESTION
+        fingerprint = _digest(question_text, json.dumps([q.row() for q in questions], sort_keys=True), size=64)
+        study = Study(Path(output), ds.name, question_text, fingerprint, questions, videos, cfg.questions_per_rater)
+        refuse_other_answers(answers_db, fingerprint)
         (folder / "study.json").write_text(json.dumps({
             "dataset": ds.name, "question": study.question, "fingerprint": fingerprint,
             "questions_per_rater": cfg.questions_per_rater, "studies": studies, "ours": ours,

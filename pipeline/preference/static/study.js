@@ -11,8 +11,18 @@ let question = null;
 async function api(method, path, body) {
   const headers = { "Content-Type": "application/json" };
   if (token) headers["Authorization"] = "Bearer " + token;
-  const response = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined });
-  return { status: response.status, data: await response.json() };
+  try {
+    const response = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+    return { status: response.status, data: await response.json().catch(() => ({})) };
+  } catch (err) {  // the server is unreachable
+    return { status: 0, data: {} };
+  }
+}
+
+function report(text) {
+  const error = document.getElementById("error");
+  error.textContent = text;
+  error.hidden = !text;
 }
 
 async function rater() {
@@ -34,7 +44,11 @@ function whenPlayable(video) {
 
 async function next() {
   buttons.forEach((b) => (b.disabled = true));
-  const { data } = await api("GET", "/api/next");
+  const { status, data } = await api("GET", "/api/next");
+  if (status !== 200) {
+    report("Could not load the next question (" + status + "): reload the page to try again.");
+    return;
+  }
   if (data.question === null) {
     document.getElementById("pair").hidden = true;
     document.getElementById("done").hidden = false;
@@ -54,11 +68,20 @@ async function next() {
 async function choose(choice) {
   buttons.forEach((b) => (b.disabled = true));
   const { status } = await api("POST", "/api/answers", { question, choice });
-  if (status !== 201 && status !== 409) progress.textContent = "Could not save the answer (" + status + ")";
+  if (status !== 201 && status !== 409) {
+    report("Could not save the answer (" + status + "): please choose again.");
+    buttons.forEach((b) => (b.disabled = false));
+    return;
+  }
+  report("");
   await next();
 }
 
+// both play as one: restart together, and pull the right one back whenever it drifts
 left.addEventListener("ended", restart);
+left.addEventListener("timeupdate", () => {
+  if (!right.paused && Math.abs(right.currentTime - left.currentTime) > 0.15) right.currentTime = left.currentTime;
+});
 buttons[0].addEventListener("click", () => choose("left"));
 buttons[1].addEventListener("click", () => choose("right"));
 rater().then(next);
