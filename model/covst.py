@@ -65,7 +65,7 @@ class FeatureWarp:
 
 
 def run(checkpoint_path: Path, cache: list[str], split: str, output: Path, fps: float = 17.0,
-        device: str | None = None, weights: str = "auto") -> list[Path]:
+        device: str | None = None, weights: str = "auto", rates: dict[str, float] | None = None) -> list[Path]:
     synth = Synthesizer.load(checkpoint_path, device, weights)
     if synth.cfg.use_history or synth.cfg.n_frames != 1:
         raise SynthesisError("COVST builds on a single-image (pix2pixHD) generator: model.n_frames 1, "
@@ -76,7 +76,8 @@ def run(checkpoint_path: Path, cache: list[str], split: str, output: Path, fps: 
         flows = np.stack([frame_at("flow_backward", i) for i in range(n - 1)])
         confidence = np.stack([frame_at("confidence_backward", i) for i in range(n - 1)]).astype(np.float32) / 255
         hooks = FeatureWarp(flows, confidence, synth.device)
-        written.append(write_sequence(synth.frames(labels, instances, hook=hooks), output, name, fps))
+        written.append(write_sequence(synth.frames(labels, instances, hook=hooks), output, name,
+                                      (rates or {}).get(name, fps)))
     write_summary(output, {"baseline": "covst", "checkpoint": str(checkpoint_path), "split": split,
                            "weights": synth.weights, "warped": "the global generator's deepest features",
                            "sequences": [p.stem for p in written]})

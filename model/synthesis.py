@@ -276,14 +276,16 @@ def sequence_inputs(cache: list[str], split: str, sequences: list[str] | None = 
 def synthesize(checkpoint_path: Path, cache: list[str], split: str, output: Path, first_frame: str | None = None,
                features_seed: int = 0, resample: set[int] | None = None, remap: dict[int, int] | None = None,
                fps: float = 17.0, device: str | None = None, sequences: list[str] | None = None,
-               weights: str = "auto") -> list[Path]:
+               weights: str = "auto", rates: dict[str, float] | None = None) -> list[Path]:
+    """Synthesize every sequence of ``split``; its video at ``rates[sequence]`` frames per second
+    (the dataset's own rate, from the frame manifest), else ``fps``."""
     synth = Synthesizer.load(checkpoint_path, device, weights)
     method = synth.first_frames_used(first_frame)  # a mismatch stops before anything is written
     written = []
     for name, n, labels, instances, frame_at in sequence_inputs(cache, split, sequences):
         real = [frame_at("frames", i) for i in range(synth.cfg.n_frames - 1)] if method == "real" else None
         frames = synth.frames(labels, instances, real, first_frame, features_seed, resample, remap)
-        written.append(write_sequence(frames, output, name, fps))
+        written.append(write_sequence(frames, output, name, (rates or {}).get(name, fps)))
     write_summary(output, {
         "checkpoint": str(checkpoint_path), "split": split, "first_frames": method, "weights": synth.weights,
         "features_seed": features_seed, "resample": sorted(resample or []), "remap": remap or {},

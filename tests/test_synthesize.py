@@ -126,3 +126,23 @@ def test_a_full_disk_names_the_file_and_leaves_nothing_that_looks_complete(small
     left = {p.name for p in output.iterdir()}  # the trainer's run.json and tensorboard/ may stay
     assert not named.exists() and not {name for name in left if name.startswith(".")}, left
     assert not left & {"synth001_000000", "synthesis.json", "final.pt"}, left
+
+
+def test_videos_play_at_their_sequences_frame_rate_from_the_manifest(small_cache, checkpoint, tmp_path):
+    """A 30 fps face clip's synthesis used to be written at 17 fps (slow motion)."""
+    import pandas as pd
+
+    from pipeline.datasets import manifest
+    from pipeline.stages.synthesize import main
+
+    _, shard = small_cache
+    rows = [{**{c: "" for c in manifest.COLUMNS}, "dataset": "demo", "seq": "synth001_000000", "split": "val",
+             "index": i, "timestamp": round(i / 30, 6), "width": 256, "height": 128, "annotated": False}
+            for i in range(8)]
+    path = tmp_path / "manifest.csv"
+    manifest.write(pd.DataFrame(rows), path)
+    assert manifest.frame_rates(path) == {"synth001_000000": 30.0}
+    main(["--checkpoint", str(checkpoint), "--cache", str(shard), "--output", str(tmp_path / "synth"),
+          "--device", "cpu", "--manifest", str(path)])
+    info = probe(tmp_path / "synth" / "synth001_000000.mp4", ffmpeg_exe())
+    assert info.fps == 30 and abs(info.duration - 8 / 30) < 0.05

@@ -34,6 +34,29 @@ def read(path: str | Path) -> pd.DataFrame:
     return frame[COLUMNS]
 
 
+def frame_rates(path: str | Path) -> dict[str, float]:
+    """Each sequence's frame rate (frames per second) from its frames' timestamps: the video's own
+    rate (or frames.fps) for a video dataset, frames.sequence_fps for image sequences. A sequence
+    of one frame has none."""
+    rates = {}
+    for seq, rows in read(path).groupby("seq", sort=False):
+        steps = rows.sort_values("index")["timestamp"].astype(float).diff().dropna()
+        steps = steps[steps > 0]
+        if len(steps):
+            rates[seq] = round(1.0 / float(steps.median()), 3)
+    return rates
+
+
+def add_rate_args(parser) -> None:
+    """--fps and --manifest of the CLIs that write videos (synthesize, covst, side_by_side)."""
+    parser.add_argument("--manifest", type=Path, help="the frame manifest: each video at its sequence's own rate")
+    parser.add_argument("--fps", type=float, default=17.0, help="the rate of a sequence the manifest has none for")
+
+
+def rates_from_args(args) -> dict[str, float]:
+    return frame_rates(args.manifest) if args.manifest else {}
+
+
 def write(frame: pd.DataFrame, path: str | Path) -> None:
     with atomic_file(path) as tmp:
         frame[COLUMNS].to_csv(tmp, index=False)

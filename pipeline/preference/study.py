@@ -146,6 +146,7 @@ def prepare(ds, sequences: list[str], output: Path, studies: list[str] | None = 
     different study."""
     from model.synthesis import Mp4Writer
     from pipeline.core.synthesized import sequence_frames
+    from pipeline.datasets.manifest import frame_rates
 
     cfg = ds.settings.preference
     studies = list(studies or cfg.studies)
@@ -153,7 +154,9 @@ def prepare(ds, sequences: list[str], output: Path, studies: list[str] | None = 
     if unknown:
         raise InputError("config key 'preference.studies'", f"unknown studies {unknown} (known: {list(STUDIES)})")
     compared = compared_methods(ds.settings, studies)
-    ours, fps = cfg.ours, ds.settings.frames.sequence_fps
+    ours = cfg.ours
+    manifest = ds.results / "frames" / "manifest.csv"
+    rates = frame_rates(manifest) if manifest.is_file() else {}
     methods = [ours] + sorted({m for ms in compared.values() for m in ms})
     if not sequences:
         raise InputError(ds.results / "synth", "no sequences to put in the study")
@@ -166,7 +169,7 @@ def prepare(ds, sequences: list[str], output: Path, studies: list[str] | None = 
     with atomic_dir(output) as folder:
         (folder / "videos").mkdir()
 
-        def video(frames) -> str:
+        def video(frames, fps: float) -> str:
             """Write an mp4 and name it by the sha256 of its bytes."""
             tmp = folder / "videos" / "writing.mp4"
             with Mp4Writer(tmp, fps) as writer:
@@ -181,20 +184,21 @@ def prepare(ds, sequences: list[str], output: Path, studies: list[str] | None = 
 
         for index, sequence in enumerate(sequences):
             _, real, files = sequence_frames(ds, methods, sequence)
+            fps = rates.get(sequence, ds.settings.frames.sequence_fps)
             counts = {length: len(real) if frames == 0 else min(frames, len(real))
                       for length, frames in (("short", cfg.lengths.short), ("long", cfg.lengths.long))}
             if counts["long"] <= counts["short"]:
                 log.info("%s: %d frames, no longer than the short clips: short questions only", sequence, len(real))
                 del counts["long"]
             for length, count in counts.items():
-                ids = {m: video(read_rgb(f) for f in files[m][:count]) for m in methods}
+                ids = {m: video((read_rgb(f) for f in files[m][:count]), fps) for m in methods}
                 for study, others in compared.items():
                     for other in others:
                         qid = _digest(study, length, ids[ours], ids[other], size=12)
                         questions.append(Question(qid, study, length, sequence, ours, other, ids[ours], ids[other]))
                 if index < cfg.attention_checks:
                     clip = np.asarray(real[:count])
-                    real_id, broken_id = video(clip), video(broken(clip, seed=index))
+                    real_id, broken_id = video(clip, fps), video(broken(clip, seed=index), fps)
                     questions.append(Question(_digest("attention", length, real_id, broken_id, size=12), "attention",
                                               length, sequence, REAL, BROKEN, real_id, broken_id))
         question_text = cfg.question or QUESTION

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from model.covst import run
+from pipeline.datasets.manifest import add_rate_args, rates_from_args
 from model.synthesis import SynthesisError
 
 
@@ -22,13 +23,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", nargs="+", required=True)
     parser.add_argument("--split", default="val")
     parser.add_argument("--output", type=Path, required=True)
-    parser.add_argument("--fps", type=float, default=17.0)
+    add_rate_args(parser)
     parser.add_argument("--device")
     parser.add_argument("--weights", choices=["auto", "average", "raw"], default="auto")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        run(args.checkpoint, args.cache, args.split, args.output, args.fps, args.device, args.weights)
+        run(args.checkpoint, args.cache, args.split, args.output, args.fps, args.device, args.weights,
+            rates_from_args(args))
     except SynthesisError as err:
         print(f"error: {args.checkpoint}: {err}", file=sys.stderr)
         sys.exit(2)

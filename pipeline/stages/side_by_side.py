@@ -22,6 +22,7 @@ from pipeline.core.cityscapes_labels import color_palette
 from pipeline.core.errors import InputError, main_guard
 from pipeline.core.images import read_rgb
 from pipeline.core.synthesized import sequence_frames
+from pipeline.datasets.manifest import add_rate_args, rates_from_args
 
 
 def _titled(image: np.ndarray, title: str) -> np.ndarray:
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--methods", nargs="+", required=True)
     parser.add_argument("--sequence", required=True)
     parser.add_argument("--output", type=Path, required=True)
-    parser.add_argument("--fps", type=float, default=17.0)
+    add_rate_args(parser)
     parser.add_argument("--frames", type=int, nargs="+", help="write a contact sheet (PNG) of these frames instead")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
@@ -100,7 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.frames:
         print(write_sheet(ds, args.methods, args.sequence, args.frames, args.output))
     else:
-        print(write_video(ds, args.methods, args.sequence, args.output, args.fps))
+        print(write_video(ds, args.methods, args.sequence, args.output,
+                          rates_from_args(args).get(args.sequence, args.fps)))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from model.synthesis import SynthesisError, synthesize
 from pipeline.core.errors import main_guard
+from pipeline.datasets.manifest import add_rate_args, rates_from_args
 
 
 @main_guard
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--features-seed", type=int, default=0)
     parser.add_argument("--resample", type=int, nargs="*", default=[], help="instance ids to draw anew")
     parser.add_argument("--remap", nargs="*", default=[], help="labelId remaps SRC:DST, e.g. 21:11")
-    parser.add_argument("--fps", type=float, default=17.0)
+    add_rate_args(parser)
     parser.add_argument("--device")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     try:
         synthesize(args.checkpoint, args.cache, args.split, args.output, args.first_frame, args.features_seed,
-                   set(args.resample), remap, args.fps, args.device, args.sequences, args.weights)
+                   set(args.resample), remap, args.fps, args.device, args.sequences, args.weights,
+                   rates_from_args(args))
     except SynthesisError as err:
         print(f"error: {args.checkpoint}: {err}", file=sys.stderr)
         sys.exit(2)

@@ -12,6 +12,7 @@ rule preference_study:
     input:
         synth=lambda w: [f"{RESULTS}/{w.ds}/synth/{m}/synthesis.json" for m in preference_methods(w)],
         cache=f"{RESULTS}/{{ds}}/cache/index.json",
+        manifest=f"{RESULTS}/{{ds}}/frames/manifest.csv",  # the sequences' frame rates
     output:
         # the sentinel, written after the study folder: Snakemake deletes it before a rerun, never
         # the study itself, which prepare replaces only when no answers to it would be orphaned

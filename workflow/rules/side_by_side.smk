@@ -7,6 +7,7 @@ rule side_by_side:
     input:
         synth=lambda w: [f"{RESULTS}/{w.ds}/synth/{m}/synthesis.json" for m in evaluate_methods(w)],
         cache=f"{RESULTS}/{{ds}}/cache/index.json",
+        manifest=f"{RESULTS}/{{ds}}/frames/manifest.csv",
     output:
         report(f"{RESULTS}/{{ds}}/videos/{{seq}}.mp4", caption="../report/side_by_side.rst", category="Videos"),
     log:
@@ -20,7 +21,7 @@ rule side_by_side:
     shell:
         stage_shell(
             "pipeline.stages.side_by_side",
-            "--methods {params.methods} --sequence {wildcards.seq} --output {output}",
+            "--methods {params.methods} --sequence {wildcards.seq} --manifest {input.manifest} --output {output}",
         )
 
 

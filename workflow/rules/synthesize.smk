@@ -8,6 +8,7 @@ rule synthesize:
     input:
         checkpoint=lambda w: f"{RESULTS}/{checkpoint_dataset(w.ds)}/checkpoints/{w.run}/final.pt",
         cache=f"{RESULTS}/{{ds}}/cache/index.json",
+        manifest=f"{RESULTS}/{{ds}}/frames/manifest.csv",  # each video at its sequence's frame rate
     output:
         f"{RESULTS}/{{ds}}/synth/{{run}}/synthesis.json",
     log:
@@ -25,7 +26,8 @@ rule synthesize:
     shell:
         stage_shell(
             "pipeline.stages.synthesize",
-            "--checkpoint {input.checkpoint} --cache {input.cache} --split {params.split} --output {params.folder}",
+            "--checkpoint {input.checkpoint} --cache {input.cache} --split {params.split} --output {params.folder} "
+            "--manifest {input.manifest}",
             dataset=False,
             gpu=True,
         )
@@ -40,6 +42,7 @@ rule covst:
     input:
         checkpoint=lambda w: f"{RESULTS}/{checkpoint_dataset(w.ds)}/checkpoints/frame_by_frame/final.pt",
         cache=f"{RESULTS}/{{ds}}/cache/index.json",
+        manifest=f"{RESULTS}/{{ds}}/frames/manifest.csv",  # each video at its sequence's frame rate
     output:
         f"{RESULTS}/{{ds}}/synth/covst/synthesis.json",
     log:
@@ -55,7 +58,8 @@ rule covst:
     shell:
         stage_shell(
             "pipeline.stages.covst",
-            "--checkpoint {input.checkpoint} --cache {input.cache} --split {params.split} --output {params.folder}",
+            "--checkpoint {input.checkpoint} --cache {input.cache} --split {params.split} --output {params.folder} "
+            "--manifest {input.manifest}",
             dataset=False,
             gpu=True,
         )
