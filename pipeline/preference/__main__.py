@@ -29,11 +29,11 @@ def _paths(ds, args) -> tuple[Path, str]:
 
 
 def _store(study_folder: Path, db: str):
-    from pipeline.preference.store import Store
+    from pipeline.preference.store import Store, is_url
     from pipeline.preference.study import Study
 
     study = Study.load(study_folder)
-    if "://" not in db:
+    if not is_url(db):
         Path(db).parent.mkdir(parents=True, exist_ok=True)
     return study, Store.open(db, study)
 
@@ -66,9 +66,10 @@ def serve(ds, args) -> None:
 
 def export(ds, args) -> None:
     from pipeline.preference import scores
+    from pipeline.preference.store import database_exists
 
     folder, db = _paths(ds, args)
-    if "://" not in db and not Path(db).is_file():
+    if not database_exists(db):
         raise InputError(db, "no answers yet: serve the study (or import a crowdsourcing batch) first")
     study, store = _store(folder, db)
     table, summary = scores.scores(store.rows(), scores.comparisons(study), any(q.attention for q in study.questions),

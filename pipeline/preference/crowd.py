@@ -23,7 +23,7 @@ from pathlib import Path
 from pipeline.core.atomic import atomic_file
 from pipeline.core.errors import InputError
 from pipeline.preference.store import AlreadyAnswered, Store
-from pipeline.preference.study import Study
+from pipeline.preference.study import Study, chosen_video, other_side
 
 MTURK = {"worker": "WorkerId", "question": "Input.question_id", "left": "Input.left", "choice": "Answer.choice",
          "seconds": "WorkTimeInSeconds", "status": "AssignmentStatus"}
@@ -38,8 +38,7 @@ def questions_csv(study: Study, base_url: str, output: Path, seed: int = 0) -> P
         for q in study.questions:
             left = rng.choice("ab")
             videos = {"a": study.videos[q.video_a], "b": study.videos[q.video_b]}
-            right = "b" if left == "a" else "a"
-            writer.writerow([q.id, left, f"{base}/videos/{videos[left]}", f"{base}/videos/{videos[right]}"])
+            writer.writerow([q.id, left, f"{base}/videos/{videos[left]}", f"{base}/videos/{videos[other_side(left)]}"])
     return output
 
 
@@ -80,13 +79,12 @@ def import_answers(study: Study, store: Store, results_csv: Path, columns: dict[
                 seconds = float(row.get(columns["seconds"]) or "nan")
             except ValueError:
                 raise InputError(path, f"line {line}: {columns['seconds']} is not a number") from None
-            chosen = left if choice.lower() == "left" else ("b" if left == "a" else "a")
+            chosen = chosen_video(left, choice.lower())
             rows.append((crowd_rater(row[columns["worker"]].strip(), study.fingerprint), question, left, chosen, seconds))
     added = duplicates = 0
     for rater, question, left, chosen, seconds in rows:
         try:
-            store.answer(rater, question, chosen, left=left, seconds=None if seconds != seconds else seconds,
-                         source="crowd")
+            store.import_answer(rater, question, left, chosen, None if seconds != seconds else seconds, "crowd")
             added += 1
         except AlreadyAnswered:
             duplicates += 1

@@ -81,7 +81,8 @@ def scores(rows: list[dict], expected: set[tuple] = frozenset(), checks: bool = 
             row.update(score=wins / n, paper=f"{wins / n:.2f} / {1 - wins / n:.2f}", wilson_low=low, wilson_high=high,
                        bootstrap_low=boot_low, bootstrap_high=boot_high)
         else:
-            row.update({k: None for k in COLUMNS[7:]}, paper="no answers")
+            row.update(score=None, paper="no answers", wilson_low=None, wilson_high=None, bootstrap_low=None,
+                       bootstrap_high=None)
         table.append(row)
     raters = {r["rater_id"] for r in rows}
     summary = {"answers": len(rows), "raters": len(raters), "dropped_failed_attention": len(failed),

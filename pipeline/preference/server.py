@@ -25,7 +25,7 @@ import re
 from flask import Flask, abort, jsonify, render_template, request, send_file
 
 from pipeline.preference.store import AlreadyAnswered, Store
-from pipeline.preference.study import Study
+from pipeline.preference.study import Study, other_side
 
 log = logging.getLogger(__name__)
 MAX_BODY = 2048
@@ -109,9 +109,8 @@ def create_app(study: Study, store: Store) -> Flask:
             return jsonify(question=None, answered=len(done), total=len(mine))
         question = questions[todo[0]]
         left = store.show(rater, question.id, random.SystemRandom().choice("ab"))
-        right = "b" if left == "a" else "a"
         return jsonify(question=question.id, left=f"/videos/{video_url_id(study, question.id, left)}.mp4",
-                       right=f"/videos/{video_url_id(study, question.id, right)}.mp4", answered=len(done),
+                       right=f"/videos/{video_url_id(study, question.id, other_side(left))}.mp4", answered=len(done),
                        total=len(mine))
 
     @app.post("/api/answers")
@@ -125,15 +124,10 @@ def create_app(study: Study, store: Store) -> Flask:
             abort(400, "no such question in this study")
         if choice not in ("left", "right"):
             abort(400, "choice must be 'left' or 'right'")
-        if question not in rater_questions(study, rater):
-            abort(400, "this question is not one of this rater's")
-        side = store.shown_side(rater, question)
-        if side is None:
+        try:  # only /api/next shows a rater its own questions
+            store.answer_click(rater, question, choice)
+        except KeyError:
             abort(400, "this question was not shown to this rater")
-        left = side[0]
-        chosen = left if choice == "left" else ("b" if left == "a" else "a")
-        try:
-            store.answer(rater, question, chosen)
         except AlreadyAnswered:
             abort(409, "this rater answered this question already")
         return jsonify(ok=True), 201

@@ -14,6 +14,7 @@ question: which video won, seconds from showing to answering).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import time
@@ -87,10 +88,18 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.close()
 
 
+def is_url(path: str | Path) -> bool:
+    return "://" in str(path)
+
+
 def database_url(path: str | Path) -> str:
     """A file path (SQLite) or an SQLAlchemy URL as it is."""
-    text = str(path)
-    return text if "://" in text else f"sqlite:///{Path(text).resolve()}"
+    return str(path) if is_url(path) else f"sqlite:///{Path(path).resolve()}"
+
+
+def database_exists(path: str | Path) -> bool:
+    """Whether there may be answers there: an existing file, or any URL (a server database)."""
+    return is_url(path) or Path(path).is_file()
 
 
 class Store:
@@ -171,24 +180,37 @@ class Store:
                 shown.c.rater_id == rater, shown.c.question_id == question)).first()
             return tuple(row) if row else None
 
-    def answer(self, rater: str, question: str, choice: str, *, left: str | None = None, seconds: float | None = None,
-               source: str | None = None) -> None:
-        """One answer, in its own transaction. Web answers (``left`` None) must follow a ``show``;
-        imported ones bring their side and time (and ``source`` creates their rater)."""
+    def answer_click(self, rater: str, question: str, click: str) -> str:
+        """A web rater's click ('left' / 'right') on a question it was shown, in one transaction:
+        the chosen video follows from the side recorded by :meth:`show`; returns it. KeyError for a
+        question not shown to this rater, AlreadyAnswered for a second answer."""
+        from pipeline.preference.study import chosen_video
+
+        with self._answering(question) as db:
+            row = db.execute(sa.select(shown.c.left, shown.c.shown_at).where(
+                shown.c.rater_id == rater, shown.c.question_id == question)).first()
+            if row is None:
+                raise KeyError(question)
+            choice = chosen_video(row.left, click)
+            db.execute(answers.insert().values(rater_id=rater, question_id=question, left=row.left, choice=choice,
+                                               seconds=time.time() - row.shown_at, answered_at=time.time()))
+        return choice
+
+    def import_answer(self, rater: str, question: str, left: str, choice: str, seconds: float | None,
+                      source: str) -> None:
+        """An answer from elsewhere (a crowdsourcing batch), its rater created on first use, in one
+        transaction; AlreadyAnswered for a second answer."""
+        with self._answering(question) as db:
+            self.ensure_rater(db, rater, source)
+            db.execute(shown.insert().values(rater_id=rater, question_id=question, left=left, shown_at=time.time()))
+            db.execute(answers.insert().values(rater_id=rater, question_id=question, left=left, choice=choice,
+                                               seconds=seconds, answered_at=time.time()))
+
+    @contextlib.contextmanager
+    def _answering(self, question: str):
         try:
             with self.engine.begin() as db:
-                if source is not None:
-                    self.ensure_rater(db, rater, source)
-                    db.execute(shown.insert().values(rater_id=rater, question_id=question, left=left,
-                                                     shown_at=time.time()))
-                else:
-                    row = db.execute(sa.select(shown.c.left, shown.c.shown_at).where(
-                        shown.c.rater_id == rater, shown.c.question_id == question)).first()
-                    if row is None:
-                        raise KeyError(question)
-                    left, seconds = row.left, time.time() - row.shown_at
-                db.execute(answers.insert().values(rater_id=rater, question_id=question, left=left, choice=choice,
-                                                   seconds=seconds, answered_at=time.time()))
+                yield db
         except IntegrityError as err:
             if not _unique_violation(err):
                 raise

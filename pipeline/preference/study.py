@@ -91,6 +91,16 @@ class Study:
         return self.folder / "videos" / name if name else None
 
 
+def other_side(side: str) -> str:
+    """'a' <-> 'b': the other video of a question."""
+    return "b" if side == "a" else "a"
+
+
+def chosen_video(left: str, click: str) -> str:
+    """The video ('a' / 'b') a rater chose by clicking 'left' or 'right', ``left`` on the left."""
+    return left if click == "left" else other_side(left)
+
+
 def _digest(*parts: str, size: int = 16) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:size]
 
@@ -125,9 +135,10 @@ def compared_methods(settings, studies: list[str]) -> dict[str, list[str]]:
 
 def refuse_other_answers(answers_db: str | Path | None, fingerprint: str) -> None:
     """Stop before a new study replaces the one whose answers ``answers_db`` holds."""
-    if answers_db is None or ("://" not in str(answers_db) and not Path(answers_db).is_file()):
+    from pipeline.preference.store import Store, database_exists
+
+    if answers_db is None or not database_exists(answers_db):
         return
-    from pipeline.preference.store import Store
 
     store = Store.open(answers_db)
     try:
