@@ -92,7 +92,7 @@ class TrainOptions:
     single_image_generator: str | None = None
     ema: float = 0.999  # decay of the average of G's weights that synthesis uses (0: none)
     precision: str = "fp32"  # fp32 | bf16 | fp16 | auto (bf16 where the device has it natively: pipeline/core/devices.py)
-    channels_last: bool = False
+    channels_last: bool = False  # CUDA only (on the CPU its gradients are wrong in torch 2.14: Trainer)
     compile: bool = False
     grad_checkpoint: bool = False
     workers: int = 0

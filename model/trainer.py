@@ -114,7 +114,7 @@ class Trainer:
         self.opts, self.device, self.rank, self.world = opts, device, rank, world
         _seed_everything(opts.train.seed)
         g = opts.model
-        self.memory_format = torch.channels_last if opts.train.channels_last else torch.contiguous_format
+        self.memory_format = torch.channels_last if self._channels_last(opts, device) else torch.contiguous_format
         self.generator = Vid2VidGenerator(g).to(device, memory_format=self.memory_format)
         self.first_frames = first_frame_method(options_mod.to_dict(opts))
         # first_frame 'image': a single-image generator (no history, no flow) makes frames 0..L-1,
@@ -168,6 +168,17 @@ class Trainer:
                                    regularise_mask=self.first_frames == "zero",  # official: --no_first_img
                                    output_warp=g.use_history, warp_mode=g.warp_mode)
         self._datasets: dict[int, ClipDataset] = {}
+
+    @staticmethod
+    def _channels_last(opts: options_mod.Options, device: torch.device) -> bool:
+        """``train.channels_last`` on CUDA only: on the CPU, torch 2.14 gives these networks wrong
+        gradients in channels_last at batch 1 (G's weight gradients 1.6x their norm off, the losses
+        right; tests/test_model.py), and the layout is a GPU speed option."""
+        if opts.train.channels_last and device.type != "cuda":
+            log.warning("train.channels_last is ignored on %s: its gradients are wrong on the CPU in torch %s",
+                        device.type, torch.__version__)
+            return False
+        return opts.train.channels_last
 
     def g_parameters(self, stage_index: int | None = None) -> list[nn.Parameter]:
         """What the G update trains: the generator, its first-frame generator and the feature
@@ -312,7 +323,9 @@ class Trainer:
             sem = sem.contiguous(memory_format=self.memory_format)
             run = lambda s, p, net=network, cur=current: net(s, p, cur, scales=scales)  # noqa: E731
             if train.grad_checkpoint:
-                out = grad_checkpoint(lambda s, p: tuple(vars(run(s, p)).values()), sem, prev, use_reentrant=False)
+                # ``f=run`` binds this frame's network and labels: the backward pass recomputes each
+                # frame later, when the loop's ``run`` is the last frame's
+                out = grad_checkpoint(lambda s, p, f=run: tuple(vars(f(s, p)).values()), sem, prev, use_reentrant=False)
                 out = dict(zip(("frame", "hallucinated", "warped", "flow", "mask"), out))
             else:
                 out = vars(run(sem, prev))

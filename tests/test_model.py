@@ -346,6 +346,33 @@ def test_trainer_speed_options_and_feature_mixtures_on_cpu(small_cache, tmp_path
     assert 26 in gmm and gmm[26]["means"].shape[1] == 3  # cars got a mixture of 3-d features
 
 
+def test_speed_options_keep_the_steps_losses_and_gradients(small_cache, tmp_path):
+    """Gradient checkpointing and channels_last change memory and layout only: the step's losses
+    and every weight's gradient are the plain step's. (Checkpointing once recomputed each frame with
+    the last frame's labels and network; channels_last at batch 1 gives wrong gradients on the CPU
+    in torch 2.14, so the trainer keeps it to CUDA.)"""
+    _, shard = small_cache
+    runs = {}
+    for name, speed in (("plain", {}), ("fast", {"channels_last": True, "grad_checkpoint": True})):
+        opts = options_mod.from_dict({
+            "dataset": "demo", "cache": [str(shard)], "output": str(tmp_path / name),
+            "model": TINY, "loss": {"lambda_vgg": 0},
+            "discriminator": {"ndf": 8, "n_layers": 2, "temporal_scales": 1},
+            "schedule": [{"steps": 2, "n_frames": 5, "scale": 0.5}],
+            "train": {"precision": "fp32", "first_frame": "real", **speed}})
+        trainer = Trainer(opts, torch.device("cpu"))
+        logs = trainer.train_step(trainer.load_batch(0, 0), 0)
+        grads = {n: p.grad for m in (trainer.generator, trainer.image_d, trainer.video_ds)
+                 for n, p in m.named_parameters() if p.grad is not None}
+        runs[name] = logs, grads
+    (plain_logs, plain_grads), (fast_logs, fast_grads) = runs["plain"], runs["fast"]
+    assert plain_logs.keys() == fast_logs.keys() and plain_grads.keys() == fast_grads.keys()
+    for key in plain_logs:
+        assert fast_logs[key] == pytest.approx(plain_logs[key], rel=1e-5, abs=1e-6), key
+    for name, grad in plain_grads.items():
+        assert (fast_grads[name] - grad).norm() <= 1e-4 * grad.norm() + 1e-9, name
+
+
 @pytest.mark.slow
 def test_ddp_with_two_processes_on_cpu(small_cache, tmp_path):
     """torchrun (gloo on the CPU) with 2 ranks: each trains on its own clips, weights stay in sync."""
