@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.profiler import record_function
 
 from model.flow_ops import compose
 from model.losses import GANLoss, VGGLoss, feature_matching, flow_loss, mask_loss, temporal_warp_loss
@@ -163,7 +164,12 @@ class Objective:
         every = generated["outputs"]
         # what D_I and VGG score: G's frames, and the first-frame generator's where it is trained here
         scored = [o for o in every if o["source"] == "main" or self.score_first_frames]
-        terms = self.image_terms(inputs, scored).add(self.flow_terms(inputs, every)).add(self.video_terms(inputs, every))
+        with record_function("losses.image"):  # D_I, feature matching, VGG
+            terms = self.image_terms(inputs, scored)
+        with record_function("losses.flow"):
+            terms.add(self.flow_terms(inputs, every))
+        with record_function("losses.video"):  # D_V
+            terms.add(self.video_terms(inputs, every))
         logs = {**terms.g, **terms.d}
         logs["frames"] = torch.tensor(float(len(scored) * inputs["frames"].shape[0]))
         return torch.stack(list(terms.g.values())).sum(), torch.stack(list(terms.d.values())).sum(), logs

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.profiler import record_function
 from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from model import options as options_mod
@@ -355,28 +356,35 @@ class Trainer:
 
     def train_step(self, batch: dict, stage_index: int) -> dict:
         stage = self.opts.schedule[stage_index]
+        # the phases are named for torch.profiler (benchmarks/train_speed.py --profile); no cost otherwise
         with self.autocast():
-            inputs = self.to_inputs(batch)
-            generated = self.generate(inputs, stage.scales)
-            g_loss, d_loss, logs = self.losses(inputs, generated)
+            with record_function("step.inputs"):
+                inputs = self.to_inputs(batch)
+            with record_function("step.generate"):
+                generated = self.generate(inputs, stage.scales)
+            with record_function("step.losses"):
+                g_loss, d_loss, logs = self.losses(inputs, generated)
         if not (torch.isfinite(g_loss) and torch.isfinite(d_loss)):
             raise NonFiniteLoss(f"step {self.step}: non-finite loss (G {g_loss.item()}, D {d_loss.item()})")
         # G's gradients into the generators only, D's (on the same predictions) into D only
-        self.opt_g.zero_grad(set_to_none=True)
-        self.scaler.scale(g_loss).backward(inputs=self.g_parameters(stage_index), retain_graph=True)
-        self.opt_d.zero_grad(set_to_none=True)
-        self.scaler.scale(d_loss).backward(inputs=self.d_parameters())
-        if not self.scaler.is_enabled():  # fp16's scaler skips a step with inf gradients itself
-            self._check_gradients(stage_index)
-        self.scaler.step(self.opt_g)
-        self.scaler.step(self.opt_d)
-        self.scaler.update()
-        self.sched_g.step()
-        self.sched_d.step()
-        # the average's warm-up restarts with each stage: a newly added scale starts from its
-        # initialisation, and an average reaching back before the stage would drag it there
-        for name, average in self.averages.items():
-            average.update(getattr(self, name), self.step - self.opts.stage_start(stage_index))
+        with record_function("step.backward_g"):
+            self.opt_g.zero_grad(set_to_none=True)
+            self.scaler.scale(g_loss).backward(inputs=self.g_parameters(stage_index), retain_graph=True)
+        with record_function("step.backward_d"):
+            self.opt_d.zero_grad(set_to_none=True)
+            self.scaler.scale(d_loss).backward(inputs=self.d_parameters())
+        with record_function("step.update"):
+            if not self.scaler.is_enabled():  # fp16's scaler skips a step with inf gradients itself
+                self._check_gradients(stage_index)
+            self.scaler.step(self.opt_g)
+            self.scaler.step(self.opt_d)
+            self.scaler.update()
+            self.sched_g.step()
+            self.sched_d.step()
+            # the average's warm-up restarts with each stage: a newly added scale starts from its
+            # initialisation, and an average reaching back before the stage would drag it there
+            for name, average in self.averages.items():
+                average.update(getattr(self, name), self.step - self.opts.stage_start(stage_index))
         self.step += 1
         if self.step % self.opts.train.sample_every == 0:
             start = generated["start"]
