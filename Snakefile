@@ -38,6 +38,7 @@ include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/side_by_side.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/preference.smk"
+include: "workflow/rules/prediction.smk"
 
 
 rule all:

@@ -77,20 +77,20 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
-def _seed_everything(seed: int) -> None:
+def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
-def _rng_state() -> dict:
+def rng_state() -> dict:
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def _set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
@@ -113,7 +113,7 @@ def cache_shards(paths: list[str]) -> list[str]:
 class Trainer:
     def __init__(self, opts: options_mod.Options, device: torch.device, rank: int = 0, world: int = 1) -> None:
         self.opts, self.device, self.rank, self.world = opts, device, rank, world
-        _seed_everything(opts.train.seed)
+        seed_everything(opts.train.seed)
         g = opts.model
         self.memory_format = torch.channels_last if self._channels_last(opts, device) else torch.contiguous_format
         self.generator = Vid2VidGenerator(g).to(device, memory_format=self.memory_format)
@@ -420,7 +420,7 @@ class Trainer:
             "sched_g": self.sched_g.state_dict(),
             "sched_d": self.sched_d.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "rng": _rng_state(),
+            "rng": rng_state(),
             "vgg_enabled": self.objective.vgg is not None,
         }
 
@@ -440,7 +440,7 @@ class Trainer:
         self.sched_d.load_state_dict(state["sched_d"])
         self.scaler.load_state_dict(state["scaler"])
         self.step = state["step"]
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
 
     @torch.no_grad()
     def fit_feature_gmms(self) -> dict:
@@ -460,7 +460,7 @@ class Trainer:
             torch.save(self.state_dict(), tmp)
 
 
-def _setup_distributed() -> tuple[int, int, torch.device | None]:
+def setup_distributed() -> tuple[int, int, torch.device | None]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1, None
@@ -529,7 +529,7 @@ def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None
           device: str | None = None) -> Path:
     """Train the run ``opts`` describes (resuming its latest.pt with ``resume``) up to ``max_steps``
     or the schedule's end; returns the path of final.pt (written once the schedule is done)."""
-    rank, world, dist_device = _setup_distributed()
+    rank, world, dist_device = setup_distributed()
     dev = dist_device or pick_device(device)
     out = Path(opts.output)
     trainer = Trainer(opts, dev, rank, world)

@@ -88,14 +88,16 @@ def run_stages(ds, tmp_path) -> None:
         stage.main(args + ["--job-summary", str(tmp_path / f"{stage.__name__}.json")])
 
 
-def synthcity_cache(tmp: Path, name: str, size: list[int], **stages) -> tuple[config_mod.Dataset, Path]:
-    """synthcity (2 sequences x 8 frames: synth000 train, synth001 val) through frames, labels,
-    instances and flow (mode given unless ``stages`` say otherwise), packed into one cache shard."""
+def synthcity_cache(tmp: Path, name: str, size: list[int], synth: dict | None = None,
+                    **stages) -> tuple[config_mod.Dataset, Path]:
+    """synthcity (2 sequences x 8 frames: synth000 train, synth001 val; ``synth`` overrides) through
+    frames, labels, instances and flow (mode given unless ``stages`` say otherwise), packed into one
+    cache shard."""
     from pipeline.datasets import synthcity
     from pipeline.stages import cache
 
     modes = {"labels": {"mode": "given"}, "instances": {"mode": "given"}, "flow": {"mode": "given"}, **stages}
-    ds = make_dataset(tmp, name, adapter="cityscapes", generate={"synthcity": synth_cfg(size=size)},
+    ds = make_dataset(tmp, name, adapter="cityscapes", generate={"synthcity": synth_cfg(size=size, **(synth or {}))},
                       frames={"size": size}, **modes)
     for seq in synthcity.sequences(ds.synthcity):
         synthcity.write_sequence(ds.root, seq, ds.synthcity)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.core.images import write_rgb
+from pipeline.metrics import FEATURE_METRICS, scoring
 from pipeline.metrics.image import psnr, ssim
 from pipeline.metrics.temporal import warping_error
 from pipeline.stages import evaluate
@@ -70,7 +71,7 @@ def test_evaluate_stage_writes_fid_json_metrics_csv_and_plot(small_cache, tmp_pa
 def test_every_metric_has_a_direction_and_a_spread(tmp_path):
     from pipeline.metrics.spread import bootstrap
 
-    assert set(evaluate.FEATURE_METRICS) <= set(evaluate.METRICS)  # the video FIDs are plotted too
+    assert set(FEATURE_METRICS) <= set(evaluate.METRICS)  # the video FIDs are plotted too
     assert {m.direction for m in evaluate.METRICS.values()} == {"lower", "higher"}
     with pytest.raises(ValueError, match=r"\['sharpness'\] are not in pipeline.metrics.METRICS"):
         evaluate.write_outputs({"vid2vid": {"psnr": {"value": 1.0}, "sharpness": {"value": 2.0}}}, {},
@@ -78,7 +79,7 @@ def test_every_metric_has_a_direction_and_a_spread(tmp_path):
     assert not (tmp_path / "fid.json").exists()  # refused before anything is written
     rng = np.random.default_rng(0)
     clips = [rng.normal(loc, 1.0, size=(30, 4)) for loc in (0.0, 0.0, 0.1, 0.2)]
-    entry = evaluate.frechet_entry(clips, [c + 1.0 for c in clips])
+    entry = scoring.frechet_entry(clips, [c + 1.0 for c in clips])
     assert entry["value"] == pytest.approx(4.0, abs=0.5) and entry["features"] == 120
     assert entry["spread"]["std"] > 0 and entry["spread"]["ci95"][0] <= entry["value"] <= entry["spread"]["ci95"][1] + 1
     means = bootstrap([np.array([v]) for v in (1.0, 2.0, 3.0, 4.0)], lambda p: float(np.mean(np.concatenate(p))))

@@ -116,7 +116,7 @@ def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
     """Also with a results folder whose path names the dataset (runs/demo/results/demo/...)."""
     config = [*TINY_DEMO, "--config", f"results={NAMED_RESULTS}"]
     targets = [f"{NAMED_RESULTS}/demo/frames/manifest.csv", f"{NAMED_RESULTS}/demo/fid.json",
-               f"{NAMED_RESULTS}/demo/preference/prepared.json"]
+               f"{NAMED_RESULTS}/demo/preference/prepared.json", f"{NAMED_RESULTS}/demo/prediction/fid.json"]
     result = snakemake(workdir, *targets, *config)
     assert result.returncode == 0, result.output[-3000:]
     table = pd.read_csv(workdir / NAMED_RESULTS / "demo/frames/manifest.csv", keep_default_na=False)
@@ -148,6 +148,14 @@ def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
     assert stand_in["value"] >= 0 and stand_in["extractor"].startswith("STAND-IN")
     assert (workdir / NAMED_RESULTS / "demo/segmenter/metrics.json").is_file()
     assert (workdir / NAMED_RESULTS / "demo/logs/train_segmenter.log").is_file()
+    prediction = json.loads((workdir / NAMED_RESULTS / "demo/prediction/fid.json").read_text())["methods"]
+    assert set(prediction) == {"vid2vid", "prednet", "mcnet", "repeat", "flow_extrapolate"}
+    for entry in prediction.values():  # frames 3..5 of the one val sequence, scored overall and per frame
+        assert entry["all"]["psnr"]["frames"] == 3 and len(entry["per_frame"]["psnr"]) == 3
+        assert len(entry["per_frame"]["segmentation_miou"]) == 3
+    assert len(list((workdir / NAMED_RESULTS / "demo/prediction/synth/vid2vid/synth002_000000").glob("*.png"))) == 3
+    table = pd.read_csv(workdir / NAMED_RESULTS / "demo/prediction/prediction.csv")
+    assert set(table.frame) == {"all", "1", "2", "3"} and (workdir / NAMED_RESULTS / "demo/prediction/sheet.png").is_file()
     again = snakemake(workdir, *targets, *config)
     assert "Nothing to be done" in again.output
     report = snakemake(workdir, targets[1], "--report", "report.html", *config)

@@ -98,3 +98,10 @@ def resize_frame(image: np.ndarray, size: tuple[int, int] | None, mode: str = "c
 def resize_map(image: np.ndarray, size: tuple[int, int] | None, mode: str = "cover") -> np.ndarray:
     """Resize a label or instance map like ``resize_frame`` does the frame, with nearest neighbour."""
     return _fit(image, size, mode, cv2.INTER_NEAREST)
+
+
+def titled(image: np.ndarray, title: str) -> np.ndarray:
+    """``image`` (H, W, 3) with a black title bar above it (the contact sheets' and videos' columns)."""
+    bar = np.zeros((18, image.shape[1], 3), np.uint8)
+    cv2.putText(bar, title, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([bar, image], axis=0)

@@ -75,6 +75,91 @@ class PreferenceSettings:
 
 
 @dataclass(frozen=True)
+class PredictionPredictorSettings:
+    """datasets.<name>.prediction.predictor: the semantic-map predictor (model/label_predictor.py)
+    and its training (model/prediction_trainer.py)"""
+
+    #: channels at full resolution
+    ngf: int
+    #: stride-2 convolutions
+    n_downsample: int
+    #: residual blocks
+    n_blocks: int
+    #: warp the last map along a predicted flow (false: hallucinate every pixel)
+    use_flow: bool
+    #: training steps
+    steps: int
+    #: clips per step
+    batch_size: int
+    #: Adam learning rate
+    lr: float
+    #: maps rolled out and scored per training clip
+    horizon: int
+    #: largest temporal stride of a training clip
+    max_t_step: int
+    #: weight of the flow loss (Eq. 8)
+    lambda_flow: float
+    #: seed of the weights and the clips
+    seed: int
+    #: autocast precision (auto: bf16 where the device has it)
+    precision: Literal["auto", "fp32", "bf16", "fp16"]
+    #: [width, height] random training windows (the network is convolutional: it predicts whole
+    #: frames); null: whole frames
+    crop: list[int] | None
+
+
+@dataclass(frozen=True)
+class PredictionBaselinesSettings:
+    """datasets.<name>.prediction.baselines: PredNet and MCNet (model/frame_predictors.py), each
+    trained on the same clips (model/prediction_trainer.py)"""
+
+    #: channels of the first layer (doubled per layer)
+    ngf: int
+    #: PredNet layers / MCNet scales
+    layers: int
+    #: training steps
+    steps: int
+    #: clips per step
+    batch_size: int
+    #: Adam learning rate
+    lr: float
+    #: frames rolled out and scored per training clip
+    horizon: int
+    #: largest temporal stride of a training clip
+    max_t_step: int
+    #: seed of the weights and the clips
+    seed: int
+    #: autocast precision (auto: bf16 where the device has it)
+    precision: Literal["auto", "fp32", "bf16", "fp16"]
+    #: [width, height] random training windows (the network is convolutional: it predicts whole
+    #: frames); null: whole frames
+    crop: list[int] | None
+
+
+@dataclass(frozen=True)
+class PredictionSettings:
+    """datasets.<name>.prediction: future video prediction (paper section 4, Table 3;
+    docs/prediction.md): results/<ds>/prediction/fid.json"""
+
+    #: frames of each val sequence observed (its first ones)
+    observed: int
+    #: frames predicted after them, scored against the real ones
+    predicted: int
+    #: vid2vid: predicted semantic maps rendered by the render run (the paper's); prednet, mcnet:
+    #: the paper's baselines; repeat: the last observed frame; flow_extrapolate: the last frame
+    #: carried along the last flow
+    methods: list[Literal["vid2vid", "prednet", "mcnet", "repeat", "flow_extrapolate"]]
+    #: the run (datasets.<ds>.runs) whose generator renders the predicted semantic maps
+    render_run: str
+    #: the semantic-map predictor (model/label_predictor.py) and its training
+    #: (model/prediction_trainer.py)
+    predictor: PredictionPredictorSettings
+    #: PredNet and MCNet (model/frame_predictors.py), each trained on the same clips
+    #: (model/prediction_trainer.py)
+    baselines: PredictionBaselinesSettings
+
+
+@dataclass(frozen=True)
 class LabelsTrainSettings:
     """datasets.<name>.labels.train: the segmenter trained on the annotated frames (labels/instances
     mode train)"""
@@ -286,6 +371,9 @@ class DatasetSettings:
     evaluate: EvaluateSettings
     #: the human preference study (python -m pipeline.preference; docs/preference.md)
     preference: PreferenceSettings
+    #: future video prediction (paper section 4, Table 3; docs/prediction.md):
+    #: results/<ds>/prediction/fid.json
+    prediction: PredictionSettings
     labels: LabelsSettings
     instances: InstancesSettings
     flow: FlowSettings

@@ -10,9 +10,10 @@ from pathlib import Path
 from pipeline.core.errors import InputError
 
 
-def method_frame_files(ds, method: str, sequence: str, expected: int) -> list[Path]:
-    """The PNG frames of ``method`` for ``sequence``, in order; there must be ``expected`` of them."""
-    folder = ds.results / "synth" / method / sequence
+def method_frame_files(ds, method: str, sequence: str, expected: int, root: Path | None = None) -> list[Path]:
+    """The PNG frames of ``method`` for ``sequence``, in order; there must be ``expected`` of them.
+    ``root``: another folder of methods than ``results/<ds>/synth`` (future prediction's)."""
+    folder = (root or ds.results / "synth") / method / sequence
     files = sorted(folder.glob("*.png"))
     if len(files) != expected:
         raise InputError(folder, f"{len(files)} synthesized frames, expected {expected} (synthesize {method} first)")

@@ -20,15 +20,9 @@ import numpy as np
 
 from pipeline.core.cityscapes_labels import color_palette
 from pipeline.core.errors import InputError, main_guard
-from pipeline.core.images import read_rgb
+from pipeline.core.images import read_rgb, titled
 from pipeline.core.synthesized import sequence_frames
 from pipeline.datasets.manifest import add_rate_args, rates_from_args
-
-
-def _titled(image: np.ndarray, title: str) -> np.ndarray:
-    bar = np.zeros((18, image.shape[1], 3), np.uint8)
-    cv2.putText(bar, title, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
-    return np.concatenate([bar, image], axis=0)
 
 
 def input_tile(maps: np.ndarray) -> tuple[np.ndarray, str]:
@@ -44,9 +38,9 @@ def input_tile(maps: np.ndarray) -> tuple[np.ndarray, str]:
 
 def compose(labels: np.ndarray, columns: dict[str, np.ndarray], real: np.ndarray) -> np.ndarray:
     """One frame of the video: input | methods... | real, each with its title."""
-    tiles = [_titled(*input_tile(labels))]
-    tiles += [_titled(frame, name) for name, frame in columns.items()]
-    tiles.append(_titled(real, "real"))
+    tiles = [titled(*input_tile(labels))]
+    tiles += [titled(frame, name) for name, frame in columns.items()]
+    tiles.append(titled(real, "real"))
     return np.concatenate(tiles, axis=1)
 
 

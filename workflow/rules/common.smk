@@ -347,3 +347,28 @@ def eval_sequences(wildcards):
 
 def side_by_side_videos(wildcards):
     return [f"{RESULTS}/{wildcards.ds}/videos/{seq}.mp4" for seq in eval_sequences(wildcards)]
+
+
+# future video prediction (workflow/rules/prediction.smk)
+def prediction_settings(wildcards):
+    return dataset(wildcards.ds).settings.prediction
+
+
+def predict_inputs(wildcards):
+    inputs = {
+        "cache": f"{RESULTS}/{wildcards.ds}/cache/index.json",
+        "manifest": f"{RESULTS}/{wildcards.ds}/frames/manifest.csv",
+    }
+    kind = {"vid2vid": "labels", "prednet": "prednet", "mcnet": "mcnet"}.get(wildcards.method)
+    if kind:
+        inputs["predictor"] = f"{RESULTS}/{wildcards.ds}/prediction/{kind}/final.pt"
+    if wildcards.method == "vid2vid":
+        run = prediction_settings(wildcards).render_run
+        inputs["generator"] = f"{RESULTS}/{checkpoint_dataset(wildcards.ds)}/checkpoints/{run}/final.pt"
+    return inputs
+
+
+def predict_models(wildcards, input):
+    """--predictor (and vid2vid's --generator) of a method that has a trained network."""
+    models = f"--predictor {input.predictor}" if "predictor" in input.keys() else ""
+    return models + (f" --generator {input.generator}" if "generator" in input.keys() else "")
