@@ -167,7 +167,7 @@ def train_predictor(kind: str, cache: list[str], output: Path, model_cfg: LabelP
     if step >= opts.steps and rank == 0:
         save(final, logs)
         with atomic_file(output / "metrics.json") as tmp:
-            tmp.write_text(json.dumps({"steps": step, "precision": precision, "world_size": world, "seconds_this_run":
+            tmp.write_text(json.dumps({"steps": step, "precision": precision, "world_size": world, "seconds":
                                        round(time.perf_counter() - started, 1), "last": logs}, indent=1))
     if world > 1:
         dist.destroy_process_group()

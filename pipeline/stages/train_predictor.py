@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     add_dataset_args(parser)
     parser.add_argument("--kind", choices=KINDS, default="labels")
     parser.add_argument("--out", type=Path, help="the run's folder (default: <results>/<ds>/prediction/<kind>)")
-    parser.add_argument("--seed", type=int, help="override prediction.predictor.seed")
+    parser.add_argument("--cache", nargs="+", help="cache shards or index.json (default: <results>/<ds>/cache/index.json)")
+    parser.add_argument("--seed", type=int, help="override the settings' seed")
     parser.add_argument("--max-steps", type=int, help="stop after this many steps (resume later)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     ds, _ = dataset_from_args(args)
     model_cfg, options = predictor_setup(ds.settings.prediction, args.kind, args.seed)
     out = args.out or ds.results / "prediction" / args.kind
-    final = train_predictor(args.kind, [str(ds.results / "cache" / "index.json")], out, model_cfg, options,
+    final = train_predictor(args.kind, args.cache or [str(ds.results / "cache" / "index.json")], out, model_cfg, options,
                             observed=ds.settings.prediction.observed, dataset=ds.name, device=args.device,
                             max_steps=args.max_steps)
     print(final if final.is_file() else f"stopped at --max-steps; resume from {out / 'latest.pt'}")

