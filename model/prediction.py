@@ -67,8 +67,10 @@ def render_predicted(synthesizer: Synthesizer, frames: np.ndarray, labels: np.nd
     if len(frames) < history:
         raise ValueError(f"the generator needs {history} observed frames as its history, got {len(frames)}")
     seq_labels = list(labels[len(labels) - history:]) + list(predicted_labels)
-    observed_instances = instances[len(labels) - history:] if instances is not None else labels[len(labels) - history:]
-    seq_instances = list(observed_instances) + [p.astype(np.int32) for p in predicted_labels]
+    if instances is None:  # a cache without instance maps: the model takes no instance edges
+        seq_instances = [None] * len(seq_labels)
+    else:
+        seq_instances = list(instances[len(labels) - history:]) + [p.astype(np.int32) for p in predicted_labels]
     real = list(frames[len(frames) - history:])
     generated = list(synthesizer.frames(seq_labels, seq_instances, real, first_frame="real"))
     return generated[history:]
