@@ -26,7 +26,6 @@ import dataclasses
 import json
 import logging
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +40,7 @@ from model.label_predictor import LabelPredictor, LabelPredictorConfig, predicti
 from model.trainer import cache_shards, rng_state, seed_everything, set_rng_state, setup_distributed
 from pipeline.core.atomic import atomic_file
 from pipeline.core.checkpoint_files import load_checkpoint
-from pipeline.core.devices import pick_device, resolve_precision
+from pipeline.core.devices import autocast, pick_device, resolve_precision
 from pipeline.core.progress import progress
 
 log = logging.getLogger("model.prediction_trainer")
@@ -62,12 +61,6 @@ class PredictorTrainOptions:
     precision: str = "auto"
     checkpoint_every: int = 50
     log_every: int = 10
-
-
-def _autocast(precision: str, device: torch.device):
-    if precision == "fp32":
-        return nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
 def _identity(kind: str, model_cfg, observed: int, opts: PredictorTrainOptions, dataset: str | None) -> dict:
@@ -146,7 +139,7 @@ def train_predictor(kind: str, cache: list[str], output: Path, model_cfg: LabelP
                                                                   replace=len(dataset_) < per_step)[rank::world]
         dataset_.set_epoch(step)  # each step's clips: other windows, strides and flips
         batch = torch.utils.data.default_collate([dataset_[int(i)] for i in indices])
-        with _autocast(precision, dev):
+        with autocast(precision, dev):
             loss, parts = _loss(kind, model, batch, observed, dev, opts.lambda_flow)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"step {step}: non-finite predictor loss; the last checkpoint ({latest}) is kept")

@@ -37,7 +37,6 @@ import logging
 import os
 import random
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +65,7 @@ from model.objective import Objective
 from pipeline.core.atomic import atomic_file
 from pipeline.core.checkpoint_files import load_checkpoint
 from pipeline.core.cityscapes_labels import NUM_LABEL_IDS
-from pipeline.core.devices import pick_device, resolve_precision
+from pipeline.core.devices import autocast, pick_device, resolve_precision
 from pipeline.core.progress import progress
 from pipeline.core.weights import DEFAULT_ENTRIES, WeightsError, load_state_dict
 
@@ -348,11 +347,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def autocast(self):
-        precision = self.precision
-        if precision == "fp32":
-            return nullcontext()
-        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
+        return autocast(self.precision, self.device)
 
     def train_step(self, batch: dict, stage_index: int) -> dict:
         stage = self.opts.schedule[stage_index]

@@ -5,12 +5,13 @@ precision that device runs fast.
 is bf16 where the device computes in bf16 natively (a CUDA card with bf16, a CPU with AVX512-BF16 or
 AMX) and fp32 elsewhere: on an AVX2-only CPU a bf16-autocast convolution is emulated and ran 57x
 slower than fp32 (2x64x64x128 3x3 convolutions, AMD EPYC without AVX-512), so bf16 asked for there
-is run as asked with a warning.
+is run as asked with a warning. ``autocast(precision, d)`` is the context a training step runs in.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 
 import torch
 
@@ -45,3 +46,10 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         log.warning("train.precision bf16 on %s, which has no native bf16: autocast emulates it and can run "
                     "tens of times slower than fp32 (train.precision: auto picks fp32 here)", device)
     return precision
+
+
+def autocast(precision: str, device: torch.device):
+    """The autocast context of a resolved ``precision`` on ``device`` (fp32: none)."""
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
