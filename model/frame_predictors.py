@@ -95,16 +95,20 @@ class PredNet(nn.Module):
         """Take frame x_t (B, 3, H, W); returns (the prediction of x_t made before seeing it, the new state)."""
         state = state or self._initial_state(frame)
         reps, lstm = self._top_down(state)
-        errors, target, prediction = [], frame, None
-        for l in range(self.cfg.layers):  # bottom-up: predictions against targets
-            predicted = self.predict[l](reps[l])
-            predicted = torch.tanh(predicted) if l == 0 else F.relu(predicted)
-            if l == 0:
-                prediction = predicted
+        prediction = torch.tanh(self.predict[0](reps[0]))
+        return prediction, self._observe(frame, prediction, reps, lstm)
+
+    def _observe(self, frame: torch.Tensor, prediction: torch.Tensor, reps: list[torch.Tensor], lstm: list) -> dict:
+        """The state after seeing ``frame``: bottom-up, each layer's prediction (layer 0: ``prediction``)
+        against its target gives its errors, and the errors the next layer's target."""
+        errors, target, predicted = [], frame, prediction
+        for l in range(self.cfg.layers):
+            if l > 0:
+                predicted = F.relu(self.predict[l](reps[l]))
             errors.append(torch.cat([F.relu(target - predicted), F.relu(predicted - target)], 1))
             if l + 1 < self.cfg.layers:
                 target = F.relu(self.target[l](errors[l]))
-        return prediction, {"errors": errors, "lstm": lstm}
+        return {"errors": errors, "lstm": lstm}
 
     def rollout(self, observed: torch.Tensor, steps: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """(the predictions of observed frames 1..T-1, the ``steps`` predicted future frames: each
@@ -116,10 +120,11 @@ class PredNet(nn.Module):
                 seen.append(prediction)
         future = []
         for k in range(steps):
-            frame = torch.tanh(self.predict[0](self._top_down(state)[0][0]))
+            reps, lstm = self._top_down(state)
+            frame = torch.tanh(self.predict[0](reps[0]))
             future.append(frame)
-            if k + 1 < steps:
-                _, state = self.step(frame, state)
+            if k + 1 < steps:  # the prediction is the next input: its layer-0 error is 0
+                state = self._observe(frame, frame, reps, lstm)
         return seen, future
 
 
