@@ -126,19 +126,24 @@ def segmenter_features(model, videos: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(out)
 
 
-def segmentation_confusion(ds, model, frames: list[np.ndarray], truth: np.ndarray) -> np.ndarray:
-    """The confusion matrix of the segmenter on ``frames`` against trainIds ``truth``, run as the
-    labels stage runs it (its ``scales`` / ``flip``)."""
+def frame_confusions(ds, model, frames: list[np.ndarray], truth: np.ndarray) -> list[np.ndarray]:
+    """The confusion matrix of the segmenter on each of ``frames`` against trainIds ``truth``, run as
+    the labels stage runs it (its ``scales`` / ``flip``), 8 frames a batch."""
     from pipeline.core.devices import pick_device
     from pipeline.segmentation import predict
 
     device = pick_device()
-    matrix = np.zeros((NUM_TRAIN_IDS, NUM_TRAIN_IDS), np.int64)
     inference = predict.inference_settings(ds.settings.labels)
+    matrices = []
     for start in range(0, len(frames), 8):
         pred = predict.predict_train_ids(model.to(device), frames[start:start + 8], device, **inference)
-        matrix += predict.confusion(pred, truth[start:start + 8])
-    return matrix
+        matrices += [predict.confusion(p, t) for p, t in zip(pred, truth[start:start + 8])]
+    return matrices
+
+
+def segmentation_confusion(ds, model, frames: list[np.ndarray], truth: np.ndarray) -> np.ndarray:
+    """The confusion matrix of the segmenter over all of ``frames`` (:func:`frame_confusions`)."""
+    return sum(frame_confusions(ds, model, frames, truth), np.zeros((NUM_TRAIN_IDS, NUM_TRAIN_IDS), np.int64))
 
 
 def real_sequences(ds, split: str):
@@ -229,11 +234,14 @@ def pixel_metrics(fakes: list[np.ndarray], real: dict, floor: float, counts: dic
     return metrics
 
 
-def segmenter_metrics(ref: SegmenterReference, ds, fakes: list[np.ndarray], real: dict, counts: dict) -> dict:
-    """Segmentation consistency of one method's clips and, with the trained segmenter, its stand-in FID."""
+def segmenter_metrics(ref: SegmenterReference, ds, fakes: list[np.ndarray], real: dict, counts: dict,
+                      matrices: list[np.ndarray] | None = None) -> dict:
+    """Segmentation consistency of one method's clips and, with the trained segmenter, its stand-in
+    FID; ``matrices``: the clips' confusion matrices when the caller has them already."""
     from pipeline.segmentation.predict import mean_iou
 
-    matrices = [segmentation_confusion(ds, ref.model, list(fake), ref.truth[seq]) for fake, seq in zip(fakes, real)]
+    if matrices is None:
+        matrices = [segmentation_confusion(ds, ref.model, list(fake), ref.truth[seq]) for fake, seq in zip(fakes, real)]
     metrics = {"segmentation_miou": {
         "value": mean_iou(sum(matrices)), "extractor": ref.name, "weights_sha256": ref.sha256,
         "real_videos_value": ref.real_miou, "against": "the labels stage's maps (the generator's input)",

@@ -53,8 +53,9 @@ def _window(real: dict, observed: int, predicted: int, cache: Path) -> dict:
     return cut
 
 
-def _per_frame(reference, ds, fakes: list[np.ndarray], real: dict) -> dict[str, list[dict]]:
-    """PSNR, SSIM (mean over clips, bootstrap spread) and segmentation mIoU of each predicted frame index."""
+def _per_frame(fakes: list[np.ndarray], real: dict, confusions: list[list[np.ndarray]] | None) -> dict[str, list[dict]]:
+    """PSNR, SSIM (mean over clips, bootstrap spread) and, from ``confusions`` (per clip, per frame),
+    the segmentation mIoU of each predicted frame index."""
     from pipeline.metrics.spread import bootstrap
     from pipeline.segmentation.predict import mean_iou
 
@@ -64,19 +65,19 @@ def _per_frame(reference, ds, fakes: list[np.ndarray], real: dict) -> dict[str, 
         for name, metric in (("psnr", psnr), ("ssim", ssim)):
             value, spread = scoring.mean_entry([np.array([metric(f[k], r[k])]) for f, r in zip(fakes, reals)])
             out[name].append({"value": value, "spread": spread})
-        if reference is not None:
-            matrices = [scoring.segmentation_confusion(ds, reference.model, [f[k]], reference.truth[seq][k:k + 1])
-                        for f, seq in zip(fakes, real)]
+        if confusions is not None:
+            matrices = [clip[k] for clip in confusions]
             out["segmentation_miou"].append({"value": mean_iou(sum(matrices)),
                                              "spread": bootstrap(matrices, lambda parts: mean_iou(sum(parts)))})
     return {k: v for k, v in out.items() if v}
 
 
 def evaluate_prediction(ds, methods: list[str], observed: int, predicted: int, split: str = "val",
-                        root: Path | None = None) -> dict:
+                        root: Path | None = None, sequences: tuple[dict, str] | None = None) -> dict:
     """{method: {"all": {metric: entry}, "per_frame": {metric: [entry per predicted frame]}}}; the
-    methods' frames under ``root`` (default ``results/<ds>/prediction/synth``)."""
-    real, fingerprint = scoring.real_sequences(ds, split)
+    methods' frames under ``root`` (default ``results/<ds>/prediction/synth``); ``sequences``: the
+    split's real sequences and their fingerprint when read already (scoring.real_sequences)."""
+    real, fingerprint = sequences or scoring.real_sequences(ds, split)
     real = dict(sorted(real.items()))
     if not real:
         raise InputError(ds.results / "cache", f"no {split} sequences in the cache")
@@ -101,9 +102,13 @@ def evaluate_prediction(ds, methods: list[str], observed: int, predicted: int, s
         counts = {"clips": len(window), "frames": int(sum(len(f) for f in fakes)),
                   "resolution": [int(any_clip.shape[2]), int(any_clip.shape[1])], "observed": observed}
         overall = scoring.pixel_metrics(fakes, window, floor, counts)
-        if reference is not None:
-            overall.update(scoring.segmenter_metrics(reference, ds, fakes, window, counts))
-        results[method] = {"all": overall, "per_frame": _per_frame(reference, ds, fakes, window)}
+        confusions = None
+        if reference is not None:  # the segmenter runs once per frame: per-frame and overall scores share it
+            confusions = [scoring.frame_confusions(ds, reference.model, list(fake), reference.truth[seq])
+                          for fake, seq in zip(fakes, window)]
+            overall.update(scoring.segmenter_metrics(reference, ds, fakes, window, counts,
+                                                     [sum(clip) for clip in confusions]))
+        results[method] = {"all": overall, "per_frame": _per_frame(fakes, window, confusions)}
         log.info("%s: PSNR %.2f, SSIM %.3f over %d predicted frames", method, overall["psnr"]["value"],
                  overall["ssim"]["value"], counts["frames"])
     return results
@@ -146,10 +151,10 @@ def write_outputs(results: dict, metadata: dict, output: Path, csv: Path, plot: 
     plt.close(fig)
 
 
-def write_sheet(ds, methods: list[str], observed: int, predicted: int, output: Path, split: str = "val",
+def write_sheet(ds, methods: list[str], observed: int, predicted: int, output: Path, real: dict,
                 root: Path | None = None) -> Path:
-    """The first sequence: a row per predicted frame, last observed frame | real | each method."""
-    real, _ = scoring.real_sequences(ds, split)
+    """The first sequence of ``real`` (scoring.real_sequences): a row per predicted frame, last
+    observed frame | real | each method."""
     seq = min(real)
     frames = real[seq][0]
     root = root or ds.results / "prediction" / "synth"
@@ -167,13 +172,12 @@ def write_sheet(ds, methods: list[str], observed: int, predicted: int, output: P
     return output
 
 
-def write_videos(ds, methods: list[str], observed: int, predicted: int, folder: Path, split: str = "val",
+def write_videos(ds, methods: list[str], observed: int, predicted: int, folder: Path, real: dict,
                  root: Path | None = None, fps: float = 17.0) -> list[Path]:
-    """Per val sequence ``folder/<seq>.mp4``: the observed frames, then the predicted ones, side by side:
-    real | each method (a method's column shows the real frames while they are observed)."""
+    """Per sequence of ``real`` ``folder/<seq>.mp4``: the observed frames, then the predicted ones,
+    side by side: real | each method (a method's column shows the real frames while they are observed)."""
     from model.synthesis import Mp4Writer
 
-    real, _ = scoring.real_sequences(ds, split)
     root = root or ds.results / "prediction" / "synth"
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -208,13 +212,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     ds, _ = dataset_from_args(args)
-    results = evaluate_prediction(ds, args.methods, args.observed, args.predicted, args.split, args.synth_root)
-    write_outputs(results, scoring.run_metadata(ds, "pipeline.stages.evaluate_prediction"), args.output, args.csv or args.output.with_name("prediction.csv"),
-                  args.plot or args.output.with_name("prediction.png"))
+    sequences = scoring.real_sequences(ds, args.split)  # read once: scores, sheet and videos
+    results = evaluate_prediction(ds, args.methods, args.observed, args.predicted, args.split, args.synth_root,
+                                  sequences)
+    write_outputs(results, scoring.run_metadata(ds, "pipeline.stages.evaluate_prediction"), args.output,
+                  args.csv or args.output.with_name("prediction.csv"), args.plot or args.output.with_name("prediction.png"))
     if args.sheet:
-        write_sheet(ds, args.methods, args.observed, args.predicted, args.sheet, args.split, args.synth_root)
+        write_sheet(ds, args.methods, args.observed, args.predicted, args.sheet, sequences[0], args.synth_root)
     if args.videos:
-        write_videos(ds, args.methods, args.observed, args.predicted, args.videos, args.split, args.synth_root)
+        write_videos(ds, args.methods, args.observed, args.predicted, args.videos, sequences[0], args.synth_root)
 
 
 if __name__ == "__main__":
