@@ -248,6 +248,15 @@ def test_editing_a_stage_reruns_it_and_what_follows_only(workdir):
     assert counts == {"train": 2, "total": 2}, counts  # vid2vid and frame_by_frame, whose G makes its first frames
 
 
+def test_a_new_option_in_one_config_section_reruns_only_the_stages_reading_it():
+    """The generated typed sections are not code a stage runs: each rule gets its sections as params."""
+    from pipeline.core.code_version import module_closure
+
+    closure = module_closure("pipeline.stages.synthcity")
+    assert "pipeline.core.settings" in closure and "pipeline.core.config" in closure
+    assert "pipeline.core.sections" not in closure  # adding prediction.predictor.flow_prior reran synthcity
+
+
 def test_multi_gpu_runs_use_torchrun_and_their_own_devices(workdir):
     result = snakemake(workdir, "-n", "-p", "results/demo/checkpoints/vid2vid/final.pt",
                        "--config", "datasets={demo: {runs: {vid2vid: {gpus: 2}}}}")

@@ -4,6 +4,10 @@ Each Snakemake rule passes ``code_version("pipeline.stages.<stage>")`` as a para
 whose params changed, and everything downstream of it. The hash covers the stage module and every
 ``pipeline.*`` / ``model.*`` module it imports, transitively, read as syntax trees: editing a comment
 or the formatting reruns nothing, changing code or a docstring reruns the stages that use it.
+
+The typed config's sections (pipeline/core/sections.py, generated from the schema) are left out:
+they describe settings, and the settings a stage reads reach its rule as params of their own, so a
+new option in one section reruns the stages that read that section, not every stage.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import importlib.util
 from pathlib import Path
 
 PACKAGES = ("pipeline", "model")
+SETTINGS_MODULES = frozenset({"pipeline.core.sections"})  # generated from the schema: see above
 
 
 def _source_path(module: str) -> Path | None:
@@ -53,7 +58,7 @@ def module_closure(module: str) -> dict[str, Path]:
         name = pending.pop()
         if name in seen:
             continue
-        path = _source_path(name)
+        path = None if name in SETTINGS_MODULES else _source_path(name)
         if path is None:
             continue
         seen[name] = path
