@@ -52,11 +52,18 @@ def predict_frames(model, frames: np.ndarray, steps: int, device: torch.device) 
 
 
 @torch.no_grad()
-def predict_labels(predictor: LabelPredictor, labels: np.ndarray, steps: int, device: torch.device) -> np.ndarray:
+def predict_labels(predictor: LabelPredictor, labels: np.ndarray, steps: int, device: torch.device,
+                   last_flow: np.ndarray | None = None) -> np.ndarray:
     """(steps, H, W) uint8 labelIds after the observed ``labels`` (T, H, W), the most likely class of
-    each predicted map."""
+    each predicted map; ``last_flow`` (2, H, W): the backward flow of the last observed frame to the
+    one before it, in pixels (needed by a predictor with ``flow_prior``)."""
     one_hot = F.one_hot(torch.from_numpy(labels.astype(np.int64)).to(device), predictor.cfg.num_labels)
-    maps, _ = predictor.rollout(one_hot.movedim(-1, 1)[None].float(), steps)
+    prior = None
+    if predictor.cfg.flow_prior:
+        if last_flow is None:
+            raise ValueError("this label predictor starts from the last observed flow: pass last_flow")
+        prior = torch.from_numpy(np.asarray(last_flow, np.float32)).to(device)[None]
+    maps, _ = predictor.rollout(one_hot.movedim(-1, 1)[None].float(), steps, prior)
     return torch.stack([m[0].argmax(0) for m in maps]).byte().cpu().numpy()
 
 

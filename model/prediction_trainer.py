@@ -185,7 +185,10 @@ def load_predictor(path: Path, device: torch.device, kind: str | None = None):
     identity = state.get("identity", {})
     if identity.get("kind") not in KINDS or (kind is not None and identity["kind"] != kind):
         raise ValueError(f"{path} is not a {kind or 'prediction'} checkpoint (it holds {identity.get('kind')!r})")
-    config = (LabelPredictorConfig if identity["kind"] == "labels" else FramePredictorConfig)(**identity["config"])
+    settings = dict(identity["config"])
+    if identity["kind"] == "labels":
+        settings.setdefault("flow_prior", False)  # checkpoints from before the option were trained without it
+    config = (LabelPredictorConfig if identity["kind"] == "labels" else FramePredictorConfig)(**settings)
     model = _build(identity["kind"], config).to(device)
     model.load_state_dict(state["model"])
     return identity["kind"], model.eval(), identity["observed"]

@@ -87,6 +87,9 @@ class PredictionPredictorSettings:
     n_blocks: int
     #: warp the last map along a predicted flow (false: hallucinate every pixel)
     use_flow: bool
+    #: predict each flow as a change of the step before's, starting from the last observed flow
+    #: (untrained: constant motion)
+    flow_prior: bool
     #: training steps
     steps: int
     #: clips per step

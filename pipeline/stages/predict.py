@@ -61,8 +61,7 @@ def predict(method: str, cache: list[str], split: str, observed: int, predicted:
             future = prediction.repeat_last(frames, predicted)
         elif method in ("prednet", "mcnet"):
             future = prediction.predict_frames(predictor, frames, predicted, dev)
-        elif method == "flow_extrapolate":
-            # the backward flow of the last observed frame (observed - 1 -> observed - 2)
+        elif method == "flow_extrapolate":  # flow_backward i: frame i + 1 -> i
             future = prediction.extrapolate_flow(frames, frame_at("flow_backward", observed - 2), predicted)
         else:
             if instances_seq is None:
@@ -70,7 +69,8 @@ def predict(method: str, cache: list[str], split: str, observed: int, predicted:
             labels = np.stack(list(itertools.islice(labels_seq, observed)))
             instances = list(itertools.islice(instances_seq, observed))
             instances = None if instances[0] is None else np.stack(instances)
-            maps = prediction.predict_labels(predictor, labels, predicted, dev)
+            maps = prediction.predict_labels(predictor, labels, predicted, dev,
+                                             frame_at("flow_backward", observed - 2))
             with atomic_file(output / f"{name}_labels.npy") as tmp, open(tmp, "wb") as handle:
                 np.save(handle, maps)
             future = prediction.render_predicted(synthesizer, frames, labels, instances, maps)
