@@ -87,8 +87,10 @@ class TrainOptions:
     # trained beside the run; 'zero' = G from zero history; 'real' = the real frames (synthesis then
     # needs them: --first-frame real)
     first_frame: str = "image"
-    # with 'image': a trained single-image run's checkpoint (the frame_by_frame run's final.pt) whose
-    # generator makes frames 0..L-1, frozen (the official --use_single_G); None: one trained beside G
+    # a trained single-image run's checkpoint (the frame_by_frame run's final.pt) whose generator makes
+    # frames 0..L-1, frozen (the official --use_single_G): with 'image' in training and synthesis
+    # (None: one trained beside G), with 'real' at synthesis only, training on the real first frames
+    # as the official code does
     single_image_generator: str | None = None
     ema: float = 0.999  # decay of the average of G's weights that synthesis uses (0: none)
     precision: str = "fp32"  # fp32 | bf16 | fp16 | auto (bf16 where the device has it natively: pipeline/core/devices.py)
@@ -232,8 +234,9 @@ def from_dict(data: dict) -> Options:
     options = Options(**kwargs, **data)
     if options.train.first_frame not in FIRST_FRAMES:
         raise OptionsError(f"train.first_frame: expected 'real', 'zero' or 'image', got {options.train.first_frame!r}")
-    if options.train.single_image_generator and options.train.first_frame != "image":
-        raise OptionsError("train.single_image_generator makes the first frames: it needs train.first_frame: image")
+    if options.train.single_image_generator and options.train.first_frame not in ("image", "real"):
+        raise OptionsError("train.single_image_generator makes the first frames: it needs train.first_frame image "
+                           "(in training and synthesis) or real (real ones in training, its at synthesis)")
     if not 0 <= options.train.ema < 1:
         raise OptionsError(f"train.ema: expected a decay in [0, 1), got {options.train.ema!r}")
     if options.train.precision not in PRECISIONS:

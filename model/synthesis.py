@@ -78,7 +78,9 @@ class Synthesizer:
             raise SynthesisError(str(err)) from None
         self.generator = load_generator(checkpoint, "generator", self.weights, device)
         self.first_generator = None
-        if self.first_frames == "image":
+        # trained on real first frames beside a single-image run (the official way): its generator
+        # makes them here
+        if self.first_frames == "image" or (self.first_frames == "real" and checkpoint.get("first_generator")):
             self.first_generator = load_generator(checkpoint, "first_generator", self.weights, device)
         last_stage = opts["schedule"][-1]
         self.scales, self.scale = last_stage["scales"], last_stage.get("scale", 1.0)
@@ -133,6 +135,8 @@ class Synthesizer:
             raise SynthesisError(f"first_frame: expected None (the checkpoint's way) or 'real', got {first_frame!r}")
         if first_frame == "real":
             return "real"
+        if self.first_frames == "real" and self.first_generator is not None:
+            return "image"
         if self.first_frames == "real":
             raise SynthesisError(
                 "this model was trained on real first frames (train.first_frame: real) and has no single-image "

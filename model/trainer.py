@@ -8,7 +8,9 @@ semantic maps and the previously generated frames. Frames 0..L-1 come from ``tra
 a single-image generator trained beside the run (``image``, the default: what the official code
 uses at test time, here trained in the same steps on its own frames' losses, its frames entering
 G's history detached), zero history (``zero``), or the real frames (``real``). The same setting is
-recorded in the checkpoint and followed by synthesis (model/synthesis.py). Previous frames enter
+recorded in the checkpoint and followed by synthesis (model/synthesis.py); ``real`` with
+``train.single_image_generator`` is the official code's way: real first frames in training, the
+single-image run's generator makes them at synthesis. Previous frames enter
 the history detached (``tbptt: 1``, the official max_frames_backpropagate).
 
 Losses (paper section 3.2 and the official code, model/losses.py): D_I on every generated frame
@@ -120,7 +122,9 @@ class Trainer:
         # first_frame 'image': a single-image generator (no history, no flow) makes frames 0..L-1,
         # trained beside G, or a trained single-image run's (frozen: the official --use_single_G)
         self.first_generator, self.first_config, self.first_trainable = None, None, False
-        if self.first_frames == "image" and opts.train.single_image_generator:
+        # (with first_frame 'real' it is kept for synthesis only: the official code trains on the real
+        # first frames and makes them with --use_single_G at test time)
+        if self.first_frames in ("image", "real") and opts.train.single_image_generator:
             self.first_generator, self.first_config = self._single_image_run(opts.train.single_image_generator)
         elif self.first_frames == "image":
             self.first_config, self.first_trainable = single_image_config(g), True

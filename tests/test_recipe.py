@@ -87,6 +87,37 @@ def test_first_frames_from_a_trained_single_image_run_are_frozen_and_kept(small_
                 torch.device("cpu"))
 
 
+def test_real_first_frames_in_training_and_the_single_image_runs_at_synthesis(small_cache, tmp_path):
+    """The official code: G trains on the real first frames (isTrain), --use_single_G makes them at test."""
+    from safetensors.numpy import load_file
+
+    from model.synthesis import Synthesizer
+
+    _, shard = small_cache
+    pix2pixhd = train(_options(shard, tmp_path / "fbf", model=FRAME_BY_FRAME,
+                               discriminator={"ndf": 8, "n_layers": 2, "video": False}), device="cpu")
+    opts = _options(shard, tmp_path / "v2v", schedule=[{"steps": 1, "n_frames": 5}], first_frame="real",
+                    single_image_generator=str(pix2pixhd))
+    trainer = Trainer(opts, torch.device("cpu"))
+    generated = trainer.generate(trainer.to_inputs(trainer.load_batch(0, 0)), 0)
+    assert generated["start"] == 2 and {o["source"] for o in generated["outputs"]} == {"main"}  # real history
+    checkpoint = torch.load(train(opts, device="cpu"), weights_only=False)
+    assert checkpoint["first_frames"] == "real" and checkpoint["first_generator"] is not None
+    synth = Synthesizer(checkpoint, torch.device("cpu"))
+    assert synth.first_frames_used(None) == "image" and synth.first_frames_used("real") == "real"
+    tensors = load_file(str(shard))
+    labels, instances = tensors["synth001_000000/labels"][:3], tensors["synth001_000000/instances"][:3]
+    made = list(synth.frames(labels, instances))
+    semantic, current = next(synth._street_inputs(labels[:1], instances[:1], 0, set(), None))
+    with torch.no_grad():
+        expected = Synthesizer(torch.load(pix2pixhd, weights_only=False), torch.device("cpu")).generator(
+            semantic, None, current, scales=synth.scales).frame
+    expected = ((expected[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+    assert np.array_equal(made[0], expected)  # frame 0 from the single-image run's generator
+    with pytest.raises(options_mod.OptionsError, match="needs train.first_frame image .* or real"):
+        _options(shard, tmp_path / "bad", first_frame="zero", single_image_generator=str(pix2pixhd))
+
+
 def trainer_checkpoint(trainer: Trainer, tmp_path) -> str:
     path = tmp_path / "sequential.pt"
     trainer.save(path)

@@ -81,6 +81,9 @@ def trainer_paths(runs: dict, run: str, dataset: str, cache: str, output: str, c
     if first_frames_run(runs, run):
         if first_frames_checkpoint is None:
             raise RunError(f"{run}: first_frames_from {first_frames_run(runs, run)!r} needs that run's checkpoint")
-        paths["train"] = {**run_settings(runs, run).get("train", {}), "first_frame": "image",
+        train = run_settings(runs, run).get("train", {})
+        # first_frame real: G trains on the real first frames, the single-image run makes them at
+        # synthesis (the official code); otherwise in training and synthesis alike
+        paths["train"] = {**train, "first_frame": "real" if train.get("first_frame") == "real" else "image",
                           "single_image_generator": str(first_frames_checkpoint)}
     return paths

@@ -23,7 +23,9 @@ def run_schema() -> dict:
     schema = options.json_schema(WORKFLOW_SET)
     workflow = {"gpus": {"type": "integer", "minimum": 1, "description": "GPUs for the job; > 1 uses torchrun"},
                 "first_frames_from": {"type": "string", "description": "the single-image run whose generator "
-                                                                        "makes this run's first frames"},
+                                                                        "makes this run's first frames (with "
+                                                                        "train.first_frame real: at synthesis "
+                                                                        "only, as the official code)"},
                 "base": {"type": "string", "description": "a run whose settings this one inherits, its own "
                                                           "keys merged over them"}}
     assert set(workflow) == set(WORKFLOW_KEYS)
