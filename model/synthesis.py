@@ -80,7 +80,7 @@ class Synthesizer:
         self.first_generator = None
         # trained on real first frames beside a single-image run (the official way): its generator
         # makes them here
-        if self.first_frames == "image" or (self.first_frames == "real" and checkpoint.get("first_generator")):
+        if self.first_frames == "image" or (self.first_frames == "real" and checkpoint.get("first_generator") is not None):
             self.first_generator = load_generator(checkpoint, "first_generator", self.weights, device)
         last_stage = opts["schedule"][-1]
         self.scales, self.scale = last_stage["scales"], last_stage.get("scale", 1.0)

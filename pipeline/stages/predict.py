@@ -69,8 +69,8 @@ def predict(method: str, cache: list[str], split: str, observed: int, predicted:
             labels = np.stack(list(itertools.islice(labels_seq, observed)))
             instances = list(itertools.islice(instances_seq, observed))
             instances = None if instances[0] is None else np.stack(instances)
-            maps = prediction.predict_labels(predictor, labels, predicted, dev,
-                                             frame_at("flow_backward", observed - 2))
+            last_flow = frame_at("flow_backward", observed - 2) if predictor.cfg.flow_prior else None
+            maps = prediction.predict_labels(predictor, labels, predicted, dev, last_flow)
             with atomic_file(output / f"{name}_labels.npy") as tmp, open(tmp, "wb") as handle:
                 np.save(handle, maps)
             future = prediction.render_predicted(synthesizer, frames, labels, instances, maps)
