@@ -1,15 +1,54 @@
-"""Generators rebuilt from a training checkpoint (model/trainer.py writes them): the sequential
-generator, its first-frame (single-image) generator, and which weights to take, the weight
-average (``train.ema``) or the last ones.
+"""Training checkpoints: whether a run's ``latest.pt`` may be resumed (:func:`resumable_state`,
+shared by the vid2vid and the prediction trainers), and the generators rebuilt from a checkpoint
+(model/trainer.py writes them): the sequential generator, its first-frame (single-image)
+generator, and which weights to take, the weight average (``train.ema``) or the last ones.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
+from pathlib import Path
 
 import torch
 
 from model.generator import GeneratorConfig, Vid2VidGenerator
+from pipeline.core.checkpoint_files import load_checkpoint
+
+log = logging.getLogger("model.checkpoints")
+
+
+def _differences(found: dict | None, expected: dict) -> list[str]:
+    """The keys of a run's identity whose values differ (every key when none was recorded)."""
+    if not isinstance(found, dict):
+        return ["identity (not recorded)"]
+    return [key for key in sorted(set(found) | set(expected)) if found.get(key) != expected.get(key)]
+
+
+def resumable_state(latest: Path, identity: dict, total_steps: int, final: Path, device: torch.device,
+                    rank: int = 0) -> dict | None:
+    """``latest``'s state if training may continue from it, else None (rank 0 renames it to
+    ``latest.stale-<time>.pt`` and the log says why). Refused when the checkpoint was made by
+    another run: its recorded ``identity`` (options and code, and the fingerprints of the data and
+    weights it trained on) differs from ``identity``; or when it holds a finished run whose
+    ``final`` is gone: the rule was run again (``--forcerun``, or final.pt deleted), which asks for
+    a new training, not for the old weights written again."""
+    state = load_checkpoint(latest, "delete it to train this run from the start", map_location=device,
+                            weights_only=False)
+    changed = _differences(state.get("identity"), identity)
+    if changed:
+        reason = f"it was made by another run (changed: {', '.join(changed)})"
+    elif state.get("step", 0) >= total_steps and not final.is_file():
+        reason = f"it holds the finished run (step {state['step']}) and {final.name} is gone, so the run was asked again"
+    else:
+        return state
+    stale = latest.with_name(f"latest.stale-{time.strftime('%Y%m%d-%H%M%S')}.pt")
+    if rank == 0:
+        latest.rename(stale)
+    log.warning("not resuming %s: %s; training from the start (the old checkpoint is kept as %s)",
+                latest, reason, stale.name)
+    return None
 
 
 def generator_config(model: dict) -> GeneratorConfig:

@@ -13,7 +13,8 @@ linear decay over the second half), bf16 autocast where the device has it (``pre
 The batch of step s is drawn from (seed, s) alone, and checkpoints hold the network, optimizer,
 scheduler, step and RNG states, written atomically every ``checkpoint_every`` steps: a run killed
 at any point resumes where its last checkpoint stopped and ends with the same weights as one that
-ran through; a checkpoint made with other options is set aside and training starts over. Writes
+ran through; a checkpoint made with other options or from another cache (its fingerprint), or a
+finished one whose final.pt is gone, is set aside and training starts over. Writes
 ``final.pt`` and ``metrics.json`` (last losses, seconds) when done. Data-parallel under torchrun
 (``torchrun --nproc_per_node N -m pipeline.stages.train_predictor ...``): each rank takes its slice
 of the step's N x batch_size clips and the gradients are averaged over ranks (all-reduce) before
@@ -34,12 +35,15 @@ import torch
 import torch.distributed as dist
 
 from model import frame_predictors
+from model.checkpoints import resumable_state
 from model.data import ClipDataset, Expectation
 from model.frame_predictors import FramePredictorConfig, frame_prediction_loss
 from model.label_predictor import LabelPredictor, LabelPredictorConfig, prediction_loss
 from model.trainer import cache_shards, rng_state, seed_everything, set_rng_state, setup_distributed
 from pipeline.core.atomic import atomic_file
+from pipeline.core.cache_format import cache_fingerprint
 from pipeline.core.checkpoint_files import load_checkpoint
+from pipeline.core.code_version import code_version
 from pipeline.core.devices import autocast, pick_device, resolve_precision
 from pipeline.core.progress import progress
 
@@ -63,10 +67,14 @@ class PredictorTrainOptions:
     log_every: int = 10
 
 
-def _identity(kind: str, model_cfg, observed: int, opts: PredictorTrainOptions, dataset: str | None) -> dict:
-    """What makes two checkpoints the same run: a checkpoint of another identity is not resumed."""
+def _identity(kind: str, model_cfg, observed: int, opts: PredictorTrainOptions, dataset: str | None,
+              cache: str) -> dict:
+    """What makes two checkpoints the same run (the options, the trainer's code and the
+    fingerprint of the cache's contents): a checkpoint of another identity is not resumed
+    (model/checkpoints.py)."""
     return {"kind": kind, "config": dataclasses.asdict(model_cfg), "observed": observed,
-            "options": dataclasses.asdict(opts), "dataset": dataset}
+            "options": dataclasses.asdict(opts), "dataset": dataset, "cache": cache,
+            "code": code_version(__name__)}
 
 
 def _build(kind: str, model_cfg):
@@ -98,28 +106,22 @@ def train_predictor(kind: str, cache: list[str], output: Path, model_cfg: LabelP
     half = opts.steps // 2
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 1.0 if s < opts.steps - half else max(0.0, (opts.steps - s) / max(half, 1)))
-    dataset_ = ClipDataset(cache_shards(cache), n_frames=observed + opts.horizon, max_t_step=opts.max_t_step,
+    shards = cache_shards(cache)
+    dataset_ = ClipDataset(shards, n_frames=observed + opts.horizon, max_t_step=opts.max_t_step,
                            crop=tuple(opts.crop) if opts.crop else None, flip=opts.flip, seed=opts.seed, split="train",
                            expect=Expectation(dataset=dataset), flows=("flow_backward",))
-    identity = _identity(kind, model_cfg, observed, opts, dataset)
+    identity = _identity(kind, model_cfg, observed, opts, dataset, cache_fingerprint(shards))
     output.mkdir(parents=True, exist_ok=True)
     latest, final = output / "latest.pt", output / "final.pt"
     step = 0
-    if latest.is_file():
-        state = load_checkpoint(latest, "delete it to train the predictor from the start", map_location=dev,
-                                weights_only=False)
-        if state.get("identity") == identity:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            set_rng_state(state["rng"])
-            step = state["step"]
-            log.info("resumed from %s at step %d", latest, step)
-        else:
-            stale = latest.with_name(f"latest.stale-{time.strftime('%Y%m%d-%H%M%S')}.pt")
-            if rank == 0:
-                latest.rename(stale)
-            log.warning("%s was made with other options; starting over (it is kept as %s)", latest, stale)
+    state = resumable_state(latest, identity, opts.steps, final, dev, rank) if latest.is_file() else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        step = state["step"]
+        log.info("resumed from %s at step %d", latest, step)
 
     def save(path: Path, logs: dict | None = None) -> None:
         if rank != 0:
@@ -153,15 +155,15 @@ def train_predictor(kind: str, cache: list[str], output: Path, model_cfg: LabelP
         logs = {"loss": float(loss.detach()), **{k: float(v) for k, v in parts.items()}}
         bar.update(1)
         bar.set_postfix(refresh=False, **{k: f"{v:.3f}" for k, v in logs.items()})
-        if step % opts.checkpoint_every == 0 or step == opts.steps:
+        if step % opts.checkpoint_every == 0 and step < opts.steps:
             save(latest, logs)
     bar.close()
-    save(latest, logs)  # where a run stopped by max_steps resumes
-    if step >= opts.steps and rank == 0:
+    if step >= opts.steps and rank == 0:  # final.pt first: a finished latest.pt says final.pt was written
         save(final, logs)
         with atomic_file(output / "metrics.json") as tmp:
             tmp.write_text(json.dumps({"steps": step, "precision": precision, "world_size": world, "seconds":
                                        round(time.perf_counter() - started, 1), "last": logs}, indent=1))
+    save(latest, logs)  # where a run stopped by max_steps resumes
     if world > 1:
         dist.destroy_process_group()
     return final

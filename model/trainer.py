@@ -26,14 +26,17 @@ half; an exponential moving average of G's weights is kept for synthesis (``trai
 
 Checkpoints hold the full state (networks, weight averages, optimizers, LR schedulers, grad
 scaler, stage, step, RNG states) and are written atomically; ``--resume`` continues exactly where
-the last one stopped, if that checkpoint was made with the same options and code (else it is set
-aside and training starts over: a rerun after a code change retrains).
+the last one stopped, if that checkpoint was made by the same run: the same options and code, the
+same cache contents (its fingerprint), the same single-image checkpoint and VGG loss (else it is
+set aside and training starts over: a rerun after a change of code or data retrains). A finished
+run's latest.pt is not resumed once its final.pt is gone (``--forcerun train`` retrains).
 A non-finite loss stops the run with the last good checkpoint left intact.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -53,6 +56,7 @@ from model.checkpoints import (
     first_frame_method,
     generator_config,
     load_generator,
+    resumable_state,
     single_image_config,
     weights_kind,
 )
@@ -65,11 +69,12 @@ from model.losses import VGGLoss
 from model.multimodal import FeatureEncoder, fit_class_gmms, instance_vectors
 from model.objective import Objective
 from pipeline.core.atomic import atomic_file
+from pipeline.core.cache_format import cache_fingerprint
 from pipeline.core.checkpoint_files import load_checkpoint
 from pipeline.core.cityscapes_labels import NUM_LABEL_IDS
 from pipeline.core.devices import autocast, pick_device, resolve_precision
 from pipeline.core.progress import progress
-from pipeline.core.weights import DEFAULT_ENTRIES, WeightsError, load_state_dict
+from pipeline.core.weights import DEFAULT_ENTRIES, WeightsError, load_state_dict, sha256_of
 
 log = logging.getLogger("model.trainer")
 
@@ -197,6 +202,17 @@ class Trainer:
 
     def trained_generators(self) -> list[Vid2VidGenerator]:
         return [self.generator] + ([self.first_generator] if self.first_trainable else [])
+
+    @functools.cached_property
+    def identity(self) -> dict:
+        """What the weights depend on besides the seed, recorded in every checkpoint: a checkpoint
+        of another identity is never resumed (model/checkpoints.py). The options (with the code
+        version), the fingerprint of the cache's contents, the single-image run's checkpoint that
+        makes the first frames, and whether the VGG loss ran (it needs weights that may appear)."""
+        single = self.opts.train.single_image_generator
+        return {"options": options_mod.to_dict(self.opts), "cache": cache_fingerprint(cache_shards(self.opts.cache)),
+                "first_frames_checkpoint": sha256_of(single) if single else None,
+                "vgg_loss": self.objective.vgg is not None}
 
     def _single_image_run(self, path: str):
         """The generator of a trained single-image run (its weight average where it has one), frozen."""
@@ -404,6 +420,7 @@ class Trainer:
     def state_dict(self) -> dict:
         return {
             "options": options_mod.to_dict(self.opts),
+            "identity": self.identity,
             "step": self.step,
             "stage": self.opts.stage_at(self.step)[0],
             "generator": self.generator.state_dict(),
@@ -472,16 +489,11 @@ def setup_distributed() -> tuple[int, int, torch.device | None]:
     return rank, world, device
 
 
-def _resume(trainer: Trainer, latest: Path, rank: int) -> None:
-    """Continue from ``latest`` if it was made with the same options and code; else set it aside."""
-    state = load_checkpoint(latest, "delete it to train this run from the start", map_location=trainer.device,
-                            weights_only=False)
-    if state.get("options") != options_mod.to_dict(trainer.opts):  # other options or code: not this run
-        stale = latest.with_name(f"latest.stale-{time.strftime('%Y%m%d-%H%M%S')}.pt")
-        if rank == 0:
-            latest.rename(stale)
-        log.warning("%s was made with other options or code; starting over (it is kept as %s)", latest, stale)
-    else:
+def _resume(trainer: Trainer, latest: Path, final: Path, rank: int) -> None:
+    """Continue from ``latest`` if it is this run's and unfinished business (model/checkpoints.py);
+    else it is set aside and training starts over."""
+    state = resumable_state(latest, trainer.identity, trainer.opts.total_steps, final, trainer.device, rank)
+    if state is not None:
         trainer.load_state_dict(state)
         log.info("resumed from %s at step %d", latest, trainer.step)
 
@@ -534,7 +546,7 @@ def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None
     trainer = Trainer(opts, dev, rank, world)
     latest, final = out / "latest.pt", out / "final.pt"
     if resume and latest.is_file():
-        _resume(trainer, latest, rank)
+        _resume(trainer, latest, final, rank)
     writer = _start_run_log(trainer, out, world) if rank == 0 else None
     stop = opts.total_steps if max_steps is None else min(opts.total_steps, max_steps)
     bar = progress(total=opts.total_steps, initial=trainer.step, desc=f"train {out.name}", unit="step",
@@ -553,13 +565,13 @@ def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None
         bar.set_postfix(stage=stage_index, g=f"{logs['g_total']:.3f}", d=f"{logs['d_total']:.3f}", refresh=False)
         if writer is not None:
             _log_step(writer, trainer, logs, frames / (time.perf_counter() - started))
-        if rank == 0 and (trainer.step % opts.train.checkpoint_every == 0 or trainer.step == opts.total_steps):
+        if rank == 0 and trainer.step % opts.train.checkpoint_every == 0 and trainer.step < opts.total_steps:
             trainer.save(latest)
     bar.close()
     if rank == 0:
-        trainer.save(latest)
-        if trainer.step >= opts.total_steps:
+        if trainer.step >= opts.total_steps:  # final.pt first: a finished latest.pt says final.pt was written
             _save_final(trainer, final)
+        trainer.save(latest)
         writer.close()
     if world > 1:
         dist.destroy_process_group()

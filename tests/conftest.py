@@ -107,6 +107,26 @@ def synthcity_cache(tmp: Path, name: str, size: list[int], synth: dict | None = 
     return ds, shard
 
 
+def copy_with_one_label_changed(shard: Path, dest: Path) -> Path:
+    """A copy of a cache shard in which one label pixel of its first sequence has another class,
+    its CRC-32 updated: the same paths and stage fingerprints, other data."""
+    import json
+
+    from safetensors.numpy import load_file, save_file
+    from safetensors import safe_open
+
+    from pipeline.core.cache_format import tensor_checksum
+
+    with safe_open(str(shard), framework="numpy") as handle:
+        header = json.loads(handle.metadata()["vid2vid"])
+    tensors = load_file(str(shard))
+    name = f"{header['sequences'][0]['name']}/labels"
+    tensors[name][0, 0, 0] = (int(tensors[name][0, 0, 0]) + 1) % 34
+    header["checksums"][name] = tensor_checksum(tensors[name])
+    save_file(tensors, str(dest), metadata={"vid2vid": json.dumps(header, sort_keys=True)})
+    return dest
+
+
 @pytest.fixture(scope="session")
 def small_cache(tmp_path_factory):
     """synthcity at 256x128 through every stage into one cache shard: (Dataset, shard path)."""

@@ -216,6 +216,53 @@ def test_progressive_schedule_and_resume_reproduce_the_uninterrupted_run(small_c
     assert restarted["step"] == 1 and list(interrupted.glob("latest.stale-*.pt"))
 
 
+def _counting_steps(monkeypatch) -> list:
+    """Count the trainer's steps (the list grows by one per step)."""
+    steps, original = [], Trainer.train_step
+    monkeypatch.setattr(Trainer, "train_step", lambda self, *a: steps.append(1) or original(self, *a))
+    return steps
+
+
+def test_a_run_whose_cache_changed_is_trained_again_not_resumed(small_cache, tmp_path, monkeypatch, caplog):
+    """Outside testers: a labels change reran the rule and the trainer resumed its finished
+    latest.pt, writing the old weights again. The cache's fingerprint is part of the run."""
+    from pipeline.core.cache_format import cache_fingerprint
+    from tests.conftest import copy_with_one_label_changed
+
+    _, shard = small_cache
+    cache, out = tmp_path / "cache.safetensors", tmp_path / "run"
+    cache.write_bytes(shard.read_bytes())
+    opts = _options(cache, out, steps=(1, 1))
+    first = torch.load(train(opts, resume=True, device="cpu"), weights_only=False)
+    assert first["identity"]["cache"] == cache_fingerprint([cache])
+    copy_with_one_label_changed(shard, cache)  # the same path, one label pixel of 256x128x8 changed
+    steps = _counting_steps(monkeypatch)
+    again = torch.load(train(opts, resume=True, device="cpu"), weights_only=False)  # as the rule runs it
+    assert len(steps) == 2 and again["step"] == 2  # both steps trained again on the new data
+    assert again["identity"]["cache"] == cache_fingerprint([cache]) != first["identity"]["cache"]
+    assert "not resuming" in caplog.text and "changed: cache" in caplog.text
+    assert list(out.glob("latest.stale-*.pt"))
+
+
+def test_a_finished_run_asked_again_retrains_and_a_killed_one_resumes(small_cache, tmp_path, monkeypatch, caplog):
+    """``--forcerun train`` (Snakemake removes final.pt, then runs the rule) trains again; a run
+    killed before its end goes on from its last checkpoint."""
+    caplog.set_level("INFO", logger="model")
+    _, shard = small_cache
+    out = tmp_path / "run"
+    opts = _options(shard, out, steps=(1, 1))
+    train(opts, resume=True, device="cpu")
+    (out / "final.pt").unlink()
+    steps = _counting_steps(monkeypatch)
+    train(opts, resume=True, device="cpu")
+    assert len(steps) == 2 and "it holds the finished run (step 2) and final.pt is gone" in caplog.text
+    train(opts, resume=True, device="cpu")  # final.pt there (run by hand): nothing to train
+    assert len(steps) == 2
+    train(_options(shard, tmp_path / "killed", steps=(1, 1)), max_steps=1, device="cpu")
+    train(_options(shard, tmp_path / "killed", steps=(1, 1)), resume=True, device="cpu")
+    assert len(steps) == 4 and "resumed from" in caplog.text and (tmp_path / "killed" / "final.pt").is_file()
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(small_cache, tmp_path, monkeypatch):
     _, shard = small_cache
     out = tmp_path / "nan"

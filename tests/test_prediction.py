@@ -111,6 +111,22 @@ def test_training_lowers_the_loss_and_resumes_to_the_same_weights(small_cache, t
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
 
 
+def test_a_predictor_whose_cache_changed_is_trained_again_not_resumed(small_cache, tmp_path, caplog):
+    """A finished latest.pt is resumed only while its data and final.pt are what they were."""
+    from tests.conftest import copy_with_one_label_changed
+
+    _, shard = small_cache
+    cache, out = tmp_path / "cache.safetensors", tmp_path / "labels"
+    cache.write_bytes(shard.read_bytes())
+    opts = PredictorTrainOptions(steps=2, batch_size=1, horizon=1, precision="fp32", log_every=100)
+    train_predictor("labels", [str(cache)], out, TINY, opts, device="cpu")
+    train_predictor("labels", [str(cache)], out, TINY, opts, device="cpu")  # final.pt there: kept as it is
+    assert not list(out.glob("latest.stale-*.pt"))
+    copy_with_one_label_changed(shard, cache)
+    train_predictor("labels", [str(cache)], out, TINY, opts, device="cpu")
+    assert "changed: cache" in caplog.text and len(list(out.glob("latest.stale-*.pt"))) == 1
+
+
 @pytest.mark.parametrize("kind, factor", [("prednet", 0.8), ("mcnet", 0.95)])  # MCNet starts from the last frame
 def test_baselines_predict_frames_and_learn_on_real_clips(kind, factor, small_cache, tmp_path):
     torch.manual_seed(0)

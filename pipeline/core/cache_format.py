@@ -9,6 +9,7 @@ tensor against its CRC-32 the first time it reads it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from pathlib import Path
@@ -79,6 +80,14 @@ def read_header(path: str | Path) -> dict:
         if missing:
             raise CacheError(path, f"sequence {seq['name']} lacks tensors {missing}")
     return header
+
+
+def cache_fingerprint(shards: list[str | Path]) -> str:
+    """What identifies the data a model was trained on: a hash of its shards' headers (their
+    sequences, the fingerprints of the stages they came from and the CRC-32 of every tensor), so
+    one changed label pixel changes it; the shards' paths do not count."""
+    headers = [read_header(path) for path in shards]
+    return hashlib.sha256(json.dumps(headers, sort_keys=True).encode()).hexdigest()
 
 
 def tensor_checksum(array: np.ndarray) -> int:
