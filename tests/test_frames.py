@@ -58,6 +58,23 @@ def test_rerun_keeps_complete_sequences_and_settings_change_redoes_them(synth_da
     frames.run(synth_dataset, {"ffmpeg": None}, ["synth000_000000"], None, force=True)
 
 
+def test_a_deleted_or_truncated_frame_is_made_again_not_called_complete(synth_dataset, caplog):
+    """Outside testers deleted one frame PNG: the stage (even --force'd by Snakemake's --forcerun,
+    which reruns the job, not the sequence) logged 'complete with these settings, kept'."""
+    caplog.set_level("INFO", logger="pipeline")
+    seq_dir = synth_dataset.results / "frames" / "synth000_000000"
+    frames.run(synth_dataset, {"ffmpeg": None}, ["synth000_000000"], None, force=False)
+    whole = (seq_dir / "000003.png").read_bytes()
+    (seq_dir / "000003.png").unlink()
+    frames.run(synth_dataset, {"ffmpeg": None}, ["synth000_000000"], None, force=False)
+    assert (seq_dir / "000003.png").read_bytes() == whole
+    assert "synth000_000000: made again: 000003.png is missing" in caplog.text
+    (seq_dir / "000005.png").write_bytes((seq_dir / "000005.png").read_bytes()[:100])  # truncated
+    frames.run(synth_dataset, {"ffmpeg": None}, ["synth000_000000"], None, force=False)
+    assert read_rgb(seq_dir / "000005.png").shape == (64, 128, 3)
+    assert "000005.png has 100 bytes" in caplog.text
+
+
 def test_video_folder_real_clip(tmp_path, short_clip):
     root = tmp_path / "videos"
     (root / "street").mkdir(parents=True)

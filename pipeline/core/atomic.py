@@ -5,6 +5,11 @@ renamed over the final path, on any error it is removed, so a half-written resul
 that were already complete are never touched by a failing job. A job killed outright (SIGKILL, a
 dead machine) cannot remove its temporary: the next write of the same path removes the ones whose
 process is gone, and every scanner of inputs skips temporary names (:func:`is_temporary`).
+
+A folder that was complete can lose files later (deleted by hand, truncated by a full disk, a
+half-copied results tree): :func:`file_listing` records every file's size when a folder is
+written and :func:`listing_problem` names the first one missing or of another size, so a stage
+never calls such a folder complete (pipeline/core/stage.py, pipeline/stages/pose_mediapipe.py).
 """
 
 from __future__ import annotations
@@ -29,6 +34,26 @@ def _temp_sibling(path: Path) -> Path:
 def is_temporary(path: str | Path) -> bool:
     """Whether ``path`` is an atomic write's temporary (``.<name>.tmp-<pid>-<hex>``), not a result."""
     return _TEMP.match(Path(path).name) is not None
+
+
+def file_listing(folder: Path, leave_out: tuple[str, ...] = ()) -> dict[str, int]:
+    """Every file below ``folder`` (but the names in ``leave_out``) with its size in bytes."""
+    return {path.relative_to(folder).as_posix(): path.stat().st_size for path in sorted(folder.rglob("*"))
+            if path.is_file() and path.name not in leave_out}
+
+
+def listing_problem(folder: Path, listing: dict[str, int] | None) -> str | None:
+    """What is wrong with ``folder`` against the :func:`file_listing` it was written with (a file
+    missing or of another size), or None when every file is there whole."""
+    if listing is None:
+        return "its stamp lists no files"
+    for name, size in listing.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != size:
+            return f"{name} has {path.stat().st_size} bytes, {size} when it was written"
+    return None
 
 
 def _alive(pid: int) -> bool:

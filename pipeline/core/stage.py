@@ -3,8 +3,10 @@
 Every per-sequence stage writes ``results/<ds>/<stage>/<seq>/`` through :func:`run_sequences`:
 the folder is filled under a temporary name and renamed when the sequence is done, with a
 ``stage.json`` stamp holding the fingerprint of the settings and the stage's code version
-(pipeline/core/code_version.py) it was made with. A rerun keeps sequences whose stamp matches and redoes
-the others, so a failed job loses nothing already complete, and edited code redoes everything.
+(pipeline/core/code_version.py) it was made with, and the size of every file it wrote. A rerun
+keeps sequences whose stamp matches and whose files are all there whole, and redoes the others
+(saying why), so a failed job loses nothing already complete, a deleted or truncated file is made
+again, and edited code redoes everything.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from pipeline.core.atomic import atomic_dir, atomic_file
+from pipeline.core.atomic import atomic_dir, atomic_file, file_listing, listing_problem
 from pipeline.core.config import Dataset
 from pipeline.core.progress import progress
 from pipeline.datasets import Sequence
@@ -37,9 +39,14 @@ def read_stamp(seq_dir: Path) -> dict | None:
         return None
 
 
-def is_complete(seq_dir: Path, stamp: str) -> bool:
+def incomplete_reason(seq_dir: Path, stamp: str) -> str | None:
+    """Why ``seq_dir`` is not the complete output of these settings (``stamp``), or None if it is."""
     found = read_stamp(seq_dir)
-    return bool(found) and found.get("fingerprint") == stamp
+    if not found:
+        return "not made yet" if not seq_dir.exists() else f"{STAMP} is missing or unreadable"
+    if found.get("fingerprint") != stamp:
+        return "made with other settings or code"
+    return listing_problem(seq_dir, found.get("files"))
 
 
 def run_sequences(
@@ -64,14 +71,18 @@ def run_sequences(
     for seq in progress(seqs, desc=f"{stage} {ds.name}", unit="seq", disable=len(seqs) < 2):
         seq_dir = ds.results / stage / seq.name
         stamp = fingerprint(stage, seq.name, seq.split, settings_of(seq), code)
-        if not force and is_complete(seq_dir, stamp):
-            log.info("%s: complete with these settings, kept", seq.name)
+        reason = "--force" if force else incomplete_reason(seq_dir, stamp)
+        if reason is None:
+            log.info("%s: complete with these settings (every file there), kept", seq.name)
             summaries[seq.name] = read_stamp(seq_dir)["summary"]
             continue
+        if seq_dir.exists():
+            log.info("%s: made again: %s", seq.name, reason)
         start = time.perf_counter()
         with atomic_dir(seq_dir) as tmp:
             summary = work(seq, tmp)
-            (tmp / STAMP).write_text(json.dumps({"fingerprint": stamp, "summary": summary}, sort_keys=True))
+            stamped = {"fingerprint": stamp, "summary": summary, "files": file_listing(tmp, leave_out=(STAMP,))}
+            (tmp / STAMP).write_text(json.dumps(stamped, sort_keys=True))
         elapsed = time.perf_counter() - start
         frames = summary.get("frames", 0)
         log.info("%s: %d frames in %.2fs (%.1f frames/s)", seq.name, frames, elapsed, frames / max(elapsed, 1e-9))
