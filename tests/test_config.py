@@ -57,6 +57,24 @@ def test_override_is_blamed_on_the_command_line(tmp_path):
         config_mod.load([main], overrides={"datasets": {"v": {"frames": {"fps": -3}}}})
 
 
+def test_a_later_file_wins_over_the_dataset_files_of_an_earlier_one(monkeypatch, tmp_path):
+    """Outside testers: ``--config config/config.yaml my.yaml`` merged the dataset files after
+    my.yaml, so its ``root`` was dropped and ``steps: "ten"`` became 800 without a word; a
+    top-level typo in my.yaml was blamed on config/config.yaml."""
+    monkeypatch.chdir(REPO)
+    mine = write(tmp_path / "my.yaml", {"datasets": {"cityscapes": {"root": "/data/mine"},
+                                                     "demo": {"labels": {"train": {"steps": 7}}}}})
+    config = config_mod.load([config_mod.DEFAULT_CONFIG, mine])
+    assert config["datasets"]["cityscapes"]["root"] == "/data/mine"
+    assert config["datasets"]["demo"]["labels"]["train"]["steps"] == 7
+    write(mine, {"datasets": {"demo": {"labels": {"train": {"steps": "ten"}}}}})
+    with pytest.raises(ConfigError, match=rf"^{mine}: datasets.demo.labels.train.steps: expected integer, got 'ten'"):
+        config_mod.load([config_mod.DEFAULT_CONFIG, mine])
+    write(mine, {"reslts": "elsewhere"})
+    with pytest.raises(ConfigError, match=rf"^{mine}: \(top level\): unknown key\(s\) \['reslts'\]"):
+        config_mod.load([config_mod.DEFAULT_CONFIG, mine])
+
+
 def test_missing_and_malformed_files(tmp_path):
     with pytest.raises(ConfigError, match="nothere.yaml: config file does not exist"):
         config_mod.load([tmp_path / "nothere.yaml"])

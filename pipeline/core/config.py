@@ -109,12 +109,18 @@ def _schema() -> dict:
     return schema
 
 
+def _unknown_keys(error: jsonschema.ValidationError) -> tuple:
+    """The keys an ``additionalProperties`` error is about (to blame the file that has them)."""
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return ()
+    return tuple(sorted(set(error.instance) - set(error.schema.get("properties", {}))))
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     kind, expected, got = error.validator, error.validator_value, error.instance
     if kind == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(got) - set(allowed)) if isinstance(got, dict) else got
-        return f"unknown key(s) {extra}; allowed: {allowed}"
+        return f"unknown key(s) {list(_unknown_keys(error)) or got}; allowed: {allowed}"
     if kind == "required":
         return error.message.replace("is a required property", "is missing (required)")
     if kind == "type":
@@ -162,7 +168,7 @@ def validate(config: dict, sources: list[tuple[str, dict]] | None = None) -> dic
         for err in errors:
             path = tuple(err.absolute_path)
             key = ".".join(map(str, path)) or "(top level)"
-            lines.append(f"{blame(sources, path)}: {key}: {_describe(err)}")
+            lines.append(f"{blame(sources, path + _unknown_keys(err)[:1])}: {key}: {_describe(err)}")
         first, *rest = lines
         where, _, problem = first.partition(": ")
         raise ConfigError(where, problem + "".join(f"\n  {line}" for line in rest))
@@ -195,20 +201,24 @@ def _resolve_runs(name: str, ds: dict, sources: list[tuple[str, dict]]) -> None:
 
 
 def load(files: Iterable[str | Path] = (DEFAULT_CONFIG,), overrides: dict | None = None) -> dict:
-    """Load and merge config files (plus their ``dataset_files``), apply overrides, validate."""
+    """Load and merge config files, each followed at once by the ``dataset_files`` it lists, so a
+    later file always wins over an earlier one and its dataset files; apply overrides, validate."""
     sources: list[tuple[str, dict]] = []
     config: dict[str, Any] = {}
-    pending = [str(f) for f in files]
     seen: set[str] = set()
-    while pending:
-        name = pending.pop(0)
+
+    def add(name: str) -> None:
         if name in seen:
-            continue
+            return
         seen.add(name)
         data = load_yaml(name)
         sources.append((name, data))
         merge(config, data)
-        pending.extend(str(f) for f in data.get("dataset_files", []))
+        for listed in data.get("dataset_files", []):
+            add(str(listed))
+
+    for name in files:
+        add(str(name))
     if overrides:
         sources.append(("command line (--config)", overrides))
         merge(config, overrides)
