@@ -16,10 +16,12 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# MediaPipe (pose mode 'mediapipe') needs numpy<2: its own environment, no torch in it
-$(MEDIAPIPE)/.installed: envs/mediapipe.txt
+# MediaPipe (pose mode 'mediapipe') needs numpy<2: its own environment, no torch in it; the
+# project is installed there without its dependencies, so the stage runs from any folder
+$(MEDIAPIPE)/.installed: envs/mediapipe.txt pyproject.toml
 	$(PYTHON) -m venv $(MEDIAPIPE)
 	$(MEDIAPIPE)/bin/python -m pip install -q -r envs/mediapipe.txt
+	$(MEDIAPIPE)/bin/python -m pip install -q --no-deps -e .
 	touch $@
 
 setup-mediapipe: $(MEDIAPIPE)/.installed

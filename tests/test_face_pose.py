@@ -171,12 +171,17 @@ def test_pose_stage_from_openpose_json_scales_keypoints_like_the_frames(tmp_path
 def test_mediapipe_backend_runs_in_its_own_environment(carphone, tmp_path):
     ds, _ = carphone
     out = tmp_path / "mp.json"
-    result = subprocess.run([str(MEDIAPIPE), "-m", "pipeline.stages.pose_mediapipe", "--results", str(ds.results),
-                             "--sequences", "carphone_pristine", "--model-complexity", "1", "--job-summary", str(out)],
-                            capture_output=True, text=True, cwd=REPO)
+    command = [str(MEDIAPIPE), "-m", "pipeline.stages.pose_mediapipe", "--dataset", ds.name, "--results",
+               str(ds.results.parent), "--sequences", "carphone_pristine", "--model-complexity", "1",
+               "--job-summary", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)  # installed: runs from anywhere
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(out.read_text())["sequences"]["carphone_pristine"]
     assert summary["frames"] == 120 and summary["mediapipe"] == "0.10.21"
     assert summary["with_person"] > 60  # head and shoulders of the talking face
     files = openpose_json.frame_files(ds.results / "keypoints" / "carphone_pristine", 120)
     assert all(files)
+    files[7].unlink()  # a deleted output: the sequence is made again, not called complete
+    again = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert again.returncode == 0 and "made again: " + files[7].name + " is missing" in again.stdout, again.stderr
+    assert files[7].is_file()

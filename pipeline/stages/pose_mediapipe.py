@@ -1,7 +1,7 @@
 """``python -m pipeline.stages.pose_mediapipe``: MediaPipe Pose keypoints for every frame of a sequence,
 written as OpenPose-format JSON (BODY_25) that the pose stage (mode ``mediapipe``) renders.
 
-    envs/mediapipe/bin/python -m pipeline.stages.pose_mediapipe --results results/pose_demo \
+    envs/mediapipe/bin/python -m pipeline.stages.pose_mediapipe --dataset pose_demo [--results results] \
         --sequences SEQ ... [--model-complexity 1] [--job-summary OUT.json]
 
 MediaPipe 0.10.21 is the last release that ships its pose models inside the wheel (so it runs
@@ -9,9 +9,11 @@ offline), and it needs numpy<2: it lives in its own environment (``make setup-me
 envs/mediapipe.txt) and this module imports neither torch nor the rest of the pipeline's heavy
 dependencies (only numpy, OpenCV and MediaPipe). Tracking mode (``static_image_mode=False``) keeps
 the person between frames. Writes ``<seq>_<frame:012d>_keypoints.json`` per frame and ``done.json``
-(frames, frames with a person, seconds) last, into a temporary folder renamed into place, under
-results/<ds>/keypoints/<seq>/ (pipeline/core/atomic.py, which imports nothing heavy); a sequence
-whose done.json exists with the same settings is kept.
+(frames, frames with a person, seconds, and the size of every file written) last, into a temporary
+folder renamed into place, under <results>/<ds>/keypoints/<seq>/ (pipeline/core/atomic.py, which
+imports nothing heavy); a sequence whose done.json exists with the same settings and whose files
+are all there whole is kept. ``--results`` is the results folder, as for every stage (the
+dataset's folder is ``<results>/<dataset>``).
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.core.atomic import atomic_dir, atomic_file
+from pipeline.core.atomic import atomic_dir, atomic_file, file_listing, listing_problem
 from pipeline.keypoints.skeleton import from_mediapipe33
+
+
+DONE = "done.json"
 
 
 def keypoints_of(results, width: int, height: int) -> list[dict]:
@@ -63,25 +68,40 @@ def run(frames_dir: Path, output: Path, model_complexity: int = 1) -> dict:
             (tmp / name).write_text(json.dumps({"version": 1.3, "people": people}))
         summary = {"frames": len(rows), "with_person": found, "seconds": round(time.perf_counter() - start, 2),
                    "model_complexity": model_complexity, "mediapipe": mp.__version__}
-        (tmp / "done.json").write_text(json.dumps(summary))
+        (tmp / DONE).write_text(json.dumps({**summary, "files": file_listing(tmp)}))
     return summary
+
+
+def kept_summary(output: Path, model_complexity: int) -> dict | None:
+    """The summary of a sequence already complete with these settings (every file there whole), or None."""
+    try:
+        done = json.loads((output / DONE).read_text())
+    except (OSError, ValueError):
+        return None
+    if done.get("model_complexity") != model_complexity:
+        return None
+    problem = listing_problem(output, done.pop("files", None))
+    if problem:
+        print(f"{output.name}: made again: {problem}", flush=True)
+        return None
+    return done
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.stages.pose_mediapipe", description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, required=True, help="results/<ds> (frames/<seq>/ in, keypoints/<seq>/ out)")
+    parser.add_argument("--dataset", required=True, help="dataset name: frames/<seq>/ in, keypoints/<seq>/ out, under "
+                                                         "<results>/<dataset>/")
+    parser.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: %(default)s)")
     parser.add_argument("--sequences", nargs="+", required=True)
     parser.add_argument("--model-complexity", type=int, default=1, choices=[0, 1, 2])
     parser.add_argument("--job-summary", type=Path, help="write the job's summary JSON here (Snakemake's output)")
     args = parser.parse_args(argv)
+    folder = args.results / args.dataset
     summaries = {}
     for seq in args.sequences:
-        output = args.results / "keypoints" / seq
-        done = output / "done.json"
-        if done.is_file() and json.loads(done.read_text()).get("model_complexity") == args.model_complexity:
-            summaries[seq] = json.loads(done.read_text())
-            continue
-        summaries[seq] = run(args.results / "frames" / seq, output, args.model_complexity)
+        output = folder / "keypoints" / seq
+        summaries[seq] = kept_summary(output, args.model_complexity) or run(folder / "frames" / seq, output,
+                                                                             args.model_complexity)
         print(seq, json.dumps(summaries[seq]), flush=True)
     if args.job_summary:
         with atomic_file(args.job_summary) as tmp:

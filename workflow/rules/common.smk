@@ -296,6 +296,18 @@ def segmenter_inputs(wildcards):
     return []
 
 
+def mediapipe_python(wildcards):
+    """The MediaPipe environment's python (config 'mediapipe_python'), or a stop saying how to make it."""
+    python = config["mediapipe_python"]
+    if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        raise WorkflowError(
+            f"pose mode 'mediapipe' of dataset {wildcards.ds} runs MediaPipe in its own environment, and "
+            f"mediapipe_python ({python}) is not there: run `make setup-mediapipe`, or set mediapipe_python "
+            "to that environment's python (--config mediapipe_python=/path/to/bin/python)"
+        )
+    return python
+
+
 def pose_inputs(wildcards):
     inputs = [f"{RESULTS}/{wildcards.ds}/frames/shards/{wildcards.shard}.csv"]
     if stage_mode(wildcards.ds, "pose") == "mediapipe":

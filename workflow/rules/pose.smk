@@ -15,15 +15,15 @@ rule pose_mediapipe:
     conda:
         "../../envs/mediapipe.yaml"
     params:
-        python=config["mediapipe_python"],
-        results=lambda w: f"{RESULTS}/{w.ds}",
+        python=mediapipe_python,
         code=code_version("pipeline.stages.pose_mediapipe"),
         complexity=lambda w: dataset(w.ds).settings.pose.model_complexity,
         sequences=shard_names,
     shell:
         stage_shell(
             "pipeline.stages.pose_mediapipe",
-            "--sequences {params.sequences} --model-complexity {params.complexity} --job-summary {output}",
+            "--dataset {wildcards.ds} --sequences {params.sequences} --model-complexity {params.complexity} "
+            "--job-summary {output}",
             dataset=False,
             results=True,
             python="{params.python} -m",
