@@ -42,7 +42,7 @@ from model.label_predictor import LabelPredictor, LabelPredictorConfig, predicti
 from model.trainer import cache_shards, rng_state, seed_everything, set_rng_state, setup_distributed
 from pipeline.core.atomic import atomic_file
 from pipeline.core.cache_format import cache_fingerprint
-from pipeline.core.checkpoint_files import load_checkpoint
+from pipeline.core.checkpoint_files import load_checkpoint, save_checkpoint
 from pipeline.core.code_version import code_version
 from pipeline.core.devices import autocast, pick_device, resolve_precision
 from pipeline.core.progress import progress
@@ -128,8 +128,7 @@ def train_predictor(kind: str, cache: list[str], output: Path, model_cfg: LabelP
             return
         state = {"identity": identity, "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(), "rng": rng_state(), "logs": logs}
-        with atomic_file(path) as tmp:
-            torch.save(state, tmp)
+        save_checkpoint(state, path)
 
     stop = opts.steps if max_steps is None else min(opts.steps, max_steps)
     bar = progress(total=opts.steps, initial=step, desc=f"train {output.name}", unit="step", every=opts.log_every,

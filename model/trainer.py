@@ -68,9 +68,8 @@ from model.inputs import instance_edges, one_hot_labels
 from model.losses import VGGLoss
 from model.multimodal import FeatureEncoder, fit_class_gmms, instance_vectors
 from model.objective import Objective
-from pipeline.core.atomic import atomic_file
 from pipeline.core.cache_format import cache_fingerprint
-from pipeline.core.checkpoint_files import load_checkpoint
+from pipeline.core.checkpoint_files import load_checkpoint, save_checkpoint
 from pipeline.core.cityscapes_labels import NUM_LABEL_IDS
 from pipeline.core.devices import autocast, pick_device, resolve_precision
 from pipeline.core.progress import progress
@@ -472,8 +471,7 @@ class Trainer:
         return fit_class_gmms(vectors, seed=self.opts.train.seed)
 
     def save(self, path: Path) -> None:
-        with atomic_file(path) as tmp:
-            torch.save(self.state_dict(), tmp)
+        save_checkpoint(self.state_dict(), path)
 
 
 def setup_distributed() -> tuple[int, int, torch.device | None]:
@@ -532,8 +530,7 @@ def _save_final(trainer: Trainer, final: Path) -> None:
     state = trainer.state_dict()
     if trainer.encoder is not None:
         state["feature_gmm"] = trainer.fit_feature_gmms()
-    with atomic_file(final) as tmp:
-        torch.save(state, tmp)
+    save_checkpoint(state, final)
 
 
 def train(opts: options_mod.Options, resume: bool = False, max_steps: int | None = None,

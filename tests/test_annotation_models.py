@@ -107,6 +107,8 @@ def test_segmenter_with_the_stride4_decoder_stride2_stage_and_a_narrow_head_trai
         synthcity.write_sequence(ds.root, seq, ds.synthcity)
     frames.run(ds, {"ffmpeg": None}, None, None, force=False)
     metrics = train_segmenter.train(ds, tmp_path / "seg.pt", "cpu")
+    train_segmenter.train(ds, tmp_path / "again.pt", "cpu")  # its sha256 names the labels made with it
+    assert (tmp_path / "seg.pt").read_bytes() == (tmp_path / "again.pt").read_bytes()  # no wall time inside
     assert metrics["steps"] == 3 and metrics["held_out"]["frames"] >= 1 and 0 <= metrics["held_out"]["miou"] <= 1
     # held-out mIoU as the labels stage will infer (two scales, mirrored), the network alone beside it
     assert metrics["held_out"]["inference"] == {"scales": [1.0, 1.5], "flip": True}
@@ -179,6 +181,8 @@ def test_trained_mask_rcnn_has_stride8_levels_trains_saves_and_loads_at_its_trai
         synthcity.write_sequence(ds.root, seq, ds.synthcity)
     frames.run(ds, {"ffmpeg": None}, None, None, force=False)
     metrics = train_instances.train(ds, tmp_path / "inst.pt", "cpu")
+    train_instances.train(ds, tmp_path / "again.pt", "cpu")
+    assert (tmp_path / "inst.pt").read_bytes() == (tmp_path / "again.pt").read_bytes()  # no wall time inside
     held = metrics["held_out"]
     assert metrics["steps"] == 2 and held["true_instances"] >= held["true_large_instances"] >= 0
     assert 0 <= held["recall@0.5 (>= 100 px)"] <= 1

@@ -1,11 +1,15 @@
-"""Reading the .pt files the pipeline writes (training checkpoints, trained annotators): a missing,
+"""The .pt files the pipeline writes (training checkpoints, trained annotators). Reading: a missing,
 truncated or corrupt file is an InputError that names it and what makes it again, not a
 traceback from deep inside torch's unpickler. The files are written atomically
 (pipeline/core/atomic.py), so a truncated one means a damaged disk or a copy cut short.
 
 torch.save writes a zip archive whose records each carry a CRC-32, but torch.load never checks
 them: a flipped bit in a tensor loads as a wrong weight. The records are checked first
-(``zipfile.testzip``: one read of the file, about a millisecond per MB).
+(``zipfile.testzip``: one read of the file, about a millisecond per MB). Writing: a checkpoint
+holds nothing that differs between two identical trainings (:func:`stored_meta` leaves the wall
+time out, and :func:`save_checkpoint` writes through a file object: torch.save given a path names
+the archive's records after the file, here the atomic write's random temporary name), so its
+sha256, which names what was made from it downstream, changes only with what it holds.
 """
 
 from __future__ import annotations
@@ -22,6 +26,22 @@ from pipeline.core.errors import InputError
 # (torch.load of an archive whose records all pass their CRC); not what a sound file may raise
 # while it loads (a RuntimeError such as CUDA running out of memory), which is no reason to delete it
 _DAMAGED = (EOFError, pickle.UnpicklingError, zipfile.BadZipFile)
+
+
+TIMINGS = ("seconds",)  # training metrics that differ between identical runs
+
+
+def stored_meta(metrics: dict) -> dict:
+    """The training metrics a checkpoint keeps: all but the timings (metrics.json beside it has them)."""
+    return {key: value for key, value in metrics.items() if key not in TIMINGS}
+
+
+def save_checkpoint(state: dict, path: str | Path) -> None:
+    """``torch.save(state)`` to ``path``, atomically and byte-for-byte reproducible."""
+    from pipeline.core.atomic import atomic_file
+
+    with atomic_file(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(state, handle)
 
 
 def load_checkpoint(path: str | Path, remedy: str, map_location=None, weights_only: bool = True):

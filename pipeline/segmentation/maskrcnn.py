@@ -81,13 +81,12 @@ def coco_model(state: dict, source: str | Path) -> MaskRCNN:
 
 
 def save(path: Path, model: MaskRCNN, backbone: str, meta: dict) -> None:
-    from pipeline.core.atomic import atomic_file
+    from pipeline.core.checkpoint_files import save_checkpoint, stored_meta
 
-    with atomic_file(path) as tmp:
-        torch.save({"arch": "maskrcnn", "backbone": backbone, "classes": list(THING_CLASSES),
-                    "fpn_stages": list(getattr(model, "fpn_stages", FPN_STAGES)),
-                    "min_size": model.transform.min_size[0],
-                    "max_size": model.transform.max_size, "state_dict": model.state_dict(), "meta": meta}, tmp)
+    save_checkpoint({"arch": "maskrcnn", "backbone": backbone, "classes": list(THING_CLASSES),
+                     "fpn_stages": list(getattr(model, "fpn_stages", FPN_STAGES)),
+                     "min_size": model.transform.min_size[0], "max_size": model.transform.max_size,
+                     "state_dict": model.state_dict(), "meta": stored_meta(meta)}, path)
 
 
 def load(path: Path) -> MaskRCNN:

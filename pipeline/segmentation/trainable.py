@@ -163,14 +163,13 @@ class TorchvisionDeepLabV3(nn.Module):
 
 
 def save(path: Path, model: TorchvisionDeepLabV3, meta: dict) -> None:
-    from pipeline.core.atomic import atomic_file
+    from pipeline.core.checkpoint_files import save_checkpoint, stored_meta
 
-    with atomic_file(path) as tmp:
-        torch.save({"arch": "torchvision_deeplabv3", "backbone": model.backbone_name,
-                    "num_classes": NUM_CLASSES, "input_scale": model.input_scale, "decoder": model.decoder is not None,
-                    "aspp_channels": model.aspp_channels,
-                    "decoder_channels": model.decoder_channels, "fine_channels": model.fine_channels,
-                    "state_dict": model.state_dict(), "meta": meta}, tmp)
+    save_checkpoint({"arch": "torchvision_deeplabv3", "backbone": model.backbone_name,
+                     "num_classes": NUM_CLASSES, "input_scale": model.input_scale, "decoder": model.decoder is not None,
+                     "aspp_channels": model.aspp_channels,
+                     "decoder_channels": model.decoder_channels, "fine_channels": model.fine_channels,
+                     "state_dict": model.state_dict(), "meta": stored_meta(meta)}, path)
 
 
 def load(path: Path) -> TorchvisionDeepLabV3:
