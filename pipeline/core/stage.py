@@ -7,6 +7,8 @@ the folder is filled under a temporary name and renamed when the sequence is don
 keeps sequences whose stamp matches and whose files are all there whole, and redoes the others
 (saying why), so a failed job loses nothing already complete, a deleted or truncated file is made
 again, and edited code redoes everything.
+A summary's ``warnings`` (sentences: what is wrong with the sequence's input but tolerated) are
+logged at WARNING level, when the sequence is made and each time it is kept.
 """
 
 from __future__ import annotations
@@ -49,6 +51,17 @@ def incomplete_reason(seq_dir: Path, stamp: str) -> str | None:
     return listing_problem(seq_dir, found.get("files"))
 
 
+def log_warnings(log: logging.Logger, seq_name: str, summary: dict) -> None:
+    for warning in summary.get("warnings", ()):
+        log.warning("%s: %s", seq_name, warning)
+
+
+def frames_listed(frames: list[int], total: int, limit: int = 20) -> str:
+    """'3 of 50 frames (6.0%): 9, 24, 39' (the first ``limit`` numbers), for warnings and errors."""
+    listed = ", ".join(map(str, frames[:limit])) + (", ..." if len(frames) > limit else "")
+    return f"{len(frames)} of {total} frames ({len(frames) / max(total, 1):.1%}): {listed}"
+
+
 def run_sequences(
     stage: str,
     ds: Dataset,
@@ -60,7 +73,7 @@ def run_sequences(
     """Run ``work(seq, tmp_dir)`` for each sequence whose output is missing or stale.
 
     ``settings_of(seq)`` is everything the output depends on; ``work`` fills tmp_dir and returns a
-    small summary (stored in the stamp, returned for kept sequences too).
+    small summary (stored in the stamp, returned for kept sequences too; its ``warnings`` logged).
     """
     from pipeline.core.code_version import code_version
 
@@ -75,6 +88,7 @@ def run_sequences(
         if reason is None:
             log.info("%s: complete with these settings (every file there), kept", seq.name)
             summaries[seq.name] = read_stamp(seq_dir)["summary"]
+            log_warnings(log, seq.name, summaries[seq.name])
             continue
         if seq_dir.exists():
             log.info("%s: made again: %s", seq.name, reason)
@@ -86,6 +100,7 @@ def run_sequences(
         elapsed = time.perf_counter() - start
         frames = summary.get("frames", 0)
         log.info("%s: %d frames in %.2fs (%.1f frames/s)", seq.name, frames, elapsed, frames / max(elapsed, 1e-9))
+        log_warnings(log, seq.name, summary)
         summaries[seq.name] = summary
     return summaries
 
