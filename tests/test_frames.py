@@ -204,3 +204,121 @@ def test_data_root_that_does_not_exist(tmp_path):
         ds = make_dataset(tmp_path, "x", adapter=adapter, root=str(tmp_path / "nowhere"))
         with pytest.raises(InputError, match=r"nowhere: data root does not exist \(datasets.x.root\)"):
             frames.run(ds, {"ffmpeg": None}, None, None, force=False)
+
+
+# ---------------------------------------------------------------- damaged video: decode errors
+
+DAMAGED_FRAMES = [9, 24, 39]
+
+
+def _video_payloads(avi: bytes) -> list[tuple[int, int]]:
+    """(offset, size) of each video frame's data in an AVI file: the 00dc / 00db chunks of its movi list."""
+    pos, payloads = avi.index(b"movi") + 4, []
+    while pos + 8 <= len(avi) and avi[pos:pos + 4] != b"idx1":
+        tag, size = avi[pos:pos + 4], int.from_bytes(avi[pos + 4:pos + 8], "little")
+        if tag[2:] in (b"dc", b"db"):
+            payloads.append((pos + 8, size))
+        pos += 8 + size + (size & 1)
+    return payloads
+
+
+def _encode_avi(ffmpeg, source, out, codec: str):
+    """The first 2 s of ``source`` at 160x68 (50 frames at 25 fps) in an AVI, a keyframe every 12."""
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(source), "-t", "2", "-vf", "scale=160:68", "-c:v", codec,
+                    "-q:v", "3", "-g", "12", str(out)], check=True)
+    return out
+
+
+def _damage(avi, out, frames=DAMAGED_FRAMES):
+    """A copy of ``avi`` with the middle third of the given frames' data overwritten by random bytes."""
+    data = bytearray(avi.read_bytes())
+    rng = np.random.default_rng(0)
+    payloads = _video_payloads(bytes(data))
+    assert len(payloads) == 50
+    for frame in frames:
+        offset, size = payloads[frame]
+        start, end = offset + size // 3, offset + 2 * size // 3
+        data[start:end] = rng.integers(0, 256, end - start, dtype=np.uint8).tobytes()
+    out.write_bytes(bytes(data))
+    return out
+
+
+@pytest.fixture(scope="module")
+def damaged_videos(tmp_path_factory, ffmpeg, bikes_clip):
+    """{codec: (clean AVI, the same with frames 9, 24 and 39 damaged)} for MPEG-4 Part 2, whose
+    decoder flags the frames it conceals errors in, and MJPEG, whose decoder only logs them."""
+    tmp = tmp_path_factory.mktemp("damaged")
+    videos = {}
+    for codec in ("mpeg4", "mjpeg"):
+        clean = _encode_avi(ffmpeg, bikes_clip, tmp / f"{codec}.avi", codec)
+        videos[codec] = clean, _damage(clean, tmp / f"{codec}_damaged.avi")
+    return videos
+
+
+def _decoded_frames(ds, seq):
+    return np.stack([read_rgb(path) for path in sorted((ds.results / "frames" / seq).glob("*.png"))]).astype(int)
+
+
+def _frames_that_differ(ds, clean, damaged):
+    """Frames of the damaged sequence that differ visibly from the clean one's."""
+    a, b = _decoded_frames(ds, clean), _decoded_frames(ds, damaged)
+    assert a.shape == b.shape
+    return [i for i in range(len(a)) if np.abs(a[i] - b[i]).max() > 10]
+
+
+def _stamp_summary(ds, seq):
+    return json.loads((ds.results / "frames" / seq / "stage.json").read_text())["summary"]
+
+
+@pytest.mark.parametrize("codec", ["mpeg4", "mjpeg"])
+def test_damaged_video_warns_with_the_frame_numbers_and_a_clean_one_does_not(tmp_path, damaged_videos, codec,
+                                                                            caplog):
+    clean, damaged = damaged_videos[codec]
+    root = tmp_path / "videos"
+    root.mkdir()
+    shutil.copy(clean, root / "clean.avi")
+    shutil.copy(damaged, root / "damaged.avi")
+    ds = make_dataset(tmp_path, "vids", adapter="video", root=str(root), frames={"max_decode_errors": 0.1})
+    with caplog.at_level("WARNING"):
+        table = frames.run(ds, {"ffmpeg": None}, None, None, force=False)
+    assert table.groupby("seq").size().tolist() == [50, 50]
+    differ = _frames_that_differ(ds, "clean", "damaged")
+    assert DAMAGED_FRAMES[0] in differ and set(DAMAGED_FRAMES) <= set(differ)  # the damage is real and visible
+    summary = _stamp_summary(ds, "damaged")
+    assert summary["decode_errors"] == 3 and summary["decode_error_frames"] == DAMAGED_FRAMES
+    expected = "decode errors in 3 of 50 frames (6.0%): 9, 24, 39"
+    assert len(summary["warnings"]) == 1 and expected in summary["warnings"][0]
+    assert "datasets.vids.frames.max_decode_errors is 10.0%" in summary["warnings"][0]
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and warned[0].startswith("damaged: ffmpeg reports " + expected), warned
+    clean_summary = _stamp_summary(ds, "clean")  # the clean video: nothing to report
+    assert clean_summary["decode_errors"] == 0 and clean_summary["decode_error_frames"] == []
+    assert "warnings" not in clean_summary
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        frames.run(ds, {"ffmpeg": None}, None, None, force=False)  # kept: the warning is logged again
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == warned
+
+
+def test_decode_errors_are_numbered_as_the_written_frames_when_resampled(tmp_path, damaged_videos):
+    clean, damaged = damaged_videos["mpeg4"]
+    root = tmp_path / "videos"
+    root.mkdir()
+    shutil.copy(clean, root / "clean.avi")
+    shutil.copy(damaged, root / "damaged.avi")
+    ds = make_dataset(tmp_path, "vids", adapter="video", root=str(root),
+                      frames={"fps": 10, "size": [80, 34], "max_decode_errors": 0.5})
+    frames.run(ds, {"ffmpeg": None}, None, None, force=False)
+    differ = _frames_that_differ(ds, "clean", "damaged")
+    starts = [i for i in differ if i - 1 not in differ]  # where each damage begins, 25 -> 10 fps
+    assert _stamp_summary(ds, "damaged")["decode_error_frames"] == starts == [4, 10, 16]
+
+
+def test_damaged_video_over_the_threshold_names_the_file_and_the_frames(tmp_path, damaged_videos, short_clip):
+    ds = _video_dataset(tmp_path, ("a_good.mp4", short_clip), ("b_damaged.avi", damaged_videos["mpeg4"][1]))  # 5 fps
+    assert ds.settings.frames.max_decode_errors == 0.01  # the default: 1 frame in 100
+    with pytest.raises(InputError, match=r"b_damaged.avi: damaged: ffmpeg reports decode errors in 3 of 10 frames "
+                                         r"\(30.0%\): 2, 5, 8 \(first: '.+'\); datasets.vids.frames.max_decode_errors "
+                                         r"tolerates 1.0%"):
+        frames.run(ds, {"ffmpeg": None}, None, None, force=False)
+    _assert_nothing_partial(ds, complete=["a_good"])

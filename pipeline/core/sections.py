@@ -25,6 +25,10 @@ class FramesSettings:
     fps: float | None
     #: keep at most this many frames per sequence
     max_frames: int | None
+    #: share of a video's frames with decode errors (damaged data that ffmpeg conceals) tolerated:
+    #: they are logged as a warning with their numbers and listed in the sequence's stage.json; a
+    #: larger share stops the frames stage naming the video and the frames. 0 stops at the first
+    max_decode_errors: float
     #: frame rate of image sequences, for timestamps (Cityscapes records at 17 Hz)
     sequence_fps: float
 

@@ -4,14 +4,31 @@ The binary is imageio-ffmpeg's (shipped in its wheel) unless ``ffmpeg:`` in conf
 one. Decoding goes through ffmpeg-python's filter graph (fps, scale, crop) straight to numbered PNGs,
 so frame extraction runs at ffmpeg's own speed. A corrupt, truncated or frameless file stops with
 an InputError naming it and quoting ffmpeg's reason.
+
+A file that decodes with errors (damaged packets: the decoder conceals them and goes on, ffmpeg
+exits 0) is reported frame by frame: ffmpeg runs with ``-loglevel level+info -debug_ts``, and its
+decoder thread logs ``decoder -> pts:... time_base:...`` as each frame leaves the decoder, right
+after ``corrupt decoded frame`` when the decoder flagged that frame (decode_error_flags or
+AV_FRAME_FLAG_CORRUPT: ffmpeg 7 and later) and after ``Decoding error`` / ``Error submitting
+packet`` when a frame was lost. One thread writes these lines, so they pair with their frame
+whatever the codec's threading. Decoders that log errors without flagging any frame (MJPEG) have
+their error lines tied to the next frame out of the decoder (exact for decoders that return each
+frame as they decode it, as MJPEG does; a frame-threaded decoder that never flags may be a frame
+early). With ``fps`` resampling, a written frame has errors when a decoded frame it stands for
+does: the frames since the previous written one, as ffmpeg's fps filter picks them (the last
+frame at or before each tick, timestamps rounded to the nearest tick).
 """
 
 from __future__ import annotations
 
+import io
+import math
 import os
 import re
 import subprocess
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import ffmpeg
@@ -77,6 +94,114 @@ def probe(path: str | Path, exe: str) -> VideoInfo:
     return VideoInfo(int(size.group(1)), int(size.group(2)), float(fps.group(1)), seconds)
 
 
+_DECODED = re.compile(r"\] decoder -> .*?\b(?:frame_)?pts:(-?\d+|NOPTS)\b.*?\btime_base:(\d+)/(\d+)")
+_ERROR = re.compile(r"\[(?:error|fatal|panic)\] (.*)")
+_FLAGGED = "corrupt decoded frame"
+_LOST = ("Decoding error", "Error submitting packet", "Error while decoding stream")  # the last: ffmpeg < 7
+
+
+@dataclass
+class _Marks:
+    """What ffmpeg logged of one decoded frame (before its ``decoder ->`` line)."""
+
+    flagged: bool = False       # the decoder flagged it corrupt
+    lost: bool = False          # the decoder lost a frame (returned an error) since the previous one
+    logged_error: bool = False  # an error was logged since the previous frame
+
+
+@dataclass
+class DecodeLog:
+    """What ffmpeg's log (``-loglevel level+info -debug_ts``) says of each decoded frame, read line
+    by line (a long video's log is never held whole)."""
+
+    times: list[Fraction | None] = field(default_factory=list)  # seconds (pts x time base)
+    marks: list[_Marks] = field(default_factory=list)
+    errors: deque = field(default_factory=lambda: deque(maxlen=20))  # the last error messages
+    first_error: str | None = None
+    pending: _Marks = field(default_factory=_Marks)  # logged since the last decoded frame
+
+    def read(self, line: str) -> None:
+        decoded = _DECODED.search(line)
+        if decoded:
+            pts, num, den = decoded.groups()
+            self.times.append(None if pts == "NOPTS" else int(pts) * Fraction(int(num), int(den)))
+            self.marks.append(self.pending)
+            self.pending = _Marks()
+        elif _FLAGGED in line:
+            self.pending.flagged = True
+        elif any(lost in line for lost in _LOST):
+            self.pending.lost = True
+        error = _ERROR.search(line)
+        if error:
+            self.pending.logged_error = True
+            self.errors.append(error.group(1).strip())
+            self.first_error = self.first_error or error.group(1).strip()
+
+    def damaged(self) -> list[int]:
+        """Decoded frames with errors: those after a lost frame, and those flagged or, from a decoder
+        that flags none, those after its error messages. What is logged after the last frame counts
+        for the last frame."""
+        marks = self.marks + [self.pending]
+        flags = any(m.flagged for m in marks)
+        bad = [m.lost or (m.flagged if flags else m.logged_error) for m in marks]
+        if bad.pop() and bad:
+            bad[-1] = True
+        return [i for i, damaged in enumerate(bad) if damaged]
+
+
+def output_sources(times: list[Fraction | None], fps: float | None, count: int) -> list[int]:
+    """For each of the ``count`` frames written, the decoded frame it shows: the same one without
+    resampling; with ``fps``, the one ffmpeg's fps filter picks (timestamps rounded to the nearest
+    output tick from the first frame's; each tick shows the last frame at or before it)."""
+    if not fps:
+        return list(range(count))
+    rate, ticks, last = Fraction(str(fps)), [], 0
+    for time in times:
+        last = last if time is None else math.floor(time * rate + Fraction(1, 2))
+        ticks.append(last)
+    sources, source = [], 0
+    for n in range(count):
+        while source + 1 < len(ticks) and ticks[source + 1] <= ticks[0] + n:
+            source += 1
+        sources.append(source)
+    return sources
+
+
+def written_frames_with_errors(log: DecodeLog, fps: float | None, count: int) -> list[int]:
+    """The written frames that stand for a decoded frame with errors: each stands for the decoded
+    frames since the previous written one (those the fps filter dropped included)."""
+    damaged = set(log.damaged())
+    sources = output_sources(log.times, fps, count)
+    previous, found = -1, []
+    for n, source in enumerate(sources):
+        if any(i in damaged for i in range(previous + 1, source + 1)):
+            found.append(n)
+        previous = source
+    return found
+
+
+@dataclass(frozen=True)
+class DecodedVideo:
+    frames: list[Path]             # out_dir/000000.png, ...
+    info: VideoInfo
+    frames_with_errors: list[int]  # numbers of the written frames that show a decode error
+    first_error: str | None        # ffmpeg's first error message, for the report
+
+
+def _run_logged(output, exe: str, path: Path) -> DecodeLog:
+    """Run the ffmpeg command, reading its log as it goes; InputError quoting ffmpeg if it fails."""
+    args = output.global_args("-nostdin", "-nostats", "-hide_banner", "-loglevel", "level+info",
+                              "-debug_ts").compile(cmd=exe)
+    log = DecodeLog()
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for line in io.TextIOWrapper(process.stderr, errors="replace"):
+        log.read(line)
+    if process.wait() != 0:
+        reason = _ffmpeg_reason("\n".join(log.errors))
+        raise InputError(path, f"ffmpeg failed to decode it: {reason}")
+    return log
+
+
 def decode_to_pngs(
     path: str | Path,
     out_dir: str | Path,
@@ -85,8 +210,9 @@ def decode_to_pngs(
     resize: str = "cover",
     fps: float | None = None,
     max_frames: int | None = None,
-) -> tuple[list[Path], VideoInfo]:
-    """Decode ``path`` into out_dir/000000.png, ... ; returns the frame files and the probed info."""
+) -> DecodedVideo:
+    """Decode ``path`` into out_dir/000000.png, ... ; returns the frame files, the probed info and the
+    frames with decode errors (see the module's docstring)."""
     path, out_dir = Path(path), Path(out_dir)
     info = probe(path, exe)
     stream = ffmpeg.input(str(path)).video
@@ -102,11 +228,7 @@ def decode_to_pngs(
     options = {"start_number": 0, "fps_mode": "passthrough"}
     if max_frames:
         options["frames:v"] = max_frames
-    output = stream.output(str(out_dir / "%06d.png"), **options).global_args("-nostdin", "-v", "error")
-    try:
-        ffmpeg.run(output, cmd=exe, capture_stdout=True, capture_stderr=True)
-    except ffmpeg.Error as err:
-        raise InputError(path, f"ffmpeg failed to decode it: {_ffmpeg_reason(err.stderr.decode(errors='replace'))}") from None
+    log = _run_logged(stream.output(str(out_dir / "%06d.png"), **options), exe, path)
     frames = sorted(out_dir.glob("*.png"))
     if not frames:
         raise InputError(path, "no video frames could be decoded (zero-frame video?)")
@@ -117,4 +239,4 @@ def decode_to_pngs(
         if len(frames) < 0.9 * expected - 2:
             raise InputError(path, f"truncated or corrupt: decoded {len(frames)} frames, its header promises "
                                    f"about {expected:.0f}")
-    return frames, info
+    return DecodedVideo(frames, info, written_frames_with_errors(log, fps, len(frames)), log.first_error)

@@ -48,6 +48,7 @@ class FrameRecord:
     gt_label: str = ""
     gt_instance: str = ""
     gt_flow: str = ""
+    decode_error: bool = False  # ffmpeg reported a decode error for it (pipeline/core/video.py)
 
 
 # datasets.<ds>.adapter -> the module that lists its sequences and frames (the config schema's

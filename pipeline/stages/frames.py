@@ -4,10 +4,12 @@
 
 For each sequence it writes ``results/<ds>/frames/<seq>/NNNNNN.png`` (RGB uint8, resized and
 cropped as configured) and ``manifest.csv`` beside them (see pipeline/datasets/manifest.py), into a temporary
-folder that is renamed into place only when the sequence is complete. A sequence already complete
-with the same settings is skipped, so a rerun after a failure redoes only what is missing. Bad input
-(corrupt video, unreadable or mixed-size images, missing folders) stops with a message naming the
-file; sequences finished before it stay.
+folder that is renamed into place only when the sequence is complete. A video's frames with decode
+errors (pipeline/core/video.py) are counted and listed in the sequence's summary (stage.json) and
+logged as a warning; a larger share of them than ``frames.max_decode_errors`` stops the stage.
+A sequence already complete with the same settings is skipped, so a rerun after a failure redoes
+only what is missing. Bad input (corrupt video, unreadable or mixed-size images, missing folders)
+stops with a message naming the file; sequences finished before it stay.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pipeline.core.cli import (
 from pipeline.core.config import Dataset
 from pipeline.core.errors import main_guard
 from pipeline.core.images import image_size
-from pipeline.core.stage import run_sequences
+from pipeline.core.stage import frames_listed, run_sequences
 from pipeline.core.video import ffmpeg_exe
 from pipeline.datasets import manifest
 
@@ -41,6 +43,18 @@ def settings(ds: Dataset) -> dict:
     """What a sequence's frames depend on: if it changes, the sequence is extracted again."""
     keys = ("adapter", "root", "frames", "generate", "video_extensions")
     return {"version": STAGE_VERSION, **{k: ds.cfg.get(k) for k in keys}}
+
+
+def decode_summary(ds: Dataset, records: list[datasets.FrameRecord]) -> dict:
+    """The frames with decode errors, their count and, where there are any, the warning."""
+    damaged = [r.index for r in records if r.decode_error]
+    summary = {"decode_errors": len(damaged), "decode_error_frames": damaged}
+    if damaged:
+        summary["warnings"] = [f"ffmpeg reports decode errors in {frames_listed(damaged, len(records))}; they may show "
+                               "damage (blocks, smears), and so may the frames after each up to the next keyframe "
+                               f"(tolerated: {ds.config_key}.frames.max_decode_errors is "
+                               f"{ds.settings.frames.max_decode_errors:.1%})"]
+    return summary
 
 
 def run(ds: Dataset, config: dict, names: list[str] | None, shard_manifest: Path | None, force: bool) -> pd.DataFrame:
@@ -63,7 +77,7 @@ def run(ds: Dataset, config: dict, names: list[str] | None, shard_manifest: Path
             "gt_label": r.gt_label, "gt_instance": r.gt_instance, "gt_flow": r.gt_flow,
         } for r in records]
         pd.DataFrame(rows, columns=manifest.COLUMNS).to_csv(tmp / "manifest.csv", index=False)
-        return {"frames": len(rows), "width": width, "height": height}
+        return {"frames": len(rows), "width": width, "height": height, **decode_summary(ds, records)}
 
     run_sequences("frames", ds, seqs, lambda seq: settings(ds), extract, force)
     merged = pd.concat([manifest.read(ds.results / "frames" / s.name / "manifest.csv") for s in seqs],
