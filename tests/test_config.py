@@ -38,6 +38,8 @@ def test_repository_config_is_valid_and_filled_with_defaults(monkeypatch):
         ({"adapter": "cityscapes", "root": "x", "sequences_per_job": 0}, "datasets.bad.sequences_per_job", ">= 1"),
         ({"adapter": "video", "root": "x", "frames": {"max_decode_errors": 5}}, "datasets.bad.frames.max_decode_errors",
          "greater than the maximum of 1"),
+        ({"adapter": "video", "root": "x", "sketch": {"max_face_shift": 0}}, "datasets.bad.sketch.max_face_shift",
+         "expected a number > 0, got 0"),
         ({"adapter": "cityscapes", "generate": {"synthcity": {"frames": 10, "annotated_frame": 19}}},
          "annotated_frame", "expected < frames"),
         ({"adapter": "cityscapes", "root": "x", "generate": {"synthcity": {}}}, "datasets.bad.root", "remove 'root'"),

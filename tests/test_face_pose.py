@@ -42,6 +42,7 @@ def carphone(tmp_path_factory):
 def test_carphone_landmarks_sketches_and_contact_sheet(carphone, tmp_path):
     ds, summary = carphone
     assert summary["frames"] == 120 and summary["detected"] >= 115  # the issue's bar
+    assert summary["face_switches"] == [] and "warnings" not in summary  # one face: nothing to report
     folder = ds.results / "sketch" / "carphone_pristine"
     rows = list(csv.reader(open(folder / "landmarks.csv")))
     assert len(rows) == 121 and len(rows[1]) == 3 + 136
@@ -185,3 +186,45 @@ def test_mediapipe_backend_runs_in_its_own_environment(carphone, tmp_path):
     again = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
     assert again.returncode == 0 and "made again: " + files[7].name + " is missing" in again.stdout, again.stderr
     assert files[7].is_file()
+
+
+def _two_faces_clip(frames_dir, out, ffmpeg):
+    """14 frames 405x188, carphone's subject (frames 40-53) at the left in frames 0-7 and 11-13, and a
+    bigger face (carphone frames 100-113 scaled 1.3x) at the right from frame 4 on: a second person
+    who comes in, and in frames 8-10 is the only face dlib can find. Encoded losslessly (FFV1)."""
+    for t in range(14):
+        canvas = np.zeros((188, 176 + 229, 3), np.uint8)
+        if t < 8 or t > 10:
+            canvas[:144, :176] = cv2.imread(str(frames_dir / f"{40 + t:06d}.png"))
+        if t >= 4:
+            canvas[:187, 176:] = cv2.resize(cv2.imread(str(frames_dir / f"{100 + t:06d}.png")), (229, 187),
+                                            interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(out.parent / f"canvas{t:02d}.png"), canvas)
+    subprocess.run([ffmpeg, "-v", "error", "-framerate", "10", "-i", str(out.parent / "canvas%02d.png"),
+                    "-c:v", "ffv1", "-pix_fmt", "bgr0", str(out)], check=True)
+    return out
+
+
+def test_the_subject_is_tracked_and_a_switch_to_another_face_is_reported(carphone, tmp_path, ffmpeg, caplog):
+    ds, _ = carphone
+    (tmp_path / "source").mkdir()
+    _two_faces_clip(ds.results / "frames" / "carphone_pristine", tmp_path / "source" / "two_faces.mkv", ffmpeg)
+    two = make_dataset(tmp_path, "two_faces", adapter="video", task="face", root=str(tmp_path / "source"),
+                       frames={"size": None}, sketch={"size": 128})
+    frames.run(two, {"ffmpeg": None}, None, None, force=False)
+    with caplog.at_level("WARNING"):
+        sketch.main(["--dataset", two.name, "--dataset-json", json.dumps(two.cfg), "--results", str(two.results.parent),
+                     "--job-summary", str(tmp_path / "sketch.json")])
+    summary = json.loads((tmp_path / "sketch.json").read_text())["sequences"]["two_faces"]
+    rows = list(csv.reader(open(two.results / "sketch" / "two_faces" / "landmarks.csv")))[1:]
+    faces = [int(r[2]) for r in rows]
+    assert faces == [1] * 4 + [2] * 4 + [1] * 3 + [2] * 3  # dlib finds both faces where both are
+    points = np.array([r[3:] for r in rows], np.float32).reshape(14, 68, 2)
+    assert (points[:, :, 0].max(1) < 176).all()  # every frame's landmarks on the subject, at the left
+    assert summary["face_switches"] == [8, 9, 10] and summary["interpolated"] == [8, 9, 10]
+    np.testing.assert_allclose(points[9], (points[7] + points[11]) / 2, atol=0.01)  # halfway between 7 and 11
+    expected = "in 3 of 14 frames (21.4%): 8, 9, 10; their landmarks are interpolated"
+    assert len(summary["warnings"]) == 1 and expected in summary["warnings"][0]
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == [f"two_faces: {summary['warnings'][0]}"]
+    assert "datasets.two_faces.sketch.max_face_shift = 0.5" in warned[0]

@@ -292,6 +292,11 @@ class SketchSettings:
     canny: list[float]
     #: dlib 68-landmark .dat (default: the one in face-recognition-models)
     predictor: str | None
+    #: mode dlib - the subject is the face nearest to its face in the last frame it was found in;
+    #: one whose centre moved more than this many face sizes is another person's (a switch: not
+    #: used, landmarks interpolated, frame logged and listed in the summary). Carphone's face moves
+    #: at most 0.19 between frames
+    max_face_shift: float
 
 
 @dataclass(frozen=True)

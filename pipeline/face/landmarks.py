@@ -1,11 +1,15 @@
-"""dlib face detection and 68-point landmarks per frame, with gaps filled from the neighbours.
+"""dlib face detection and 68-point landmarks per frame, the subject tracked, gaps filled from the
+neighbours.
 
 The 68-landmark model comes from the ``face-recognition-models`` package (found through
 ``importlib.util.find_spec``, no pkg_resources) or a path the user gives. Detection runs dlib's
 HOG frontal-face detector with one upsampling (small faces, e.g. QCIF video) and, where it finds
 nothing, dlib's CNN (MMOD) face detector shipped in the same package, which also finds turned
-faces; with several faces, the largest is kept and the frame is flagged. Frames without a face get landmarks interpolated
-linearly between the nearest detected frames (held at the ends) and are flagged ``interpolated``.
+faces. The subject is tracked (:func:`track`): in the first frame with a face, the largest; then,
+of the faces found, the one nearest to the subject's face in the last frame it was found in. When
+that face's centre is farther from it than ``max_shift`` times its size, the subject was missed
+and another face found: the frame is a switch and its face is not used. Frames without the
+subject get landmarks interpolated linearly between the nearest frames with it (held at the ends).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, NamedTuple
 
 import cv2
 import numpy as np
@@ -64,27 +69,81 @@ def _cnn(path: str):
     return dlib.cnn_face_detection_model_v1(path)
 
 
+class Box(NamedTuple):
+    """A face found by dlib's detector, in pixels (right and bottom included, as dlib's rectangle)."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+    @property
+    def centre(self) -> np.ndarray:
+        return np.array([(self.left + self.right) / 2, (self.top + self.bottom) / 2])
+
+    @property
+    def size(self) -> int:
+        return max(self.right - self.left, self.bottom - self.top) + 1
+
+    @property
+    def area(self) -> int:
+        return (self.right - self.left + 1) * (self.bottom - self.top + 1)
+
+    def shift_to(self, other: Box) -> float:
+        """How far ``other``'s centre is from this box's, in this box's sizes."""
+        return float(np.linalg.norm(other.centre - self.centre)) / self.size
+
+
 @dataclass
 class FrameLandmarks:
-    points: np.ndarray | None  # (68, 2) float32, x y in pixels; None where no face was found
+    points: np.ndarray | None  # (68, 2) float32, x y in pixels; None where the subject was not found
     faces: int                 # faces detected in the frame
+    box: Box | None = None     # the subject's face
+    switch: bool = False       # faces found, but none near the subject's: another person's, not used
 
 
-def detect(frame: np.ndarray, predictor: Path) -> FrameLandmarks:
-    """Landmarks of the largest face in an RGB frame."""
-    import dlib
-
-    detector, shape_predictor = _models(str(predictor))
-    gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-    rects = list(detector(gray, 1))
+def find_faces(frame: np.ndarray, predictor: Path) -> list[Box]:
+    """The faces in an RGB frame: dlib's HOG detector's, else its CNN detector's."""
+    detector, _ = _models(str(predictor))
+    rects = list(detector(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), 1))
     if not rects and cnn_detector_path(predictor) is not None:
         rects = [found.rect for found in _cnn(str(cnn_detector_path(predictor)))(frame, 1)]
-    if not rects:
+    return [Box(r.left(), r.top(), r.right(), r.bottom()) for r in rects]
+
+
+def face_points(frame: np.ndarray, box: Box, predictor: Path) -> np.ndarray:
+    """(68, 2) float32 landmarks of the face in ``box``."""
+    import dlib
+
+    _, shape_predictor = _models(str(predictor))
+    shape = shape_predictor(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), dlib.rectangle(*box))
+    return np.array([[p.x, p.y] for p in shape.parts()], np.float32)
+
+
+def detect(frame: np.ndarray, predictor: Path, subject: Box | None = None, max_shift: float = 0.5) -> FrameLandmarks:
+    """Landmarks of the subject in an RGB frame: the face nearest to ``subject`` (its face in an
+    earlier frame), the largest without one; a switch when that face is more than ``max_shift``
+    of the subject's size away."""
+    boxes = find_faces(frame, predictor)
+    if not boxes:
         return FrameLandmarks(None, 0)
-    largest = max(rects, key=lambda r: r.width() * r.height())
-    shape = shape_predictor(gray, dlib.rectangle(largest.left(), largest.top(), largest.right(), largest.bottom()))
-    points = np.array([[p.x, p.y] for p in shape.parts()], np.float32)
-    return FrameLandmarks(points, len(rects))
+    if subject is None:
+        box = max(boxes, key=lambda b: b.area)
+    else:
+        box = min(boxes, key=subject.shift_to)
+        if subject.shift_to(box) > max_shift:
+            return FrameLandmarks(None, len(boxes), switch=True)
+    return FrameLandmarks(face_points(frame, box, predictor), len(boxes), box)
+
+
+def track(frames: Iterable[np.ndarray], predictor: Path, max_shift: float = 0.5) -> list[FrameLandmarks]:
+    """The subject's landmarks in each frame (see the module's docstring)."""
+    found, subject = [], None
+    for frame in frames:
+        landmarks = detect(frame, predictor, subject, max_shift)
+        subject = landmarks.box or subject
+        found.append(landmarks)
+    return found
 
 
 def read_json(path: Path, scale: tuple[float, float, float, float] = (1, 1, 0, 0)) -> FrameLandmarks:

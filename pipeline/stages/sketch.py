@@ -10,10 +10,14 @@ Per sequence (paper section 4, face videos; the official edge2face inputs):
     NNNNNN.png         the sketch (uint8, 255 on lines): landmark curves + Canny edges outside the face
 Modes (``sketch.mode``): ``dlib`` detects the landmarks; ``given`` reads them (a JSON list of 68
 [x, y] per frame, imaginaire's landmarks-dlib68: ``sketch.landmarks_dir/<seq>/`` or the dataset
-layout's own folder). Frames with no face get landmarks interpolated from their neighbours (counted and listed in the
-stage summary); several faces: the largest is used (counted). A video with no face at all stops
-with a message naming it. Settings: ``datasets.<ds>.sketch`` (size, crop_scale, thickness, canny,
-predictor). ``--contact-sheet`` writes a PNG of frames, landmarks and sketches of one sequence.
+layout's own folder). Mode dlib tracks the subject (pipeline/face/landmarks.py): the largest face
+of the first frame with one, then the face nearest to the subject's last one; a frame whose
+nearest face moved more than ``max_face_shift`` face sizes holds another person's face, which is
+not used: a switch, logged as a warning and listed in the summary (``face_switches``). Frames
+without the subject get landmarks interpolated from their neighbours (listed in the summary);
+frames with several faces are counted. A video with no face at all stops with a message naming
+it. Settings: ``datasets.<ds>.sketch`` (size, crop_scale, thickness, canny, predictor,
+max_face_shift). ``--contact-sheet`` writes a PNG of frames, landmarks and sketches of one sequence.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import numpy as np
 from pipeline.core.config import Dataset
 from pipeline.core.errors import main_guard
 from pipeline.core.images import read_rgb, write_map, write_rgb
+from pipeline.core.stage import frames_listed
 from pipeline import datasets
 from pipeline.datasets import Sequence, given
 from pipeline.face import landmarks as face_landmarks
@@ -60,14 +65,17 @@ def sketch_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
         found = given_landmarks(ds, seq, table)
     else:
         predictor = face_landmarks.predictor_path(settings.predictor)
-        found = [face_landmarks.detect(frame, predictor) for frame in frames]
+        found = face_landmarks.track(frames, predictor, settings.max_face_shift)
     points, detected = face_landmarks.fill_gaps(found, str(ds.results / "frames" / seq.name))
     missing = np.nonzero(~detected)[0].tolist()
+    no_face = [i for i, f in enumerate(found) if f.faces == 0]
     several = [i for i, f in enumerate(found) if f.faces > 1]
-    if missing:
-        log.info("%s: no face in %d frames %s: landmarks interpolated", seq.name, len(missing), missing[:20])
+    switches = [i for i, f in enumerate(found) if f.switch]
+    if no_face:
+        log.info("%s: no face in %d frames %s: landmarks interpolated", seq.name, len(no_face), no_face[:20])
     if several:
-        log.info("%s: several faces in %d frames (first %s): the largest is used", seq.name, len(several), several[:10])
+        log.info("%s: several faces in %d frames (first %s): the subject's is used", seq.name, len(several),
+                 several[:10])
     height, width = frames[0].shape[:2]
     size = settings.size
     crop = sequence_crop(points, (width, height), settings.crop_scale)
@@ -86,8 +94,16 @@ def sketch_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
         for index, (pts, ok, f) in enumerate(zip(points, detected, found)):
             writer.writerow([index, int(ok), f.faces] + [f"{v:.2f}" for v in pts.reshape(-1)])
     (out_dir / "crop.json").write_text(json.dumps({"x0": x0, "y0": y0, "side": side, "size": size}))
-    return {"frames": len(frames), "detected": int(detected.sum()), "interpolated": missing,
-            "several_faces": len(several), "crop": [x0, y0, side]}
+    summary = {"frames": len(frames), "detected": int(detected.sum()), "interpolated": missing,
+               "several_faces": len(several), "face_switches": switches, "crop": [x0, y0, side]}
+    return {**summary, "warnings": [switch_warning(ds, switches, len(frames))]} if switches else summary
+
+
+def switch_warning(ds: Dataset, switches: list[int], total: int) -> str:
+    """The warning for frames where the subject was missed and another face found."""
+    return (f"the subject's face was missed and another face found (farther than {ds.config_key}.sketch."
+            f"max_face_shift = {ds.settings.sketch.max_face_shift} face sizes from the subject's) in "
+            f"{frames_listed(switches, total)}; their landmarks are interpolated from the frames around them")
 
 
 def contact_sheet(ds: Dataset, seq_name: str, output: Path, count: int = 6) -> Path:
