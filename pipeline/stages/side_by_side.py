@@ -1,13 +1,15 @@
 """``python -m pipeline.stages.side_by_side``: the paper's comparison videos: for each val sequence,
 input labels (Cityscapes colours; face / pose: the sketch or pose map) | each compared method | the
 real video, side by side, each column titled; written as an H.264 mp4
-(results/<ds>/videos/<seq>.mp4). ``--frames 0 1 2 10 29`` writes a contact sheet instead: those
-frames as rows, the same columns (a PNG, results/<ds>/comparison_sheet.png).
+(results/<ds>/videos/<seq>.mp4). ``--sheet`` writes a contact sheet instead: frames as rows, the
+same columns (a PNG, results/<ds>/comparison_sheet.png): frames 0, 1, 2, 10 and the last, those the
+sequence has, or the frames ``--frames`` lists (evaluate.sheet_frames; one the sequence lacks is
+an error).
 
     python -m pipeline.stages.side_by_side --dataset demo --methods frame_by_frame covst vid2vid \
         --sequence synth008_000000 --output results/demo/videos/synth008_000000.mp4
     python -m pipeline.stages.side_by_side --dataset demo --methods frame_by_frame covst vid2vid \
-        --sequence synth008_000000 --frames 0 1 2 10 29 --output results/demo/comparison_sheet.png
+        --sequence synth008_000000 --sheet [--frames 0 1 2 10 29] --output results/demo/comparison_sheet.png
 """
 
 from __future__ import annotations
@@ -55,14 +57,23 @@ def write_video(ds, methods: list[str], sequence: str, output: Path, fps: float 
     return output
 
 
-def write_sheet(ds, methods: list[str], sequence: str, frames: list[int], output: Path) -> Path:
-    """A contact sheet: one row per frame index (titled ``frame t``), input | methods | real."""
+def default_sheet_frames(length: int) -> list[int]:
+    """The rows of a contact sheet no one chose: frames 0, 1, 2, 10 and the last, those a sequence
+    of ``length`` frames has."""
+    return sorted({t for t in (0, 1, 2, 10, length - 1) if 0 <= t < length})
+
+
+def write_sheet(ds, methods: list[str], sequence: str, frames: list[int] | None, output: Path) -> Path:
+    """A contact sheet: one row per frame index (titled ``frame t``), input | methods | real;
+    ``frames`` None: :func:`default_sheet_frames`; a listed frame the sequence lacks is an error."""
     from pipeline.core.atomic import atomic_file
 
     labels, real, files = sequence_frames(ds, methods, sequence)
+    frames = default_sheet_frames(len(real)) if frames is None else frames
     beyond = [t for t in frames if not 0 <= t < len(real)]
     if beyond:
-        raise InputError(ds.results / "cache", f"{sequence} has {len(real)} frames: no frame {beyond}")
+        raise InputError(f"{ds.config_key}.evaluate.sheet_frames", f"{sequence} has {len(real)} frames: no frame "
+                                                                   f"{beyond} (leave sheet_frames out for frames it has)")
     rows = []
     font, size = cv2.FONT_HERSHEY_SIMPLEX, 0.42
     width = max(cv2.getTextSize(f"frame {t}", font, size, 1)[0][0] for t in frames) + 8
@@ -88,11 +99,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sequence", required=True)
     parser.add_argument("--output", type=Path, required=True)
     add_rate_args(parser)
-    parser.add_argument("--frames", type=int, nargs="+", help="write a contact sheet (PNG) of these frames instead")
+    parser.add_argument("--sheet", action="store_true",
+                        help="write a contact sheet (PNG) instead: frames 0, 1, 2, 10 and the last, or --frames")
+    parser.add_argument("--frames", type=int, nargs="+", help="the contact sheet's frames (implies --sheet)")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     ds, _ = dataset_from_args(args)
-    if args.frames:
+    if args.sheet or args.frames:
         print(write_sheet(ds, args.methods, args.sequence, args.frames, args.output))
     else:
         print(write_video(ds, args.methods, args.sequence, args.output,

@@ -357,6 +357,12 @@ def eval_sequences(wildcards):
     return [s.name for s in datasets_mod.list_sequences(ds) if s.split == ds.settings.evaluate.split]
 
 
+def sheet_frames_arg(wildcards):
+    """--frames of evaluate.sheet_frames, or nothing (the stage takes frames the sequence has)."""
+    frames = dataset(wildcards.ds).settings.evaluate.sheet_frames
+    return "--frames " + " ".join(map(str, frames)) if frames else ""
+
+
 def side_by_side_videos(wildcards):
     return [f"{RESULTS}/{wildcards.ds}/videos/{seq}.mp4" for seq in eval_sequences(wildcards)]
 

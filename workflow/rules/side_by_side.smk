@@ -41,9 +41,9 @@ rule comparison_sheet:
         dataset=dataset_arg(),
         methods=lambda w: " ".join(evaluate_methods(w)),
         sequence=lambda w: eval_sequences(w)[0],
-        frames=lambda w: " ".join(map(str, dataset(w.ds).settings.evaluate.sheet_frames)),
+        frames=sheet_frames_arg,
     shell:
         stage_shell(
             "pipeline.stages.side_by_side",
-            "--methods {params.methods} --sequence {params.sequence} --frames {params.frames} --output {output}",
+            "--methods {params.methods} --sequence {params.sequence} --sheet {params.frames} --output {output}",
         )
