@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from pathlib import Path
 
 import torch
@@ -29,8 +28,8 @@ def _differences(found: dict | None, expected: dict) -> list[str]:
 def resumable_state(latest: Path, identity: dict, total_steps: int, final: Path, device: torch.device,
                     rank: int = 0) -> dict | None:
     """``latest``'s state if training may continue from it, else None (rank 0 renames it to
-    ``latest.stale-<time>.pt`` and the log says why). Refused when the checkpoint was made by
-    another run: its recorded ``identity`` (options and code, and the fingerprints of the data and
+    ``latest.stale.pt``, replacing an older one, and the log says why). Refused when the
+    checkpoint was made by another run: its recorded ``identity`` (options and code, and the fingerprints of the data and
     weights it trained on) differs from ``identity``; or when it holds a finished run whose
     ``final`` is gone: the rule was run again (``--forcerun``, or final.pt deleted), which asks for
     a new training, not for the old weights written again."""
@@ -43,7 +42,7 @@ def resumable_state(latest: Path, identity: dict, total_steps: int, final: Path,
         reason = f"it holds the finished run (step {state['step']}) and {final.name} is gone, so the run was asked again"
     else:
         return state
-    stale = latest.with_name(f"latest.stale-{time.strftime('%Y%m%d-%H%M%S')}.pt")
+    stale = latest.with_name("latest.stale.pt")  # one kept: a big run's checkpoints are large
     if rank == 0:
         latest.rename(stale)
     log.warning("not resuming %s: %s; training from the start (the old checkpoint is kept as %s)",
