@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from pipeline.core import config as config_mod
+from pipeline.core.cli_help import cli_parser
 
 
 def setup_logging(verbose: bool = False) -> logging.Logger:
@@ -24,27 +25,30 @@ def setup_logging(verbose: bool = False) -> logging.Logger:
     return logging.getLogger("pipeline")
 
 
-def add_dataset_args(parser: argparse.ArgumentParser) -> None:
+def add_dataset_args(parser: argparse.ArgumentParser, ffmpeg: bool = False) -> None:
+    """--dataset, --config, --dataset-json, --results, -v; with ``ffmpeg`` (stages that decode
+    video with the configured binary) also --ffmpeg."""
     parser.add_argument("--dataset", required=True, help="dataset name (config/<name>.yaml)")
     parser.add_argument("--config", nargs="+", default=[config_mod.DEFAULT_CONFIG], metavar="YAML",
                         help="config files, merged in order (default: %(default)s and its dataset_files)")
     parser.add_argument("--dataset-json", help="the validated datasets.<name> mapping (as Snakemake passes it)")
     parser.add_argument("--results", help="results folder (default: the config's 'results')")
-    parser.add_argument("--ffmpeg", help="ffmpeg binary (default: the config's 'ffmpeg', else imageio-ffmpeg's)")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    if ffmpeg:
+        parser.add_argument("--ffmpeg", help="ffmpeg binary (default: the config's 'ffmpeg', else imageio-ffmpeg's)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log DEBUG lines too")
 
 
 def dataset_from_args(args: argparse.Namespace) -> tuple[config_mod.Dataset, dict]:
     """The Dataset and the whole config for a stage's command line."""
     if args.dataset_json:
-        cfg = {"results": args.results or "results", "ffmpeg": args.ffmpeg,
+        cfg = {"results": args.results or "results", "ffmpeg": getattr(args, "ffmpeg", None),
                "datasets": {args.dataset: json.loads(args.dataset_json)}}
         config = config_mod.validate(cfg, [("--dataset-json", cfg)])
     else:
         config = config_mod.load(args.config)
         if args.results:
             config["results"] = args.results
-        if args.ffmpeg:
+        if getattr(args, "ffmpeg", None):
             config["ffmpeg"] = args.ffmpeg
     return config_mod.dataset(config, args.dataset), config
 
@@ -77,7 +81,7 @@ def annotator_training_main(prog: str, doc: str, default_out: str, train, argv: 
     """The command line of an annotator trainer (train_segmenter, train_instances): dataset
     arguments, ``--out`` (default ``<results>/<ds>/<default_out>``) and ``--device``; prints the
     steps, seconds and held-out quality of ``train(ds, out, device) -> metrics``."""
-    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    parser = cli_parser(prog, doc)
     add_dataset_args(parser)
     parser.add_argument("--out", type=Path, help=f"checkpoint path (default: <results>/<ds>/{default_out})")
     parser.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:N")

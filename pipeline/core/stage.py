@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from pipeline.core.atomic import atomic_dir, atomic_file, file_listing, listing_problem
+from pipeline.core.cli_help import cli_parser
 from pipeline.core.config import Dataset
 from pipeline.core.progress import progress
 from pipeline.datasets import Sequence
@@ -145,13 +146,11 @@ def sequence_stage_main(stage: str, doc: str, modes: Modes | dict[str, Callable]
     the output depends on the stage's settings, on the frames' settings and on whatever
     ``inputs_of(ds, mode)`` returns (e.g. the hash of the model checkpoint the mode runs).
     """
-    import argparse
-
     from pipeline import datasets
     from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
     from pipeline.core.errors import InputError
 
-    parser = argparse.ArgumentParser(prog=f"python -m pipeline.stages.{stage}", description=doc.splitlines()[0])
+    parser = cli_parser(f"python -m pipeline.stages.{stage}", doc)
     add_dataset_args(parser)
     parser.add_argument("--sequences", nargs="+", help="sequence names (default: all of the dataset)")
     parser.add_argument("--job-summary", type=Path, help="write the job's summary JSON here (Snakemake's output)")

@@ -13,11 +13,11 @@ SQLAlchemy URL), which ``prepare`` never touches.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
+from pipeline.core.cli_help import cli_parser
 from pipeline.core.errors import InputError, main_guard
 
 log = logging.getLogger("pipeline.preference")
@@ -106,7 +106,7 @@ def import_(ds, args) -> None:
 def main(argv: list[str] | None = None) -> None:
     from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
 
-    parser = argparse.ArgumentParser(prog="python -m pipeline.preference", description=__doc__.splitlines()[0])
+    parser = cli_parser("python -m pipeline.preference", __doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, doc in [("prepare", "write the study's questions and videos"), ("serve", "run the study's web app"),
                       ("export", "preference scores with 95%% intervals"),

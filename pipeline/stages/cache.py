@@ -38,7 +38,6 @@ few flow pairs at a time) is written as it is read (pipeline/core/safetensors_st
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -50,6 +49,7 @@ from pipeline.core.atomic import atomic_file
 from pipeline.core.cache_format import CACHE_FORMAT, read_header
 from pipeline.core.cityscapes_labels import INSTANCE_DIVISOR, LABEL_SET, NUM_LABEL_IDS
 from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
+from pipeline.core.cli_help import cli_parser
 from pipeline.core.config import Dataset
 from pipeline.core.errors import InputError, main_guard
 from pipeline.core.images import image_size, read_map, read_rgb
@@ -270,15 +270,15 @@ def write_index(shards: list[Path], output: Path) -> dict:
 
 @main_guard
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.cache", description=__doc__.splitlines()[0])
+    parser = cli_parser("python -m pipeline.stages.cache", __doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     pack_cmd = commands.add_parser("pack", help="pack sequences into one shard")
     add_dataset_args(pack_cmd)
     pack_cmd.add_argument("--sequences", nargs="+", help="sequence names (default: all)")
     pack_cmd.add_argument("--output", type=Path, required=True, help="the shard file (.safetensors)")
     index_cmd = commands.add_parser("index", help="write the index of a dataset's shards")
-    index_cmd.add_argument("--output", type=Path, required=True)
-    index_cmd.add_argument("shards", nargs="+", type=Path)
+    index_cmd.add_argument("--output", type=Path, required=True, help="the index to write (results/<ds>/cache/index.json)")
+    index_cmd.add_argument("shards", nargs="+", type=Path, help="the shard files the index lists")
     args = parser.parse_args(argv)
     log = setup_logging(getattr(args, "verbose", False))
     if args.command == "pack":

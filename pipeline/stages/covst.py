@@ -7,25 +7,26 @@ features warped by the source flow (model/covst.py).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
 
 from model.covst import run
-from pipeline.datasets.manifest import add_rate_args, rates_from_args
 from model.synthesis import SynthesisError
+from pipeline.core.cli_help import cli_parser
+from pipeline.datasets.manifest import add_rate_args, rates_from_args
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.covst", description=__doc__.splitlines()[0])
+    parser = cli_parser("python -m pipeline.stages.covst", __doc__)
     parser.add_argument("--checkpoint", type=Path, required=True, help="the frame_by_frame (pix2pixHD) run's final.pt")
-    parser.add_argument("--cache", nargs="+", required=True)
-    parser.add_argument("--split", default="val")
-    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--cache", nargs="+", required=True, help="cache shards or index.json")
+    parser.add_argument("--split", default="val", help="the split whose sequences are read (default: %(default)s)")
+    parser.add_argument("--output", type=Path, required=True, help="the folder of the videos and frames (results/<ds>/synth/covst)")
     add_rate_args(parser)
-    parser.add_argument("--device")
-    parser.add_argument("--weights", choices=["auto", "average", "raw"], default="auto")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    parser.add_argument("--weights", choices=["auto", "average", "raw"], default="auto",
+                        help="the generator's weight average (auto: where the checkpoint has one) or its last weights")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

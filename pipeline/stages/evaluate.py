@@ -30,7 +30,6 @@ a Fréchet distance refitted on each resample), its standard deviation and 95% i
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -40,6 +39,7 @@ import pandas as pd
 
 from pipeline.core.atomic import atomic_file
 from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
+from pipeline.core.cli_help import cli_parser
 from pipeline.core.errors import InputError, main_guard
 from pipeline.metrics import METRICS
 from pipeline.metrics.scoring import (
@@ -126,10 +126,10 @@ def write_outputs(results: dict, metadata: dict, output: Path, csv: Path | None 
 
 @main_guard
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.evaluate", description=__doc__.splitlines()[0])
+    parser = cli_parser("python -m pipeline.stages.evaluate", __doc__)
     add_dataset_args(parser)
     parser.add_argument("--methods", nargs="+", required=True, help="runs whose synth/<run>/ to compare")
-    parser.add_argument("--split", default="val")
+    parser.add_argument("--split", default="val", help="the split whose sequences are read (default: %(default)s)")
     parser.add_argument("--output", type=Path, required=True, help="the JSON (e.g. fid.json)")
     parser.add_argument("--csv", type=Path, help="the table (default: metrics.csv beside --output)")
     parser.add_argument("--plot", type=Path, help="the plot (default: metrics.png beside --output)")

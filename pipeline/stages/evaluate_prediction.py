@@ -18,7 +18,6 @@ a side-by-side video of each sequence (real | each method, observed frames then 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -30,6 +29,7 @@ import pandas as pd
 
 from pipeline.core.atomic import atomic_file
 from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
+from pipeline.core.cli_help import cli_parser
 from pipeline.core.errors import InputError, main_guard
 from pipeline.core.images import read_rgb, titled
 from pipeline.core.synthesized import method_frame_files
@@ -196,13 +196,12 @@ def write_videos(ds, methods: list[str], observed: int, predicted: int, folder: 
 
 @main_guard
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.evaluate_prediction",
-                                     description=__doc__.splitlines()[0])
+    parser = cli_parser("python -m pipeline.stages.evaluate_prediction", __doc__)
     add_dataset_args(parser)
-    parser.add_argument("--methods", nargs="+", required=True)
-    parser.add_argument("--observed", type=int, required=True)
-    parser.add_argument("--predicted", type=int, required=True)
-    parser.add_argument("--split", default="val")
+    parser.add_argument("--methods", nargs="+", required=True, help="the prediction methods compared (prediction.methods)")
+    parser.add_argument("--observed", type=int, required=True, help="frames each method was given")
+    parser.add_argument("--predicted", type=int, required=True, help="frames each method predicted after them")
+    parser.add_argument("--split", default="val", help="the split whose sequences are read (default: %(default)s)")
     parser.add_argument("--output", type=Path, required=True, help="the JSON (results/<ds>/prediction/fid.json)")
     parser.add_argument("--csv", type=Path, help="default: prediction.csv beside --output")
     parser.add_argument("--plot", type=Path, help="default: prediction.png beside --output")

@@ -14,7 +14,6 @@ stops with a message naming the file; sequences finished before it stay.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections import Counter
 from pathlib import Path
@@ -28,6 +27,7 @@ from pipeline.core.cli import (
     relative_to,
     setup_logging,
 )
+from pipeline.core.cli_help import cli_parser
 from pipeline.core.config import Dataset
 from pipeline.core.errors import main_guard
 from pipeline.core.images import image_size
@@ -89,8 +89,8 @@ def run(ds: Dataset, config: dict, names: list[str] | None, shard_manifest: Path
 
 @main_guard
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.frames", description=__doc__.splitlines()[0])
-    add_dataset_args(parser)
+    parser = cli_parser("python -m pipeline.stages.frames", __doc__)
+    add_dataset_args(parser, ffmpeg=True)
     parser.add_argument("--sequences", nargs="+", help="sequence names (default: all of the dataset)")
     parser.add_argument("--shard-manifest", type=Path, help="write these sequences' manifest here")
     parser.add_argument("--manifest", type=Path, help="write the manifest of all extracted sequences here")

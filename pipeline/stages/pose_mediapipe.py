@@ -1,5 +1,5 @@
-"""``python -m pipeline.stages.pose_mediapipe``: MediaPipe Pose keypoints for every frame of a sequence,
-written as OpenPose-format JSON (BODY_25) that the pose stage (mode ``mediapipe``) renders.
+"""Stage 'pose_mediapipe' (task pose, mode mediapipe): MediaPipe Pose keypoints for every frame of
+a sequence, written as OpenPose-format JSON (BODY_25) that the pose stage renders.
 
     envs/mediapipe/bin/python -m pipeline.stages.pose_mediapipe --dataset pose_demo [--results results] \
         --sequences SEQ ... [--model-complexity 1] [--job-summary OUT.json]
@@ -18,7 +18,6 @@ dataset's folder is ``<results>/<dataset>``).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -29,8 +28,8 @@ import cv2
 import numpy as np
 
 from pipeline.core.atomic import atomic_dir, atomic_file, file_listing, listing_problem
+from pipeline.core.cli_help import cli_parser
 from pipeline.keypoints.skeleton import from_mediapipe33
-
 
 DONE = "done.json"
 
@@ -88,12 +87,13 @@ def kept_summary(output: Path, model_complexity: int) -> dict | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.pose_mediapipe", description=__doc__.splitlines()[0])
+    parser = cli_parser("python -m pipeline.stages.pose_mediapipe", __doc__)
     parser.add_argument("--dataset", required=True, help="dataset name: frames/<seq>/ in, keypoints/<seq>/ out, under "
                                                          "<results>/<dataset>/")
     parser.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: %(default)s)")
-    parser.add_argument("--sequences", nargs="+", required=True)
-    parser.add_argument("--model-complexity", type=int, default=1, choices=[0, 1, 2])
+    parser.add_argument("--sequences", nargs="+", required=True, help="sequence names (their frames/<seq>/)")
+    parser.add_argument("--model-complexity", type=int, default=1, choices=[0, 1, 2],
+                        help="MediaPipe Pose model: 0 lite, 1 full (default, in the wheel), 2 heavy")
     parser.add_argument("--job-summary", type=Path, help="write the job's summary JSON here (Snakemake's output)")
     args = parser.parse_args(argv)
     folder = args.results / args.dataset

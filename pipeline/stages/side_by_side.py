@@ -1,7 +1,8 @@
-"""``python -m pipeline.stages.side_by_side``: the paper's comparison videos: for each val sequence,
-input labels (Cityscapes colours; face / pose: the sketch or pose map) | each compared method | the
-real video, side by side, each column titled; written as an H.264 mp4
-(results/<ds>/videos/<seq>.mp4). ``--sheet`` writes a contact sheet instead: frames as rows, the
+"""Stage 'side_by_side': the paper's comparison videos, for each val sequence: the input (labels
+in Cityscapes colours; face / pose: the sketch or pose map) | each compared method | the real
+video, side by side, each column titled, as an H.264 mp4 (results/<ds>/videos/<seq>.mp4).
+
+``--sheet`` writes a contact sheet instead: frames as rows, the
 same columns (a PNG, results/<ds>/comparison_sheet.png): frames 0, 1, 2, 10 and the last, those the
 sequence has, or the frames ``--frames`` lists (evaluate.sheet_frames; one the sequence lacks is
 an error).
@@ -14,13 +15,13 @@ an error).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from pipeline.core.cityscapes_labels import color_palette
+from pipeline.core.cli_help import cli_parser
 from pipeline.core.errors import InputError, main_guard
 from pipeline.core.images import read_rgb, titled
 from pipeline.core.synthesized import sequence_frames
@@ -93,11 +94,11 @@ def write_sheet(ds, methods: list[str], sequence: str, frames: list[int] | None,
 def main(argv: list[str] | None = None) -> None:
     from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
 
-    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.side_by_side", description=__doc__.splitlines()[0])
+    parser = cli_parser("python -m pipeline.stages.side_by_side", __doc__)
     add_dataset_args(parser)
-    parser.add_argument("--methods", nargs="+", required=True)
-    parser.add_argument("--sequence", required=True)
-    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--methods", nargs="+", required=True, help="runs shown, left to right (their results/<ds>/synth/<run>/)")
+    parser.add_argument("--sequence", required=True, help="the sequence shown")
+    parser.add_argument("--output", type=Path, required=True, help="the mp4 (or, with --sheet, the PNG) to write")
     add_rate_args(parser)
     parser.add_argument("--sheet", action="store_true",
                         help="write a contact sheet (PNG) instead: frames 0, 1, 2, 10 and the last, or --frames")

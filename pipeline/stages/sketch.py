@@ -22,7 +22,6 @@ max_face_shift). ``--contact-sheet`` writes a PNG of frames, landmarks and sketc
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
@@ -31,11 +30,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline import datasets
+from pipeline.core.cli_help import cli_parser
 from pipeline.core.config import Dataset
 from pipeline.core.errors import main_guard
 from pipeline.core.images import read_rgb, write_map, write_rgb
 from pipeline.core.stage import frames_listed
-from pipeline import datasets
 from pipeline.datasets import Sequence, given
 from pipeline.face import landmarks as face_landmarks
 from pipeline.face.sketch import draw_sketch, sequence_crop
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
 
         argv = sys.argv[1:]
     if "--contact-sheet" in argv:
-        parser = argparse.ArgumentParser(prog="python -m pipeline.stages.sketch", description=__doc__.splitlines()[0])
+        parser = cli_parser("python -m pipeline.stages.sketch", __doc__)
         add_dataset_args(parser)
         parser.add_argument("--contact-sheet", type=Path, required=True)
         parser.add_argument("--sequence", help="sequence (default: the first)")

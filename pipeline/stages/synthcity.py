@@ -9,10 +9,10 @@ pipeline/datasets/synthcity/__init__.py for the layout and the renderer's module
 
 from __future__ import annotations
 
-import argparse
 import time
 
 from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
+from pipeline.core.cli_help import cli_parser
 from pipeline.core.errors import InputError, main_guard
 from pipeline.core.progress import progress
 from pipeline.datasets import synthcity
@@ -20,7 +20,7 @@ from pipeline.datasets import synthcity
 
 @main_guard
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.synthcity", description=__doc__.splitlines()[0])
+    parser = cli_parser("python -m pipeline.stages.synthcity", __doc__)
     add_dataset_args(parser)
     parser.add_argument("--sequences", nargs="+", help="sequence names (default: all)")
     args = parser.parse_args(argv)

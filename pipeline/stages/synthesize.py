@@ -11,33 +11,34 @@ their average.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
 
 from model.synthesis import SynthesisError, synthesize
+from pipeline.core.cli_help import cli_parser
 from pipeline.core.errors import main_guard
 from pipeline.datasets.manifest import add_rate_args, rates_from_args
 
 
 @main_guard
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.synthesize", description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser = cli_parser("python -m pipeline.stages.synthesize", __doc__)
+    parser.add_argument("--checkpoint", type=Path, required=True, help="the trained run's final.pt")
     parser.add_argument("--cache", nargs="+", required=True, help="cache shards or index.json")
-    parser.add_argument("--split", default="val")
+    parser.add_argument("--split", default="val", help="the split whose sequences are read (default: %(default)s)")
     parser.add_argument("--sequences", nargs="+", help="only these sequences")
-    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--output", type=Path, required=True, help="the folder of the videos and frames (results/<ds>/synth/<run>)")
     parser.add_argument("--first-frame", choices=["real"], help="take the first L frames from the real video "
                         "(default: made the way the run was trained, recorded in the checkpoint)")
     parser.add_argument("--weights", choices=["auto", "average", "raw"], default="auto",
                         help="G's weight average (auto: where the checkpoint has one) or its last weights")
-    parser.add_argument("--features-seed", type=int, default=0)
+    parser.add_argument("--features-seed", type=int, default=0, help="multimodal runs: the seed of the instance features drawn "
+                        "from the per-class mixtures (another seed, another look; default %(default)s)")
     parser.add_argument("--resample", type=int, nargs="*", default=[], help="instance ids to draw anew")
     parser.add_argument("--remap", nargs="*", default=[], help="labelId remaps SRC:DST, e.g. 21:11")
     add_rate_args(parser)
-    parser.add_argument("--device")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -9,7 +9,6 @@ stopped the run, its last good checkpoint intact.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -17,11 +16,12 @@ from pathlib import Path
 
 from model import options as options_mod
 from model.trainer import NonFiniteLoss, train
+from pipeline.core.cli_help import cli_parser
 from pipeline.core.errors import InputError
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.train", description=__doc__.splitlines()[0])
+    parser = cli_parser("python -m pipeline.stages.train", __doc__)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--options", help="training options file (YAML/JSON)")
     source.add_argument("--options-json", help="training options as a JSON mapping (what the Snakemake rule passes)")

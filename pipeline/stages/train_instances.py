@@ -1,5 +1,5 @@
-"""``python -m pipeline.stages.train_instances``: train the Mask R-CNN of instances mode ``train`` on the
-dataset's annotated frames (their instance maps), then measure it on the held-out annotated frames.
+"""Stage 'train_instances': train the Mask R-CNN of instances mode ``train`` on the dataset's
+annotated frames (their instance maps), then measure it on the held-out annotated frames.
 
     python -m pipeline.stages.train_instances --dataset demo --out results/demo/instance_model/model.pt
 

@@ -11,7 +11,6 @@ it was made with the same settings (a killed job goes on where it stopped).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from model.frame_predictors import FramePredictorConfig
 from model.label_predictor import LabelPredictorConfig
 from model.prediction_trainer import KINDS, PredictorTrainOptions, train_predictor
 from pipeline.core.cli import add_dataset_args, dataset_from_args, setup_logging
+from pipeline.core.cli_help import cli_parser
 from pipeline.core.errors import main_guard
 
 
@@ -37,14 +37,15 @@ def predictor_setup(prediction, kind: str, seed: int | None = None):
 
 @main_guard
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.stages.train_predictor", description=__doc__.splitlines()[0])
+    parser = cli_parser("python -m pipeline.stages.train_predictor", __doc__)
     add_dataset_args(parser)
-    parser.add_argument("--kind", choices=KINDS, default="labels")
+    parser.add_argument("--kind", choices=KINDS, default="labels", help="the network trained (default: %(default)s, the "
+                        "semantic-map predictor)")
     parser.add_argument("--out", type=Path, help="the run's folder (default: <results>/<ds>/prediction/<kind>)")
     parser.add_argument("--cache", nargs="+", help="cache shards or index.json (default: <results>/<ds>/cache/index.json)")
     parser.add_argument("--seed", type=int, help="override the settings' seed")
     parser.add_argument("--max-steps", type=int, help="stop after this many steps (resume later)")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:N")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     ds, _ = dataset_from_args(args)

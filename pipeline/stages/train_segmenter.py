@@ -1,5 +1,5 @@
-"""``python -m pipeline.stages.train_segmenter``: train the DeepLabV3 of labels mode ``train`` on the
-dataset's annotated frames (paper section 4: the Cityscapes labels come from a DeepLabV3 trained on
+"""Stage 'train_segmenter': train the DeepLabV3 of labels mode ``train`` on the dataset's annotated
+frames (paper section 4: the Cityscapes labels come from a DeepLabV3 trained on
 the fine annotations), then report its mIoU on the annotated frames of the evaluation split.
 
     python -m pipeline.stages.train_segmenter --dataset demo --out results/demo/segmenter/model.pt

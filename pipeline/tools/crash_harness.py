@@ -25,7 +25,6 @@ prints the table; tests/test_crash_harness.py runs a few cases.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -38,6 +37,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
+
+from pipeline.core.cli_help import cli_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 MEDIAPIPE_PYTHON = ROOT / "envs" / "mediapipe" / "bin" / "python"  # make setup-mediapipe
@@ -465,11 +466,11 @@ def run_cases(workdir: Path, stages: list[str] | None = None, kills: int = 5, se
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.tools.crash_harness", description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, required=True)
+    parser = cli_parser("python -m pipeline.tools.crash_harness", __doc__)
+    parser.add_argument("--workdir", type=Path, required=True, help="a scratch folder for the runs (emptied per case)")
     parser.add_argument("--stages", nargs="*", help="cases to run (default: all)")
     parser.add_argument("--kills", type=int, default=5, help="kill points per stage")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the kill points (default %(default)s)")
     args = parser.parse_args(argv)
     for row in run_cases(args.workdir, args.stages, args.kills, args.seed):
         print(json.dumps(row), flush=True)

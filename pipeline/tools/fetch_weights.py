@@ -8,9 +8,9 @@ The registry itself is pipeline/core/weights.py, which the stages and the model 
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from pipeline.core.cli_help import cli_parser
 from pipeline.core.weights import (
     DEFAULT_ENTRIES,
     WeightsError,
@@ -32,12 +32,12 @@ def status(entry, cache_dir=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.tools.fetch_weights", description=__doc__.splitlines()[0])
+    parser = cli_parser("python -m pipeline.tools.fetch_weights", __doc__)
     parser.add_argument("--cache", help="cache folder (default: $VID2VID_WEIGHTS or resources/weights)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="show every registry entry")
     fetch = commands.add_parser("fetch", help="download and verify entries into the cache")
-    fetch.add_argument("names", nargs="+", choices=sorted(DEFAULT_ENTRIES))
+    fetch.add_argument("names", nargs="+", choices=sorted(DEFAULT_ENTRIES), help="registry entries to fetch")
     args = parser.parse_args(argv)
     if args.command == "list":
         for name, entry in sorted(DEFAULT_ENTRIES.items()):

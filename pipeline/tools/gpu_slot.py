@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipeline.core.cli_help import cli_parser
+
 
 def count_gpus() -> int:
     if os.environ.get("VID2VID_GPUS"):
@@ -56,7 +58,7 @@ def acquire(need: int, gpus: int, lock_dir: Path, poll: float = 0.5) -> tuple[li
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.tools.gpu_slot", description=__doc__.splitlines()[0])
+    parser = cli_parser("python -m pipeline.tools.gpu_slot", __doc__)
     parser.add_argument("--need", type=int, default=1, help="devices this job uses (default 1)")
     parser.add_argument("--gpus", type=int, help="devices on this machine (default: VID2VID_GPUS or nvidia-smi)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
