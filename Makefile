@@ -32,8 +32,10 @@ setup-browser:
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "the browser test needs Debian's chromium and chromium-driver: sudo apt-get install chromium chromium-driver" >&2; fi
 
+# --rerun-incomplete: after a kill, go on (redo the jobs it cut short); --show-failed-logs: a failed
+# job's log, with its one-line reason, in the console
 demo: setup  ## the main job on the embedded demo dataset (synthcity)
-	$(VENV)/bin/snakemake --cores $(CORES) results/demo/fid.json
+	$(VENV)/bin/snakemake --cores $(CORES) --rerun-incomplete --show-failed-logs results/demo/fid.json
 
 test: setup setup-mediapipe setup-browser  ## the rules' format and lint, then the test suite
 	$(VENV)/bin/snakefmt --check Snakefile workflow/

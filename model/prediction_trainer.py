@@ -181,8 +181,7 @@ def _average_gradients(model: torch.nn.Module, world: int) -> None:
 def load_predictor(path: Path, device: torch.device, kind: str | None = None):
     """(kind, the trained network in eval mode on ``device``, frames it was trained to observe) of a
     final.pt; ``kind`` checks what it is."""
-    state = load_checkpoint(path, "train the predictor again (rule train_predictor)", map_location=device,
-                            weights_only=False)
+    state = load_checkpoint(path, map_location=device, weights_only=False)
     identity = state.get("identity", {})
     if identity.get("kind") not in KINDS or (kind is not None and identity["kind"] != kind):
         raise ValueError(f"{path} is not a {kind or 'prediction'} checkpoint (it holds {identity.get('kind')!r})")

@@ -63,8 +63,7 @@ class Synthesizer:
     def load(cls, checkpoint_path: Path, device: str | None = None, weights: str = "auto") -> "Synthesizer":
         """From a final.pt, on ``device`` (default: cuda when available)."""
         dev = pick_device(device)
-        checkpoint = load_checkpoint(checkpoint_path, "train the run again (its final.pt)", map_location=dev,
-                                     weights_only=False)
+        checkpoint = load_checkpoint(checkpoint_path, map_location=dev, weights_only=False)
         return cls(checkpoint, dev, weights)
 
     def __init__(self, checkpoint: dict, device: torch.device, weights: str = "auto") -> None:

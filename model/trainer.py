@@ -215,8 +215,7 @@ class Trainer:
 
     def _single_image_run(self, path: str):
         """The generator of a trained single-image run (its weight average where it has one), frozen."""
-        checkpoint = load_checkpoint(path, "train the single-image run again (train.single_image_generator "
-                                           "names its final.pt)", map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(path, map_location="cpu", weights_only=False)
         cfg = generator_config(checkpoint["options"]["model"])
         if cfg.n_frames != 1 or cfg.use_history:
             raise options_mod.OptionsError(f"train.single_image_generator: {path} is not a single-image model "

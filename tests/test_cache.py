@@ -221,7 +221,7 @@ def test_a_flipped_bit_in_a_shard_is_caught_by_every_reader(packed, tmp_path, mo
     assert CacheShard(shard).tensor("synth000_000000", "frames").shape[0] == 8  # intact: reads
     flipped = _flip_a_byte_of(shard, "synth000_000000/frames", tmp_path / "flipped.safetensors")
     read_header(flipped)  # the layout is intact: only the checksum can tell
-    message = r"flipped.safetensors: tensor synth000_000000/frames fails its CRC-32 check.*rerun the cache stage"
+    message = r"flipped.safetensors: tensor synth000_000000/frames fails its CRC-32 check.*make it again with `snakemake --cores 2 --force .*flipped.safetensors`"
     with pytest.raises(CacheError, match=message):
         CacheShard(flipped).tensor("synth000_000000", "frames")
     with pytest.raises(CacheError, match=message):  # the trainer's loader

@@ -166,6 +166,28 @@ def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
     page = (workdir / "report.html").read_text(errors="replace")
     assert "metrics.png" in page and "synth002_000000.mp4" in page
     check_preference_study(workdir, workdir / NAMED_RESULTS / "demo", config)
+    check_remaking_what_is_damaged(workdir, workdir / NAMED_RESULTS / "demo", config)
+
+
+def check_remaking_what_is_damaged(workdir, results, config):
+    """The command an error prints makes the file again (outside testers: "delete it and rerun the
+    cache stage" followed literally gave "Nothing to be done"); --forcerun train trains again."""
+    checkpoint = results / "checkpoints/frame_by_frame/final.pt"
+    data = bytearray(checkpoint.read_bytes())
+    data[len(data) // 2] ^= 0x01  # inside a tensor: only the CRC check sees it
+    checkpoint.write_bytes(bytes(data))
+    failed = snakemake(workdir, f"{NAMED_RESULTS}/demo/fid.json", "--forcerun", "synthesize", *config)
+    assert failed.returncode != 0
+    log = (results / "logs/synthesize/frame_by_frame.log").read_text()
+    advice = log.split("make it again with `")[1].split("`")[0]
+    assert advice == f"snakemake --cores 2 --force {NAMED_RESULTS}/demo/checkpoints/frame_by_frame/final.pt", log
+    remade = snakemake(workdir, *advice.split()[3:], *config)  # the printed command, as it is (our --cores 2 first)
+    assert remade.returncode == 0 and "Nothing to be done" not in remade.output, remade.output[-2000:]
+    train_log = (results / "logs/train/frame_by_frame.log").read_text()
+    assert "final.pt is gone, so the run was asked again; training from the start" in train_log
+    assert torch.load(checkpoint, weights_only=False)["step"] == 4
+    again = snakemake(workdir, f"{NAMED_RESULTS}/demo/fid.json", *config)  # what was made from it follows
+    assert again.returncode == 0 and job_counts(again.output)["evaluate"] == 1, again.output[-2000:]
 
 
 def check_preference_study(workdir, results, config):
@@ -270,6 +292,7 @@ def test_pose_demo_dag_runs_its_keypoint_backend_under_snakemake(workdir):
     assert set(fid["methods"]) == {"vid2vid", "frame_by_frame", "covst"}
     assert fid["methods"]["vid2vid"]["psnr"]["resolution"] == [64, 64]
     assert "Nothing to be done" in snakemake(workdir, "-n", "results/pose_demo/fid.json", *config()).output
+    check_the_documented_summary(workdir, "results/pose_demo/fid.json", config())
     # no evaluate.sheet_frames: frames 0, 1, 2 and 4 of the 5-frame val clip (not 10 and 29, which stopped fid.json)
     sheet = cv2.imread(str(results / "comparison_sheet.png"))
     assert sheet.shape[0] == 4 * (64 + 18)  # four rows of 64 px frames under their 18 px titles
@@ -279,6 +302,48 @@ def test_pose_demo_dag_runs_its_keypoint_backend_under_snakemake(workdir):
     assert listed.returncode != 0  # a frame a user listed and the clip lacks is refused, by name
     log = (results / "logs" / "side_by_side" / "comparison_sheet.log").read_text()
     assert "datasets.pose_demo.evaluate.sheet_frames: carphone_val has 5 frames: no frame [10]" in log
+
+
+def check_the_documented_summary(workdir, target, config):
+    """docs/running.md's way to see what a run will redo, as printed there: nothing after a
+    complete run (outside testers: the page's `-n --list-changes params` listed every output)."""
+    documented = next(line for line in (REPO / "docs/running.md").read_text().splitlines() if "--summary" in line)
+    command = documented.split("`snakemake ")[1].split("`")[0].replace("<target>", target).split()
+    summary = subprocess.run([sys.executable, "-m", "snakemake", *command, *config], cwd=workdir, text=True,
+                             capture_output=True)
+    plans = [line.split("\t")[-1] for line in summary.stdout.splitlines()[1:] if "\t" in line]
+    assert summary.returncode == 0 and plans and set(plans) == {"no update"}, summary.stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_the_readme_demo_command_goes_on_after_snakemake_was_killed(workdir):
+    """Outside testers: after a kill, the README's demo command stopped at the incomplete job
+    (only the profiles set --rerun-incomplete) and showed 'check log file(s)', not the reason."""
+    import base64
+    import signal
+    import time
+
+    line = next(line for line in (REPO / "README.md").read_text().splitlines()
+                if line.startswith(".venv/bin/snakemake") and "results/demo/fid.json" in line)
+    readme = line.split("#")[0].split()[1:]  # the flags as printed, then the target
+    target = "results/demo/checkpoints/frame_by_frame/final.pt"
+    command = [sys.executable, "-m", "snakemake", "--cores", "2", target, *TINY_DEMO]
+    running = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    marker = workdir / ".snakemake" / "incomplete" / base64.b64encode(target.encode()).decode()
+    deadline = time.monotonic() + 300
+    while not marker.exists() and running.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), "the training job never started"
+    os.killpg(running.pid, signal.SIGKILL)  # Snakemake and its job, mid-training: a machine going down
+    running.wait()
+    unlock = next(line for line in (REPO / "README.md").read_text().splitlines() if "--unlock" in line)
+    unlocked = snakemake(workdir, *unlock.split("`")[1].split()[1:], *TINY_DEMO)  # as the README says, once
+    assert unlocked.returncode == 0, unlocked.output[-2000:]
+    resumed = snakemake(workdir, *[arg if arg != "results/demo/fid.json" else target for arg in readme], *TINY_DEMO)
+    assert resumed.returncode == 0, resumed.output[-2000:]
+    assert torch.load(workdir / target, weights_only=False)["step"] == 4
+    assert {"--rerun-incomplete", "--show-failed-logs"} <= set(readme)  # an output a kill left marked incomplete
 
 
 @pytest.mark.slow

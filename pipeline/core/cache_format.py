@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.errors import InputError
+from pipeline.core.errors import InputError, remake_advice
 
 CACHE_FORMAT = "vid2vid-cache"
 FLOW_KEYS = ("flow", "confidence", "flow_backward", "confidence_backward")
@@ -61,13 +61,13 @@ def read_header(path: str | Path) -> dict:
 
     path = Path(path)
     if not path.is_file():
-        raise CacheError(path, "cache shard does not exist (run the cache stage first)")
+        raise CacheError(path, f"cache shard does not exist; {remake_advice(path)}")
     try:
         with safe_open(str(path), framework="numpy") as shard:
             metadata = shard.metadata() or {}
             names = set(shard.keys())
     except Exception as err:  # safetensors signals corrupt files with several error types
-        raise CacheError(path, f"corrupt or truncated cache shard ({err})") from None
+        raise CacheError(path, f"corrupt or truncated cache shard ({err}); {remake_advice(path)}") from None
     if "vid2vid" not in metadata:
         raise CacheError(path, "not a vid2vid cache shard (no header)")
     header = json.loads(metadata["vid2vid"])
@@ -143,5 +143,5 @@ class CacheShard:
                 checksum = zlib.crc32(chunk.view(np.uint8).reshape(-1), checksum)
         if checksum != expected:
             raise CacheError(self.path, f"tensor {tensor_name} fails its CRC-32 check: the shard is damaged; "
-                                        "delete it and rerun the cache stage (rule cache)")
+                                        f"{remake_advice(self.path)}")
         self._checked.add(tensor_name)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.core.errors import InputError
+from pipeline.core.errors import InputError, remake_advice
 
 # what reading a file cut short or damaged raises: the zip reader's errors, EOF, and the unpickler's
 # (torch.load of an archive whose records all pass their CRC); not what a sound file may raise
@@ -44,9 +44,11 @@ def save_checkpoint(state: dict, path: str | Path) -> None:
         torch.save(state, handle)
 
 
-def load_checkpoint(path: str | Path, remedy: str, map_location=None, weights_only: bool = True):
-    """``torch.load(path)``; ``remedy`` says what makes the file again (it ends the error)."""
+def load_checkpoint(path: str | Path, remedy: str | None = None, map_location=None, weights_only: bool = True):
+    """``torch.load(path)``; ``remedy`` says what makes the file again (it ends the error; by
+    default the Snakemake command that makes it again, pipeline/core/errors.py remake_advice)."""
     path = Path(path)
+    remedy = remedy or remake_advice(path)
     if not path.is_file():
         raise InputError(path, f"missing: {remedy}")
     try:

@@ -22,6 +22,14 @@ class InputError(Exception):
         super().__init__(f"{where}: {problem}")
 
 
+def remake_advice(path: str | Path) -> str:
+    """How to make a damaged or missing output again, said so that it works as printed: Snakemake
+    makes a file again only when it is the target (a missing intermediate whose results exist is
+    'Nothing to be done'), and an existing one only when forced."""
+    return (f"make it again with `snakemake --cores 2 --force {path}`, then run your target again "
+            "(what was made from it follows)")
+
+
 class OutputError(InputError):
     """An output could not be written (the disk full, a file-size limit): reported like bad input,
     naming the file; nothing of it was kept (pipeline/core/atomic.py)."""

@@ -91,7 +91,7 @@ def save(path: Path, model: MaskRCNN, backbone: str, meta: dict) -> None:
 
 def load(path: Path) -> MaskRCNN:
     try:
-        checkpoint = load_checkpoint(path, "rerun python -m pipeline.stages.train_instances (rule train_instances)", map_location="cpu")
+        checkpoint = load_checkpoint(path, map_location="cpu")
         model = build(checkpoint["backbone"], min_size=checkpoint.get("min_size", 256),  # the size it was trained at
                       max_size=checkpoint.get("max_size", 1024),
                       fpn_stages=checkpoint.get("fpn_stages", LEGACY_FPN_STAGES))

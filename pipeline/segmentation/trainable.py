@@ -174,7 +174,7 @@ def save(path: Path, model: TorchvisionDeepLabV3, meta: dict) -> None:
 
 def load(path: Path) -> TorchvisionDeepLabV3:
     try:
-        checkpoint = load_checkpoint(path, "rerun python -m pipeline.stages.train_segmenter (rule train_segmenter)", map_location="cpu")
+        checkpoint = load_checkpoint(path, map_location="cpu")
         model = TorchvisionDeepLabV3(checkpoint["backbone"], checkpoint["num_classes"], checkpoint["input_scale"],
                                      checkpoint.get("decoder", False), checkpoint.get("aspp_channels", 256),
                                      checkpoint.get("decoder_channels", 96), checkpoint.get("fine_channels", 0))
