@@ -15,15 +15,18 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
+import sqlalchemy as sa
 import pytest
 
 from pipeline.core.errors import InputError
 from pipeline.preference import crowd, scores
 from pipeline.preference.server import background_server, create_app, video_url_id
+from pipeline.preference import store as tables
 from pipeline.preference.store import Store
-from pipeline.preference.study import Question, Study
+from pipeline.preference.study import Question, Study, other_side
 from tests.conftest import REPO
 
 
@@ -79,6 +82,17 @@ def answer_count(store) -> int:
     return len(store.rows())
 
 
+def shown_files(study, store, auth) -> tuple[Path, Path]:
+    """The files of the question a rater was shown last: (on the left, on the right)."""
+    rater = store.rater_of(auth["Authorization"].removeprefix("Bearer "))
+    with store.engine.connect() as db:
+        row = db.execute(sa.select(tables.shown).where(tables.shown.c.rater_id == rater)
+                         .order_by(tables.shown.c.shown_at.desc())).first()
+    question = study.by_id()[row.question_id]
+    videos = {"a": question.video_a, "b": question.video_b}
+    return study.video_path(videos[row.left]), study.video_path(videos[other_side(row.left)])
+
+
 def test_only_the_studys_own_videos_can_be_fetched(study, store, tmp_path):
     (tmp_path / "secret.mp4").write_bytes(b"not for raters")
     client = create_app(study, store).test_client()
@@ -97,6 +111,23 @@ def test_only_the_studys_own_videos_can_be_fetched(study, store, tmp_path):
         response = client.get(path)
         assert response.status_code == 404, path
         assert b"not for raters" not in response.data
+
+
+def test_a_study_under_a_relative_results_path_serves_its_videos(tmp_path, monkeypatch):
+    # `serve --dataset demo` with the config's `results: results`: the study's folder is relative
+    # to the current directory, not to the package Flask serves from
+    monkeypatch.chdir(tmp_path)
+    folder = Path("results/demo/preference/study")
+    study = make_study(folder)
+    store = Store.open(folder.parent / "answers.sqlite", study)
+    client = create_app(study, store).test_client()
+    auth = rater(client)
+    shown = client.get("/api/next", headers=auth).get_json()
+    for url, path in zip((shown["left"], shown["right"]), shown_files(study, store, auth)):
+        response = client.get(url)
+        assert response.status_code == 200, response.data[:200]
+        assert response.data == (tmp_path / folder / "videos" / path.name).read_bytes()
+    store.close()
 
 
 def test_forged_and_repeated_answers_are_refused(study, store):

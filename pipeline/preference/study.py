@@ -70,7 +70,9 @@ class Study:
 
     @classmethod
     def load(cls, folder: str | Path) -> "Study":
-        folder = Path(folder)
+        """The study in ``folder``, its path made absolute against the current directory (a
+        relative ``results`` in the config works wherever the server resolves its files)."""
+        folder = Path(folder).absolute()
         path = folder / "study.json"
         if not path.is_file():
             raise InputError(path, "no prepared study here (run `python -m pipeline.preference prepare` first)")
