@@ -163,6 +163,39 @@ def test_forged_and_repeated_answers_are_refused(study, store):
     assert row["seconds"] >= 0
 
 
+def _post_raw(url: str, body: bytes, token: str) -> tuple[int, str, dict]:
+    """POST ``body`` as JSON through a real HTTP connection: (status, content type, JSON body)."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request("POST", "/api/answers", body, {"Content-Type": "application/json",
+                                                          "Authorization": f"Bearer {token}"})
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type"), json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_nested_and_oversized_bodies_get_the_apis_json_errors(study, store):
+    client = create_app(study, store).test_client()
+    auth = rater(client)
+    question = client.get("/api/next", headers=auth).get_json()["question"]
+    nested = b"[" * 1000 + b"]" * 1000  # a RecursionError in the JSON parser, under the size limit
+    oversized = json.dumps({"question": question, "choice": "left", "padding": "x" * 5000}).encode()
+    for body, code in ((nested, 400), (oversized, 413)):
+        response = client.post("/api/answers", data=body, content_type="application/json", headers=auth)
+        assert (response.status_code, response.mimetype) == (code, "application/json"), response.data[:200]
+        assert response.get_json()["error"]
+    assert "2048 bytes" in response.get_json()["error"]
+    with background_server(study, store) as url:  # waitress refuses the oversized body before the app sees it
+        token = auth["Authorization"].removeprefix("Bearer ")
+        assert _post_raw(url, nested, token)[:2] == (400, "application/json")
+        status, content_type, data = _post_raw(url, oversized, token)
+        assert (status, content_type) == (413, "application/json") and "2048 bytes" in data["error"]
+        assert _post_raw(url, json.dumps({"question": question, "choice": "left"}).encode(), token)[0] == 201
+    assert answer_count(store) == 1
+
+
 def test_every_rater_sees_every_question_once_then_is_done(study, store):
     client = create_app(study, store).test_client()
     auth = rater(client)

@@ -7,28 +7,36 @@ API (JSON; ``Authorization: Bearer <token>`` after ``POST /api/raters``):
 - ``POST /api/raters`` -> ``{"token"}``: a new anonymous rater;
 - ``GET /api/next`` -> ``{"question", "left", "right", "answered", "total"}`` (``question`` null
   when the rater is done): the rater's next question, its side recorded as it is shown;
-- ``POST /api/answers`` ``{"question", "choice": "left" | "right"}`` -> 201; 400 for a question
-  of another study or one not shown to this rater, 401 without a valid token, 409 for a second
-  answer, 413 for a body over 2 KiB;
+- ``POST /api/answers`` ``{"question", "choice": "left" | "right"}`` -> 201; 400 for a body that
+  is not that object (JSON nested however deep included), a question of another study or one not
+  shown to this rater, 401 without a valid token, 409 for a second answer, 413 for a body over
+  2 KiB (refused by waitress before it is read);
 - ``GET /videos/<id>.mp4``: one side of a question, looked up by its salted id
   (:func:`video_url_id`; no request text reaches the file system; anything else is 404).
+
+Every error is JSON, ``{"error": <why>}``, waitress's own refusals included (JsonErrorTask).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import random
 import re
 
 from flask import Flask, abort, jsonify, render_template, request, send_file
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer
+from waitress.task import ErrorTask
 
 from pipeline.preference.store import AlreadyAnswered, Store
 from pipeline.preference.study import Study, other_side
 
 log = logging.getLogger(__name__)
 MAX_BODY = 2048
+TOO_LARGE = f"the request body is over {MAX_BODY} bytes"
 VIDEO_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
@@ -51,6 +59,15 @@ def video_url_id(study: Study, question: str, side: str) -> str:
     browser), so that a rater can neither tell ours by its URL repeating across questions nor
     compute which side is which."""
     return hashlib.sha256(f"{study.fingerprint}\0{question}\0{side}".encode()).hexdigest()[:16]
+
+
+def request_json():
+    """The request's JSON body; None when it is not JSON, nested too deeply for the parser
+    included (``[[[...`` raises RecursionError, not ValueError)."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        return None
 
 
 def create_app(study: Study, store: Store) -> Flask:
@@ -83,7 +100,7 @@ def create_app(study: Study, store: Store) -> Flask:
     @app.errorhandler(409)
     @app.errorhandler(413)
     def error(err):
-        return jsonify(error=err.description), err.code
+        return jsonify(error=TOO_LARGE if err.code == 413 else err.description), err.code
 
     @app.errorhandler(500)
     def failure(err):
@@ -116,7 +133,7 @@ def create_app(study: Study, store: Store) -> Flask:
     @app.post("/api/answers")
     def answer():
         rater = current_rater()
-        body = request.get_json(silent=True)
+        body = request_json()
         if not isinstance(body, dict) or set(body) != {"question", "choice"}:
             abort(400, 'expected {"question": <id>, "choice": "left" | "right"}')
         question, choice = body["question"], body["choice"]
@@ -144,14 +161,44 @@ def create_app(study: Study, store: Store) -> Flask:
     return app
 
 
-def serve(study: Study, store: Store, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> None:
-    """Serve the study with waitress until interrupted."""
+class JsonErrorTask(ErrorTask):
+    """Waitress's own refusals (a body over ``MAX_BODY``, a malformed request: answered before the
+    app sees the request) as the API's JSON error instead of waitress's plain text."""
+
+    def execute(self):
+        err = self.request.error
+        body = json.dumps({"error": TOO_LARGE if err.code == 413 else f"{err.reason}: {err.body}"}).encode()
+        self.status = f"{err.code} {err.reason}"
+        self.response_headers.extend([("Content-Type", "application/json"), ("X-Content-Type-Options", "nosniff")])
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class JsonErrorChannel(HTTPChannel):
+    error_task_class = JsonErrorTask
+
+
+def create_server(study: Study, store: Store, host: str, port: int, threads: int):
+    """The study's waitress server (not yet running): bodies over ``MAX_BODY`` refused before they
+    are read, and every refusal in JSON."""
     import waitress
 
+    listeners = {}
+    server = waitress.create_server(create_app(study, store), map=listeners, host=host, port=port, threads=threads,
+                                    max_request_body_size=MAX_BODY, ident="vid2vid-preference")
+    for listener in listeners.values():
+        if isinstance(listener, BaseWSGIServer):
+            listener.channel_class = JsonErrorChannel
+    return server
+
+
+def serve(study: Study, store: Store, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> None:
+    """Serve the study with waitress until interrupted."""
+    server = create_server(study, store, host, port, threads)
     log.info("study of %s (%d questions) on http://%s:%d/ ; answers in %s", study.dataset, len(study.questions),
              host, port, store.engine.url)
-    waitress.serve(create_app(study, store), host=host, port=port, threads=threads, max_request_body_size=MAX_BODY,
-                   ident="vid2vid-preference")
+    server.run()
 
 
 @contextlib.contextmanager
@@ -159,10 +206,7 @@ def background_server(study: Study, store: Store, host: str = "127.0.0.1", port:
     """The study served by waitress in a thread (port 0: a free one); yields its base URL."""
     import threading
 
-    import waitress
-
-    server = waitress.create_server(create_app(study, store), host=host, port=port, threads=threads,
-                                    max_request_body_size=MAX_BODY)
+    server = create_server(study, store, host, port, threads)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
