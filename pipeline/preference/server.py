@@ -207,10 +207,20 @@ def background_server(study: Study, store: Store, host: str = "127.0.0.1", port:
     import threading
 
     server = create_server(study, store, host, port, threads)
-    thread = threading.Thread(target=server.run, daemon=True)
+    closing = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except OSError:  # select() on the socket closed below: the server is stopping
+            if not closing.is_set():
+                raise
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
         yield f"http://{host}:{server.effective_port}"
     finally:
+        closing.set()
         server.close()
         thread.join(timeout=10)
