@@ -4,11 +4,13 @@ a killed server, concurrent raters, the export's intervals and the crowdsourcing
 from __future__ import annotations
 
 import csv
+import hashlib
 import http.client
 import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -93,6 +95,24 @@ def shown_files(study, store, auth) -> tuple[Path, Path]:
     return study.video_path(videos[row.left]), study.video_path(videos[other_side(row.left)])
 
 
+def assert_served_as(body: bytes, path: Path) -> None:
+    """``body`` is the file at ``path`` followed by one MP4 'free' box of zeros that pads it."""
+    data = path.read_bytes()
+    padding = len(body) - len(data)
+    assert padding >= 8 and body[:len(data)] == data
+    assert body[len(data):len(data) + 8] == struct.pack(">I4s", padding, b"free") and not any(body[len(data) + 8:])
+
+
+def decoded(video: bytes, folder: Path, ffmpeg: str) -> bytes:
+    """The RGB frames ffmpeg decodes from an mp4's bytes, asserting it reports no error."""
+    path = folder / f"{hashlib.sha256(video).hexdigest()}.mp4"
+    path.write_bytes(video)
+    result = subprocess.run([ffmpeg, "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                            capture_output=True, check=True)
+    assert not result.stderr, result.stderr
+    return result.stdout
+
+
 def test_only_the_studys_own_videos_can_be_fetched(study, store, tmp_path):
     (tmp_path / "secret.mp4").write_bytes(b"not for raters")
     client = create_app(study, store).test_client()
@@ -101,7 +121,7 @@ def test_only_the_studys_own_videos_can_be_fetched(study, store, tmp_path):
     lettered = next(video_url_id(study, q.id, side) for q in study.questions for side in "ab"
                     if any(c.isalpha() for c in video_url_id(study, q.id, side)))
     ok = client.get(f"/videos/{vid}.mp4")
-    assert ok.data == (study.folder / "videos" / f"{question.video_a}.mp4").read_bytes()
+    assert_served_as(ok.data, study.folder / "videos" / f"{question.video_a}.mp4")
     assert ok.status_code == 200 and ok.mimetype == "video/mp4" and ok.data[4:8] == b"ftyp"
     assert client.get(f"/videos/{vid}.mp4", headers={"Range": "bytes=0-99"}).status_code == 206  # seeking
     for path in ["/videos/../secret.mp4", "/videos/..%2Fsecret.mp4", "/videos/%2e%2e%2f%2e%2e%2fstudy.json",
@@ -126,8 +146,36 @@ def test_a_study_under_a_relative_results_path_serves_its_videos(tmp_path, monke
     for url, path in zip((shown["left"], shown["right"]), shown_files(study, store, auth)):
         response = client.get(url)
         assert response.status_code == 200, response.data[:200]
-        assert response.data == (tmp_path / folder / "videos" / path.name).read_bytes()
+        assert_served_as(response.data, tmp_path / folder / "videos" / path.name)
     store.close()
+
+
+def test_no_video_response_names_its_file(tmp_path, study, store, ffmpeg):
+    # ours' video is in every question of its sequence: neither a header nor the size may tell a
+    # rater that two questions show the same file (Content-Disposition, an ETag or Last-Modified
+    # from the file did, and so did the file's own size)
+    client = create_app(study, store).test_client()
+    auth = rater(client)
+    files, responses = {}, {}
+    while (shown := client.get("/api/next", headers=auth).get_json())["question"]:
+        for url, path in zip((shown["left"], shown["right"]), shown_files(study, store, auth)):
+            files[url], responses[url] = path, client.get(url)
+        client.post("/api/answers", json={"question": shown["question"], "choice": "left"}, headers=auth)
+    assert len(set(files.values())) < len(files)  # ours' file is served under several URLs
+    headers = [dict(response.headers) for response in responses.values()]
+    assert {response.status_code for response in responses.values()} == {200}
+    assert "Content-Disposition" not in headers[0] and "Last-Modified" not in headers[0]
+    assert {frozenset(h) for h in headers} == {frozenset(headers[0])}  # the same headers for every video
+    assert {name for name in headers[0] if len({h[name] for h in headers}) > 1} <= {"ETag", "Date"}
+    assert len({h["ETag"] for h in headers}) == len(responses)  # a validator per question and side
+    for url, response in responses.items():
+        assert_served_as(response.data, files[url])
+    url, response = next(iter(responses.items()))  # seeking and revalidating by the URL's validator
+    part = client.get(url, headers={"Range": "bytes=0-99", "If-Range": response.headers["ETag"]})
+    assert part.status_code == 206 and part.data == response.data[:100]
+    assert client.get(url, headers={"If-None-Match": response.headers["ETag"]}).status_code == 304
+    frames = decoded(response.data, tmp_path, ffmpeg)  # padded, it plays as the file does
+    assert frames == decoded(files[url].read_bytes(), tmp_path, ffmpeg) and len(frames) == 8 * 32 * 48 * 3
 
 
 def test_forged_and_repeated_answers_are_refused(study, store):

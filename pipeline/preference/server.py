@@ -12,7 +12,9 @@ API (JSON; ``Authorization: Bearer <token>`` after ``POST /api/raters``):
   shown to this rater, 401 without a valid token, 409 for a second answer, 413 for a body over
   2 KiB (refused by waitress before it is read);
 - ``GET /videos/<id>.mp4``: one side of a question, looked up by its salted id
-  (:func:`video_url_id`; no request text reaches the file system; anything else is 404).
+  (:func:`video_url_id`; no request text reaches the file system; anything else is 404), with
+  nothing that names its file: no file name or date, the URL's id as ETag (ranges work), and
+  padded to the size of every video of its length (:func:`served_videos`).
 
 Every error is JSON, ``{"error": <why>}``, waitress's own refusals included (JsonErrorTask).
 """
@@ -25,14 +27,17 @@ import json
 import logging
 import random
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
-from flask import Flask, abort, jsonify, render_template, request, send_file
+from flask import Flask, Response, abort, jsonify, render_template, request
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask
 
+from pipeline.core.errors import InputError
 from pipeline.preference.store import AlreadyAnswered, Store
-from pipeline.preference.study import Study, other_side
+from pipeline.preference.study import BOX_HEADER, Study, other_side, padded_mp4
 
 log = logging.getLogger(__name__)
 MAX_BODY = 2048
@@ -61,6 +66,35 @@ def video_url_id(study: Study, question: str, side: str) -> str:
     return hashlib.sha256(f"{study.fingerprint}\0{question}\0{side}".encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class ServedVideo:
+    path: Path
+    size: int  # bytes sent: the file padded to the size of every video of its length
+
+
+def served_videos(study: Study) -> dict[str, ServedVideo]:
+    """URL id -> the file of one side of a question and the size it is served at: the largest
+    file of the question's length plus a 'free' box, so every video of a length is the same size
+    and a response's length names no file (nor tells ours or an attention check's broken one)."""
+    sides = [(q, side, study.video_path(vid)) for q in study.questions for side, vid in (("a", q.video_a),
+                                                                                           ("b", q.video_b))]
+    sizes = {}
+    for question, _, path in sides:
+        if path is None or not path.is_file():
+            raise InputError(study.folder, f"a video of question {question.id} is missing: prepare the study again")
+        sizes[question.length] = max(sizes.get(question.length, 0), path.stat().st_size + BOX_HEADER)
+    return {video_url_id(study, q.id, side): ServedVideo(path, sizes[q.length]) for q, side, path in sides}
+
+
+def video_response(url_id: str, data: bytes) -> Response:
+    """A video as a rater's browser gets it: no file name, no modification time, and an ETag that
+    is the URL's own id, so ranges and revalidation work per question and side, never per file."""
+    response = Response(data, mimetype="video/mp4")
+    response.set_etag(url_id)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response.make_conditional(request, accept_ranges=True, complete_length=len(data))
+
+
 def request_json():
     """The request's JSON body; None when it is not JSON, nested too deeply for the parser
     included (``[[[...`` raises RecursionError, not ValueError)."""
@@ -74,8 +108,7 @@ def create_app(study: Study, store: Store) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     questions = study.by_id()
-    files = {video_url_id(study, q.id, side): study.video_path(vid)
-             for q in study.questions for side, vid in (("a", q.video_a), ("b", q.video_b))}
+    videos = served_videos(study)
 
     def current_rater() -> str:
         header = request.headers.get("Authorization", "")
@@ -151,12 +184,10 @@ def create_app(study: Study, store: Store) -> Flask:
 
     @app.get("/videos/<video>.mp4")
     def video(video: str):
-        path = files.get(video) if VIDEO_ID.fullmatch(video) else None
-        if path is None or not path.is_file():
+        served = videos.get(video) if VIDEO_ID.fullmatch(video) else None
+        if served is None or not served.path.is_file():
             abort(404, "no such video")
-        response = send_file(path, mimetype="video/mp4", conditional=True, max_age=3600)
-        response.headers["Cache-Control"] = "private, max-age=3600"
-        return response
+        return video_response(video, padded_mp4(served.path.read_bytes(), served.size))
 
     return app
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ QUESTION = ("Which video looks more like a video captured by a real camera? "
             "Judge both the image quality and how coherent the video is over time.")
 STUDIES = ("table1", "table2")
 REAL, BROKEN = "real", "broken"
+BOX_HEADER = 8  # an MP4 box starts with its 32-bit size and its 4-letter type
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,15 @@ class Study:
         """The file of a video id of this study, or None: request text never becomes a path."""
         name = self.videos.get(video_id)
         return self.folder / "videos" / name if name else None
+
+
+def padded_mp4(data: bytes, size: int) -> bytes:
+    """An MP4 made ``size`` bytes long by a top-level 'free' box at its end, which players skip
+    (ISO/IEC 14496-12); ``size`` leaves room for the box's header."""
+    padding = size - len(data)
+    if padding < BOX_HEADER:
+        raise ValueError(f"{len(data)} bytes cannot be padded to {size}")
+    return data + struct.pack(">I4s", padding, b"free") + bytes(padding - BOX_HEADER)
 
 
 def other_side(side: str) -> str:
