@@ -24,12 +24,13 @@ import sqlalchemy as sa
 import pytest
 
 from pipeline.core.errors import InputError
+from pipeline.core.images import write_rgb
 from pipeline.preference import crowd, scores
 from pipeline.preference.server import background_server, create_app, video_url_id
 from pipeline.preference import store as tables
 from pipeline.preference.store import Store
-from pipeline.preference.study import Question, Study, other_side
-from tests.conftest import REPO
+from pipeline.preference.study import Question, Study, other_side, prepare
+from tests.conftest import REPO, make_dataset, synth_cfg
 
 
 def make_study(folder, pairs: int = 3, methods=("frame_by_frame", "covst"), questions_per_rater: int = 0,
@@ -61,6 +62,40 @@ def make_study(folder, pairs: int = 3, methods=("frame_by_frame", "covst"), ques
         "dataset": "demo", "question": "Which video looks real?", "fingerprint": f"test-{pairs}",
         "questions_per_rater": questions_per_rater, "questions": [q.row() for q in questions], "videos": videos}))
     return Study.load(folder)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, short_clip, ffmpeg) -> Study:
+    """A study made by ``prepare`` from a real street clip (bikes.mp4, 160x68) cut into two
+    25-frame sequences, as three methods render them: vid2vid against frame_by_frame and covst on
+    8-frame clips and whole sequences, and an attention check per sequence and length."""
+    from scipy.ndimage import uniform_filter
+
+    tmp = tmp_path_factory.mktemp("prepared")
+    frames = np.frombuffer(decoded(short_clip.read_bytes(), tmp, ffmpeg), np.uint8).reshape(-1, 68, 160, 3)
+    rng = np.random.default_rng(0)
+    renderings = {"vid2vid": lambda f: uniform_filter(f, (1, 3, 3, 1)),
+                  "covst": lambda f: uniform_filter(f, (1, 7, 7, 1)),
+                  "frame_by_frame": lambda f: np.clip(f + rng.normal(0, 6, f.shape) + rng.normal(0, 12, (len(f), 1, 1, 1)),
+                                                      0, 255).astype(np.uint8)}
+    sequences = {"seq0": frames[:25], "seq1": frames[25:50]}
+    files = {}
+    for sequence, real in sequences.items():
+        for method, render in renderings.items():
+            (tmp / sequence / method).mkdir(parents=True)
+            files[sequence, method] = [tmp / sequence / method / f"{i:04d}.png" for i in range(len(real))]
+            for path, frame in zip(files[sequence, method], render(real)):
+                write_rgb(path, frame)
+    ds = make_dataset(tmp, "demo", adapter="cityscapes", generate={"synthcity": synth_cfg()},
+                      evaluate={"methods": ["frame_by_frame", "covst", "vid2vid"]},
+                      preference={"lengths": {"short": 8, "long": 0}, "attention_checks": 2})
+
+    def sequence_frames(_ds, methods, sequence):
+        return None, sequences[sequence], {m: files[sequence, m] for m in methods}
+
+    with pytest.MonkeyPatch.context() as patch:  # the synthesized frames, as if read from results/
+        patch.setattr("pipeline.core.synthesized.sequence_frames", sequence_frames)
+        return prepare(ds, list(sequences), tmp / "study")
 
 
 @pytest.fixture
@@ -176,6 +211,24 @@ def test_no_video_response_names_its_file(tmp_path, study, store, ffmpeg):
     assert client.get(url, headers={"If-None-Match": response.headers["ETag"]}).status_code == 304
     frames = decoded(response.data, tmp_path, ffmpeg)  # padded, it plays as the file does
     assert frames == decoded(files[url].read_bytes(), tmp_path, ffmpeg) and len(frames) == 8 * 32 * 48 * 3
+
+
+def test_attention_videos_are_the_size_of_the_others_and_still_broken(prepared, tmp_path, ffmpeg):
+    # the broken video's noise made it twice the others' size or more: a size told it apart
+    assert len([q for q in prepared.questions if q.attention]) == 4
+    for length in ("short", "long"):
+        questions = [q for q in prepared.questions if q.length == length]
+        broken = {q.video_b for q in questions if q.attention}
+        others = {v for q in questions for v in (q.video_a, q.video_b)} - broken
+        sizes = [prepared.video_path(v).stat().st_size for v in others]
+        for video in broken:
+            assert min(sizes) <= prepared.video_path(video).stat().st_size <= max(sizes), (length, sizes)
+    for check in (q for q in prepared.questions if q.attention):  # and it still looks broken
+        real, broken = (np.frombuffer(decoded(prepared.video_path(v).read_bytes(), tmp_path, ffmpeg), np.uint8)
+                        .reshape(-1, 68, 160, 3).astype(float) for v in (check.video_a, check.video_b))
+        assert len(real) == len(broken) == {"short": 8, "long": 25}[check.length]
+        assert np.abs(np.diff(broken, axis=0)).mean() > 3 * np.abs(np.diff(real, axis=0)).mean()
+        assert np.abs(broken - real).mean() > 20
 
 
 def test_forged_and_repeated_answers_are_refused(study, store):

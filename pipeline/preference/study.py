@@ -5,8 +5,9 @@ A question pairs two methods' videos of one input sequence: ours (``preference.o
 each other method of ``evaluate.methods`` (study ``table1``: the baselines) or of
 ``evaluate.ablations`` (``table2``), on a short clip (the first ``lengths.short`` frames) and on
 the whole sequence (``lengths.long``; 0 = all). Attention checks pair the real video with a
-broken one (its frames shuffled in time, half of each frame's tiles shuffled, strong noise): a
-rater who prefers the broken one is not judging and is dropped by the export.
+broken one (its frames shuffled in time, half of each frame's tiles shuffled, strong noise; its
+file no larger than the others, :func:`fitted_crf`): a rater who prefers the broken one is not
+judging and is dropped by the export.
 
 What a rater's browser sees is opaque: a video file is named by the hash of its bytes, a
 question by the hash of its two videos, and the server's video URLs are salted with the study's
@@ -23,6 +24,7 @@ import hashlib
 import json
 import logging
 import struct
+import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,6 +39,7 @@ QUESTION = ("Which video looks more like a video captured by a real camera? "
 STUDIES = ("table1", "table2")
 REAL, BROKEN = "real", "broken"
 BOX_HEADER = 8  # an MP4 box starts with its 32-bit size and its 4-letter type
+CRF, WORST_CRF = 18, 51  # libx264's quality of the study's videos; its coarsest
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,27 @@ def broken(frames: np.ndarray, seed: int) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def fitted_crf(size_at, target: int, best: int = CRF, worst: int = WORST_CRF) -> int:
+    """The best quality (lowest crf) whose encoding, ``size_at(crf)`` bytes, is no larger than
+    ``target`` (``worst`` when none is): a bisection, the size falling as the crf rises."""
+    while best < worst:
+        middle = (best + worst) // 2
+        if size_at(middle) <= target:
+            worst = middle
+        else:
+            best = middle + 1
+    return best
+
+
+def transcoded(source: Path, output: Path, crf: int) -> Path:
+    """``source`` re-encoded by libx264 at ``crf`` (yuv420p, as model.synthesis.Mp4Writer writes)."""
+    from pipeline.core.video import ffmpeg_exe
+
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(source), "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    "-crf", str(crf), "-f", "mp4", str(output)], check=True, capture_output=True)
+    return output
+
+
 def compared_methods(settings, studies: list[str]) -> dict[str, list[str]]:
     """study -> the methods ours is compared with (Table 1: evaluate.methods; Table 2: the
     ablations that are not baselines)."""
@@ -193,15 +217,33 @@ def prepare(ds, sequences: list[str], output: Path, studies: list[str] | None = 
     with atomic_dir(output) as folder:
         (folder / "videos").mkdir()
 
-        def video(frames, fps: float) -> str:
-            """Write an mp4 and name it by the sha256 of its bytes."""
-            tmp = folder / "videos" / "writing.mp4"
-            with Mp4Writer(tmp, fps) as writer:
-                for frame in frames:
-                    writer.write(frame)
+        def named(tmp: Path) -> str:
+            """Name a written mp4 by the sha256 of its bytes."""
             vid = hashlib.sha256(tmp.read_bytes()).hexdigest()[:16]
             tmp.rename(folder / "videos" / f"{vid}.mp4")
             videos[vid] = f"{vid}.mp4"
+            return vid
+
+        def written(frames, fps: float, path: Path) -> Path:
+            """Write an mp4 (libx264 at crf 18)."""
+            with Mp4Writer(path, fps) as writer:
+                for frame in frames:
+                    writer.write(frame)
+            return path
+
+        def video(frames, fps: float) -> str:
+            return named(written(frames, fps, folder / "videos" / "writing.mp4"))
+
+        def broken_video(clip: np.ndarray, fps: float, seed: int, beside: list[str]) -> str:
+            """The attention check's broken clip re-encoded at the best quality whose file is no
+            larger than the median of the videos ``beside`` it (at crf 18 its noise made it twice
+            their size or more, which told it apart without a look at it)."""
+            source = written(broken(clip, seed), fps, folder / "videos" / "broken.mp4")
+            fitted = folder / "videos" / "fitting.mp4"
+            target = int(np.median([(folder / "videos" / videos[vid]).stat().st_size for vid in beside]))
+            crf = fitted_crf(lambda crf: transcoded(source, fitted, crf).stat().st_size, target)
+            vid = named(transcoded(source, fitted, crf))
+            source.unlink()
             return vid
 
         from pipeline.core.images import read_rgb
@@ -222,7 +264,8 @@ def prepare(ds, sequences: list[str], output: Path, studies: list[str] | None = 
                         questions.append(Question(qid, study, length, sequence, ours, other, ids[ours], ids[other]))
                 if index < cfg.attention_checks:
                     clip = np.asarray(real[:count])
-                    real_id, broken_id = video(clip, fps), video(broken(clip, seed=index), fps)
+                    real_id = video(clip, fps)
+                    broken_id = broken_video(clip, fps, index, [*ids.values(), real_id])
                     questions.append(Question(_digest("attention", length, real_id, broken_id, size=12), "attention",
                                               length, sequence, REAL, BROKEN, real_id, broken_id))
         question_text = cfg.question or QUESTION
