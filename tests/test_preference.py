@@ -26,7 +26,7 @@ import pytest
 from pipeline.core.errors import InputError
 from pipeline.core.images import write_rgb
 from pipeline.preference import crowd, scores
-from pipeline.preference.server import background_server, create_app, video_url_id
+from pipeline.preference.server import Disguise, background_server, create_app
 from pipeline.preference import store as tables
 from pipeline.preference.store import Store
 from pipeline.preference.study import Question, Study, other_side, prepare
@@ -66,19 +66,24 @@ def make_study(folder, pairs: int = 3, methods=("frame_by_frame", "covst"), ques
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory, short_clip, ffmpeg) -> Study:
-    """A study made by ``prepare`` from a real street clip (bikes.mp4, 160x68) cut into two
-    25-frame sequences, as three methods render them: vid2vid against frame_by_frame and covst on
-    8-frame clips and whole sequences, and an attention check per sequence and length."""
+    """A study made by ``prepare`` from a real street clip (bikes.mp4, 160x68) cut into four
+    12-frame sequences, as five runs render them: vid2vid against frame_by_frame and covst
+    (table1) and against two ablations (table2), on 6-frame clips and whole sequences, and an
+    attention check per sequence and length: 32 pairs and 8 checks, 56 videos, as in the demo."""
     from scipy.ndimage import uniform_filter
 
     tmp = tmp_path_factory.mktemp("prepared")
     frames = np.frombuffer(decoded(short_clip.read_bytes(), tmp, ffmpeg), np.uint8).reshape(-1, 68, 160, 3)
     rng = np.random.default_rng(0)
-    renderings = {"vid2vid": lambda f: uniform_filter(f, (1, 3, 3, 1)),
-                  "covst": lambda f: uniform_filter(f, (1, 7, 7, 1)),
-                  "frame_by_frame": lambda f: np.clip(f + rng.normal(0, 6, f.shape) + rng.normal(0, 12, (len(f), 1, 1, 1)),
-                                                      0, 255).astype(np.uint8)}
-    sequences = {"seq0": frames[:25], "seq1": frames[25:50]}
+
+    def noisy(clip, std, flicker):
+        noise = rng.normal(0, std, clip.shape) + rng.normal(0, flicker, (len(clip), 1, 1, 1))
+        return np.clip(clip + noise, 0, 255).astype(np.uint8)
+
+    renderings = {"vid2vid": lambda f: uniform_filter(f, (1, 3, 3, 1)), "covst": lambda f: uniform_filter(f, (1, 7, 7, 1)),
+                  "frame_by_frame": lambda f: noisy(f, 6, 12), "no_fg": lambda f: noisy(uniform_filter(f, (1, 5, 5, 1)), 2, 0),
+                  "no_flow": lambda f: noisy(f, 0, 20)}
+    sequences = {f"seq{i}": frames[12 * i:12 * (i + 1)] for i in range(4)}
     files = {}
     for sequence, real in sequences.items():
         for method, render in renderings.items():
@@ -87,8 +92,9 @@ def prepared(tmp_path_factory, short_clip, ffmpeg) -> Study:
             for path, frame in zip(files[sequence, method], render(real)):
                 write_rgb(path, frame)
     ds = make_dataset(tmp, "demo", adapter="cityscapes", generate={"synthcity": synth_cfg()},
-                      evaluate={"methods": ["frame_by_frame", "covst", "vid2vid"]},
-                      preference={"lengths": {"short": 8, "long": 0}, "attention_checks": 2})
+                      evaluate={"methods": ["frame_by_frame", "covst", "vid2vid"], "ablations": ["vid2vid", "no_fg", "no_flow"]},
+                      preference={"studies": ["table1", "table2"], "lengths": {"short": 6, "long": 0},
+                                  "attention_checks": 4})
 
     def sequence_frames(_ds, methods, sequence):
         return None, sequences[sequence], {m: files[sequence, m] for m in methods}
@@ -152,9 +158,10 @@ def test_only_the_studys_own_videos_can_be_fetched(study, store, tmp_path):
     (tmp_path / "secret.mp4").write_bytes(b"not for raters")
     client = create_app(study, store).test_client()
     question = study.questions[0]
-    vid = video_url_id(study, question.id, "a")
-    lettered = next(video_url_id(study, q.id, side) for q in study.questions for side in "ab"
-                    if any(c.isalpha() for c in video_url_id(study, q.id, side)))
+    disguise = Disguise(store.secret())
+    vid = disguise.video(question.id, "a")
+    lettered = next(disguise.video(q.id, side) for q in study.questions for side in "ab"
+                    if any(c.isalpha() for c in disguise.video(q.id, side)))
     ok = client.get(f"/videos/{vid}.mp4")
     assert_served_as(ok.data, study.folder / "videos" / f"{question.video_a}.mp4")
     assert ok.status_code == 200 and ok.mimetype == "video/mp4" and ok.data[4:8] == b"ftyp"
@@ -215,7 +222,7 @@ def test_no_video_response_names_its_file(tmp_path, study, store, ffmpeg):
 
 def test_attention_videos_are_the_size_of_the_others_and_still_broken(prepared, tmp_path, ffmpeg):
     # the broken video's noise made it twice the others' size or more: a size told it apart
-    assert len([q for q in prepared.questions if q.attention]) == 4
+    assert len([q for q in prepared.questions if q.attention]) == 8 and len(prepared.videos) == 56
     for length in ("short", "long"):
         questions = [q for q in prepared.questions if q.length == length]
         broken = {q.video_b for q in questions if q.attention}
@@ -226,19 +233,130 @@ def test_attention_videos_are_the_size_of_the_others_and_still_broken(prepared, 
     for check in (q for q in prepared.questions if q.attention):  # and it still looks broken
         real, broken = (np.frombuffer(decoded(prepared.video_path(v).read_bytes(), tmp_path, ffmpeg), np.uint8)
                         .reshape(-1, 68, 160, 3).astype(float) for v in (check.video_a, check.video_b))
-        assert len(real) == len(broken) == {"short": 8, "long": 25}[check.length]
+        assert len(real) == len(broken) == {"short": 6, "long": 12}[check.length]
         assert np.abs(np.diff(broken, axis=0)).mean() > 3 * np.abs(np.diff(real, axis=0)).mean()
         assert np.abs(broken - real).mean() > 20
+
+
+SIDES = ("left", "right")
+
+
+def rater_view(client) -> tuple[str, list[dict]]:
+    """Everything one new rater is sent while it answers every question (the left video, say):
+    its token, and per question the /api/next JSON and both videos' URL, headers and body."""
+    auth = rater(client)
+    views = []
+    while (shown := client.get("/api/next", headers=auth).get_json())["question"]:
+        views.append({"question": shown["question"], **{side: {"url": shown[side], "headers": dict(response.headers),
+                                                                 "body": response.data}
+                                                          for side in SIDES for response in [client.get(shown[side])]}})
+        assert client.post("/api/answers", json={"question": shown["question"], "choice": "left"},
+                           headers=auth).status_code == 201
+    return auth["Authorization"].removeprefix("Bearer "), views
+
+
+def without_free_box(body: bytes) -> bytes:
+    """An mp4's bytes without a trailing 'free' box (a rater may know that the server pads)."""
+    offset = 0
+    while offset + 8 <= len(body):
+        size, kind = struct.unpack(">I4s", body[offset:offset + 8])
+        if kind == b"free" and offset + size == len(body) or size < 8:
+            return body[:offset]
+        offset += size
+    return body
+
+
+def recurring(feature):
+    """An attack: the side whose ``feature`` is found in another question too (ours' file is in
+    every comparison of its sequence and length; a real or broken video in one check only)."""
+    def pick(view, views):
+        elsewhere = {feature(other[side]) for other in views if other is not view for side in SIDES}
+        found = [side for side in SIDES if feature(view[side]) is not None and feature(view[side]) in elsewhere]
+        return found[0] if len(found) == 1 else None
+    return pick
+
+
+def earliest(view, _views):
+    """An attack: the side written first (prepare writes ours before the others, the real video
+    before the broken one), by Last-Modified, else by an ETag made from the file's mtime."""
+    keys = {side: (view[side]["headers"].get("Last-Modified", ""), view[side]["headers"].get("ETag", "")) for side in SIDES}
+    return None if keys["left"] == keys["right"] else min(SIDES, key=keys.get)
+
+
+def smaller(view, _views):
+    """An attack: the smaller file (the broken video's noise made it the larger)."""
+    sizes = {side: int(view[side]["headers"]["Content-Length"]) for side in SIDES}
+    return None if sizes["left"] == sizes["right"] else min(SIDES, key=sizes.get)
+
+
+def computed_question_id(view, _views):
+    """An attack: the question's id recomputed from the videos' content ids (the sha256 of their
+    bytes, padded or not) in either order, for every study and length."""
+    from pipeline.preference.study import _digest
+
+    ids = {side: {hashlib.sha256(body).hexdigest()[:16] for body in (view[side]["body"], without_free_box(view[side]["body"]))}
+           for side in SIDES}
+    for first, second in (SIDES, SIDES[::-1]):
+        if any(view["question"].startswith(_digest(study, length, a, b, size=12)) for study in ("table1", "table2", "attention")
+               for length in ("short", "long") for a in ids[first] for b in ids[second]):
+            return first
+    return None
+
+
+ATTACKS = {
+    "file name recurs": recurring(lambda video: video["headers"].get("Content-Disposition")),
+    "ETag recurs": recurring(lambda video: video["headers"].get("ETag")),
+    "size recurs": recurring(lambda video: video["headers"]["Content-Length"]),
+    "URL recurs": recurring(lambda video: video["url"]),
+    "written first": earliest,
+    "smaller file": smaller,
+    "question id recomputed": computed_question_id,
+}
+
+
+def test_scripted_raters_cannot_tell_ours_or_the_real_video_from_what_is_sent(prepared, tmp_path):
+    # the testers' scripted raters told ours and an attention check's real video from what the
+    # server sent (file names, validators, dates, sizes, a computable question id): 1.00 / 0.00 in
+    # every comparison. What a video shows, and that ours' clip of a sequence recurs in its
+    # comparisons (the same bytes), is what a rater judges and is left out here.
+    from scipy.stats import binom
+
+    store = Store.open(tmp_path / "answers.sqlite", prepared)
+    client = create_app(prepared, store).test_client()
+    raters = [rater_view(client) for _ in range(6)]
+    for token, views in raters:
+        assert len(views) == len(prepared.questions) == 40
+        rows = [r for r in store.rows() if r["rater_id"] == store.rater_of(token)]  # in the order answered
+        truth = {view["question"]: "left" if row["left"] == "a" else "right" for view, row in zip(views, rows)}
+        length = {view["question"]: row["length"] for view, row in zip(views, rows)}
+        for view in views:  # every header but the ETag (the URL's id) and Date is the same for both sides
+            left, right = (view[side]["headers"] for side in SIDES)
+            assert left.keys() == right.keys() and "Content-Disposition" not in left and "Last-Modified" not in left
+            assert {name for name in left if left[name] != right[name]} <= {"ETag", "Date"}
+            assert left["ETag"] == f'"{view["left"]["url"][8:-4]}"' and right["ETag"] == f'"{view["right"]["url"][8:-4]}"'
+        sizes = {}  # one size for every video of a length
+        for view in views:
+            sizes.setdefault(length[view["question"]], set()).update(view[side]["headers"]["Content-Length"] for side in SIDES)
+        assert all(len(one) == 1 for one in sizes.values()), sizes
+        for attack, pick in ATTACKS.items():  # the side it takes for ours / the real video, else the URL sorting first
+            correct = sum((pick(view, views) or min(SIDES, key=lambda side: view[side]["url"])) == truth[view["question"]]
+                          for view in views)
+            # the chance of doing as well as this by guessing each of the 40 questions
+            assert binom.sf(correct - 1, len(views), 0.5) > 1e-4, f"{attack}: {correct} of {len(views)} right"
+        assert not [view for view in views if computed_question_id(view, views)]
+    store.close()
 
 
 def test_forged_and_repeated_answers_are_refused(study, store):
     client = create_app(study, store).test_client()
     auth = rater(client)
     shown = client.get("/api/next", headers=auth).get_json()
-    assert shown["question"] in study.by_id() and shown["total"] == len(study.questions)
+    disguise = Disguise(store.secret())
+    public = {disguise.question(q.id): q.id for q in study.questions}
+    assert shown["question"] in public and shown["total"] == len(study.questions)
     names = {n for q in study.questions for n in (q.method_a, q.method_b, q.video_a, q.video_b, q.sequence)}
     assert not [n for n in names if n in json.dumps(shown)]  # no method, sequence or file name reaches the page
-    not_shown = next(q.id for q in study.questions if q.id != shown["question"])
+    not_shown = next(public_id for public_id in public if public_id != shown["question"])
     refused = {
         "unknown question": (client.post("/api/answers", json={"question": "q9covst", "choice": "left"}, headers=auth), 400),
         "not shown yet": (client.post("/api/answers", json={"question": not_shown, "choice": "left"}, headers=auth), 400),
@@ -257,10 +375,10 @@ def test_forged_and_repeated_answers_are_refused(study, store):
     again = client.post("/api/answers", json={"question": shown["question"], "choice": "right"}, headers=auth)
     assert again.status_code == 409
     [row] = store.rows()
-    assert row["question_id"] == shown["question"] and row["choice"] == row["left"]  # 'left' = the side shown left
+    assert row["question_id"] == public[shown["question"]] and row["choice"] == row["left"]  # 'left': shown left
     right = {"a": "b", "b": "a"}[row["left"]]
-    assert shown["left"] == f"/videos/{video_url_id(study, row['question_id'], row['left'])}.mp4"
-    assert shown["right"] == f"/videos/{video_url_id(study, row['question_id'], right)}.mp4"
+    assert shown["left"] == f"/videos/{disguise.video(row['question_id'], row['left'])}.mp4"
+    assert shown["right"] == f"/videos/{disguise.video(row['question_id'], right)}.mp4"
     assert row["seconds"] >= 0
 
 
@@ -306,7 +424,8 @@ def test_every_rater_sees_every_question_once_then_is_done(study, store):
         seen.append(shown["question"])
         assert client.post("/api/answers", json={"question": shown["question"], "choice": "right"},
                            headers=auth).status_code == 201
-    assert sorted(seen) == sorted(study.by_id()) and answer_count(store) == len(study.questions)
+    disguise = Disguise(store.secret())
+    assert sorted(seen) == sorted(disguise.question(q) for q in study.by_id()) and answer_count(store) == len(seen)
 
 
 def test_a_rater_gets_its_share_of_questions_every_attention_check_among_them(tmp_path):
@@ -319,7 +438,7 @@ def test_a_rater_gets_its_share_of_questions_every_attention_check_among_them(tm
         while (shown := client.get("/api/next", headers=auth).get_json())["question"]:
             seen.append(shown["question"])
             client.post("/api/answers", json={"question": shown["question"], "choice": "left"}, headers=auth)
-        assert len(seen) == 4 and "check0" in seen and shown["total"] == 4
+        assert len(seen) == 4 and Disguise(store.secret()).question("check0") in seen and shown["total"] == 4
     store.close()
 
 

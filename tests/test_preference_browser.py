@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.preference.server import background_server
+from pipeline.preference.server import Disguise, background_server
 from pipeline.preference.store import Store
 from tests.test_preference import make_study
 
@@ -70,7 +70,8 @@ def test_clicks_in_a_real_browser_become_answers_in_the_database(tmp_path):
     with background_server(study, store) as url:
         answered = answer_in_browser(url, ["left", "right", "left"], tmp_path / "page.png")
     rows = store.rows()
-    assert [r["question_id"] for r in rows] == answered and len(set(answered)) == 3
+    disguise = Disguise(store.secret())
+    assert [disguise.question(r["question_id"]) for r in rows] == answered and len(set(answered)) == 3
     assert len({r["rater_id"] for r in rows}) == 1 and rows[0]["source"] == "web"
     for row, side in zip(rows, ["left", "right", "left"]):  # the click, mapped through the shown sides
         assert row["choice"] == (row["left"] if side == "left" else {"a": "b", "b": "a"}[row["left"]])

@@ -6,13 +6,14 @@ API (JSON; ``Authorization: Bearer <token>`` after ``POST /api/raters``):
 
 - ``POST /api/raters`` -> ``{"token"}``: a new anonymous rater;
 - ``GET /api/next`` -> ``{"question", "left", "right", "answered", "total"}`` (``question`` null
-  when the rater is done): the rater's next question, its side recorded as it is shown;
+  when the rater is done): the rater's next question, its side recorded as it is shown; the
+  question's id and its videos' URLs are names only the server can compute (:class:`Disguise`);
 - ``POST /api/answers`` ``{"question", "choice": "left" | "right"}`` -> 201; 400 for a body that
   is not that object (JSON nested however deep included), a question of another study or one not
   shown to this rater, 401 without a valid token, 409 for a second answer, 413 for a body over
   2 KiB (refused by waitress before it is read);
-- ``GET /videos/<id>.mp4``: one side of a question, looked up by its salted id
-  (:func:`video_url_id`; no request text reaches the file system; anything else is 404), with
+- ``GET /videos/<id>.mp4``: one side of a question, looked up by its id
+  (:meth:`Disguise.video`; no request text reaches the file system; anything else is 404), with
   nothing that names its file: no file name or date, the URL's id as ETag (ranges work), and
   padded to the size of every video of its length (:func:`served_videos`).
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import random
@@ -59,11 +61,24 @@ def rater_questions(study: Study, rater: str) -> list[str]:
     return chosen
 
 
-def video_url_id(study: Study, question: str, side: str) -> str:
-    """The URL id of one side of a question: salted with the study's fingerprint (never sent to a
-    browser), so that a rater can neither tell ours by its URL repeating across questions nor
-    compute which side is which."""
-    return hashlib.sha256(f"{study.fingerprint}\0{question}\0{side}".encode()).hexdigest()[:16]
+@dataclass(frozen=True)
+class Disguise:
+    """The names a rater's browser gets for the study's questions and their videos: HMAC-SHA256
+    under the study's secret (:meth:`Store.secret`, never sent). The study's own names are hashes
+    of the videos' bytes, which a rater downloads (sent, a question's own id told which side was
+    ours); these cannot be computed from anything sent, and a video's URL differs in every question."""
+
+    secret: str
+
+    def name(self, *parts: str) -> str:
+        return hmac.new(self.secret.encode(), "\0".join(parts).encode(), hashlib.sha256).hexdigest()[:16]
+
+    def question(self, question: str) -> str:
+        return self.name("question", question)
+
+    def video(self, question: str, side: str) -> str:
+        """The URL id of one side ('a' / 'b') of a question."""
+        return self.name("video", question, side)
 
 
 @dataclass(frozen=True)
@@ -72,7 +87,7 @@ class ServedVideo:
     size: int  # bytes sent: the file padded to the size of every video of its length
 
 
-def served_videos(study: Study) -> dict[str, ServedVideo]:
+def served_videos(study: Study, disguise: Disguise) -> dict[str, ServedVideo]:
     """URL id -> the file of one side of a question and the size it is served at: the largest
     file of the question's length plus a 'free' box, so every video of a length is the same size
     and a response's length names no file (nor tells ours or an attention check's broken one)."""
@@ -83,7 +98,7 @@ def served_videos(study: Study) -> dict[str, ServedVideo]:
         if path is None or not path.is_file():
             raise InputError(study.folder, f"a video of question {question.id} is missing: prepare the study again")
         sizes[question.length] = max(sizes.get(question.length, 0), path.stat().st_size + BOX_HEADER)
-    return {video_url_id(study, q.id, side): ServedVideo(path, sizes[q.length]) for q, side, path in sides}
+    return {disguise.video(q.id, side): ServedVideo(path, sizes[q.length]) for q, side, path in sides}
 
 
 def video_response(url_id: str, data: bytes) -> Response:
@@ -107,8 +122,9 @@ def request_json():
 def create_app(study: Study, store: Store) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    questions = study.by_id()
-    videos = served_videos(study)
+    disguise = Disguise(store.secret())
+    disguised = {disguise.question(q.id): q.id for q in study.questions}
+    videos = served_videos(study, disguise)
 
     def current_rater() -> str:
         header = request.headers.get("Authorization", "")
@@ -157,10 +173,10 @@ def create_app(study: Study, store: Store) -> Flask:
         todo = [q for q in mine if q not in done]
         if not todo:
             return jsonify(question=None, answered=len(done), total=len(mine))
-        question = questions[todo[0]]
-        left = store.show(rater, question.id, random.SystemRandom().choice("ab"))
-        return jsonify(question=question.id, left=f"/videos/{video_url_id(study, question.id, left)}.mp4",
-                       right=f"/videos/{video_url_id(study, question.id, other_side(left))}.mp4", answered=len(done),
+        question = todo[0]
+        left = store.show(rater, question, random.SystemRandom().choice("ab"))
+        return jsonify(question=disguise.question(question), left=f"/videos/{disguise.video(question, left)}.mp4",
+                       right=f"/videos/{disguise.video(question, other_side(left))}.mp4", answered=len(done),
                        total=len(mine))
 
     @app.post("/api/answers")
@@ -169,8 +185,9 @@ def create_app(study: Study, store: Store) -> Flask:
         body = request_json()
         if not isinstance(body, dict) or set(body) != {"question", "choice"}:
             abort(400, 'expected {"question": <id>, "choice": "left" | "right"}')
-        question, choice = body["question"], body["choice"]
-        if not isinstance(question, str) or question not in questions:
+        question = disguised.get(body["question"]) if isinstance(body["question"], str) else None
+        choice = body["choice"]
+        if question is None:
             abort(400, "no such question in this study")
         if choice not in ("left", "right"):
             abort(400, "choice must be 'left' or 'right'")

@@ -6,7 +6,7 @@ SQLite's rollback-journal mode with ``synchronous=FULL``: an answer the server a
 disk, and a server killed mid-write leaves the file as it was before that answer.
 
 Tables: ``meta`` (the study's fingerprint, so answers are never mixed across two versions of a
-study), ``questions`` (one per pair of videos, or attention check: the real video against a broken
+study, and the secret the server derives the names a rater's browser gets from), ``questions`` (one per pair of videos, or attention check: the real video against a broken
 one), ``raters`` (an anonymous random id; a web rater's token is kept as its sha256 only),
 ``shown`` (which video a rater saw on the left, and when) and ``answers`` (unique per rater and
 question: which video won, seconds from showing to answering).
@@ -76,6 +76,10 @@ def _unique_violation(err: IntegrityError) -> bool:
     return "unique" in text or "duplicate" in text
 
 
+def _meta(db, key: str) -> str | None:
+    return db.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -124,7 +128,7 @@ class Store:
 
     def _load(self, study, url: str) -> None:
         with self.engine.begin() as db:
-            found = db.execute(sa.select(meta.c.value).where(meta.c.key == "fingerprint")).scalar()
+            found = _meta(db, "fingerprint")
             if found is None:
                 db.execute(meta.insert(), [{"key": "fingerprint", "value": study.fingerprint},
                                            {"key": "dataset", "value": study.dataset}])
@@ -132,11 +136,19 @@ class Store:
             elif found != study.fingerprint:
                 raise InputError(url, f"holds answers to another version of the study (fingerprint {found[:12]}, "
                                       f"the study is {study.fingerprint[:12]}): move it away to start a new one")
+            if _meta(db, "secret") is None:  # a new database, or one made before the secret
+                db.execute(meta.insert().values(key="secret", value=secrets.token_hex(32)))
 
     def fingerprint(self) -> str | None:
         """The fingerprint of the study this database belongs to (None: a new database)."""
         with self.engine.connect() as db:
-            return db.execute(sa.select(meta.c.value).where(meta.c.key == "fingerprint")).scalar()
+            return _meta(db, "fingerprint")
+
+    def secret(self) -> str:
+        """The study's random secret (made with the database, kept with its answers, never sent): the
+        server derives the question and video names a rater's browser gets from it."""
+        with self.engine.connect() as db:
+            return _meta(db, "secret")
 
     def close(self) -> None:
         self.engine.dispose()

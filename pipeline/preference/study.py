@@ -9,9 +9,9 @@ broken one (its frames shuffled in time, half of each frame's tiles shuffled, st
 file no larger than the others, :func:`fitted_crf`): a rater who prefers the broken one is not
 judging and is dropped by the export.
 
-What a rater's browser sees is opaque: a video file is named by the hash of its bytes, a
-question by the hash of its two videos, and the server's video URLs are salted with the study's
-fingerprint (server.py), so nothing a rater can see or compute names a method. The study folder
+A video file is named by the hash of its bytes and a question by the hash of its two videos;
+a rater's browser gets neither (a rater could compute them from the videos): the server sends
+names derived from a secret (server.py, Disguise), so nothing a rater is sent names a method. The study folder
 (``study.json`` + ``videos/<sha256>.mp4``) is written as one atomic folder and is the only place
 the server reads videos from. When a sequence is no longer than the short clips, its long
 videos would repeat the short ones, so it has short questions only (Cityscapes' 30-frame
