@@ -26,7 +26,7 @@ import pytest
 from pipeline.core.errors import InputError
 from pipeline.core.images import write_rgb
 from pipeline.preference import crowd, scores
-from pipeline.preference.server import Disguise, background_server, create_app
+from pipeline.preference.server import Disguise, RaterLimit, background_server, create_app
 from pipeline.preference import store as tables
 from pipeline.preference.store import Store
 from pipeline.preference.study import Question, Study, other_side, prepare
@@ -345,6 +345,29 @@ def test_scripted_raters_cannot_tell_ours_or_the_real_video_from_what_is_sent(pr
             assert binom.sf(correct - 1, len(views), 0.5) > 1e-4, f"{attack}: {correct} of {len(views)} right"
         assert not [view for view in views if computed_question_id(view, views)]
     store.close()
+
+
+def test_new_raters_are_limited_per_client_address(study, store):
+    by_default = create_app(study, store).test_client()  # 30 a minute
+    assert [by_default.post("/api/raters").status_code for _ in range(31)] == [201] * 30 + [429]
+    client = create_app(study, store, raters_per_minute=3).test_client()
+    made = [client.post("/api/raters", environ_base={"REMOTE_ADDR": "192.0.2.1"}) for _ in range(4)]
+    assert [response.status_code for response in made] == [201, 201, 201, 429]
+    refused = made[-1]
+    assert refused.mimetype == "application/json" and "too many new raters" in refused.get_json()["error"]
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert client.post("/api/raters", environ_base={"REMOTE_ADDR": "192.0.2.2"}).status_code == 201  # another client
+    with store.engine.connect() as db:
+        assert db.execute(sa.select(sa.func.count()).select_from(tables.raters)).scalar() == 30 + 4
+    unlimited = create_app(study, store, raters_per_minute=0).test_client()
+    assert {unlimited.post("/api/raters").status_code for _ in range(40)} == {201}
+    clock = [0.0]  # a minute after its first rater, a client may make another
+    limit = RaterLimit(2, clock=lambda: clock[0])
+    assert [limit.wait("192.0.2.1") for _ in range(3)] == [0, 0, 60]
+    clock[0] = 45.0
+    assert limit.wait("192.0.2.1") == 15 and limit.wait("192.0.2.2") == 0
+    clock[0] = 60.0
+    assert [limit.wait("192.0.2.1") for _ in range(3)] == [0, 0, 60]
 
 
 def test_forged_and_repeated_answers_are_refused(study, store):

@@ -58,10 +58,12 @@ def prepare(ds, args) -> None:
 
 
 def serve(ds, args) -> None:
+    from pipeline.preference.server import RATERS_PER_MINUTE
     from pipeline.preference.server import serve as serve_study
 
     study, store = _store(*_paths(ds, args))
-    serve_study(study, store, args.host, args.port, args.threads)
+    limit = RATERS_PER_MINUTE if args.raters_per_minute is None else args.raters_per_minute
+    serve_study(study, store, args.host, args.port, args.threads, limit)
 
 
 def export(ds, args) -> None:
@@ -124,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
             sub.add_argument("--host", default="127.0.0.1", help="default %(default)s (this machine only)")
             sub.add_argument("--port", type=int, default=8000)
             sub.add_argument("--threads", type=int, default=8)
+            sub.add_argument("--raters-per-minute", type=int, help="new raters one client address may make in "
+                             "a minute, more get 429 (0 = no limit; default: server.py's RATERS_PER_MINUTE, 30)")
         if name in ("export", "questions"):
             sub.add_argument("--output", help="default <results>/<ds>/preference.csv (export), "
                                               "<results>/<ds>/preference/questions.csv (questions)")

@@ -4,7 +4,8 @@ and two buttons; every answer one database transaction (pipeline/preference/stor
 
 API (JSON; ``Authorization: Bearer <token>`` after ``POST /api/raters``):
 
-- ``POST /api/raters`` -> ``{"token"}``: a new anonymous rater;
+- ``POST /api/raters`` -> 201 ``{"token"}``: a new anonymous rater; 429 (with Retry-After) past
+  ``raters_per_minute`` new raters from one client address in a minute (:class:`RaterLimit`);
 - ``GET /api/next`` -> ``{"question", "left", "right", "answered", "total"}`` (``question`` null
   when the rater is done): the rater's next question, its side recorded as it is shown; the
   question's id and its videos' URLs are names only the server can compute (:class:`Disguise`);
@@ -22,13 +23,17 @@ Every error is JSON, ``{"error": <why>}``, waitress's own refusals included (Jso
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import hmac
 import json
 import logging
+import math
 import random
 import re
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +50,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 2048
 TOO_LARGE = f"the request body is over {MAX_BODY} bytes"
 VIDEO_ID = re.compile(r"^[0-9a-f]{16}$")
+RATERS_PER_MINUTE = 30  # new raters one client address may make in any minute (serve --raters-per-minute)
 
 
 def rater_questions(study: Study, rater: str) -> list[str]:
@@ -110,6 +116,39 @@ def video_response(url_id: str, data: bytes) -> Response:
     return response.make_conditional(request, accept_ranges=True, complete_length=len(data))
 
 
+class RaterLimit:
+    """At most ``per_minute`` new raters per client address in any 60 s (0: no limit), so that one
+    client cannot make raters by the hundred to answer the study over and over."""
+
+    WINDOW = 60.0
+
+    def __init__(self, per_minute: int, clock=time.monotonic) -> None:
+        self.per_minute, self.clock = per_minute, clock
+        self.made: dict[str, collections.deque] = {}  # address -> when its recent raters were made
+        self.lock = threading.Lock()
+
+    def wait(self, address: str) -> float:
+        """0 when ``address`` may make a rater now (and it is counted), else the seconds it waits."""
+        if not self.per_minute:
+            return 0.0
+        now = self.clock()
+        with self.lock:
+            self._forget(now)
+            recent = self.made.setdefault(address, collections.deque())
+            if len(recent) >= self.per_minute:
+                return recent[0] + self.WINDOW - now
+            recent.append(now)
+            return 0.0
+
+    def _forget(self, now: float) -> None:
+        """Drop what is older than the window, and the addresses left with nothing."""
+        for address, recent in list(self.made.items()):
+            while recent and recent[0] <= now - self.WINDOW:
+                recent.popleft()
+            if not recent:
+                del self.made[address]
+
+
 def request_json():
     """The request's JSON body; None when it is not JSON, nested too deeply for the parser
     included (``[[[...`` raises RecursionError, not ValueError)."""
@@ -119,9 +158,11 @@ def request_json():
         return None
 
 
-def create_app(study: Study, store: Store) -> Flask:
+def create_app(study: Study, store: Store, raters_per_minute: int = RATERS_PER_MINUTE) -> Flask:
+    """The study's Flask app (the API above), its answers in ``store``."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    limit = RaterLimit(raters_per_minute)
     disguise = Disguise(store.secret())
     disguised = {disguise.question(q.id): q.id for q in study.questions}
     videos = served_videos(study, disguise)
@@ -148,8 +189,12 @@ def create_app(study: Study, store: Store) -> Flask:
     @app.errorhandler(405)
     @app.errorhandler(409)
     @app.errorhandler(413)
+    @app.errorhandler(429)
     def error(err):
-        return jsonify(error=TOO_LARGE if err.code == 413 else err.description), err.code
+        response = jsonify(error=TOO_LARGE if err.code == 413 else err.description)
+        if getattr(err, "retry_after", None):
+            response.headers["Retry-After"] = str(err.retry_after)
+        return response, err.code
 
     @app.errorhandler(500)
     def failure(err):
@@ -162,6 +207,10 @@ def create_app(study: Study, store: Store) -> Flask:
 
     @app.post("/api/raters")
     def new_rater():
+        wait = limit.wait(request.remote_addr or "")
+        if wait:
+            abort(429, f"too many new raters from this address: try again in {math.ceil(wait)} s",
+                  retry_after=math.ceil(wait))
         _, token = store.new_rater()
         return jsonify(token=token), 201
 
@@ -227,13 +276,13 @@ class JsonErrorChannel(HTTPChannel):
     error_task_class = JsonErrorTask
 
 
-def create_server(study: Study, store: Store, host: str, port: int, threads: int):
+def create_server(app: Flask, host: str, port: int, threads: int):
     """The study's waitress server (not yet running): bodies over ``MAX_BODY`` refused before they
     are read, and every refusal in JSON."""
     import waitress
 
     listeners = {}
-    server = waitress.create_server(create_app(study, store), map=listeners, host=host, port=port, threads=threads,
+    server = waitress.create_server(app, map=listeners, host=host, port=port, threads=threads,
                                     max_request_body_size=MAX_BODY, ident="vid2vid-preference")
     for listener in listeners.values():
         if isinstance(listener, BaseWSGIServer):
@@ -241,20 +290,20 @@ def create_server(study: Study, store: Store, host: str, port: int, threads: int
     return server
 
 
-def serve(study: Study, store: Store, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> None:
+def serve(study: Study, store: Store, host: str = "127.0.0.1", port: int = 8000, threads: int = 8,
+          raters_per_minute: int = RATERS_PER_MINUTE) -> None:
     """Serve the study with waitress until interrupted."""
-    server = create_server(study, store, host, port, threads)
+    server = create_server(create_app(study, store, raters_per_minute), host, port, threads)
     log.info("study of %s (%d questions) on http://%s:%d/ ; answers in %s", study.dataset, len(study.questions),
              host, port, store.engine.url)
     server.run()
 
 
 @contextlib.contextmanager
-def background_server(study: Study, store: Store, host: str = "127.0.0.1", port: int = 0, threads: int = 8):
+def background_server(study: Study, store: Store, host: str = "127.0.0.1", port: int = 0, threads: int = 8,
+                      raters_per_minute: int = RATERS_PER_MINUTE):
     """The study served by waitress in a thread (port 0: a free one); yields its base URL."""
-    import threading
-
-    server = create_server(study, store, host, port, threads)
+    server = create_server(create_app(study, store, raters_per_minute), host, port, threads)
     closing = threading.Event()
 
     def run() -> None:

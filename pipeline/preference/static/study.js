@@ -26,9 +26,15 @@ function report(text) {
 }
 
 async function rater() {
-  if (token && (await api("GET", "/api/next")).status !== 401) return;
-  token = (await api("POST", "/api/raters")).data.token;
+  if (token && (await api("GET", "/api/next")).status !== 401) return true;
+  const { status, data } = await api("POST", "/api/raters");
+  if (status !== 201) {  // 429: too many new raters from this address
+    report("Could not start the study (" + status + "): " + (data.error || "reload the page to try again."));
+    return false;
+  }
+  token = data.token;
   localStorage.setItem("preference-token", token);
+  return true;
 }
 
 function restart() {
@@ -84,4 +90,4 @@ left.addEventListener("timeupdate", () => {
 });
 buttons[0].addEventListener("click", () => choose("left"));
 buttons[1].addEventListener("click", () => choose("right"));
-rater().then(next);
+rater().then((started) => started && next());
