@@ -26,7 +26,7 @@ import pytest
 from pipeline.core.errors import InputError
 from pipeline.core.images import write_rgb
 from pipeline.preference import crowd, scores
-from pipeline.preference.server import Disguise, RaterLimit, background_server, create_app
+from pipeline.preference.server import Disguise, RaterLimit, background_server, create_app, rater_questions
 from pipeline.preference import store as tables
 from pipeline.preference.store import Store
 from pipeline.preference.study import Question, Study, other_side, prepare
@@ -193,16 +193,14 @@ def test_a_study_under_a_relative_results_path_serves_its_videos(tmp_path, monke
 
 
 def test_no_video_response_names_its_file(tmp_path, study, store, ffmpeg):
-    # ours' video is in every question of its sequence: neither a header nor the size may tell a
-    # rater that two questions show the same file (Content-Disposition, an ETag or Last-Modified
-    # from the file did, and so did the file's own size)
+    # ours' video is in every question of its sequence: neither a header nor the size may tell
+    # that two questions show the same file (Content-Disposition, an ETag or Last-Modified from the
+    # file did, and so did the file's own size), to one rater or to several comparing theirs
     client = create_app(study, store).test_client()
-    auth = rater(client)
-    files, responses = {}, {}
-    while (shown := client.get("/api/next", headers=auth).get_json())["question"]:
-        for url, path in zip((shown["left"], shown["right"]), shown_files(study, store, auth)):
-            files[url], responses[url] = path, client.get(url)
-        client.post("/api/answers", json={"question": shown["question"], "choice": "left"}, headers=auth)
+    disguise = Disguise(store.secret())
+    files = {f"/videos/{disguise.video(q.id, side)}.mp4": study.video_path(video) for q in study.questions
+             for side, video in (("a", q.video_a), ("b", q.video_b))}
+    responses = {url: client.get(url) for url in files}
     assert len(set(files.values())) < len(files)  # ours' file is served under several URLs
     headers = [dict(response.headers) for response in responses.values()]
     assert {response.status_code for response in responses.values()} == {200}
@@ -242,7 +240,7 @@ SIDES = ("left", "right")
 
 
 def rater_view(client) -> tuple[str, list[dict]]:
-    """Everything one new rater is sent while it answers every question (the left video, say):
+    """Everything one new rater is sent while it answers all its questions (the left video, say):
     its token, and per question the /api/next JSON and both videos' URL, headers and body."""
     auth = rater(client)
     views = []
@@ -267,8 +265,8 @@ def without_free_box(body: bytes) -> bytes:
 
 
 def recurring(feature):
-    """An attack: the side whose ``feature`` is found in another question too (ours' file is in
-    every comparison of its sequence and length; a real or broken video in one check only)."""
+    """An attack: the side whose ``feature`` is found in another of this rater's questions too
+    (ours' file is in every comparison of its sequence and length; the other method's in one)."""
     def pick(view, views):
         elsewhere = {feature(other[side]) for other in views if other is not view for side in SIDES}
         found = [side for side in SIDES if feature(view[side]) is not None and feature(view[side]) in elsewhere]
@@ -303,48 +301,103 @@ def computed_question_id(view, _views):
     return None
 
 
+def unpadded(video: dict) -> bytes:
+    return without_free_box(video["body"])
+
+
 ATTACKS = {
     "file name recurs": recurring(lambda video: video["headers"].get("Content-Disposition")),
     "ETag recurs": recurring(lambda video: video["headers"].get("ETag")),
     "size recurs": recurring(lambda video: video["headers"]["Content-Length"]),
     "URL recurs": recurring(lambda video: video["url"]),
+    # the bodies themselves: ours' clip of a sequence and length is the same bytes in each of its comparisons
+    "body recurs": recurring(lambda video: hashlib.sha256(video["body"]).hexdigest()),
+    "body without padding recurs": recurring(lambda video: hashlib.sha256(unpadded(video)).hexdigest()),
+    "size without padding recurs": recurring(lambda video: len(unpadded(video))),
     "written first": earliest,
     "smaller file": smaller,
     "question id recomputed": computed_question_id,
 }
 
 
-def test_scripted_raters_cannot_tell_ours_or_the_real_video_from_what_is_sent(prepared, tmp_path):
+class FirstFrames:
+    """The first frame ffmpeg decodes from each video body (decoded once per body)."""
+
+    def __init__(self, folder: Path, ffmpeg: str) -> None:
+        self.folder, self.ffmpeg, self.frames = folder, ffmpeg, {}
+
+    def __call__(self, body: bytes) -> np.ndarray:
+        key = hashlib.sha256(body).hexdigest()
+        if key not in self.frames:
+            path = self.folder / f"{key}.mp4"
+            path.write_bytes(body)
+            raw = subprocess.run([self.ffmpeg, "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo",
+                                  "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+            self.frames[key] = np.frombuffer(raw, np.uint8).astype(float)
+        return self.frames[key]
+
+
+def content_recurs(first_frame: FirstFrames, within: float = 3.0):
+    """An attack on what the videos show: the side whose first frame is in another of this
+    rater's questions too (mean absolute difference under ``within`` of 255: a short clip is the
+    first frames of its long video; in the prepared study a method's two differ by 2.2 at most,
+    two sequences by 8.8 at least)."""
+    def pick(view, views):
+        others = [first_frame(other[side]["body"]) for other in views if other is not view for side in SIDES]
+        found = [side for side in SIDES
+                 if any(np.abs(first_frame(view[side]["body"]) - other).mean() < within for other in others)]
+        return found[0] if len(found) == 1 else None
+    return pick
+
+
+RATERS = 24
+
+
+def test_scripted_raters_cannot_tell_ours_or_the_real_video_from_what_is_sent(prepared, tmp_path, ffmpeg):
     # the testers' scripted raters told ours and an attention check's real video from what the
     # server sent (file names, validators, dates, sizes, a computable question id): 1.00 / 0.00 in
-    # every comparison. What a video shows, and that ours' clip of a sequence recurs in its
-    # comparisons (the same bytes), is what a rater judges and is left out here.
+    # every comparison; then, the names and sizes disguised, from the bodies: ours' clip of a
+    # sequence and length recurred (the same bytes) in every comparison a rater got of it. Each
+    # rater here has a database (and a secret) of its own, so that the names its questions and
+    # videos get are drawn apart from the other raters', and the raters' questions are pooled.
     from scipy.stats import binom
 
-    store = Store.open(tmp_path / "answers.sqlite", prepared)
-    client = create_app(prepared, store).test_client()
-    raters = [rater_view(client) for _ in range(6)]
-    for token, views in raters:
-        assert len(views) == len(prepared.questions) == 40
+    views, truth, studies = [], [], []  # per question served: (the view, the rater's views), ours' side, its study
+    bodies = []  # per rater: whether no video body (padded or not) was sent to it twice
+    for index in range(RATERS):
+        store = Store.open(tmp_path / f"answers{index}.sqlite", prepared)
+        token, mine = rater_view(create_app(prepared, store).test_client())
         rows = [r for r in store.rows() if r["rater_id"] == store.rater_of(token)]  # in the order answered
-        truth = {view["question"]: "left" if row["left"] == "a" else "right" for view, row in zip(views, rows)}
-        length = {view["question"]: row["length"] for view, row in zip(views, rows)}
-        for view in views:  # every header but the ETag (the URL's id) and Date is the same for both sides
-            left, right = (view[side]["headers"] for side in SIDES)
+        store.close()
+        length = {view["question"]: row["length"] for view, row in zip(mine, rows)}
+        for view, row in zip(mine, rows):
+            views.append((view, mine))
+            truth.append("left" if row["left"] == "a" else "right")
+            studies.append(row["study"])
+            left, right = (view[side]["headers"] for side in SIDES)  # the same headers but the ETag (URL id) and Date
             assert left.keys() == right.keys() and "Content-Disposition" not in left and "Last-Modified" not in left
             assert {name for name in left if left[name] != right[name]} <= {"ETag", "Date"}
             assert left["ETag"] == f'"{view["left"]["url"][8:-4]}"' and right["ETag"] == f'"{view["right"]["url"][8:-4]}"'
         sizes = {}  # one size for every video of a length
-        for view in views:
+        for view in mine:
             sizes.setdefault(length[view["question"]], set()).update(view[side]["headers"]["Content-Length"] for side in SIDES)
         assert all(len(one) == 1 for one in sizes.values()), sizes
-        for attack, pick in ATTACKS.items():  # the side it takes for ours / the real video, else the URL sorting first
-            correct = sum((pick(view, views) or min(SIDES, key=lambda side: view[side]["url"])) == truth[view["question"]]
-                          for view in views)
-            # the chance of doing as well as this by guessing each of the 40 questions
-            assert binom.sf(correct - 1, len(views), 0.5) > 1e-4, f"{attack}: {correct} of {len(views)} right"
-        assert not [view for view in views if computed_question_id(view, views)]
-    store.close()
+        bodies.append(len({without_free_box(view[side]["body"]) for view in mine for side in SIDES}) == 2 * len(mine))
+
+    # and what the videos show, in the comparisons (an attention check's broken video shows what it is)
+    attacks = {**{attack: (pick, range(len(views))) for attack, pick in ATTACKS.items()},
+               "first frame recurs": (content_recurs(FirstFrames(tmp_path, ffmpeg)),
+                                      [i for i, study in enumerate(studies) if study != "attention"])}
+    scored = {}
+    for attack, (pick, questions) in attacks.items():  # the side it takes for ours, else the URL sorting first
+        picked = [pick(*views[i]) or min(SIDES, key=lambda side: views[i][0][side]["url"]) for i in questions]
+        scored[attack] = (sum(side == truth[i] for side, i in zip(picked, questions)), len(questions))
+    # the chance of doing as well as this by guessing each question
+    better_than_chance = {attack: f"{correct} of {total}" for attack, (correct, total) in scored.items()
+                          if binom.sf(correct - 1, total, 0.5) <= 1e-4}
+    assert not better_than_chance, f"right in (of {RATERS} raters' questions): {scored}"
+    assert not [view for view, mine in views if computed_question_id(view, mine)]
+    assert all(bodies)
 
 
 def test_new_raters_are_limited_per_client_address(study, store):
@@ -376,7 +429,7 @@ def test_forged_and_repeated_answers_are_refused(study, store):
     shown = client.get("/api/next", headers=auth).get_json()
     disguise = Disguise(store.secret())
     public = {disguise.question(q.id): q.id for q in study.questions}
-    assert shown["question"] in public and shown["total"] == len(study.questions)
+    assert shown["question"] in public and shown["total"] == 3  # seq0's check, a comparison on seq1 and seq2
     names = {n for q in study.questions for n in (q.method_a, q.method_b, q.video_a, q.video_b, q.sequence)}
     assert not [n for n in names if n in json.dumps(shown)]  # no method, sequence or file name reaches the page
     not_shown = next(public_id for public_id in public if public_id != shown["question"])
@@ -438,17 +491,31 @@ def test_nested_and_oversized_bodies_get_the_apis_json_errors(study, store):
     assert answer_count(store) == 1
 
 
-def test_every_rater_sees_every_question_once_then_is_done(study, store):
+def test_a_rater_gets_its_questions_once_and_no_more_by_asking_again(study, store):
+    # make_study: 3 sequences x 2 comparisons, seq0's attention check: a rater gets the check and
+    # one comparison on seq1 and seq2, and nothing more however often it asks
     client = create_app(study, store).test_client()
     auth = rater(client)
+    disguise = Disguise(store.secret())
+    mine = rater_questions(study, store.rater_of(auth["Authorization"].removeprefix("Bearer ")))
+    by_id = study.by_id()
+    assert len(mine) == 3 and by_id[mine[0]].attention + by_id[mine[1]].attention + by_id[mine[2]].attention == 1
+    assert len({by_id[q].method_b for q in mine if not by_id[q].attention}) == 1
     seen = []
     while (shown := client.get("/api/next", headers=auth).get_json())["question"]:
-        assert client.get("/api/next", headers=auth).get_json() == shown  # shown again: the same sides
+        for _ in range(5):  # asked again before answering: the same question, sides and total
+            assert client.get("/api/next", headers=auth).get_json() == shown
+        assert shown["total"] == 3 and shown["answered"] == len(seen)
         seen.append(shown["question"])
         assert client.post("/api/answers", json={"question": shown["question"], "choice": "right"},
                            headers=auth).status_code == 201
-    disguise = Disguise(store.secret())
-    assert sorted(seen) == sorted(disguise.question(q) for q in study.by_id()) and answer_count(store) == len(seen)
+    assert sorted(seen) == sorted(disguise.question(q) for q in mine) and answer_count(store) == 3
+    for _ in range(5):  # done: asking again gives nothing more
+        assert client.get("/api/next", headers=auth).get_json() == {"question": None, "answered": 3, "total": 3}
+    for other in set(by_id) - set(mine):  # nor can it answer a question that is not its own
+        refused = client.post("/api/answers", json={"question": disguise.question(other), "choice": "left"}, headers=auth)
+        assert refused.status_code == 400
+    assert answer_count(store) == 3
 
 
 def test_a_rater_gets_its_share_of_questions_every_attention_check_among_them(tmp_path):
@@ -463,6 +530,76 @@ def test_a_rater_gets_its_share_of_questions_every_attention_check_among_them(tm
             client.post("/api/answers", json={"question": shown["question"], "choice": "left"}, headers=auth)
         assert len(seen) == 4 and Disguise(store.secret()).question("check0") in seen and shown["total"] == 4
     store.close()
+
+
+def test_a_rater_gets_one_comparison_and_one_sequences_checks_no_video_twice(prepared):
+    # the prepared study: 4 sequences x 2 lengths x 4 comparisons, each sequence with a check per
+    # length. A rater: the checks of one sequence and one comparison on the 3 others at both
+    # lengths (8 questions, 16 videos); over raters every comparison about as often as the next
+    import dataclasses
+    from collections import Counter
+
+    by_id = prepared.by_id()
+    counts = Counter()
+    for index in range(2000):
+        mine = rater_questions(prepared, f"{index:016x}")
+        assert rater_questions(prepared, f"{index:016x}") == mine  # asked again: the same, in the same order
+        questions = [by_id[q] for q in mine]
+        checks, pairs = [q for q in questions if q.attention], [q for q in questions if not q.attention]
+        assert len(checks) == 2 and len({q.sequence for q in checks}) == 1 and len(pairs) == 6
+        assert len({(q.study, q.method_b) for q in pairs}) == 1  # one comparison
+        assert len({(q.sequence, q.length) for q in pairs}) == 6  # once per sequence and length
+        assert checks[0].sequence not in {q.sequence for q in pairs}  # the real video's sequence in no pair
+        assert len({v for q in questions for v in (q.video_a, q.video_b)}) == 16  # no video twice
+        counts.update(mine)
+    for question in prepared.questions:  # a check: 2000 / 4 sequences; a pair: 2000 / 4 comparisons x 3/4
+        expected = 500 if question.attention else 375
+        assert 0.8 * expected <= counts[question.id] <= 1.2 * expected, (question, counts[question.id])
+    capped = dataclasses.replace(prepared, questions_per_rater=5)  # a cap: the checks kept, 3 pairs
+    for index in range(50):
+        questions = [by_id[q] for q in rater_questions(capped, f"{index:016x}")]
+        assert len(questions) == 5 and sum(q.attention for q in questions) == 2
+
+
+def test_a_study_of_one_sequence_still_gives_a_rater_pairs_beside_its_check(tmp_path):
+    # its checks and its pairs share the sequence (prepare warns), never a video
+    study = make_study(tmp_path / "study", pairs=1)
+    by_id = study.by_id()
+    for index in range(20):
+        questions = [by_id[q] for q in rater_questions(study, f"{index:016x}")]
+        assert sorted(q.attention for q in questions) == [False, True]
+        assert len({v for q in questions for v in (q.video_a, q.video_b)}) == 4
+
+
+def test_scores_of_raters_who_each_answer_one_comparison(prepared, tmp_path):
+    # 40 raters through the server, each preferring ours in table1 and the other run in table2:
+    # every comparison is scored from the answers to its questions, its Wilson interval from them
+    store = Store.open(tmp_path / "answers.sqlite", prepared)
+    client = create_app(prepared, store, raters_per_minute=0).test_client()
+    disguise = Disguise(store.secret())
+    public = {disguise.question(q.id): q for q in prepared.questions}
+    for _ in range(40):
+        auth = rater(client)
+        rater_id = store.rater_of(auth["Authorization"].removeprefix("Bearer "))
+        while (shown := client.get("/api/next", headers=auth).get_json())["question"]:
+            question = public[shown["question"]]
+            left, _ = store.shown_side(rater_id, question.id)
+            wanted = "b" if question.study == "table2" else "a"
+            click = "left" if left == wanted else "right"
+            assert client.post("/api/answers", json={"question": shown["question"], "choice": click},
+                               headers=auth).status_code == 201
+    rows = store.rows()
+    store.close()
+    assert len(rows) == 40 * 8 and len({r["rater_id"] for r in rows}) == 40
+    table, summary = scores.scores(rows, scores.comparisons(prepared), checks=True)
+    assert summary["answers_counted"] == 40 * 6 and not summary["dropped_failed_attention"] + summary["dropped_unchecked"]
+    assert len(table) == 8 and sum(row["raters"] for row in table) == 2 * 40  # a rater in one comparison per length
+    for row in table:
+        answered = [r for r in rows if (r["study"], r["length"], r["method_b"]) == (row["study"], row["length"], row["other"])]
+        assert row["answers"] == len(answered) == 3 * row["raters"]  # 3 sequences each
+        assert row["score"] == (1.0 if row["study"] == "table1" else 0.0) if row["answers"] else row["score"] is None
+        if row["answers"]:
+            assert (row["wilson_low"], row["wilson_high"]) == scores.wilson(row["ours_preferred"], row["answers"])
 
 
 def test_two_tabs_of_one_rater_are_shown_the_same_question_and_sides(study, store):

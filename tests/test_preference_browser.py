@@ -65,7 +65,7 @@ def answer_in_browser(url: str, clicks: list[str], screenshot: Path | None = Non
 
 @needs_browser
 def test_clicks_in_a_real_browser_become_answers_in_the_database(tmp_path):
-    study = make_study(tmp_path / "study", pairs=2)
+    study = make_study(tmp_path / "study", pairs=3)  # a rater's 3 questions: the check, seq1's and seq2's pair
     store = Store.open(tmp_path / "answers.sqlite", study)
     with background_server(study, store) as url:
         answered = answer_in_browser(url, ["left", "right", "left"], tmp_path / "page.png")

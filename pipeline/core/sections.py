@@ -70,10 +70,11 @@ class PreferenceSettings:
     studies: list[Literal["table1", "table2"]]
     #: frames of each video shown (0 = the whole sequence)
     lengths: PreferenceLengthsSettings
-    #: sequences whose real video is also paired with a broken one (per length); a rater who prefers
-    #: a broken one is dropped
+    #: sequences whose real video is also paired with a broken one (per length); a web rater gets
+    #: one of them; a rater who prefers a broken one is dropped
     attention_checks: int
-    #: questions a web rater answers (attention checks included; 0 = all)
+    #: at most this many questions for a web rater, attention checks included (0 = no cap: one
+    #: comparison on every sequence and length, and one sequence's checks)
     questions_per_rater: int
     #: the question asked (null: the paper's, pipeline/preference/study.py)
     question: str | None

@@ -7,8 +7,9 @@ API (JSON; ``Authorization: Bearer <token>`` after ``POST /api/raters``):
 - ``POST /api/raters`` -> 201 ``{"token"}``: a new anonymous rater; 429 (with Retry-After) past
   ``raters_per_minute`` new raters from one client address in a minute (:class:`RaterLimit`);
 - ``GET /api/next`` -> ``{"question", "left", "right", "answered", "total"}`` (``question`` null
-  when the rater is done): the rater's next question, its side recorded as it is shown; the
-  question's id and its videos' URLs are names only the server can compute (:class:`Disguise`);
+  when the rater is done): the rater's next question of its own few (:func:`rater_questions`: no
+  video twice), its side recorded as it is shown; the question's id and its videos' URLs are
+  names only the server can compute (:class:`Disguise`);
 - ``POST /api/answers`` ``{"question", "choice": "left" | "right"}`` -> 201; 400 for a body that
   is not that object (JSON nested however deep included), a question of another study or one not
   shown to this rater, 401 without a valid token, 409 for a second answer, 413 for a body over
@@ -54,15 +55,39 @@ RATERS_PER_MINUTE = 30  # new raters one client address may make in any minute (
 
 
 def rater_questions(study: Study, rater: str) -> list[str]:
-    """The questions a rater answers, in its own random order (fixed by its id): every attention
-    check, and ``questions_per_rater`` in all (0 = every question)."""
+    """The questions a rater answers, in an order of its own, all drawn at random from its id (so
+    asking again never changes them): one comparison (ours against one method of one study, each
+    comparison as likely as the next, so that over many raters each gets about the same number of
+    answers) on every sequence at every length, and the attention checks of one sequence that has
+    them, which then has no comparison for this rater (a study of one sequence excepted); at most
+    ``questions_per_rater`` (0 = no cap), the checks kept.
+
+    So what recurs among a rater's questions cannot tell it ours: no video is in two of them (ours'
+    clip of a sequence and length is in every comparison of it, the same bytes, and was the video
+    that recurred when a rater got several), no sequence and length in two of its pairs, and both
+    methods it sees are in all its pairs. A sequence's short clip is the first frames of its long
+    video, so both lengths get the same comparison: across them both sides' content recurs alike."""
     rng = random.Random(rater)
-    checks = [q.id for q in study.questions if q.attention]
-    pairs = [q.id for q in study.questions if not q.attention]
+    pairs = [q for q in study.questions if not q.attention]
+    checks = [q for q in study.questions if q.attention]
+    if checks:
+        sequence = rng.choice(sorted({q.sequence for q in checks}))
+        checks = [q for q in checks if q.sequence == sequence]
+    comparisons = sorted({(q.study, q.method_b) for q in pairs})
+    if comparisons:
+        comparison = rng.choice(comparisons)
+        pairs = [q for q in pairs if (q.study, q.method_b) == comparison]
+        elsewhere = [q for q in pairs if q.sequence not in {c.sequence for c in checks}]
+        pairs = elsewhere or pairs  # one sequence: its checks and its pairs, their videos still apart
     rng.shuffle(pairs)
+    chosen, served = [], set()
+    for question in checks + pairs:  # no video twice, whatever the study holds (a file is named by its bytes)
+        videos = {question.video_a, question.video_b}
+        if not videos & served:
+            chosen.append(question.id)
+            served |= videos
     if study.questions_per_rater:
-        pairs = pairs[:max(study.questions_per_rater - len(checks), 0)]
-    chosen = pairs + checks
+        chosen = chosen[:max(study.questions_per_rater, len(checks))]
     rng.shuffle(chosen)
     return chosen
 
@@ -218,9 +243,9 @@ def create_app(study: Study, store: Store, raters_per_minute: int = RATERS_PER_M
     def next_question():
         rater = current_rater()
         mine = rater_questions(study, rater)
-        done = store.answered(rater)
+        done = store.answered(rater) & set(mine)
         todo = [q for q in mine if q not in done]
-        if not todo:
+        if not todo:  # done: asking again gives no other question
             return jsonify(question=None, answered=len(done), total=len(mine))
         question = todo[0]
         left = store.show(rater, question, random.SystemRandom().choice("ab"))

@@ -7,7 +7,8 @@ each other method of ``evaluate.methods`` (study ``table1``: the baselines) or o
 the whole sequence (``lengths.long``; 0 = all). Attention checks pair the real video with a
 broken one (its frames shuffled in time, half of each frame's tiles shuffled, strong noise; its
 file no larger than the others, :func:`fitted_crf`): a rater who prefers the broken one is not
-judging and is dropped by the export.
+judging and is dropped by the export. A web rater gets one comparison and one sequence's checks
+(server.py, ``rater_questions``), so that no video recurs among its questions.
 
 A video file is named by the hash of its bytes and a question by the hash of its two videos;
 a rater's browser gets neither (a rater could compute them from the videos): the server sends
@@ -208,11 +209,14 @@ def prepare(ds, sequences: list[str], output: Path, studies: list[str] | None = 
     methods = [ours] + sorted({m for ms in compared.values() for m in ms})
     if not sequences:
         raise InputError(ds.results / "synth", "no sequences to put in the study")
-    checks = min(cfg.attention_checks, len(sequences)) * 2
+    checks = 2 if cfg.attention_checks else 0  # a web rater's: one sequence's (server.py, rater_questions)
     if cfg.questions_per_rater and cfg.questions_per_rater <= checks:
         raise InputError("config key 'preference.questions_per_rater'",
                          f"{cfg.questions_per_rater} leaves no room for pairs beside up to {checks} attention checks "
-                         "(attention_checks sequences x 2 lengths)")
+                         "(a rater's: one sequence's, at each length)")
+    if cfg.attention_checks and len(sequences) == 1:
+        log.warning("one sequence: a web rater's attention checks show the real video of the sequence its "
+                    "comparisons show (with two or more, a rater's checks take a sequence of their own)")
     questions, videos = [], {}
     with atomic_dir(output) as folder:
         (folder / "videos").mkdir()
