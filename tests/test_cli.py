@@ -13,7 +13,7 @@ import pipeline.stages
 from tests.conftest import REPO
 
 STAGES = sorted(f"pipeline.stages.{m.name}" for m in pkgutil.iter_modules(pipeline.stages.__path__))
-OTHER_CLIS = ["pipeline.tools.fetch_weights", "pipeline.tools.gpu_slot",
+OTHER_CLIS = ["pipeline.preference.__main__", "pipeline.tools.fetch_weights", "pipeline.tools.gpu_slot",
               "pipeline.tools.crash_harness", "pipeline.tools.run_schema", "pipeline.tools.config_sections"]
 
 

@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> None:
             sub.add_argument("--sentinel", type=Path, help="a summary written once the study is complete (the rule's output)")
         if name == "serve":
             sub.add_argument("--host", default="127.0.0.1", help="default %(default)s (this machine only)")
-            sub.add_argument("--port", type=int, default=8000)
-            sub.add_argument("--threads", type=int, default=8)
+            sub.add_argument("--port", type=int, default=8000, help="default %(default)s")
+            sub.add_argument("--threads", type=int, default=8, help="waitress's worker threads (default %(default)s)")
             sub.add_argument("--raters-per-minute", type=int, help="new raters one client address may make in "
                              "a minute, more get 429 (0 = no limit; default: server.py's RATERS_PER_MINUTE, 30)")
         if name in ("export", "questions"):
