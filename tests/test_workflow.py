@@ -410,9 +410,12 @@ def test_vid2vid_takes_its_first_frames_from_the_frame_by_frame_run(workdir):
                     "--config", "datasets={demo: {runs: {vid2vid: {first_frames_from: pix2pix}}}}")
     assert bad.returncode != 0
     assert "vid2vid.first_frames_from: 'pix2pix' is not a run of this dataset" in bad.output
-    assert '"first_frame": "image"' in result.output
-    official = snakemake(workdir, "-n", "-p", "results/demo/checkpoints/vid2vid/final.pt",
-                         "--config", "datasets={demo: {runs: {vid2vid: {train: {first_frame: real}, discriminator: {temporal_scales: 1}}}}}")
-    assert official.returncode == 0, official.output[-2000:]  # real first frames in training, fbf's at synthesis
-    assert '"first_frame": "real"' in official.output
-    assert '"single_image_generator": "results/demo/checkpoints/frame_by_frame/final.pt"' in official.output
+    # the official recipe by default: real first frames in training, frame_by_frame's generator at synthesis
+    assert '"first_frame": "real"' in result.output
+    two_scales = snakemake(workdir, "-n", "results/demo/checkpoints/vid2vid/final.pt",
+                           "--config", "datasets={demo: {runs: {vid2vid: {discriminator: {temporal_scales: 2}}}}}")
+    assert two_scales.returncode != 0  # stride 3 needs 7 generated frames; 7-frame clips less 2 real ones give 5
+    assert "temporal scale 1 (K=3 frames at stride 3) needs clips of 7 generated frames" in two_scales.output
+    official = snakemake(workdir, "-n", "-p", "results/demo/synth/vid2vid/synthesis.json")
+    assert official.returncode == 0, official.output[-2000:]
+    assert "results/demo/checkpoints/vid2vid/final.pt" in official.output
