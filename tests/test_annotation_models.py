@@ -302,9 +302,8 @@ def test_a_missing_trained_annotator_says_which_stage_and_target_make_it(tmp_pat
         instances.load_trained(tmp_path / "instance_model" / "model.pt")
 
 
-@pytest.mark.parametrize("loader, stage", [("pipeline.segmentation.trainable", "train_segmenter"),
-                                           ("pipeline.segmentation.maskrcnn", "train_instances")])
-def test_a_truncated_annotator_checkpoint_says_which_rule_makes_it(tmp_path, loader, stage):
+@pytest.mark.parametrize("loader", ["pipeline.segmentation.trainable", "pipeline.segmentation.maskrcnn"])
+def test_a_truncated_annotator_checkpoint_says_the_command_that_makes_it(tmp_path, loader):
     import importlib
 
     from pipeline.core.errors import InputError
@@ -312,5 +311,5 @@ def test_a_truncated_annotator_checkpoint_says_which_rule_makes_it(tmp_path, loa
     path = tmp_path / "model.pt"
     torch.save({"state_dict": {"w": torch.zeros(4096)}}, path)
     path.write_bytes(path.read_bytes()[:3000])
-    with pytest.raises(InputError, match=rf"model.pt: is truncated or corrupt .*rule {stage}"):
+    with pytest.raises(InputError, match=rf"model.pt: is truncated or corrupt .*`snakemake --cores 2 --force {path}`"):
         importlib.import_module(loader).load(path)
