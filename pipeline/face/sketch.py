@@ -78,3 +78,10 @@ def sequence_crop(points: np.ndarray, frame_size: tuple[int, int], scale: float)
     x0 = int(round(np.clip(center[0] - side / 2, 0, width - side)))
     y0 = int(round(np.clip(center[1] - side / 2, 0, height - side)))
     return x0, y0, side
+
+
+def crop_landmarks(points: np.ndarray, crop: tuple[int, int, int], size: int) -> np.ndarray:
+    """Landmarks (..., 2) in the frame's pixels moved into the square ``crop`` (x0, y0, side) resized
+    to ``size`` x ``size``: the sketch's and the synthesized face's pixels."""
+    x0, y0, side = crop
+    return (points - np.array([x0, y0], np.float32)) * (size / side)

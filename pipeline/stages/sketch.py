@@ -38,14 +38,9 @@ from pipeline.core.images import read_rgb, write_map, write_rgb
 from pipeline.core.stage import frames_listed
 from pipeline.datasets import Sequence, given
 from pipeline.face import landmarks as face_landmarks
-from pipeline.face.sketch import draw_sketch, sequence_crop
+from pipeline.face.sketch import crop_landmarks, draw_sketch, sequence_crop
 
 log = logging.getLogger("pipeline.stages.sketch")
-
-
-def crop_landmarks(points: np.ndarray, crop: tuple[int, int, int], size: int) -> np.ndarray:
-    x0, y0, side = crop
-    return (points - np.array([x0, y0], np.float32)) * (size / side)
 
 
 def given_landmarks(ds: Dataset, seq: Sequence, table) -> list[face_landmarks.FrameLandmarks]:
