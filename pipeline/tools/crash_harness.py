@@ -315,8 +315,8 @@ def cases() -> list[Case]:
         Case("frames_pose", lambda r: _stage("frames", r, dataset=POSES), source, ("frames",), dataset=POSES,
              checked=False),
         # MediaPipe's own environment (numpy<2): a case where it is installed
-        Case("pose_mediapipe", lambda r: [str(MEDIAPIPE_PYTHON), "-m", "pipeline.stages.pose_mediapipe", "--results",
-                                          str(r / POSES), "--sequences", *(clip["name"] for clip in CLIPS),
+        Case("pose_mediapipe", lambda r: [str(MEDIAPIPE_PYTHON), "-m", "pipeline.stages.pose_mediapipe", "--dataset",
+                                          POSES, "--results", str(r), "--sequences", *(clip["name"] for clip in CLIPS),
                                           "--model-complexity", "1", "--job-summary",
                                           str(r / POSES / "keypoints" / "shards" / "all.json")],
              frames, ("keypoints",), _same_but_timing, dataset=POSES, checked=MEDIAPIPE_PYTHON.exists(),
