@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.core.images import write_rgb
@@ -37,6 +38,26 @@ def test_psnr_and_ssim():
     assert ssim(image, image) == pytest.approx(1.0) and ssim(noisy, image) < 0.99
 
 
+def _evaluator_checkpoint(path, frames: np.ndarray):
+    """A DeepLabV3 checkpoint in the trained segmenter's format: random weights, its batch-norm
+    statistics gathered on ``frames`` (else its pooled features are about 1e-9 everywhere)."""
+    import torch
+
+    from pipeline.segmentation import trainable
+
+    torch.manual_seed(0)
+    model = trainable.TorchvisionDeepLabV3("mobilenet_v3_large", decoder=True, aspp_channels=32, decoder_channels=16)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None  # a cumulative average over the passes
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.from_numpy(frames).permute(0, 3, 1, 2).float())
+    trainable.save(path, model.eval(), {"steps": 0})
+    return path
+
+
 def test_evaluate_stage_writes_fid_json_metrics_csv_and_plot(small_cache, tmp_path, monkeypatch):
     from safetensors.numpy import load_file
 
@@ -51,21 +72,50 @@ def test_evaluate_stage_writes_fid_json_metrics_csv_and_plot(small_cache, tmp_pa
     output = tmp_path / "fid.json"
     monkeypatch.setenv("VID2VID_WEIGHTS", str(tmp_path / "weights"))  # offline: no extractor weights
     monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
-    results = evaluate.evaluate(ds, ["copy", "noise"])
+    evaluator = _evaluator_checkpoint(tmp_path / "evaluator.pt", real)
+    results = evaluate.evaluate(ds, ["copy", "noise"], skip_first=2, evaluator=evaluator)
     evaluate.write_outputs(results, {"dataset": "demo"}, output)
     saved = json.loads(output.read_text())
     copy, noise = saved["methods"]["copy"], saved["methods"]["noise"]
     assert copy["temporal_warping_error"]["value"] < noise["temporal_warping_error"]["value"]
     assert copy["ssim"]["value"] == pytest.approx(1.0) and copy["psnr"]["value"] > noise["psnr"]["value"]
-    assert copy["psnr"]["clips"] == 1 and copy["psnr"]["frames"] == 8 and copy["psnr"]["resolution"] == [256, 128]
+    assert copy["psnr"]["clips"] == 1 and copy["psnr"]["frames"] == 6 and copy["psnr"]["resolution"] == [256, 128]
+    assert copy["psnr"]["first_frame_scored"] == 2  # frames 2..7: the first two are the single-image generator's
     for metric, file in (("image_fid_inception", "pt_inception-2015-12-05-6726825d.pth"), ("fvd_i3d", "i3d_torchscript.pt"),
-                         ("video_fid_i3d", "i3d_torchscript.pt"), ("video_fid_resnext101", "resnext-101-kinetics.pth")):
+                         ("video_fid_i3d", "i3d_torchscript.pt"), ("video_fid_resnext101", "resnext-101-kinetics.pth"),
+                         ("image_kid_inception", "pt_inception-2015-12-05-6726825d.pth"), ("kvd_i3d", "i3d_torchscript.pt")):
         assert copy[metric]["value"] is None and copy[metric]["available"] is False  # never from random weights
         assert file in copy[metric]["reason"] and str(tmp_path / "weights") in copy[metric]["reason"]
     assert copy["segmentation_miou"]["available"] is False  # labels mode 'given': no segmenter
-    assert (tmp_path / "metrics.csv").is_file() and (tmp_path / "metrics.png").stat().st_size > 1000
+    # realism: the evaluator's features (FD, KID) and the network-free statistics, the copy at the floor
+    for name in ("colour_distance_lab", "spectrum_distance"):
+        assert copy[name]["value"] == pytest.approx(0.0, abs=1e-6) and noise[name]["value"] > 1.0, name
+    assert copy["image_kid_segmenter_standin"]["value"] < noise["image_kid_segmenter_standin"]["value"]
+    assert copy["image_fid_segmenter_standin"]["value"] < noise["image_fid_segmenter_standin"]["value"]
+    assert str(evaluator) in copy["image_fid_segmenter_standin"]["extractor"]
+    # the comparison with the baseline (copy, the first method), clip by clip: one clip gives no interval
+    paired = noise["psnr"]["vs_baseline"]
+    assert paired["baseline"] == "copy" and paired["difference"] == pytest.approx(
+        noise["psnr"]["value"] - copy["psnr"]["value"]) and paired["low"] is None
+    assert paired["verdict"] == "no significant difference" and "vs_baseline" not in copy["psnr"]
+    table = pd.read_csv(tmp_path / "metrics.csv")
+    assert {"difference", "difference_low", "difference_high", "verdict", "direction"} <= set(table.columns)
+    assert (tmp_path / "metrics.png").stat().st_size > 1000
     spread = noise["psnr"]["spread"]
     assert spread["method"] == "bootstrap over clips: needs 2 or more, got 1" and spread["std"] is None
+
+
+def test_the_paired_comparison_marks_significant_differences_in_the_metrics_direction():
+    rng = np.random.default_rng(3)
+    difficulty = [rng.normal(0, 5, 10) for _ in range(6)]  # per clip, shared by both methods
+    baseline = {"psnr": scoring.mean_scored([d + 20 for d in difficulty], {}),
+                "temporal_warping_error": scoring.mean_scored([d + 20 for d in difficulty], {})}
+    better = {"psnr": scoring.mean_scored([d + 21 for d in difficulty], {}),  # +1 dB on every clip
+              "temporal_warping_error": scoring.mean_scored([d + 21 for d in difficulty], {})}  # +1: worse
+    compared = evaluate.compare_with_baseline({"base": baseline, "ours": better}, "base")["ours"]
+    assert compared["psnr"]["vs_baseline"]["verdict"] == "better"
+    assert compared["temporal_warping_error"]["vs_baseline"]["verdict"] == "worse"
+    assert compared["psnr"]["vs_baseline"]["low"] > 0.5
 
 
 def test_every_metric_has_a_direction_and_a_spread(tmp_path):
@@ -79,7 +129,8 @@ def test_every_metric_has_a_direction_and_a_spread(tmp_path):
     assert not (tmp_path / "fid.json").exists()  # refused before anything is written
     rng = np.random.default_rng(0)
     clips = [rng.normal(loc, 1.0, size=(30, 4)) for loc in (0.0, 0.0, 0.1, 0.2)]
-    entry = scoring.frechet_entry(clips, [c + 1.0 for c in clips])
+    entry = scoring.distance_scores(clips, [c + 1.0 for c in clips], "image_fid_inception", "image_kid_inception",
+                                    {})["image_fid_inception"].entry
     assert entry["value"] == pytest.approx(4.0, abs=0.5) and entry["features"] == 120
     assert entry["spread"]["std"] > 0 and entry["spread"]["ci95"][0] <= entry["value"] <= entry["spread"]["ci95"][1] + 1
     means = bootstrap([np.array([v]) for v in (1.0, 2.0, 3.0, 4.0)], lambda p: float(np.mean(np.concatenate(p))))

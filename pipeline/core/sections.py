@@ -43,6 +43,12 @@ class EvaluateSettings:
     ablations: list[str]
     #: the split synthesized and evaluated
     split: Literal["train", "val", "test", "demoVideo"]
+    #: the method every other is compared with, clip by clip (paired bootstrap intervals in
+    #: fid.json); null: the first of methods
+    baseline: str | None
+    #: a dataset (labels mode train) whose trained DeepLabV3, made apart from the one that made the
+    #: input labels, gives the features of the realism statistics (stand-in FID and KID); null: none
+    evaluator: str | None
     #: frames of the first evaluated sequence shown in results/<ds>/comparison_sheet.png; null: 0,
     #: 1, 2, 10 and the last, those the sequence has (a listed frame it lacks is an error)
     sheet_frames: list[int] | None

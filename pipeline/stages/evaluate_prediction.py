@@ -73,10 +73,12 @@ def _per_frame(fakes: list[np.ndarray], real: dict, confusions: list[list[np.nda
 
 
 def evaluate_prediction(ds, methods: list[str], observed: int, predicted: int, split: str = "val",
-                        root: Path | None = None, sequences: tuple[dict, str] | None = None) -> dict:
+                        root: Path | None = None, sequences: tuple[dict, str] | None = None,
+                        evaluator: Path | None = None) -> dict:
     """{method: {"all": {metric: entry}, "per_frame": {metric: [entry per predicted frame]}}}; the
     methods' frames under ``root`` (default ``results/<ds>/prediction/synth``); ``sequences``: the
-    split's real sequences and their fingerprint when read already (scoring.real_sequences)."""
+    split's real sequences and their fingerprint when read already (scoring.real_sequences);
+    ``evaluator``: the realism evaluator's checkpoint (its stand-in FID and KID)."""
     real, fingerprint = sequences or scoring.real_sequences(ds, split)
     real = dict(sorted(real.items()))
     if not real:
@@ -90,6 +92,8 @@ def evaluate_prediction(ds, methods: list[str], observed: int, predicted: int, s
         log.warning("no segmentation metrics: %s", reference)
         reference = None
     floor = np.mean([warping_error(list(f), b, c) for f, b, c in window.values()])
+    realism = (scoring.load_evaluator(evaluator, window, ds, split, fingerprint, f"window{observed}-{predicted}")
+               if evaluator else None)
     root = root or ds.results / "prediction" / "synth"
     any_clip = next(iter(window.values()))[0]
     results = {}
@@ -108,6 +112,10 @@ def evaluate_prediction(ds, methods: list[str], observed: int, predicted: int, s
                           for fake, seq in zip(fakes, window)]
             overall.update(scoring.segmenter_metrics(reference, ds, fakes, window, counts,
                                                      [sum(clip) for clip in confusions]))
+        overall.update(scoring.entries(scoring.appearance_scores(fakes, window, reference.truth if reference else None,
+                                                                 counts)))
+        if realism is not None:
+            overall.update(scoring.entries(scoring.evaluator_scores(realism, fakes, counts)))
         results[method] = {"all": overall, "per_frame": _per_frame(fakes, window, confusions)}
         log.info("%s: PSNR %.2f, SSIM %.3f over %d predicted frames", method, overall["psnr"]["value"],
                  overall["ssim"]["value"], counts["frames"])
@@ -208,12 +216,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sheet", type=Path, help="also write the contact sheet here")
     parser.add_argument("--videos", type=Path, help="also write the side-by-side videos into this folder")
     parser.add_argument("--synth-root", type=Path, help="the methods' folders (default: <results>/<ds>/prediction/synth)")
+    parser.add_argument("--evaluator", type=Path, help="a trained DeepLabV3 (model.pt) apart from the one that made "
+                        "the input labels: its features give the stand-in FID and KID (default: none)")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     ds, _ = dataset_from_args(args)
     sequences = scoring.real_sequences(ds, args.split)  # read once: scores, sheet and videos
     results = evaluate_prediction(ds, args.methods, args.observed, args.predicted, args.split, args.synth_root,
-                                  sequences)
+                                  sequences, args.evaluator)
     write_outputs(results, scoring.run_metadata(ds, "pipeline.stages.evaluate_prediction"), args.output,
                   args.csv or args.output.with_name("prediction.csv"), args.plot or args.output.with_name("prediction.png"))
     if args.sheet:

@@ -296,6 +296,35 @@ def segmenter_inputs(wildcards):
     return []
 
 
+def evaluator_inputs(wildcards):
+    """The realism evaluator's trained DeepLabV3 (evaluate.evaluator: a dataset with labels mode train)."""
+    name = dataset(wildcards.ds).settings.evaluate.evaluator
+    if name is None:
+        return []
+    if name not in config["datasets"] or dataset(name).settings.labels.mode != "train":
+        where = config_mod.blame(CONFIG_SOURCES, ("datasets", wildcards.ds, "evaluate", "evaluator"))
+        raise WorkflowError(
+            f"{where}: datasets.{wildcards.ds}.evaluate.evaluator: {name!r} must be a dataset whose labels mode "
+            "is 'train' (its segmenter/model.pt is the evaluator)"
+        )
+    return [f"{RESULTS}/{name}/segmenter/model.pt"]
+
+
+def evaluate_args(wildcards, input, key="methods"):
+    """The evaluation's comparison settings: the baseline (fid.json: evaluate.baseline or the first
+    method; ablations: the first of evaluate.ablations), the frames left out at the start (the
+    first frames, made by the single-image generator: the longest history of the compared runs),
+    the evaluator's checkpoint."""
+    settings = dataset(wildcards.ds).settings
+    methods = evaluate_methods(wildcards, key)
+    baseline = (settings.evaluate.baseline if key == "methods" else None) or methods[0]
+    histories = [settings.runs[m].get("model", {}).get("n_frames", 3) - 1 for m in methods if m in settings.runs]
+    args = f"--baseline {baseline} --skip-first {max(histories, default=0)}"
+    if settings.task == "pose":
+        args += f" --mediapipe-python {shlex.quote(config['mediapipe_python'])}"
+    return args + (f" --evaluator {input.evaluator}" if input.evaluator else "")
+
+
 def mediapipe_python(wildcards):
     """The MediaPipe environment's python (config 'mediapipe_python'), or a stop saying how to make it."""
     python = config["mediapipe_python"]

@@ -8,6 +8,7 @@ rule evaluate:
         synth=lambda w: [f"{RESULTS}/{w.ds}/synth/{m}/synthesis.json" for m in evaluate_methods(w)],
         cache=f"{RESULTS}/{{ds}}/cache/index.json",
         segmenter=segmenter_inputs,
+        evaluator=evaluator_inputs,
         videos=side_by_side_videos,  # not read: so that the report shows the comparison videos
         sheet=f"{RESULTS}/{{ds}}/comparison_sheet.png",  # not read: made with every evaluation
     output:
@@ -24,8 +25,9 @@ rule evaluate:
         code=code_version("pipeline.stages.evaluate"),
         dataset=dataset_arg("labels"),
         methods=lambda w: " ".join(evaluate_methods(w)),
+        compare=evaluate_args,
     shell:
-        stage_shell("pipeline.stages.evaluate", "--methods {params.methods} --output {output.fid}")
+        stage_shell("pipeline.stages.evaluate", "--methods {params.methods} {params.compare} --output {output.fid}")
 
 
 rule ablations:
@@ -33,6 +35,7 @@ rule ablations:
         synth=lambda w: [f"{RESULTS}/{w.ds}/synth/{m}/synthesis.json" for m in ablation_methods(w)],
         cache=f"{RESULTS}/{{ds}}/cache/index.json",
         segmenter=segmenter_inputs,
+        evaluator=evaluator_inputs,
     output:
         json=f"{RESULTS}/{{ds}}/ablations.json",
         csv=report(f"{RESULTS}/{{ds}}/ablations.csv", caption="../report/metrics_table.rst", category="Ablations"),
@@ -47,8 +50,9 @@ rule ablations:
         code=code_version("pipeline.stages.evaluate"),
         dataset=dataset_arg("labels"),
         methods=lambda w: " ".join(ablation_methods(w)),
+        compare=lambda w, input: evaluate_args(w, input, "ablations"),
     shell:
         stage_shell(
             "pipeline.stages.evaluate",
-            "--methods {params.methods} --output {output.json} --csv {output.csv} --plot {output.plot}",
+            "--methods {params.methods} {params.compare} --output {output.json} --csv {output.csv} --plot {output.plot}",
         )

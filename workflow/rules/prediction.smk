@@ -72,6 +72,7 @@ rule evaluate_prediction:
         ],
         cache=f"{RESULTS}/{{ds}}/cache/index.json",
         segmenter=segmenter_inputs,
+        evaluator=evaluator_inputs,
     output:
         fid=f"{RESULTS}/{{ds}}/prediction/fid.json",
         csv=report(
@@ -108,10 +109,11 @@ rule evaluate_prediction:
         observed=lambda w: prediction_settings(w).observed,
         predicted=lambda w: prediction_settings(w).predicted,
         split=lambda w: dataset(w.ds).settings.evaluate.split,
+        evaluator=lambda w, input: f"--evaluator {input.evaluator}" if input.evaluator else "",
     shell:
         stage_shell(
             "pipeline.stages.evaluate_prediction",
             "--methods {params.methods} --observed {params.observed} --predicted {params.predicted} "
             "--split {params.split} --output {output.fid} --csv {output.csv} --plot {output.plot} "
-            "--sheet {output.sheet} --videos {output.videos}",
+            "--sheet {output.sheet} --videos {output.videos} {params.evaluator}",
         )
