@@ -311,35 +311,91 @@ def segmenter_metrics(ref: SegmenterReference, ds, fakes: list[np.ndarray], real
     return entries(segmenter_scores(ref, ds, fakes, real, counts, matrices))
 
 
+def layer_statistics(model, videos: list[np.ndarray]) -> np.ndarray:
+    """Per frame, the spatial mean and standard deviation of every channel of each of the
+    DeepLabV3 backbone's returned layers (stride 2, stride 4 and its last stage): the colour and
+    texture statistics of the early layers beside the semantic ones of the last (a style
+    representation, Gatys et al. 2016, at the first two moments). (frames, 2 x channels) float64,
+    a block of columns per layer (:func:`layer_blocks`)."""
+    import torch
+
+    from pipeline.core.devices import pick_device
+
+    device = pick_device()
+    model = model.to(device).eval()
+    out = []
+    with torch.inference_mode():
+        for frames in videos:
+            for start in range(0, len(frames), 16):
+                rgb = torch.from_numpy(frames[start:start + 16]).to(device).permute(0, 3, 1, 2).float()
+                layers = model.net.backbone((rgb - model.mean) / model.std)
+                out.append(torch.cat([torch.cat([v.mean(dim=(2, 3)), v.std(dim=(2, 3))], 1)
+                                      for _, v in sorted(layers.items())], 1).double().cpu().numpy())
+    return np.concatenate(out)
+
+
+def layer_blocks(model) -> list[slice]:
+    """The columns of each layer's statistics in :func:`layer_statistics`."""
+    import torch
+
+    with torch.inference_mode():
+        layers = model.net.backbone(torch.zeros(1, 3, 64, 64))
+    blocks, start = [], 0
+    for _, value in sorted(layers.items()):
+        blocks.append(slice(start, start + 2 * value.shape[1]))
+        start += 2 * value.shape[1]
+    return blocks
+
+
 @dataclass
 class Evaluator:
     """The realism evaluator: a trained DeepLabV3 apart from the one that made the input labels
-    (evaluate.evaluator), and its pooled backbone features of each real clip."""
+    (evaluate.evaluator), its layer statistics of each real clip, centred on the real frames' mean
+    and divided by one scale per layer: the root mean square of its dimensions' spread over the
+    real frames, so that no layer's units dominate the distance (the Fréchet distance does not
+    change with the centring; KID's polynomial kernel would otherwise measure the mean's norm). A
+    layer that hardly varies over the real frames (below 1/1000 of the most varying one: a stage
+    that did not train) is left out."""
 
     model: Any
     name: str
     sha256: str
     real_features: list[np.ndarray]
+    blocks: list[tuple[slice, float]]
+    centre: np.ndarray
+
+    def standardised(self, features: np.ndarray) -> np.ndarray:
+        centred = features - self.centre
+        return np.concatenate([centred[:, block] / scale for block, scale in self.blocks], 1)
 
 
 def load_evaluator(path, real: dict, ds, split: str, fingerprint: str, frames: str) -> Evaluator:
-    """The evaluator checkpoint at ``path`` and its features of the real clips (cached under a name
-    that says which ``frames`` of the clips they are, e.g. 'from2')."""
+    """The evaluator checkpoint at ``path`` and its statistics of the real clips (cached under a
+    name that says which ``frames`` of the clips they are, e.g. 'from2')."""
     from pipeline.core.weights import sha256_of
     from pipeline.metrics import extractors
     from pipeline.segmentation import trainable
 
     model, sha = trainable.load(path), sha256_of(path)
-    parts = extractors.cached_real_features(ds.results / "fid_stats", f"evaluator-{frames}", split, sha, fingerprint,
-                                            lambda: [segmenter_features(model, [f]) for f, _, _ in real.values()])
-    return Evaluator(model, f"DeepLabV3 {model.backbone_name} trained apart ({path})", sha, parts)
+    parts = extractors.cached_real_features(ds.results / "fid_stats", f"evaluator-layers-{frames}", split, sha,
+                                            fingerprint, lambda: [layer_statistics(model, [f]) for f, _, _ in real.values()])
+    real_frames = np.concatenate(parts)
+    spread = real_frames.std(0)
+    scales = [(block, float(np.sqrt(np.mean(spread[block] ** 2)))) for block in layer_blocks(model)]
+    largest = max(scale for _, scale in scales)
+    evaluator = Evaluator(model, f"DeepLabV3 {model.backbone_name} trained apart ({path})", sha, [],
+                          [(block, scale) for block, scale in scales if scale > 1e-3 * largest], real_frames.mean(0))
+    evaluator.real_features = [evaluator.standardised(p) for p in parts]
+    return evaluator
 
 
 def evaluator_scores(evaluator: Evaluator, fakes: list[np.ndarray], counts: dict) -> dict[str, Scored]:
-    """The stand-in FID and KID of one method's clips over the evaluator's pooled features."""
-    extra = {"extractor": f"STAND-IN, not Inception: pooled backbone features of {evaluator.name}",
+    """The stand-in FID and KID of one method's clips over the evaluator's standardised layer statistics."""
+    extra = {"extractor": f"STAND-IN, not Inception: per-channel mean and std of the backbone layers of "
+                          f"{evaluator.name}, each layer scaled by its spread on the real frames ({len(evaluator.blocks)} layers, "
+                          f"{evaluator.real_features[0].shape[1]} dims)",
              "weights_sha256": evaluator.sha256, **counts}
-    fake_features = [segmenter_features(evaluator.model, [fake]) for fake in fakes]
+    fake_features = [evaluator.standardised(layer_statistics(evaluator.model, [fake])) for fake in fakes]
     return distance_scores(evaluator.real_features, fake_features, "image_fid_segmenter_standin",
                            "image_kid_segmenter_standin", extra)
 
