@@ -351,11 +351,12 @@ def layer_blocks(model) -> list[slice]:
 class Evaluator:
     """The realism evaluator: a trained DeepLabV3 apart from the one that made the input labels
     (evaluate.evaluator), its layer statistics of each real clip, centred on the real frames' mean
-    and divided by one scale per layer: the root mean square of its dimensions' spread over the
-    real frames, so that no layer's units dominate the distance (the Fréchet distance does not
-    change with the centring; KID's polynomial kernel would otherwise measure the mean's norm). A
-    layer that hardly varies over the real frames (below 1/1000 of the most varying one: a stage
-    that did not train) is left out."""
+    and divided by one scale per layer: the root mean square of the layer's statistics on the real
+    frames, so that no layer's units dominate the distance (the Fréchet distance does not change
+    with the centring; KID's polynomial kernel would otherwise measure the mean's norm). The scale
+    is a magnitude, not a spread, so that a few similar real frames do not blow the distances up.
+    A layer whose statistics hardly vary over the real frames (a spread below 1/1000 of their
+    magnitude: a stage that did not train) is left out."""
 
     model: Any
     name: str
@@ -381,10 +382,12 @@ def load_evaluator(path, real: dict, ds, split: str, fingerprint: str, frames: s
                                             fingerprint, lambda: [layer_statistics(model, [f]) for f, _, _ in real.values()])
     real_frames = np.concatenate(parts)
     spread = real_frames.std(0)
-    scales = [(block, float(np.sqrt(np.mean(spread[block] ** 2)))) for block in layer_blocks(model)]
-    largest = max(scale for _, scale in scales)
-    evaluator = Evaluator(model, f"DeepLabV3 {model.backbone_name} trained apart ({path})", sha, [],
-                          [(block, scale) for block, scale in scales if scale > 1e-3 * largest], real_frames.mean(0))
+    blocks = [(block, float(np.sqrt(np.mean(real_frames[:, block] ** 2)))) for block in layer_blocks(model)]
+    kept = [(block, scale) for block, scale in blocks if np.sqrt(np.mean(spread[block] ** 2)) > 1e-3 * scale > 0]
+    if not kept:
+        raise InputError(path, "the evaluator's layers do not vary over the real frames: train it longer")
+    evaluator = Evaluator(model, f"DeepLabV3 {model.backbone_name} trained apart ({path})", sha, [], kept,
+                          real_frames.mean(0))
     evaluator.real_features = [evaluator.standardised(p) for p in parts]
     return evaluator
 
@@ -392,7 +395,7 @@ def load_evaluator(path, real: dict, ds, split: str, fingerprint: str, frames: s
 def evaluator_scores(evaluator: Evaluator, fakes: list[np.ndarray], counts: dict) -> dict[str, Scored]:
     """The stand-in FID and KID of one method's clips over the evaluator's standardised layer statistics."""
     extra = {"extractor": f"STAND-IN, not Inception: per-channel mean and std of the backbone layers of "
-                          f"{evaluator.name}, each layer scaled by its spread on the real frames ({len(evaluator.blocks)} layers, "
+                          f"{evaluator.name}, each layer scaled by its magnitude on the real frames ({len(evaluator.blocks)} layers, "
                           f"{evaluator.real_features[0].shape[1]} dims)",
              "weights_sha256": evaluator.sha256, **counts}
     fake_features = [evaluator.standardised(layer_statistics(evaluator.model, [fake])) for fake in fakes]
