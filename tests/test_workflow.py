@@ -62,12 +62,13 @@ def test_demo_dry_run_lists_the_dag(workdir):
     result = snakemake(workdir, "-n", "results/demo/frames/manifest.csv")
     assert result.returncode == 0, result.output
     counts = job_counts(result.output)
-    assert counts == {"frames": 2, "frames_manifest": 1, "synthcity": 12, "total": 15}, counts  # 2 jobs of 6
+    assert counts == {"frames": 2, "frames_manifest": 1, "synthcity": 20, "total": 23}, counts  # 2 jobs of 10
     result = snakemake(workdir, "-n")  # the default target: results/demo/fid.json
     counts = job_counts(result.output)
+    # the demo's 20 sequences (12 val), and the evaluator's 5 with its own frames and segmenter (demo_evaluator)
     assert counts == {"all": 1, "cache": 2, "cache_index": 1, "comparison_sheet": 1, "covst": 1, "evaluate": 1,
-                      "flow": 2, "frames": 2, "frames_manifest": 1, "instances": 2, "labels": 2, "side_by_side": 4,
-                      "synthcity": 12, "synthesize": 2, "train": 2, "train_segmenter": 1, "total": 37}, counts
+                      "flow": 2, "frames": 3, "frames_manifest": 2, "instances": 2, "labels": 2, "side_by_side": 12,
+                      "synthcity": 25, "synthesize": 2, "train": 2, "train_segmenter": 2, "total": 61}, counts
 
 
 NAMED_RESULTS = "runs/demo/results"  # a results folder under a folder named like the dataset
@@ -143,7 +144,10 @@ def test_demo_run_produces_frames_manifest_cache_models_and_fid_json(workdir):
     assert (workdir / NAMED_RESULTS / "demo/synth/covst/synth002_000000.mp4").is_file()
     assert (workdir / NAMED_RESULTS / "demo/videos/synth002_000000.mp4").stat().st_size > 1000  # side by side
     assert (workdir / NAMED_RESULTS / "demo/comparison_sheet.png").stat().st_size > 1000  # frames 0, 1, 5 of synth002
-    assert fid["methods"]["vid2vid"]["temporal_warping_error"]["frames"] == 6
+    warping = fid["methods"]["vid2vid"]["temporal_warping_error"]
+    assert warping["frames"] == 4 and warping["first_frame_scored"] == 2  # frames 2-5: 0 and 1 are frame_by_frame's
+    paired = fid["methods"]["vid2vid"]["colour_distance_lab"]["vs_baseline"]
+    assert paired["baseline"] == "frame_by_frame" and paired["verdict"] == "no significant difference"  # one clip
     assert fid["methods"]["vid2vid"]["image_fid_inception"]["available"] is False
     segmentation = fid["methods"]["vid2vid"]["segmentation_miou"]  # the demo's trained segmenter
     assert 0 <= segmentation["value"] <= 1 and "trained segmenter" in segmentation["extractor"]
