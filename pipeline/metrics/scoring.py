@@ -151,25 +151,6 @@ def labels_of(ds, seq: str, count: int) -> np.ndarray:
     return LABEL_TO_TRAIN[np.stack([read_map(f, np.uint8) for f in files])]
 
 
-def segmenter_features(model, videos: list[np.ndarray]) -> np.ndarray:
-    """Pooled backbone features (one vector per frame) of the dataset's trained segmenter: the
-    offline stand-in for Inception features (named so in fid.json)."""
-    import torch
-
-    from pipeline.core.devices import pick_device
-
-    device = pick_device()
-    model = model.to(device).eval()
-    out = []
-    with torch.inference_mode():
-        for frames in videos:
-            for start in range(0, len(frames), 16):
-                rgb = torch.from_numpy(frames[start:start + 16]).to(device).permute(0, 3, 1, 2).float()
-                x = (rgb - model.mean) / model.std
-                out.append(model.net.backbone(x)["out"].mean(dim=(2, 3)).float().cpu().numpy())
-    return np.concatenate(out)
-
-
 def frame_confusions(ds, model, frames: list[np.ndarray], truth: np.ndarray) -> list[np.ndarray]:
     """The confusion matrix of the segmenter on each of ``frames`` against trainIds ``truth``, run as
     the labels stage runs it (its ``scales`` / ``flip``), 8 frames a batch."""
