@@ -93,18 +93,20 @@ def train_and_synthesize(ds_cfg: dict, dataset: str, results: Path, run: str, se
               "--cache", str(cache), "--output", str(synth), *device_args], results / "logs" / "covst.log")
         return
     final = runs_mod.checkpoint(results, run)
+    source = runs_mod.first_frames_run(runs, run)
+    if source:  # its generator makes this run's first frames (in training, or at synthesis only)
+        train_and_synthesize(ds_cfg, dataset, results, source, seed, device)
     if not final.is_file():
-        source = runs_mod.first_frames_run(runs, run)
-        if source:
-            train_and_synthesize(ds_cfg, dataset, results, source, seed, device)
         options = runs_mod.run_settings(runs, run)
         paths = runs_mod.trainer_paths(runs, run, dataset, str(cache), str(final.parent), "",
                                        str(runs_mod.checkpoint(results, source)) if source else None)
         train = {**options.get("train", {}), **paths.pop("train", {}), "seed": seed}
         _run(["-m", "pipeline.stages.train", "--options-json", json.dumps({**options, "train": train}),
               "--set-json", json.dumps(paths), "--resume", *device_args], results / "logs" / f"train_{run}.log")
+    first = ["--first-frames-checkpoint", str(runs_mod.checkpoint(results, source))] \
+        if source and not runs_mod.first_frames_in_training(runs, run) else []
     _run(["-m", "pipeline.stages.synthesize", "--checkpoint", str(final), "--cache", str(cache), "--split", "val",
-          "--output", str(synth), *device_args], results / "logs" / f"synthesize_{run}.log")
+          "--output", str(synth), *first, *device_args], results / "logs" / f"synthesize_{run}.log")
 
 
 def main(argv: list[str] | None = None) -> None:

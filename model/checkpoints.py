@@ -1,7 +1,9 @@
 """Training checkpoints: whether a run's ``latest.pt`` may be resumed (:func:`resumable_state`,
 shared by the vid2vid and the prediction trainers), and the generators rebuilt from a checkpoint
 (model/trainer.py writes them): the sequential generator, its first-frame (single-image)
-generator, and which weights to take, the weight average (``train.ema``) or the last ones.
+generator, and which weights to take, the weight average (``train.ema``) or the last ones; and
+a trained single-image run's generator (:func:`single_image_run`), which makes another run's first
+frames (the official --use_single_G).
 """
 
 from __future__ import annotations
@@ -95,3 +97,23 @@ def load_generator(checkpoint: dict, which: str, kind: str, device: torch.device
     generator = Vid2VidGenerator(cfg).to(device).eval()
     generator.load_state_dict(state)
     return generator
+
+
+class SingleImageRunError(ValueError):
+    """A checkpoint given to make the first frames that cannot make them (names the file and why)."""
+
+
+def single_image_run(path: str | Path, like: GeneratorConfig, device: torch.device) -> tuple[Vid2VidGenerator, GeneratorConfig]:
+    """(generator, config) of the trained single-image run at ``path`` (its weight average where it
+    has one), frozen, checked to fit a model of config ``like``: one semantic frame in, no history
+    (a frame_by_frame run), the same scales and label channels."""
+    checkpoint = load_checkpoint(path, map_location="cpu", weights_only=False)
+    cfg = generator_config(checkpoint["options"]["model"])
+    if cfg.n_frames != 1 or cfg.use_history:
+        raise SingleImageRunError(f"{path} is not a single-image model (it needs model.n_frames 1, use_history "
+                                  "false: a frame_by_frame run)")
+    if cfg.n_local != like.n_local or cfg.label_nc != like.label_nc:
+        raise SingleImageRunError(f"{path} has n_local {cfg.n_local}, label_nc {cfg.label_nc}; this run has "
+                                  f"{like.n_local}, {like.label_nc}")
+    generator = load_generator(checkpoint, "generator", weights_kind(checkpoint), torch.device("cpu"))
+    return generator.to(device).requires_grad_(False), cfg

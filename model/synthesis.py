@@ -9,8 +9,10 @@ ffmpeg-python), streaming: one frame is read from the memory-mapped cache, gener
 labels (face / pose: the sketch or pose maps) and the model's own previous frames, written to PNG and piped to ffmpeg, so memory stays
 bounded for any length. The first L frames are made the way the run was trained
 (``train.first_frame``, recorded in the checkpoint): its single-image generator, or zero history;
-a model trained on real first frames needs them (``--first-frame real``, which any model accepts:
-the real video's first L frames, then the model) and otherwise stops saying so. The checkpoint's
+a model trained on real first frames makes them with a trained single-image run's generator
+(``--first-frames-checkpoint``: the run its config names in ``first_frames_from``, the official
+--use_single_G), or takes the real video's (``--first-frame real``, which any model accepts: the
+real video's first L frames, then the model), and otherwise stops saying so. The checkpoint's
 average of G's weights (``train.ema``) is used where it has one (``--weights raw``: the last
 weights).
 
@@ -33,9 +35,11 @@ import torch
 import torch.nn.functional as F
 
 from model.checkpoints import (
+    SingleImageRunError,
     first_frame_method,
     generator_config,
     load_generator,
+    single_image_run,
     weights_kind,
 )
 from model.inputs import instance_edges, one_hot_labels
@@ -60,13 +64,15 @@ class Synthesizer:
     ``weights``: 'auto' (the weight average where the checkpoint has one), 'average' or 'raw'."""
 
     @classmethod
-    def load(cls, checkpoint_path: Path, device: str | None = None, weights: str = "auto") -> "Synthesizer":
+    def load(cls, checkpoint_path: Path, device: str | None = None, weights: str = "auto",
+             first_frames_checkpoint: Path | None = None) -> "Synthesizer":
         """From a final.pt, on ``device`` (default: cuda when available)."""
         dev = pick_device(device)
         checkpoint = load_checkpoint(checkpoint_path, map_location=dev, weights_only=False)
-        return cls(checkpoint, dev, weights)
+        return cls(checkpoint, dev, weights, first_frames_checkpoint)
 
-    def __init__(self, checkpoint: dict, device: torch.device, weights: str = "auto") -> None:
+    def __init__(self, checkpoint: dict, device: torch.device, weights: str = "auto",
+                 first_frames_checkpoint: Path | None = None) -> None:
         opts = checkpoint["options"]
         self.cfg = generator_config(opts["model"])
         self.device = device
@@ -81,6 +87,15 @@ class Synthesizer:
         # makes them here
         if self.first_frames == "image" or (self.first_frames == "real" and checkpoint.get("first_generator") is not None):
             self.first_generator = load_generator(checkpoint, "first_generator", self.weights, device)
+        if first_frames_checkpoint is not None:  # a model trained on real first frames: a single-image run makes them
+            if self.first_frames != "real":
+                raise SynthesisError(f"--first-frames-checkpoint {first_frames_checkpoint}: this model makes its first "
+                                     f"frames its own way (train.first_frame {self.first_frames}); only a model "
+                                     "trained on real first frames takes them from a single-image run")
+            try:
+                self.first_generator = single_image_run(first_frames_checkpoint, self.cfg, device)[0].eval()
+            except SingleImageRunError as err:
+                raise SynthesisError(f"--first-frames-checkpoint {err}") from None
         last_stage = opts["schedule"][-1]
         self.scales, self.scale = last_stage["scales"], last_stage.get("scale", 1.0)
         self.gmms = checkpoint.get("feature_gmm")
@@ -139,8 +154,8 @@ class Synthesizer:
         if self.first_frames == "real":
             raise SynthesisError(
                 "this model was trained on real first frames (train.first_frame: real) and has no single-image "
-                "generator: synthesize with --first-frame real (the real video's first frames), or retrain with "
-                "train.first_frame: image")
+                "generator: give one with --first-frames-checkpoint <a frame_by_frame run's final.pt>, synthesize "
+                "with --first-frame real (the real video's first frames), or retrain with train.first_frame: image")
         return self.first_frames
 
     @torch.no_grad()
@@ -279,10 +294,12 @@ def sequence_inputs(cache: list[str], split: str, sequences: list[str] | None = 
 def synthesize(checkpoint_path: Path, cache: list[str], split: str, output: Path, first_frame: str | None = None,
                features_seed: int = 0, resample: set[int] | None = None, remap: dict[int, int] | None = None,
                fps: float = 17.0, device: str | None = None, sequences: list[str] | None = None,
-               weights: str = "auto", rates: dict[str, float] | None = None) -> list[Path]:
+               weights: str = "auto", rates: dict[str, float] | None = None,
+               first_frames_checkpoint: Path | None = None) -> list[Path]:
     """Synthesize every sequence of ``split``; its video at ``rates[sequence]`` frames per second
-    (the dataset's own rate, from the frame manifest), else ``fps``."""
-    synth = Synthesizer.load(checkpoint_path, device, weights)
+    (the dataset's own rate, from the frame manifest), else ``fps``. ``first_frames_checkpoint``: the
+    single-image run that makes the first frames of a model trained on real ones."""
+    synth = Synthesizer.load(checkpoint_path, device, weights, first_frames_checkpoint)
     method = synth.first_frames_used(first_frame)  # a mismatch stops before anything is written
     written = []
     for name, n, labels, instances, frame_at in sequence_inputs(cache, split, sequences):
@@ -291,6 +308,7 @@ def synthesize(checkpoint_path: Path, cache: list[str], split: str, output: Path
         written.append(write_sequence(frames, output, name, (rates or {}).get(name, fps)))
     write_summary(output, {
         "checkpoint": str(checkpoint_path), "split": split, "first_frames": method, "weights": synth.weights,
+        "first_frames_checkpoint": str(first_frames_checkpoint) if first_frames_checkpoint else None,
         "features_seed": features_seed, "resample": sorted(resample or []), "remap": remap or {},
         "sequences": [p.stem for p in written]})
     return written

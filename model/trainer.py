@@ -53,12 +53,11 @@ from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from model import options as options_mod
 from model.checkpoints import (
+    SingleImageRunError,
     first_frame_method,
-    generator_config,
-    load_generator,
     resumable_state,
     single_image_config,
-    weights_kind,
+    single_image_run,
 )
 from model.data import ClipDataset, Expectation
 from model.discriminators import ImageDiscriminator, VideoDiscriminator
@@ -69,7 +68,7 @@ from model.losses import VGGLoss
 from model.multimodal import FeatureEncoder, fit_class_gmms, instance_vectors
 from model.objective import Objective
 from pipeline.core.cache_format import cache_fingerprint
-from pipeline.core.checkpoint_files import load_checkpoint, save_checkpoint
+from pipeline.core.checkpoint_files import save_checkpoint
 from pipeline.core.cityscapes_labels import NUM_LABEL_IDS
 from pipeline.core.devices import autocast, pick_device, resolve_precision
 from pipeline.core.progress import progress
@@ -215,17 +214,10 @@ class Trainer:
 
     def _single_image_run(self, path: str):
         """The generator of a trained single-image run (its weight average where it has one), frozen."""
-        checkpoint = load_checkpoint(path, map_location="cpu", weights_only=False)
-        cfg = generator_config(checkpoint["options"]["model"])
-        if cfg.n_frames != 1 or cfg.use_history:
-            raise options_mod.OptionsError(f"train.single_image_generator: {path} is not a single-image model "
-                                           "(it needs model.n_frames 1, use_history false: a frame_by_frame run)")
-        if cfg.n_local != self.opts.model.n_local or cfg.label_nc != self.opts.model.label_nc:
-            raise options_mod.OptionsError(f"train.single_image_generator: {path} has n_local {cfg.n_local}, label_nc "
-                                           f"{cfg.label_nc}; this run has {self.opts.model.n_local}, "
-                                           f"{self.opts.model.label_nc}")
-        generator = load_generator(checkpoint, "generator", weights_kind(checkpoint), torch.device("cpu"))
-        return generator.requires_grad_(False), cfg
+        try:
+            return single_image_run(path, self.opts.model, torch.device("cpu"))
+        except SingleImageRunError as err:
+            raise options_mod.OptionsError(f"train.single_image_generator: {err}") from None
 
     def d_parameters(self) -> list[nn.Parameter]:
         return list(self.image_d.parameters()) + list(self.video_ds.parameters())

@@ -91,7 +91,7 @@ def test_real_first_frames_in_training_and_the_single_image_runs_at_synthesis(sm
     """The official code: G trains on the real first frames (isTrain), --use_single_G makes them at test."""
     from safetensors.numpy import load_file
 
-    from model.synthesis import Synthesizer
+    from model.synthesis import SynthesisError, Synthesizer
 
     _, shard = small_cache
     pix2pixhd = train(_options(shard, tmp_path / "fbf", model=FRAME_BY_FRAME,
@@ -114,6 +114,18 @@ def test_real_first_frames_in_training_and_the_single_image_runs_at_synthesis(sm
             semantic, None, current, scales=synth.scales).frame
     expected = ((expected[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
     assert np.array_equal(made[0], expected)  # frame 0 from the single-image run's generator
+    # the workflow's way: trained without the single-image run (the two train side by side), which
+    # synthesis is given (rule synthesize: --first-frames-checkpoint)
+    alone = _options(shard, tmp_path / "alone", schedule=[{"steps": 1, "n_frames": 5}], first_frame="real")
+    alone_checkpoint = torch.load(train(alone, device="cpu"), weights_only=False)
+    assert alone_checkpoint["first_generator"] is None
+    with pytest.raises(SynthesisError, match="--first-frames-checkpoint"):
+        Synthesizer(alone_checkpoint, torch.device("cpu")).first_frames_used(None)
+    given = Synthesizer(alone_checkpoint, torch.device("cpu"), first_frames_checkpoint=pix2pixhd)
+    assert given.first_frames_used(None) == "image"
+    assert np.array_equal(list(given.frames(labels, instances))[0], expected)
+    with pytest.raises(SynthesisError, match="not a single-image model"):
+        Synthesizer(alone_checkpoint, torch.device("cpu"), first_frames_checkpoint=tmp_path / "alone" / "final.pt")
     with pytest.raises(options_mod.OptionsError, match="needs train.first_frame image .* or real"):
         _options(shard, tmp_path / "bad", first_frame="zero", single_image_generator=str(pix2pixhd))
 

@@ -69,6 +69,28 @@ def test_demo_dry_run_lists_the_dag(workdir):
     assert counts == {"all": 1, "cache": 2, "cache_index": 1, "comparison_sheet": 1, "covst": 1, "evaluate": 1,
                       "flow": 2, "frames": 3, "frames_manifest": 2, "instances": 2, "labels": 2, "side_by_side": 12,
                       "synthcity": 25, "synthesize": 2, "train": 2, "train_segmenter": 2, "total": 61}, counts
+    # on 2 cores the runs train side by side, a thread each (vid2vid does not wait for frame_by_frame:
+    # it needs its generator at synthesis only); the evaluator's segmenter takes the core left free
+    jobs = {(job["rule"], job.get("wildcards", "")): job for job in dry_run_jobs(result.output)}
+    scheduling = {key: (job.get("threads", "1"), job.get("priority", "0")) for key, job in jobs.items()
+                  if key[0] in ("train", "train_segmenter", "evaluate")}
+    assert scheduling == {("train", "ds=demo, run=frame_by_frame"): ("1", "0"),
+                          ("train", "ds=demo, run=vid2vid"): ("1", "0"),
+                          ("train_segmenter", "ds=demo"): ("2", "0"),
+                          ("train_segmenter", "ds=demo_evaluator"): ("1", "-1"),
+                          ("evaluate", "ds=demo"): ("2", "0")}, scheduling
+
+
+def dry_run_jobs(output: str) -> list[dict[str, str]]:
+    """The jobs of a dry run's listing: each rule's name and its indented ``key: value`` lines."""
+    jobs = []
+    for line in output.splitlines():
+        if line.startswith(("rule ", "localrule ")) and line.endswith(":"):
+            jobs.append({"rule": line.split()[1].rstrip(":")})
+        elif jobs and line.startswith("    ") and ": " in line:
+            key, value = line.strip().split(": ", 1)
+            jobs[-1].setdefault(key, value)
+    return jobs
 
 
 NAMED_RESULTS = "runs/demo/results"  # a results folder under a folder named like the dataset
@@ -406,10 +428,20 @@ def test_bad_run_options_stop_with_the_file_and_key(workdir):
 
 
 def test_vid2vid_takes_its_first_frames_from_the_frame_by_frame_run(workdir):
+    # trained on real first frames, vid2vid needs frame_by_frame's generator at synthesis only: the
+    # two train side by side
     result = snakemake(workdir, "-n", "-p", "results/demo/checkpoints/vid2vid/final.pt")
     assert result.returncode == 0, result.output[-2000:]
-    assert job_counts(result.output)["train"] == 2  # frame_by_frame first: its generator makes frames 0, 1
-    assert '"single_image_generator": "results/demo/checkpoints/frame_by_frame/final.pt"' in result.output
+    assert job_counts(result.output)["train"] == 1
+    assert "single_image_generator" not in result.output
+    synthesis = snakemake(workdir, "-n", "-p", "results/demo/synth/vid2vid/synthesis.json")
+    assert job_counts(synthesis.output)["train"] == 2
+    assert "--first-frames-checkpoint results/demo/checkpoints/frame_by_frame/final.pt" in synthesis.output
+    # a run that makes its first frames in training needs the single-image run's checkpoint there
+    image = snakemake(workdir, "-n", "-p", "results/demo/checkpoints/vid2vid/final.pt",
+                      "--config", "datasets={demo: {runs: {vid2vid: {train: {first_frame: image}}}}}")
+    assert job_counts(image.output)["train"] == 2
+    assert '"single_image_generator": "results/demo/checkpoints/frame_by_frame/final.pt"' in image.output
     bad = snakemake(workdir, "-n", "results/demo/checkpoints/vid2vid/final.pt",
                     "--config", "datasets={demo: {runs: {vid2vid: {first_frames_from: pix2pix}}}}")
     assert bad.returncode != 0

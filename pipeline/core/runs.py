@@ -1,9 +1,11 @@
 """The training runs of a dataset (``datasets.<ds>.runs.<run>``) as the trainer takes them.
 
-A run is the trainer's options (model/options.py) plus two workflow keys: ``gpus`` (devices for
-the job; > 1 uses torchrun) and ``first_frames_from`` (a single-image run, e.g. frame_by_frame,
-whose trained generator makes this run's first frames: the official --use_single_G). The
-workflow (workflow/rules/common.smk) and the benchmarks build a run's options here alike.
+A run is the trainer's options (model/options.py) plus workflow keys: ``gpus`` (devices for the
+job; > 1 uses torchrun) and ``first_frames_from`` (a single-image run, e.g. frame_by_frame, whose trained generator makes this run's first frames: the
+official --use_single_G). A run trained on real first frames (``train.first_frame: real``, the
+official way) needs that generator at synthesis only, so the two train side by side; otherwise it
+makes the first frames in training too. The workflow (workflow/rules/common.smk) and the
+benchmarks build a run's options here alike.
 
 A run may inherit another: ``base: vid2vid`` plus the keys it changes, so an ablation states the
 one thing it removes (``no_flow: {base: vid2vid, model: {use_flow: false}}``). :func:`resolve`
@@ -68,6 +70,17 @@ def first_frames_run(runs: dict, run: str) -> str | None:
     return runs.get(run, {}).get("first_frames_from")
 
 
+def first_frames_in_training(runs: dict, run: str) -> str | None:
+    """The single-image run whose checkpoint ``run``'s training needs: its ``first_frames_from``,
+    unless the run trains on real first frames (then that generator is used at synthesis only)."""
+    source = first_frames_run(runs, run)
+    return None if source is None or _trains_on_real_frames(runs, run) else source
+
+
+def _trains_on_real_frames(runs: dict, run: str) -> bool:
+    return runs.get(run, {}).get("train", {}).get("first_frame") == "real"
+
+
 def checkpoint(results: str | Path, run: str) -> Path:
     """results/<ds>/checkpoints/<run>/final.pt"""
     return Path(results) / "checkpoints" / run / "final.pt"
@@ -78,12 +91,11 @@ def trainer_paths(runs: dict, run: str, dataset: str, cache: str, output: str, c
     """What the workflow sets over the run's options: the cache, the output folder, the code
     version, and the single-image run's checkpoint that makes the first frames."""
     paths = {"dataset": dataset, "cache": [str(cache)], "output": str(output), "code": code}
-    if first_frames_run(runs, run):
+    # first_frame real: G trains on the real first frames and the single-image run makes them at
+    # synthesis (the official code: rule synthesize passes its checkpoint); otherwise in training too
+    if first_frames_in_training(runs, run):
         if first_frames_checkpoint is None:
             raise RunError(f"{run}: first_frames_from {first_frames_run(runs, run)!r} needs that run's checkpoint")
         train = run_settings(runs, run).get("train", {})
-        # first_frame real: G trains on the real first frames, the single-image run makes them at
-        # synthesis (the official code); otherwise in training and synthesis alike
-        paths["train"] = {**train, "first_frame": "real" if train.get("first_frame") == "real" else "image",
-                          "single_image_generator": str(first_frames_checkpoint)}
+        paths["train"] = {**train, "first_frame": "image", "single_image_generator": str(first_frames_checkpoint)}
     return paths

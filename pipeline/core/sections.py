@@ -34,6 +34,18 @@ class FramesSettings:
 
 
 @dataclass(frozen=True)
+class ThreadsSettings:
+    """datasets.<name>.threads: CPU threads of this dataset's jobs of these rules (Snakemake caps
+    them at --cores; every other rule's jobs take 1). The demo's runs take 1 each, so that on 2
+    cores they train side by side"""
+
+    train: int
+    train_segmenter: int
+    train_instances: int
+    evaluate: int
+
+
+@dataclass(frozen=True)
 class EvaluateSettings:
     """datasets.<name>.evaluate"""
 
@@ -381,6 +393,14 @@ class DatasetSettings:
     #: sequences per Snakemake job (a shard)
     sequences_per_job: int
     frames: FramesSettings
+    #: CPU threads of this dataset's jobs of these rules (Snakemake caps them at --cores; every
+    #: other rule's jobs take 1). The demo's runs take 1 each, so that on 2 cores they train side by
+    #: side
+    threads: ThreadsSettings
+    #: Snakemake priority of this dataset's training jobs (train_segmenter, train): when jobs
+    #: compete for cores, a higher one goes first. The demo's evaluator has -1: it trains in a core
+    #: the demo's runs leave free
+    priority: int
     #: a dataset whose runs synthesize this one's sequences (cityscapes_long - the long demo videos
     #: - by the cityscapes runs); null = its own runs
     checkpoints_from: str | None

@@ -2,7 +2,8 @@
 
 The segmenters predict the 19 trainIds; :data:`TRAIN_TO_LABEL` maps them back to labelIds, the
 encoding every later stage uses. Runs on the GPU when there is one (``device='auto'``), in bf16
-autocast there; optionally at several scales and mirrored, averaging the class probabilities
+autocast where the device computes bf16 in hardware (a GPU, a CPU with AVX512-BF16 or AMX: 1.5x
+faster on the CPU; pipeline/core/devices.py); optionally at several scales and mirrored, averaging the class probabilities
 (the labels stage's ``scales`` / ``flip``).
 """
 
@@ -19,6 +20,7 @@ from pipeline.core.cityscapes_labels import (
     label_id_to_train_id,
     train_id_to_label_id,
 )
+from pipeline.core.devices import autocast, resolve_precision
 
 TRAIN_TO_LABEL = train_id_to_label_id()
 LABEL_TO_TRAIN = label_id_to_train_id()
@@ -44,15 +46,17 @@ def predict_train_ids(model: torch.nn.Module, frames: list[np.ndarray], device: 
     rgb = to_batch(frames, device)
     size = rgb.shape[2:]
     probabilities = torch.zeros((), device=device)
+    precision = resolve_precision("auto", device)
     for scale in scales:
         scaled = rgb if scale == 1.0 else F.interpolate(rgb, scale_factor=scale, mode="bilinear", align_corners=False)
         for mirrored in (False, True) if flip else (False,):
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            with autocast(precision, device):
                 logits = model(scaled.flip(-1) if mirrored else scaled).float()
             logits = F.interpolate(logits.flip(-1) if mirrored else logits, size=size, mode="bilinear",
                                    align_corners=False)
             probabilities = probabilities + logits.softmax(1)
-    return probabilities.argmax(1).to(torch.uint8).cpu().numpy()
+    # max(1).indices: argmax(1) over the channels of an (N, C, H, W) tensor took 6x as long on the CPU
+    return probabilities.max(1).indices.to(torch.uint8).cpu().numpy()
 
 
 def segment(model: torch.nn.Module, frames: Iterable[np.ndarray], device: torch.device, batch: int = 8,

@@ -5,8 +5,9 @@
 
 ``--features-seed S`` samples each instance's appearance (multimodal synthesis), ``--resample ID``
 draws instance ID anew, ``--remap 21:11`` rewrites labelIds first (semantic manipulation),
-``--first-frame real`` takes the real first L frames, ``--weights raw`` the last weights instead of
-their average.
+``--first-frames-checkpoint`` names the single-image run (frame_by_frame's final.pt) that makes the
+first L frames of a model trained on real ones (the official --use_single_G), ``--first-frame real``
+takes the real first L frames, ``--weights raw`` the last weights instead of their average.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, required=True, help="the folder of the videos and frames (results/<ds>/synth/<run>)")
     parser.add_argument("--first-frame", choices=["real"], help="take the first L frames from the real video "
                         "(default: made the way the run was trained, recorded in the checkpoint)")
+    parser.add_argument("--first-frames-checkpoint", type=Path, help="a single-image run's final.pt (frame_by_frame) "
+                        "that makes the first L frames of a model trained on real first frames")
     parser.add_argument("--weights", choices=["auto", "average", "raw"], default="auto",
                         help="G's weight average (auto: where the checkpoint has one) or its last weights")
     parser.add_argument("--features-seed", type=int, default=0, help="multimodal runs: the seed of the instance features drawn "
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         synthesize(args.checkpoint, args.cache, args.split, args.output, args.first_frame, args.features_seed,
                    set(args.resample), remap, args.fps, args.device, args.sequences, args.weights,
-                   rates_from_args(args))
+                   rates_from_args(args), args.first_frames_checkpoint)
     except SynthesisError as err:
         print(f"error: {args.checkpoint}: {err}", file=sys.stderr)
         sys.exit(2)

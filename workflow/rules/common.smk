@@ -224,18 +224,52 @@ def run_config(wildcards):
 
 
 def train_inputs(wildcards):
-    """The cache, and the checkpoint of the run that makes the first frames, if one does."""
+    """The cache, and the checkpoint of the run that makes the first frames in training, if one
+    does (a run trained on real first frames needs it at synthesis only: synthesize_inputs)."""
     from pipeline.core import runs as runs_mod
 
     inputs = [f"{RESULTS}/{wildcards.ds}/cache/index.json"]
-    source = runs_mod.first_frames_run(dataset(wildcards.ds).settings.runs, wildcards.run)
+    source = runs_mod.first_frames_in_training(dataset(wildcards.ds).settings.runs, wildcards.run)
     if source:
         inputs.append(str(runs_mod.checkpoint(f"{RESULTS}/{wildcards.ds}", source)))
     return inputs
 
 
+def synthesize_inputs(wildcards):
+    """The run's checkpoint, the cache, the frame manifest, and (``first``) the checkpoint of the
+    single-image run that makes the first frames of a run trained on real ones."""
+    from pipeline.core import runs as runs_mod
+
+    source_ds = checkpoint_dataset(wildcards.ds)
+    inputs = {
+        "checkpoint": f"{RESULTS}/{source_ds}/checkpoints/{wildcards.run}/final.pt",
+        "cache": f"{RESULTS}/{wildcards.ds}/cache/index.json",
+        "manifest": f"{RESULTS}/{wildcards.ds}/frames/manifest.csv",  # each video at its sequence's frame rate
+    }
+    runs = dataset(source_ds).settings.runs
+    source = runs_mod.first_frames_run(runs, wildcards.run)
+    if source and not runs_mod.first_frames_in_training(runs, wildcards.run):
+        inputs["first"] = str(runs_mod.checkpoint(f"{RESULTS}/{source_ds}", source))
+    return inputs
+
+
+def first_frames_arg(wildcards, input):
+    return f"--first-frames-checkpoint {input.first}" if "first" in input.keys() else ""
+
+
 def run_gpus(wildcards):
     return int(dataset(wildcards.ds).settings.runs.get(wildcards.run, {}).get("gpus", 1))
+
+
+def rule_threads(rule):
+    """A threads function: datasets.<ds>.threads.<rule> (default 2; Snakemake caps it at --cores;
+    the rules without one run one thread a job)."""
+    return lambda wildcards: getattr(dataset(wildcards.ds).settings.threads, rule)
+
+
+def dataset_priority(wildcards):
+    """datasets.<ds>.priority: which dataset's jobs go first when they compete for cores."""
+    return int(dataset(wildcards.ds).settings.priority)
 
 
 def run_options_arg(wildcards):

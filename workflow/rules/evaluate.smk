@@ -21,6 +21,7 @@ rule evaluate:
         f"{RESULTS}/{{ds}}/benchmarks/evaluate.tsv"
     conda:
         CONDA_ENV
+    threads: rule_threads("evaluate")
     params:
         code=code_version("pipeline.stages.evaluate"),
         dataset=dataset_arg("labels"),

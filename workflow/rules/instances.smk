@@ -14,7 +14,7 @@ rule train_instances:
         f"{RESULTS}/{{ds}}/benchmarks/train_instances.tsv"
     conda:
         CONDA_ENV
-    threads: 2
+    threads: rule_threads("train_instances")
     resources:
         gpu=1,
     params:

@@ -12,9 +12,10 @@ rule train_segmenter:
         f"{RESULTS}/{{ds}}/logs/train_segmenter.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/train_segmenter.tsv"
+    priority: dataset_priority
     conda:
         CONDA_ENV
-    threads: 2
+    threads: rule_threads("train_segmenter")
     resources:
         gpu=1,
     params:

@@ -1,8 +1,10 @@
 # Stage 'train': the vid2vid trainer on a dataset's cache (python -m pipeline.stages.train), one job per run
-# (datasets.<ds>.runs.<run>). It depends on the cache, and on the checkpoint of the single-image run
-# named by the run's first_frames_from (its generator makes the first frames, as the official
-# --use_single_G). gpus > 1 starts torchrun on one node; each job gets its own devices through
-# pipeline.tools.gpu_slot. --resume continues a crashed run.
+# (datasets.<ds>.runs.<run>). It depends on the cache, and, for a run that makes its first frames in
+# training, on the checkpoint of the single-image run named by its first_frames_from (a run trained
+# on real first frames, the official way, needs that one at synthesis only, so the two train side
+# by side). threads: datasets.<ds>.threads.train (default 2). gpus > 1 starts torchrun on one
+# node; each job gets its own devices through pipeline.tools.gpu_slot. --resume continues a crashed
+# run.
 
 
 rule train:
@@ -14,9 +16,10 @@ rule train:
         f"{RESULTS}/{{ds}}/logs/train/{{run}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/train/{{run}}.tsv"
+    priority: dataset_priority
     conda:
         CONDA_ENV
-    threads: 2
+    threads: rule_threads("train")
     resources:
         gpu=lambda w: run_gpus(w),
     params:
