@@ -70,15 +70,18 @@ def test_demo_dry_run_lists_the_dag(workdir):
                       "flow": 2, "frames": 3, "frames_manifest": 2, "instances": 2, "labels": 2, "side_by_side": 12,
                       "synthcity": 25, "synthesize": 2, "train": 2, "train_segmenter": 2, "total": 61}, counts
     # on 2 cores the runs train side by side, a thread each (vid2vid does not wait for frame_by_frame:
-    # it needs its generator at synthesis only); the evaluator's segmenter takes the core left free
+    # it needs its generator at synthesis only; the longer run first); the evaluator's jobs wait for
+    # a core the demo's leave free
     jobs = {(job["rule"], job.get("wildcards", "")): job for job in dry_run_jobs(result.output)}
     scheduling = {key: (job.get("threads", "1"), job.get("priority", "0")) for key, job in jobs.items()
                   if key[0] in ("train", "train_segmenter", "evaluate")}
     assert scheduling == {("train", "ds=demo, run=frame_by_frame"): ("1", "0"),
-                          ("train", "ds=demo, run=vid2vid"): ("1", "0"),
+                          ("train", "ds=demo, run=vid2vid"): ("1", "1"),
                           ("train_segmenter", "ds=demo"): ("2", "0"),
                           ("train_segmenter", "ds=demo_evaluator"): ("1", "-1"),
                           ("evaluate", "ds=demo"): ("2", "0")}, scheduling
+    assert {job.get("priority") for job in dry_run_jobs(result.output)
+            if job["rule"] in ("synthcity", "frames") and "ds=demo_evaluator" in job.get("wildcards", "")} == {"-1"}
 
 
 def dry_run_jobs(output: str) -> list[dict[str, str]]:

@@ -397,9 +397,10 @@ class DatasetSettings:
     #: other rule's jobs take 1). The demo's runs take 1 each, so that on 2 cores they train side by
     #: side
     threads: ThreadsSettings
-    #: Snakemake priority of this dataset's training jobs (train_segmenter, train): when jobs
-    #: compete for cores, a higher one goes first. The demo's evaluator has -1: it trains in a core
-    #: the demo's runs leave free
+    #: Snakemake priority of this dataset's jobs up to its segmenter (synthcity, frames,
+    #: frames_manifest, train_segmenter) and of its training runs (a run's own priority overrides
+    #: it): when jobs compete for cores, a higher one goes first. The demo's evaluator has -1: it
+    #: trains in a core the demo's jobs leave free
     priority: int
     #: a dataset whose runs synthesize this one's sequences (cityscapes_long - the long demo videos
     #: - by the cityscapes runs); null = its own runs

@@ -272,6 +272,12 @@ def dataset_priority(wildcards):
     return int(dataset(wildcards.ds).settings.priority)
 
 
+def run_priority(wildcards):
+    """runs.<run>.priority, else the dataset's: which training job goes first."""
+    run = dataset(wildcards.ds).settings.runs.get(wildcards.run, {})
+    return int(run.get("priority", dataset_priority(wildcards)))
+
+
 def run_options_arg(wildcards):
     return shlex.quote(json.dumps(run_config(wildcards), sort_keys=True))
 

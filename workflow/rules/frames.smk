@@ -12,6 +12,7 @@ rule frames:
         f"{RESULTS}/{{ds}}/logs/frames/{{shard}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/frames/{{shard}}.tsv"
+    priority: dataset_priority
     conda:
         CONDA_ENV
     params:
@@ -32,6 +33,7 @@ rule frames_manifest:
         f"{RESULTS}/{{ds}}/frames/manifest.csv",
     log:
         f"{RESULTS}/{{ds}}/logs/frames_manifest.log",
+    priority: dataset_priority
     conda:
         CONDA_ENV
     params:

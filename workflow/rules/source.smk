@@ -12,6 +12,7 @@ rule synthcity:
         f"{RESULTS}/{{ds}}/logs/synthcity/{{split}}/{{city}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/synthcity/{{split}}/{{city}}.tsv"
+    priority: dataset_priority
     conda:
         CONDA_ENV
     params:

@@ -16,7 +16,7 @@ rule train:
         f"{RESULTS}/{{ds}}/logs/train/{{run}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/train/{{run}}.tsv"
-    priority: dataset_priority
+    priority: run_priority
     conda:
         CONDA_ENV
     threads: rule_threads("train")
