@@ -124,6 +124,13 @@ def main(argv: list[str] | None = None) -> None:
     source = (REPO / ds.results) if not ds.results.is_absolute() else ds.results
     needed = ["cache/index.json"] + (["segmenter/model.pt"] if ds.cfg["labels"]["mode"] == "train" else [])
     missing = [name for name in needed if not (source / name).is_file()]
+    # the evaluation the workflow runs: the same baseline, first frames left out and evaluator
+    baseline, skip_first = runs_mod.comparison(ds.settings.evaluate, ds.settings.runs, args.methods)
+    compare = {"baseline": baseline, "skip_first": skip_first, "evaluator": None}
+    if ds.settings.evaluate.evaluator:
+        evaluator_ds = config_mod.dataset(config, ds.settings.evaluate.evaluator)
+        compare["evaluator"] = (REPO / evaluator_ds.results) / "segmenter" / "model.pt"
+        missing.extend([] if compare["evaluator"].is_file() else [str(compare["evaluator"])])
     if missing:
         raise SystemExit(f"error: {source}: {missing} missing; run `make demo` (or snakemake {source}/fid.json) first")
     per_seed = {}
@@ -133,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         for method in args.methods:
             print(f"seed {seed}: {method}", flush=True)
             train_and_synthesize(ds.cfg, args.dataset, results, method, seed, args.device)
-        per_seed[seed] = evaluated(ds, results, args.methods)
+        per_seed[seed] = evaluated(ds, results, args.methods, compare)
     summary = summarize(per_seed, args.methods)
     (args.workdir / "paper_tables.json").write_text(json.dumps({"seeds": args.seeds, "summary": summary,
                                                                "per_seed": per_seed}, indent=1, default=str))
@@ -145,8 +152,9 @@ def main(argv: list[str] | None = None) -> None:
         print_table(f"{title} on {args.dataset}, mean ± std over seeds {args.seeds}", headers, rows)
 
 
-def evaluated(ds, results: Path, methods: list[str]) -> dict:
-    """The evaluation stage's figures for one seed's runs; kept in <seed>/paper_tables.json and
+def evaluated(ds, results: Path, methods: list[str], compare: dict | None = None) -> dict:
+    """The evaluation stage's figures for one seed's runs (``compare``: its baseline, skip_first and
+    evaluator, as the workflow's evaluate rule passes them); kept in <seed>/paper_tables.json and
     reused while it covers every method and is newer than each method's synthesized videos."""
     saved = results / "paper_tables.json"
     if saved.is_file():
@@ -154,7 +162,7 @@ def evaluated(ds, results: Path, methods: list[str]) -> dict:
         synthesized = [(results / "synth" / m / "synthesis.json").stat().st_mtime for m in methods]
         if all(m in previous for m in methods) and saved.stat().st_mtime > max(synthesized):
             return {m: previous[m] for m in methods}
-    figures = evaluate_mod.evaluate(config_mod.Dataset(ds.name, ds.cfg, results), methods)
+    figures = evaluate_mod.evaluate(config_mod.Dataset(ds.name, ds.cfg, results), methods, **(compare or {}))
     saved.write_text(json.dumps(figures, indent=1, default=str))
     return figures
 
@@ -168,16 +176,26 @@ def summarize(per_seed: dict, methods: list[str]) -> dict:
             values = [per_seed[s][method].get(metric, {}).get("value") for s in per_seed]
             values = [v for v in values if v is not None]
             if values:
+                verdicts = [per_seed[s][method][metric].get("vs_baseline", {}).get("verdict") for s in per_seed
+                            if metric in per_seed[s][method]]
                 out[method][metric] = {"mean": float(np.mean(values)), "values": values,
-                                       "std": float(np.std(values, ddof=1)) if len(values) > 1 else None}
+                                       "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
+                                       "verdicts": [v for v in verdicts if v]}
     return out
 
 
 def _cell(entry: dict | None) -> str:
+    """mean ± std over seeds, and in how many seeds the paired comparison with the baseline found
+    the method significantly better or worse (e.g. "better 3/3, worse 0/3")."""
     if not entry:
         return "n/a"
     digits = 3 if abs(entry["mean"]) < 1 else 2
-    return f"{entry['mean']:.{digits}f}" + (f" ± {entry['std']:.{digits}f}" if entry["std"] is not None else "")
+    cell = f"{entry['mean']:.{digits}f}" + (f" ± {entry['std']:.{digits}f}" if entry["std"] is not None else "")
+    verdicts = entry.get("verdicts") or []
+    if verdicts:
+        counts = [f"{kind} {verdicts.count(kind)}/{len(verdicts)}" for kind in ("better", "worse") if kind in verdicts]
+        cell += f" ({', '.join(counts) or f'n.s. {len(verdicts)}/{len(verdicts)}'})"
+    return cell
 
 
 if __name__ == "__main__":

@@ -44,6 +44,14 @@ def test_summary_is_mean_and_spread_over_seeds():
     assert summary["vid2vid"]["psnr"]["mean"] == 18.0
     assert abs(summary["vid2vid"]["psnr"]["std"] - 2 ** 0.5) < 1e-9
     assert paper_tables._cell(summary["vid2vid"]["psnr"]) == "18.00 ± 1.41"
+    # the paired comparisons with the baseline, counted over the seeds
+    per_seed[0]["vid2vid"]["psnr"]["vs_baseline"] = {"verdict": "better"}
+    per_seed[1]["vid2vid"]["psnr"]["vs_baseline"] = {"verdict": "no significant difference"}
+    summary = paper_tables.summarize(per_seed, ["vid2vid"])
+    assert paper_tables._cell(summary["vid2vid"]["psnr"]) == "18.00 ± 1.41 (better 1/2)"
+    per_seed[0]["vid2vid"]["psnr"]["vs_baseline"] = {"verdict": "no significant difference"}
+    assert paper_tables._cell(paper_tables.summarize(per_seed, ["vid2vid"])["vid2vid"]["psnr"]) == \
+        "18.00 ± 1.41 (n.s. 2/2)"
 
 
 def test_a_seed_is_evaluated_again_only_when_its_videos_changed(tmp_path, monkeypatch):
@@ -57,7 +65,7 @@ def test_a_seed_is_evaluated_again_only_when_its_videos_changed(tmp_path, monkey
     (results / "synth" / "vid2vid" / "synthesis.json").write_text("{}")
     calls = []
     monkeypatch.setattr(paper_tables.evaluate_mod, "evaluate",
-                        lambda ds, methods: calls.append(methods) or {m: {"psnr": {"value": 1.0}} for m in methods})
+                        lambda ds, methods, **compare: calls.append(methods) or {m: {"psnr": {"value": 1.0}} for m in methods})
     ds = config_mod.Dataset("demo", {}, results)
     assert paper_tables.evaluated(ds, results, ["vid2vid"]) == {"vid2vid": {"psnr": {"value": 1.0}}}
     saved = results / "paper_tables.json"

@@ -2,11 +2,12 @@
 
 A run is the trainer's options (model/options.py) plus workflow keys: ``gpus`` (devices for the
 job; > 1 uses torchrun), ``priority`` (its training job's Snakemake priority; default the
-dataset's) and ``first_frames_from`` (a single-image run, e.g. frame_by_frame, whose trained generator makes this run's first frames: the
-official --use_single_G). A run trained on real first frames (``train.first_frame: real``, the
-official way) needs that generator at synthesis only, so the two train side by side; otherwise it
-makes the first frames in training too. The workflow (workflow/rules/common.smk) and the
-benchmarks build a run's options here alike.
+dataset's) and ``first_frames_from`` (a single-image run, e.g. frame_by_frame, whose trained
+generator makes this run's first frames: the official --use_single_G). A run trained on real
+first frames (``train.first_frame: real``, the official way) needs that generator at synthesis
+only, so the two train side by side; otherwise it makes the first frames in training too. The
+workflow (workflow/rules/common.smk) and the benchmarks build a run's options here alike, and
+:func:`comparison` gives both an evaluation's baseline and the frames it leaves out.
 
 A run may inherit another: ``base: vid2vid`` plus the keys it changes, so an ablation states the
 one thing it removes (``no_flow: {base: vid2vid, model: {use_flow: false}}``). :func:`resolve`
@@ -65,6 +66,16 @@ def run_settings(runs: dict, run: str) -> dict:
     if source is not None and source not in runs:
         raise RunError(f"{run}.first_frames_from: {source!r} is not a run of this dataset (has {sorted(runs)})")
     return settings
+
+
+def comparison(evaluate, runs: dict, methods: list[str], ablations: bool = False) -> tuple[str, int]:
+    """(baseline, frames left out at the start) of an evaluation of ``methods`` (``evaluate``: a
+    dataset's evaluate settings): the baseline is evaluate.baseline or the first method (of the
+    ablations: their first), and the frames left out are the longest history of the compared runs
+    (the first frames, made by the single-image generator)."""
+    baseline = (None if ablations else evaluate.baseline) or methods[0]
+    histories = [runs[m].get("model", {}).get("n_frames", 3) - 1 for m in methods if m in runs]
+    return baseline, max(histories, default=0)
 
 
 def first_frames_run(runs: dict, run: str) -> str | None:

@@ -355,11 +355,12 @@ def evaluate_args(wildcards, input, key="methods"):
     method; ablations: the first of evaluate.ablations), the frames left out at the start (the
     first frames, made by the single-image generator: the longest history of the compared runs),
     the evaluator's checkpoint."""
+    from pipeline.core import runs as runs_mod
+
     settings = dataset(wildcards.ds).settings
     methods = evaluate_methods(wildcards, key)
-    baseline = (settings.evaluate.baseline if key == "methods" else None) or methods[0]
-    histories = [settings.runs[m].get("model", {}).get("n_frames", 3) - 1 for m in methods if m in settings.runs]
-    args = f"--baseline {baseline} --skip-first {max(histories, default=0)}"
+    baseline, skip_first = runs_mod.comparison(settings.evaluate, settings.runs, methods, key != "methods")
+    args = f"--baseline {baseline} --skip-first {skip_first}"
     if settings.task == "pose":
         args += f" --mediapipe-python {shlex.quote(config['mediapipe_python'])}"
     return args + (f" --evaluator {input.evaluator}" if input.evaluator else "")
