@@ -81,4 +81,5 @@ def test_slurm_profile_submits_the_demo_with_the_profile_resources(tmp_path):
         seen[rule] = seen.get(rule, 0) + 1
     assert seen == {"synthcity": 1, "frames": 1, "frames_manifest": 1, "train_segmenter": 1, "labels": 1,
                     "instances": 1, "flow": 1, "cache": 1, "cache_index": 1,
-                    "train": 2}  # vid2vid and frame_by_frame, whose generator makes its first frames
+                    "train": 1}  # vid2vid alone: trained on real first frames, it needs frame_by_frame's
+    # generator at synthesis only
