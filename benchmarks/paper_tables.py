@@ -10,7 +10,8 @@ generator), synthesized on the val split (covst: frame_by_frame's generator with
 features), and evaluated by the evaluation stage (pipeline/stages/evaluate.py). The table gives, per
 method and metric, the mean over seeds and their standard deviation (and, in the JSON, every
 seed's value with its bootstrap spread over clips). Each seed's runs go to
-``<workdir>/seed<k>/<dataset>/``: an interrupted benchmark resumes where it stopped, and a seed
+``<workdir>/seed<k>/<dataset>/``: an interrupted benchmark resumes where it stopped (a run whose
+final.pt is there is not trained again: after changing the config, delete the workdir), and a seed
 whose runs are all evaluated already is not evaluated again. The seed the
 demo itself trained with (``train.seed``, 0) reuses the demo's finished runs (checkpoints and
 synthesized videos, linked) instead of training them again.
