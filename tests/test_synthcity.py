@@ -209,3 +209,61 @@ def test_backward_flow_warps_current_frame_onto_next_frame():
         errors.append(photometric_error(nxt.rgb, frame.rgb, back, back_valid))
         assert back_valid.mean() > 0.7
     assert np.mean(errors) < 3.0, errors
+
+
+@pytest.fixture(scope="module")
+def even_and_varied():
+    """The same street (seed 7, 12 frames at 256x128) with the even and the varied motion."""
+    return {motion: list(render_sequence(build_scene(seed=7, width=256, height=128, num_frames=12, motion=motion)))
+            for motion in ("even", "varied")}
+
+
+def test_varied_motion_keeps_the_flow_exact(even_and_varied):
+    """Stop-and-go objects and a turning camera: the flow still carries frame t+1 onto frame t."""
+    rendered = even_and_varied["varied"]
+    errors = [photometric_error(frame.rgb, nxt.rgb, flow, valid)
+              for (frame, flow, valid), (nxt, _, _) in zip(rendered[:-1], rendered[1:])]
+    assert np.mean(errors) < 3.0, errors
+
+
+def test_varied_motion_is_what_constant_motion_cannot_extrapolate(even_and_varied):
+    """Future prediction's data: on the same street, the flow changes from one frame to the next
+    far more with the varied motion (a constant-motion guess fails), the camera's steps and heading
+    change, movers stop and go, and the cars of one lane keep one profile."""
+    def flow_change(rendered):
+        return np.mean([np.abs(b[1] - a[1]).mean() for a, b in zip(rendered[:-2], rendered[1:-1])])
+
+    assert flow_change(even_and_varied["varied"]) > 1.5 * flow_change(even_and_varied["even"])
+    even = build_scene(seed=7, width=256, height=128, num_frames=30)
+    varied = build_scene(seed=7, width=256, height=128, num_frames=30, motion="varied")
+    np.testing.assert_array_equal(even.primitives.lo, varied.primitives.lo)  # the same street
+    speed = np.diff(even.camera.position[:, 2])
+    np.testing.assert_allclose(speed, speed[0])  # even: one speed
+    steps = np.diff(varied.camera.position[:, 2])
+    assert steps.max() - steps.min() > 0.3 * speed[0]
+    assert steps.max() <= speed[0] + 1e-9  # never ahead of the street laid out for the even camera
+    assert np.abs(varied.camera.yaw - even.camera.yaw).max() > np.deg2rad(5)
+    moving = np.flatnonzero(np.abs(varied.objects.velocity).sum(1) > 0)
+    factors = np.diff(varied.objects.progress[moving], axis=1)
+    assert (factors.min(1) < 1e-9).any() and (factors.max(1) > 1.0).any()  # some stop, some speed up
+    assert even.objects.progress is None
+    lanes = {}
+    for o in moving[np.isin(varied.objects.label[moving], [ID["car"], ID["truck"], ID["bus"]])]:
+        x = varied.primitives.center[varied.primitives.obj == o, 0].mean()
+        lanes.setdefault(round(x / 3.5 - 0.5), []).append(varied.objects.progress[o])
+    assert any(len(p) > 1 for p in lanes.values())
+    for profiles in lanes.values():
+        np.testing.assert_allclose(profiles, np.broadcast_to(profiles[0], np.shape(profiles)))
+
+
+def test_motion_setting_reaches_the_written_sequence(tmp_path):
+    cfg = synthcity.settings(**synth_cfg())
+    seq = synthcity.sequences(cfg)[1]
+    even = synthcity.write_sequence(tmp_path / "even", seq, cfg)
+    varied = synthcity.write_sequence(tmp_path / "varied", seq, synthcity.settings(**synth_cfg(motion="varied")))
+    frame = "synth001_000000_000000_leftImg8bit.png"
+    np.testing.assert_array_equal(read_rgb(even["frames"] / frame), read_rgb(varied["frames"] / frame))
+    flows = [load_npz(d["truth"] / "synth001_000000_flow.npz", ("flow",))["flow"] for d in (even, varied)]
+    assert np.abs(flows[0] - flows[1]).mean() > 0.1
+    with pytest.raises(ValueError, match="motion must be one of"):
+        build_scene(seed=1, width=64, height=32, num_frames=3, motion="jerky")

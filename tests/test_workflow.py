@@ -84,6 +84,23 @@ def test_demo_dry_run_lists_the_dag(workdir):
             if job["rule"] in ("synthcity", "frames") and "ds=demo_evaluator" in job.get("wildcards", "")} == {"-1"}
 
 
+def test_prediction_data_with_varied_motion_is_rendered_by_the_demo_run(workdir):
+    """demo_motion (future prediction's data): its own varied-motion renders, segmenter, labels and
+    predictors; the demo's vid2vid (checkpoints_from) renders its predicted maps, and frame_by_frame,
+    which the demo's synthesis needs, is not trained for it."""
+    result = snakemake(workdir, "-n", "-p", "results/demo_motion/prediction/fid.json")
+    assert result.returncode == 0, result.output[-2000:]
+    counts = job_counts(result.output)
+    assert {k: counts.get(k) for k in ("synthcity", "train", "train_segmenter", "train_predictor", "predict")} == \
+        {"synthcity": 45, "train": 1, "train_segmenter": 3, "train_predictor": 3, "predict": 5}, counts
+    jobs = dry_run_jobs(result.output)
+    assert [job["wildcards"] for job in jobs if job["rule"] == "train"] == ["ds=demo, run=vid2vid"]
+    predict = next(job for job in jobs if job["rule"] == "predict" and "method=vid2vid" in job["wildcards"])
+    assert "results/demo/checkpoints/vid2vid/final.pt" in predict["input"], predict
+    renders = [line for line in result.output.splitlines() if "pipeline.stages.synthcity --dataset demo_motion" in line]
+    assert len(renders) == 20 and all('"motion":"varied"' in line for line in renders), renders[:1]
+
+
 def dry_run_jobs(output: str) -> list[dict[str, str]]:
     """The jobs of a dry run's listing: each rule's name and its indented ``key: value`` lines."""
     jobs = []

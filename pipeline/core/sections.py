@@ -355,6 +355,11 @@ class GenerateSynthcitySettings:
     #: also annotate every Nth frame (0 = only annotated_frame); more training frames for the
     #: segmenter
     annotate_every: int
+    #: even = the camera and every object at a constant speed (the demo: the last frame carried
+    #: along its flow predicts the next ones almost exactly); varied = the same streets, the camera
+    #: stopping and going and turning its view, each lane of cars, cyclist and pedestrian changing
+    #: speed on its own (future prediction's data: docs/prediction.md)
+    motion: Literal["even", "varied"]
 
 
 @dataclass(frozen=True)

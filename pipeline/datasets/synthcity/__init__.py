@@ -83,7 +83,7 @@ def write_sequence(root: str | Path, seq: SynthSequence, cfg: GenerateSynthcityS
 
     width, height = cfg.size
     num_frames, annotated, every = cfg.frames, cfg.annotated_frame, cfg.annotate_every
-    scene = build_scene(sequence_seed(cfg.seed, seq.index), width, height, num_frames)
+    scene = build_scene(sequence_seed(cfg.seed, seq.index), width, height, num_frames, motion=cfg.motion)
     dirs = sequence_dirs(root, seq)
     stem = f"{seq.city}_{SEQ_ID}"
     flow_spec, valid_spec = ((num_frames - 1, 2, height, width), np.float32), ((num_frames - 1, height, width), np.uint8)

@@ -3,9 +3,16 @@
 World frame: x to the right of the street, y up, z along the street (metres). The street runs
 along z: lanes for both directions, sidewalks, building facades at ``x = +-facade_x``. Objects
 (cars, trucks, buses, pedestrians, cyclists, trees, poles with signs and traffic lights) are
-unions of primitives (axis-aligned boxes, vertical cylinders, spheres) that translate with a
-constant velocity, so every surface point's 3D motion between two frames is known exactly;
-``render.py`` turns that into exact forward optical flow.
+unions of primitives (axis-aligned boxes, vertical cylinders, spheres) that translate along a
+velocity, so every surface point's 3D motion between two frames is known exactly; ``render.py``
+turns that into exact forward optical flow.
+
+``motion`` says how things move. ``even`` (the demo): the camera and every object at a constant
+speed, the camera's heading swaying slowly; carrying the last frame along its flow predicts the
+next frames almost exactly. ``varied`` (for future prediction, which must have something to
+predict): the same street, then the camera stops and goes, its view turns, and every lane of
+cars, each cyclist and each pedestrian changes speed on its own (stop-and-go profiles, see
+:func:`stop_and_go`); a point's position at frame t is its start plus ``velocity * progress[t]``.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ BOX, CYLINDER, SPHERE = 0, 1, 2
 PAINT, GLASS, FOLIAGE, BARK, METAL, SIGN, CLOTH, SKIN, LIGHT_HOUSING = range(9)
 
 LANE_WIDTH = 3.5
+MOTIONS = ("even", "varied")
 
 
 @dataclass
@@ -67,7 +75,20 @@ class Primitives:
 class Objects:
     label: np.ndarray  # (m,) Cityscapes labelId
     instance: np.ndarray  # (m,) instance id in the Cityscapes encoding
-    velocity: np.ndarray  # (m, 3) metres per frame
+    velocity: np.ndarray  # (m, 3) metres per frame at full speed
+    #: (m, T) how far along its velocity each object is at frame t, in frames at full speed (the
+    #: ``even`` motion: t itself); None = t
+    progress: np.ndarray | None = None
+
+    def shift(self, t: int) -> np.ndarray:
+        """(m, 3) each object's displacement at frame t from where it starts."""
+        return self.velocity * (t if self.progress is None else self.progress[:, t][:, None])
+
+    def step(self, t: int, target: int) -> np.ndarray:
+        """(m,) how many frames at full speed each object moves from frame t to ``target``."""
+        if self.progress is None:
+            return np.full(len(self.velocity), float(target - t))
+        return self.progress[:, target] - self.progress[:, t]
 
 
 @dataclass
@@ -396,6 +417,62 @@ def _add_pedestrians(b: _Builder, rng, road_half: float, sidewalk_w: float, near
             z += rng.uniform(4.0, 18.0)
 
 
+def stop_and_go(rng: np.random.Generator, num_frames: int, top: float) -> np.ndarray:
+    """(T,) speed factors of one mover: a new target speed in [0, ``top``] (a third of them a
+    stop) every 4 to 9 frames, reached over 3 frames along a cosine ramp; it starts at a random
+    speed. Its cumulative sum is the mover's progress (:class:`Objects`)."""
+    factors = np.empty(num_frames)
+    level = rng.uniform(0.2, top)
+    t = 0
+    while t < num_frames:
+        hold = int(rng.integers(4, 10))
+        nxt = 0.0 if rng.random() < 1 / 3 else rng.uniform(0.2, top)
+        ramp = level + (nxt - level) * (1 - np.cos(np.pi * np.arange(1, 4) / 3)) / 2
+        segment = np.concatenate([np.full(hold, level), ramp])
+        factors[t : t + len(segment)] = segment[: num_frames - t]
+        t, level = t + len(segment), nxt
+    return factors
+
+
+def progress_of(factors: np.ndarray) -> np.ndarray:
+    """Progress at each frame (frames at full speed) from per-frame speed factors: 0 at frame 0."""
+    return np.concatenate([[0.0], np.cumsum(factors[:-1])])
+
+
+def _vary_motion(rng: np.random.Generator, scene: Scene, speed: float, lanes_same, lanes_oncoming) -> None:
+    """The ``varied`` motion over an ``even`` scene: the camera stops and goes (never faster than
+    its even speed, so the street laid out for it still reaches ahead) and its view turns by up to
+    15 degrees and back; the lead car in the camera's lane keeps the camera's profile (the camera
+    follows it), the cars of each other lane share one profile (they never drive into each other),
+    each pedestrian and cyclist has its own."""
+    cam, objects, prims = scene.camera, scene.objects, scene.primitives
+    num_frames = len(cam.yaw)
+    camera = stop_and_go(rng, num_frames, 1.0)
+    cam.position[:, 2] = cam.position[0, 2] + speed * progress_of(camera)
+    turn_at, turn_len = int(rng.integers(1, max(2, num_frames // 2))), int(rng.integers(4, 9))
+    angle = np.deg2rad(rng.uniform(6.0, 15.0)) * rng.choice([-1.0, 1.0])
+    ramp = np.clip((np.arange(num_frames) - turn_at) / turn_len, 0, 1)
+    back = np.clip((np.arange(num_frames) - turn_at - turn_len - int(rng.integers(3, 8))) / turn_len, 0, 1)
+    cam.yaw += angle * (1 - np.cos(np.pi * (ramp - back))) / 2
+    progress = np.tile(np.arange(num_frames, dtype=np.float64), (len(objects.label), 1))
+    x_of = np.full(len(objects.label), np.nan)
+    for o in range(len(objects.label)):
+        x_of[o] = prims.center[prims.obj == o, 0].mean() if (prims.obj == o).any() else np.nan
+    lane_profiles: dict[float, np.ndarray] = {}
+    vehicles = {ID["car"], ID["truck"], ID["bus"]}
+    for o in np.flatnonzero(np.abs(objects.velocity).sum(1) > 0):
+        if objects.label[o] in vehicles:
+            lane = min(lanes_same + lanes_oncoming, key=lambda x: abs(x - x_of[o]))
+            if lane == lanes_same[0]:
+                factors = camera
+            else:
+                factors = lane_profiles.setdefault(lane, stop_and_go(rng, num_frames, 1.5))
+        else:
+            factors = stop_and_go(rng, num_frames, 1.5)
+        progress[o] = progress_of(factors)
+    objects.progress = progress
+
+
 def build_scene(
     seed: int,
     width: int,
@@ -403,9 +480,13 @@ def build_scene(
     num_frames: int,
     camera_speed: tuple[float, float] = (0.35, 0.75),
     yaw_amplitude_deg: float = 3.0,
+    motion: str = "even",
 ) -> Scene:
     """Lay out one sequence's street, camera path and objects from ``seed`` (the same seed, the
-    same scene: the parts below draw from one generator in this order)."""
+    same scene: the parts below draw from one generator in this order). ``motion`` ``varied``
+    changes only how the camera and the objects move (its own generator), not the street."""
+    if motion not in MOTIONS:
+        raise ValueError(f"motion must be one of {MOTIONS}, got {motion!r}")
     rng = np.random.default_rng(seed)
     palette = _palette(rng)
     road_half = 2 * LANE_WIDTH
@@ -423,7 +504,7 @@ def build_scene(
     _add_cyclists(b, rng, seed, road_half, speed, far)
     _add_pedestrians(b, rng, road_half, sidewalk_w, near, far)
     prims, objects = b.build()
-    return Scene(
+    scene = Scene(
         palette=palette,
         facades=facades,
         road_half_width=road_half,
@@ -433,3 +514,6 @@ def build_scene(
         noise_seed=int(rng.integers(0, 2**31 - 1)),
         lane_xs=(0.0, LANE_WIDTH, -LANE_WIDTH, road_half - 0.15, -road_half + 0.15),
     )
+    if motion == "varied":
+        _vary_motion(np.random.default_rng([seed, 2]), scene, speed, lanes_same, lanes_oncoming)
+    return scene
