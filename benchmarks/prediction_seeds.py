@@ -29,7 +29,8 @@ from pipeline.core import config as config_mod  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 KIND_OF = {"vid2vid": "labels", "prednet": "prednet", "mcnet": "mcnet"}
-SHOWN = ("psnr", "ssim", "segmentation_miou", "image_fid_segmenter_standin", "temporal_warping_error")
+SHOWN = ("psnr", "ssim", "segmentation_miou", "image_fid_segmenter_standin", "image_kid_segmenter_standin",
+         "colour_distance_lab", "spectrum_distance", "temporal_warping_error")
 
 
 def _run(args: list[str], log: Path) -> None:
@@ -68,6 +69,13 @@ def seed_scores(ds, seed: int, device: str) -> dict:
     return json.loads(scores.read_text())["methods"]
 
 
+def _cell(values: list[float]) -> str:
+    """mean ± std over the seeds (the floors have no seed: their one value)."""
+    if not values:
+        return "n/a"
+    return f"{np.mean(values):.3f}" + (f" ± {np.std(values, ddof=1):.3f}" if len(values) > 1 else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -84,9 +92,9 @@ def main() -> None:
             values = [per_seed[s][method]["all"].get(metric, {}).get("value") for s in args.seeds]
             values = [v for v in values if v is not None]
             summary.setdefault(method, {})[metric] = {"mean": float(np.mean(values)) if values else None,
-                                                      "std": float(np.std(values)) if values else None,
+                                                      "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
                                                       "seeds": values}
-            row.append(f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "n/a")
+            row.append(_cell(values))
         rows.append(row)
     print_table(f"future prediction on {args.dataset}: {ds.settings.prediction.observed} observed, "
                 f"{ds.settings.prediction.predicted} predicted frames, mean ± std over seeds {args.seeds}",
