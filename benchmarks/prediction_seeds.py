@@ -3,7 +3,8 @@
     python benchmarks/prediction_seeds.py [--seeds 0 1 2] [--dataset demo] [--device cpu]
 
 On the demo's cache, labels, segmenter and trained vid2vid (results/demo/, `make demo` and
-`snakemake results/demo/prediction/fid.json` first), the semantic-map predictor and the PredNet /
+`snakemake results/demo/prediction/fid.json` first; ``--dataset demo_motion``: the same streets
+with motion a constant-motion guess cannot follow, rendered by the demo's vid2vid), the semantic-map predictor and the PredNet /
 MCNet baselines are trained with each seed exactly as datasets.<ds>.prediction defines them (only
 the seed differs), every method predicts the val sequences and the evaluate_prediction stage scores
 them. Seed ``prediction.predictor.seed`` (0) reuses the demo's own results/<ds>/prediction/. Other
@@ -41,8 +42,9 @@ def _run(args: list[str], log: Path) -> None:
         raise SystemExit(f"error: {args[0]} failed (exit {result.returncode}); see {log}")
 
 
-def seed_scores(ds, seed: int, device: str) -> dict:
-    """Train, predict and score one seed; returns its fid.json's methods."""
+def seed_scores(ds, seed: int, device: str, generator: Path) -> dict:
+    """Train, predict and score one seed; returns its fid.json's methods (``generator``: the render
+    run's checkpoint)."""
     settings = ds.settings.prediction
     own = seed == settings.predictor.seed
     root = ds.results / "prediction" if own else ds.results / "prediction" / "seeds" / str(seed)
@@ -59,7 +61,7 @@ def seed_scores(ds, seed: int, device: str) -> dict:
         if not (root / "synth" / method / "synthesis.json").is_file():
             models = ["--predictor", str(root / kind / "final.pt")] if kind else []
             if method == "vid2vid":
-                models += ["--generator", str(ds.results / "checkpoints" / settings.render_run / "final.pt")]
+                models += ["--generator", str(generator)]
             _run(["pipeline.stages.predict", "--method", method, *models, "--cache", cache, "--observed",
                   str(settings.observed), "--predicted", str(settings.predicted), "--output",
                   str(root / "synth" / method), "--device", device], root / "logs" / f"predict_{method}.log")
@@ -82,8 +84,11 @@ def main() -> None:
     parser.add_argument("--dataset", default="demo")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    ds = config_mod.dataset(config_mod.load([config_mod.DEFAULT_CONFIG]), args.dataset)
-    per_seed = {seed: seed_scores(ds, seed, args.device) for seed in args.seeds}
+    config = config_mod.load([config_mod.DEFAULT_CONFIG])
+    ds = config_mod.dataset(config, args.dataset)
+    runs_of = config_mod.dataset(config, ds.settings.checkpoints_from) if ds.settings.checkpoints_from else ds
+    generator = runs_of.results / "checkpoints" / ds.settings.prediction.render_run / "final.pt"
+    per_seed = {seed: seed_scores(ds, seed, args.device, generator) for seed in args.seeds}
     methods = ds.settings.prediction.methods
     rows, summary = [], {}
     for method in methods:
