@@ -4,8 +4,8 @@
 
 On the demo's cache, labels, segmenter and trained vid2vid (results/demo/, `make demo` and
 `snakemake results/demo/prediction/fid.json` first; ``--dataset demo_motion``: the same streets
-with motion a constant-motion guess cannot follow, rendered by the demo's vid2vid), the semantic-map predictor and the PredNet /
-MCNet baselines are trained with each seed exactly as datasets.<ds>.prediction defines them (only
+with motion a constant-motion guess cannot follow, rendered by the demo's vid2vid), the
+semantic-map predictor and the PredNet / MCNet baselines are trained with each seed exactly as datasets.<ds>.prediction defines them (only
 the seed differs), every method predicts the val sequences and the evaluate_prediction stage scores
 them. Seed ``prediction.predictor.seed`` (0) reuses the demo's own results/<ds>/prediction/. Other
 seeds go to results/<ds>/prediction/seeds/<k>/ (a finished step is not run again). Prints, per

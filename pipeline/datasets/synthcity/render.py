@@ -6,8 +6,9 @@ planes with building heights), then every primitive whose projected bounding box
 (z-buffer, nearest wins). Ray directions are scaled so that the ray parameter equals camera depth.
 
 Forward flow t -> t+1 is exact: the 3D point seen at pixel p in frame t moves with its object's
-motion from t to t+1 (its velocity times its progress, scene.Objects), is projected with camera t+1, and flow(p) = projection - p; the backward flow t+1 -> t
-is made the same way from frame t+1 (points moved back, camera t). Sky points are directions at
+motion from t to t+1 (its velocity times its progress, scene.Objects), is projected with camera
+t+1, and flow(p) = projection - p; the backward flow t+1 -> t is made the same way from frame t+1
+(points moved back, camera t). Sky points are directions at
 infinity (only camera rotation moves them). A pixel is marked valid (not occluded, still in view)
 when the surface seen at the flow target in frame t+1 is the same instance at the predicted depth.
 """
@@ -57,7 +58,6 @@ class Renderer:
         self.textures = Textures(scene)
         # a zero velocity row at the end so that obj == -1 (street, sky) indexes "no motion"
         self.velocities = np.vstack([scene.objects.velocity, np.zeros((1, 3))]).astype(np.float32)
-        self.objects = scene.objects
         self.instances = np.append(scene.objects.instance, 0).astype(np.int32)
         self.labels = np.append(scene.objects.label, 0).astype(np.uint8)
 
@@ -193,7 +193,7 @@ class Renderer:
         """Exact flow from frame t to frame ``target`` (default t+1; t-1 gives the backward flow),
         (2, H, W) float32 pixels, and each point's depth in the target frame."""
         target = t + 1 if target is None else target
-        step = np.append(self.objects.step(t, target), 0.0).astype(np.float32)  # obj -1 -> the zero row
+        step = np.append(self.scene.objects.step(t, target), 0.0).astype(np.float32)  # obj -1 -> the zero row
         vel = self.velocities[frame.obj] * step[frame.obj][..., None]  # (H, W, 3)
         sky = ~np.isfinite(frame.depth)
         cam1 = self.scene.camera.position[target].astype(np.float32)
