@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from model.generator import GeneratorConfig, Vid2VidGenerator
+from model.official import OfficialFirstFrames, OfficialVid2VidGenerator
 from pipeline.core.checkpoint_files import load_checkpoint
 
 log = logging.getLogger("model.checkpoints")
@@ -89,14 +90,24 @@ def load_generator(checkpoint: dict, which: str, kind: str, device: torch.device
     generator of a run that took a trained single-image run's has no average of its own: its
     stored weights are that run's)."""
     cfg = generator_config(checkpoint["options"]["model"])
-    if which == "first_generator":
+    if which == "first_generator" and cfg.layout != "official":
         stored = checkpoint.get("first_generator_config")
         cfg = generator_config(stored) if stored else single_image_config(cfg)
     averages = checkpoint.get("averages") or {}
     state = averages[which] if kind == "average" and which in averages else checkpoint[which]
-    generator = Vid2VidGenerator(cfg).to(device).eval()
+    generator = build_generator(checkpoint, which, cfg).to(device).eval()
     generator.load_state_dict(state)
     return generator
+
+
+def build_generator(checkpoint: dict, which: str, cfg: GeneratorConfig) -> torch.nn.Module:
+    """The network of ``which`` for ``cfg``'s layout: this project's, or NVIDIA's for an imported
+    official model (model/official.py), whose first frames come from its pix2pixHD generator."""
+    if cfg.layout != "official":
+        return Vid2VidGenerator(cfg)
+    if which == "first_generator":
+        return OfficialFirstFrames(checkpoint["first_generator_layout"], cfg.label_nc)
+    return OfficialVid2VidGenerator(cfg)
 
 
 class SingleImageRunError(ValueError):

@@ -50,6 +50,8 @@ from pipeline.core.cityscapes_labels import THING_IDS
 CITYSCAPES_FOREGROUND = THING_IDS
 FLOW_SCALE = 20.0  # the flow head's output times 20 at the global scale, 20 * 2^s at local scale s
 
+LAYOUTS = ("project", "official")
+
 FeatureHook = Callable[[str, torch.Tensor], torch.Tensor]
 
 
@@ -74,8 +76,13 @@ class GeneratorConfig:
     # official code's is bilinear, which halves a frame's detail at each sub-pixel shift, so that
     # a video made of warped frames blurs frame by frame (benchmarks/warp_sharpness.py)
     warp_mode: str = "bicubic"
+    # 'project': this module's networks; 'official': NVIDIA's, layer for layer, for imported
+    # checkpoints (model/official.py; synthesis only)
+    layout: str = "project"
 
     def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
         if self.n_frames < 1:
             raise ValueError(f"n_frames must be >= 1, got {self.n_frames}")
         if self.warp_mode not in WARP_MODES:
@@ -108,6 +115,9 @@ class GeneratorOutput:
     warped: torch.Tensor | None  # warp(x_{t-1}, w_t)
     flow: torch.Tensor | None  # w_t, pixels at the output resolution (samples x_{t-1} at p + w_t(p))
     mask: torch.Tensor | None  # m_t: 1 = hallucinate, 0 = copy the warped previous frame
+    # the frame at every scale, finest first, where each scale keeps its own history (the official
+    # layout); None: the next step's previous frames are the frames themselves
+    pyramid: list[torch.Tensor] | None = None
 
 
 class Branch(nn.Module):

@@ -189,6 +189,9 @@ def schedule_warnings(options: Options) -> list[str]:
 
 def _check_schedule(options: Options) -> None:
     d, g = options.discriminator, options.model
+    if g.layout != "project":
+        raise OptionsError(f"model.layout: {g.layout!r} is NVIDIA's layout, for imported checkpoints only "
+                           "(datasets.<ds>.imported, docs/official_models.md); a trained run takes 'project'")
     previous_scales = 0
     for i, stage in enumerate(options.schedule):
         if stage.scales > g.n_local:
@@ -271,7 +274,8 @@ def _choices() -> dict[tuple[str, str], tuple]:
     from model.losses import GAN_MODES
 
     return {("train", "first_frame"): FIRST_FRAMES, ("train", "precision"): PRECISIONS,
-            ("loss", "gan"): GAN_MODES, ("model", "warp_mode"): WARP_MODES, ("model", "norm"): NORMS, ("discriminator", "norm"): NORMS}
+            ("loss", "gan"): GAN_MODES, ("model", "warp_mode"): WARP_MODES, ("model", "norm"): NORMS, ("discriminator", "norm"): NORMS,
+            ("model", "layout"): ("project",)}
 
 
 def _type_schema(annotation) -> dict:

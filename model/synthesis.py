@@ -158,7 +158,6 @@ class Synthesizer:
                 "with --first-frame real (the real video's first frames), or retrain with train.first_frame: image")
         return self.first_frames
 
-    @torch.no_grad()
     def frames(self, labels_seq, instances_seq=None, real_seq=None, first_frame: str | None = None,
                features_seed: int = 0, resample: set[int] | None = None, remap: dict[int, int] | None = None,
                hook=None):
@@ -166,6 +165,15 @@ class Synthesizer:
         labelIds and instance maps, or (``instances_seq`` None) the (H, W, C) face / pose maps.
         ``first_frame`` None makes frames 0..L-1 the checkpoint's way, 'real' takes ``real_seq``'s.
         ``hook(t, generator_hook)``: per-frame feature hook factory (the COVST baseline)."""
+        for frame in self.frame_tensors(labels_seq, instances_seq, real_seq, first_frame, features_seed, resample,
+                                        remap, hook):
+            yield ((frame[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
+
+    @torch.no_grad()
+    def frame_tensors(self, labels_seq, instances_seq=None, real_seq=None, first_frame: str | None = None,
+                      features_seed: int = 0, resample: set[int] | None = None, remap: dict[int, int] | None = None,
+                      hook=None):
+        """:meth:`frames` as the generator makes them: (1, 3, H, W) tensors in [-1, 1]."""
         method = self.first_frames_used(first_frame)
         if method == "real" and real_seq is None:
             raise SynthesisError("first_frame 'real' needs the real frames (real_seq)")
@@ -181,8 +189,9 @@ class Synthesizer:
                                  f"{self.cfg.label_nc + self.cfg.feat_nc} (a cache of another task?)")
             if t == 0:
                 semantic_history = [torch.zeros_like(semantic)] * history_len
-                frame_history = [torch.zeros(1, 3, *semantic.shape[-2:], device=self.device)] * history_len
+                frame_history = [[torch.zeros(1, 3, *semantic.shape[-2:], device=self.device)]] * history_len
             step_hook = hook(t) if hook is not None else None
+            pyramid = None
             if t < history_len and method == "real":
                 frame = torch.from_numpy(np.asarray(real_seq[t])).to(self.device).permute(2, 0, 1)[None].float() / 127.5 - 1
                 if frame.shape[-2:] != semantic.shape[-2:]:
@@ -191,12 +200,13 @@ class Synthesizer:
                 frame = self.first_generator(semantic, None, labels, scales=self.scales, hook=step_hook).frame
             else:
                 inputs = torch.cat(semantic_history + [semantic], 1)
-                previous = torch.cat(frame_history, 1) if self.cfg.use_history else None
-                frame = self.generator(inputs, previous, labels, scales=self.scales, hook=step_hook).frame
+                previous = previous_frames(frame_history, getattr(self.generator, "pyramid", None)) if self.cfg.use_history else None
+                out = self.generator(inputs, previous, labels, scales=self.scales, hook=step_hook)
+                frame, pyramid = out.frame, out.pyramid
             if history_len:
                 semantic_history = semantic_history[1:] + [semantic]
-                frame_history = frame_history[1:] + [frame]
-            yield ((frame[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
+                frame_history = frame_history[1:] + [pyramid or [frame]]
+            yield frame
 
     def _features(self, instances, fixed, seed, resample) -> torch.Tensor:
         """Instance features: each instance draws its vector once (seeded by its id), then keeps it."""
@@ -205,6 +215,18 @@ class Synthesizer:
                 rng = np.random.default_rng([seed, instance_id, int(instance_id in resample)])
                 fixed[instance_id] = draw_vector(self.gmms, label_of(instance_id), self.cfg.feat_nc, rng)
         return sample_features(instances.cpu(), self.gmms, self.cfg.feat_nc, fixed=fixed)
+
+
+def previous_frames(history: list[list[torch.Tensor]], pyramid=None):
+    """The generator's previous frames from the last L steps, each a list of that step's frame at
+    every scale, finest first: the frames joined on channels; or, where a step kept its scales (the
+    official layout: each scale has its own history), that for each scale, the steps that made one
+    frame (the first frames) brought to every scale by ``pyramid`` (the generator's)."""
+    if pyramid is not None and any(len(step) > 1 for step in history):
+        history = [step if len(step) > 1 else pyramid(step[0]) for step in history]
+    levels = min(len(step) for step in history)
+    joined = [torch.cat([step[s] for step in history], 1) for s in range(levels)]
+    return joined[0] if levels == 1 else joined
 
 
 class Mp4Writer:

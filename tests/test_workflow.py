@@ -101,6 +101,31 @@ def test_prediction_data_with_varied_motion_is_rendered_by_the_demo_run(workdir)
     assert len(renders) == 20 and all('"motion":"varied"' in line for line in renders), renders[:1]
 
 
+def test_an_imported_official_model_is_synthesized_without_training(workdir):
+    """datasets.<ds>.imported: NVIDIA's files -> import_official -> synthesize, no train job."""
+    folder = workdir / "official"
+    from pipeline.tools.import_official import source_files
+
+    for path in source_files("label2city_1024_g1", folder):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    (workdir / "imported.yaml").write_text(
+        "datasets:\n  demo:\n    imported:\n"
+        "      official_label2city_1024_g1: {model: label2city_1024_g1, checkpoints: official}\n")
+    target = "results/demo/synth/official_label2city_1024_g1/synthesis.json"
+    result = snakemake(workdir, "-n", target, "--configfile", "imported.yaml")
+    assert result.returncode == 0, result.output[-2000:]
+    jobs = dry_run_jobs(result.output)
+    imports = [job for job in jobs if job["rule"] == "import_official"]
+    assert [job["wildcards"] for job in imports] == ["ds=demo, run=official_label2city_1024_g1"]
+    assert "official/label2city_single/latest_net_G_1024.pth" in imports[0]["input"]
+    assert not [job for job in jobs if job["rule"] == "train" and "official" in job.get("wildcards", "")]
+    synthesize = next(job for job in jobs if job["rule"] == "synthesize")
+    assert "results/demo/checkpoints/official_label2city_1024_g1/final.pt" in synthesize["input"]
+    unknown = snakemake(workdir, "-n", "results/demo/synth/official_other/synthesis.json", "--configfile", "imported.yaml")
+    assert unknown.returncode != 0 and "datasets.demo.imported has no run 'official_other'" in unknown.output
+
+
 def dry_run_jobs(output: str) -> list[dict[str, str]]:
     """The jobs of a dry run's listing: each rule's name and its indented ``key: value`` lines."""
     jobs = []

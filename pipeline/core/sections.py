@@ -410,6 +410,10 @@ class DatasetSettings:
     #: a dataset whose runs synthesize this one's sequences (cityscapes_long - the long demo videos
     #: - by the cityscapes runs); null = its own runs
     checkpoints_from: str | None
+    #: NVIDIA's pretrained models as runs that need no training (pipeline/tools/import_official.py,
+    #: docs/official_models.md): results/<ds>/checkpoints/<run>/final.pt is imported from the
+    #: official files, then synthesized as a trained run's
+    imported: dict[str, Any]
     #: training runs on this dataset: name -> trainer options (model/options.py: model,
     #: discriminator, loss, optim, schedule, train) plus 'gpus', 'first_frames_from' and 'base'
     #: (run.schema.yaml, generated from model/options.py)

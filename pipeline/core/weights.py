@@ -92,6 +92,21 @@ _ENTRIES = [
                 "i3d_torchscript.pt", None,
                 "I3D Kinetics-400 (DeepMind, Apache-2.0), TorchScript export by StyleGAN-V (the common FVD detector)",
                 "I3D features for FVD and video FID; no digest is published: fid.json records the file's sha256"),
+    # NVIDIA's pretrained vid2vid models (pipeline/tools/import_official.py): zips on Google Drive, as
+    # the official scripts/street/download_models*.py and scripts/face/download_models.py fetch them;
+    # each unpacks into checkpoints/ (the model's folder and its single-image generator's)
+    WeightEntry("vid2vid_label2city", "https://drive.google.com/uc?export=download&id=1MKtImgtnGC28EPU7Nh9DfFpHW6okNVkl",
+                "models.zip", None, "NVIDIA vid2vid (CC BY-NC-SA 4.0); trained on Cityscapes (non-commercial terms)",
+                "label2city_2048 (8 GPUs, 3 scales) and label2city_single; no digest is published: the import "
+                "records each file's sha256"),
+    WeightEntry("vid2vid_label2city_g1", "https://drive.google.com/uc?export=download&id=1QoE1p3QikxNVbbTBWWRDtIspg-RcLE8y",
+                "models_g1.zip", None, "NVIDIA vid2vid (CC BY-NC-SA 4.0); trained on Cityscapes (non-commercial terms)",
+                "label2city_1024_g1 (one GPU) and label2city_single; no digest is published: the import records "
+                "each file's sha256"),
+    WeightEntry("vid2vid_edge2face", "https://drive.google.com/uc?export=download&id=10LvNw-2lrh-6sPGkWbQDfHspkqz5AKxb",
+                "models_face.zip", None, "NVIDIA vid2vid (CC BY-NC-SA 4.0); trained on FaceForensics",
+                "edge2face_512 and edge2face_single (G, E, features.npy); no digest is published: the import "
+                "records each file's sha256"),
     WeightEntry("resnext101_kinetics", "https://drive.google.com/uc?export=download&id=1NOSyEnwPuEdtWHnsVC8JrDfL0sY3iKZV",
                 "resnext-101-kinetics.pth", None,
                 "3D-ResNeXt-101 Kinetics-400 (Hara et al., MIT licence), released on Google Drive",

@@ -235,6 +235,23 @@ def train_inputs(wildcards):
     return inputs
 
 
+def imported_run(wildcards):
+    """datasets.<ds>.imported.<run>: an official model and the folder its zips unpack into."""
+    imported = dataset(wildcards.ds).cfg.get("imported") or {}
+    if wildcards.run not in imported:
+        raise WorkflowError(f"datasets.{wildcards.ds}.imported has no run {wildcards.run!r} (has {sorted(imported)}): "
+                            "name it there with its model and checkpoints folder (docs/official_models.md)")
+    return imported[wildcards.run]
+
+
+def official_inputs(wildcards):
+    """The official files an imported run is made of (a changed file imports it again)."""
+    from pipeline.tools.import_official import source_files
+
+    run = imported_run(wildcards)
+    return [str(path) for path in source_files(run["model"], run["checkpoints"])]
+
+
 def synthesize_inputs(wildcards):
     """The run's checkpoint, the cache, the frame manifest, and (``first``) the checkpoint of the
     single-image run that makes the first frames of a run trained on real ones."""

@@ -16,6 +16,8 @@ rule train:
         f"{RESULTS}/{{ds}}/logs/train/{{run}}.log",
     benchmark:
         f"{RESULTS}/{{ds}}/benchmarks/train/{{run}}.tsv"
+    wildcard_constraints:
+        run=r"(?!official_)[A-Za-z0-9][A-Za-z0-9_-]*",  # official_*: imported (official.smk)
     priority: run_priority
     conda:
         CONDA_ENV
