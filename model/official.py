@@ -16,9 +16,10 @@ model/generator.py, this module does as the official code does:
   foreground mask is the current frame's foreground one-hot channels at each scale (soft at the
   coarser scales);
 - the normalisation is batch norm in training mode: the official test script never calls
-  ``eval()``, so at batch size 1 each layer normalises by the image's own statistics and applies
-  the learnt scale and shift: an affine instance norm (the stored running statistics are unused);
-  the single-image generators use instance norm without affine, as theirs;
+  ``eval()``, so each layer normalises by the batch's own statistics (at batch size 1, the
+  image's) and applies the learnt scale and shift, whatever mode this module is in; the stored
+  running statistics are unused; the single-image generators use instance norm without affine,
+  as theirs;
 - the warp samples at p + w(p), bilinear with border padding, grid corners aligned (PyTorch 0.4,
   which trained these models, had no other grid_sample);
 - the one-hot input has 35 channels (label_nc 35: labelIds 0..34); this project's has 34, so a
@@ -38,7 +39,7 @@ from model.blocks import conv7, decoder, down, encoder, norm_layer, res_blocks, 
 from model.flow_ops import warp
 from model.generator import FLOW_SCALE, GeneratorConfig, GeneratorOutput
 
-AFFINE_INSTANCE = functools.partial(nn.BatchNorm2d, track_running_stats=False)  # batch statistics always
+BATCH_STATISTICS = functools.partial(nn.BatchNorm2d, track_running_stats=False)  # in eval() mode too
 OFFICIAL_ONE_HOT = 35  # the official label_nc for Cityscapes (labelIds 0..34)
 CHANNEL_MAX = 1024  # pix2pixHD caps its generator's width
 
@@ -108,7 +109,7 @@ class CompositeGenerator(CompositeScale):
     def __init__(self, input_nc: int, prev_nc: int, ngf: int, n_downsample: int, n_blocks: int,
                  use_fg: bool, use_flow: bool, output_nc: int = 3) -> None:
         super().__init__()
-        norm, deep = AFFINE_INSTANCE, ngf * 2**n_downsample
+        norm, deep = BATCH_STATISTICS, ngf * 2**n_downsample
         self.flow_scale = FLOW_SCALE
         stream_blocks = n_blocks - n_blocks // 2
         self.model_down_seg = nn.Sequential(*flat(encoder(input_nc, ngf, n_downsample, norm)),
@@ -148,7 +149,7 @@ class CompositeLocalGenerator(CompositeScale):
     def __init__(self, input_nc: int, prev_nc: int, ngf: int, n_downsample: int, n_blocks_local: int,
                  use_fg: bool, use_flow: bool, scale: int, output_nc: int = 3) -> None:
         super().__init__()
-        norm = AFFINE_INSTANCE
+        norm = BATCH_STATISTICS
         self.flow_scale = FLOW_SCALE * 2**scale
 
         def upsample(channels: int) -> nn.Sequential:
