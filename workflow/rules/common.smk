@@ -239,8 +239,10 @@ def imported_run(wildcards):
     """datasets.<ds>.imported.<run>: an official model and the folder its zips unpack into."""
     imported = dataset(wildcards.ds).cfg.get("imported") or {}
     if wildcards.run not in imported:
-        raise WorkflowError(f"datasets.{wildcards.ds}.imported has no run {wildcards.run!r} (has {sorted(imported)}): "
-                            "name it there with its model and checkpoints folder (docs/official_models.md)")
+        raise WorkflowError(
+            f"datasets.{wildcards.ds}.imported has no run {wildcards.run!r} (has {sorted(imported)}): "
+            "name it there with its model and checkpoints folder (docs/official_models.md)"
+        )
     return imported[wildcards.run]
 
 
