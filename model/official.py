@@ -200,8 +200,9 @@ class OfficialVid2VidGenerator(nn.Module):
 
     def __init__(self, cfg: GeneratorConfig) -> None:
         super().__init__()
-        if not cfg.use_history:
-            raise ValueError("the official layout is a sequential generator (use_history true)")
+        if not cfg.use_history or cfg.feat_nc:
+            raise ValueError("the official layout is a sequential generator (use_history true) without encoder "
+                             "features (feat_nc 0)")
         self.cfg = cfg
         self.official_nc = cfg.label_nc + (1 if cfg.label_nc == OFFICIAL_ONE_HOT else 0) + cfg.feat_nc
         input_nc, prev_nc = self.official_nc * cfg.n_frames, cfg.prev_nc
@@ -360,10 +361,11 @@ class OfficialFirstFrames(nn.Module):
         self.net = SINGLE_IMAGE[spec["kind"]](**{k: v for k, v in spec.items() if k != "kind"})
 
     def forward(self, labels: torch.Tensor, previous=None, current_labels=None, scales=None, hook=None) -> GeneratorOutput:
+        if hook is not None:
+            raise ValueError("the official layout takes no feature hook")
         if isinstance(self.net, GlobalWithFeatures):
             raise ValueError("this single-image generator takes the face encoder's features of the real frames "
-                             "(edge2face_single's E and features.npy), which synthesis does not compute: "
-                             "synthesize with --first-frame real")
+                             "(edge2face_single's E and features.npy), which synthesis does not compute")
         x = labels
         if self.label_nc == OFFICIAL_ONE_HOT:
             x = official_one_hot(labels, 1, self.label_nc)[:, :OFFICIAL_ONE_HOT]

@@ -74,6 +74,11 @@ class Synthesizer:
     def __init__(self, checkpoint: dict, device: torch.device, weights: str = "auto",
                  first_frames_checkpoint: Path | None = None) -> None:
         opts = checkpoint["options"]
+        if (checkpoint.get("official") or {}).get("model") == "edge2face_512":
+            raise SynthesisError("edge2face_512 reads the official face input (per frame an edge map and 14 distance "
+                                 "maps of the facial parts) and makes its first frames from encoder features of the "
+                                 "real frames; this pipeline's face cache holds its own sketches: synthesizing it is "
+                                 "not supported yet (docs/official_models.md)")
         self.cfg = generator_config(opts["model"])
         self.device = device
         self.first_frames = checkpoint.get("first_frames") or first_frame_method(opts)

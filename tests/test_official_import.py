@@ -1,10 +1,10 @@
 """Importing NVIDIA's pretrained vid2vid models (pipeline/tools/import_official.py, model/official.py).
 
-tests/data/official_manifest.json lists the parameter names and shapes of every official file, as
-NVIDIA/vid2vid's own networks (models/networks.py, built with the test scripts' options) save them:
-facts of the format. The full models are large (label2city_2048's G0 alone has 411 M parameters),
-so their mapping is checked on meta tensors; files, synthesis and the errors on a small preset of
-the same structure."""
+The fixtures (tests/fixtures/record_official_vid2vid.py made them with NVIDIA's own code) are the
+parameter names and shapes of every official file, and the official test loop's frames for a
+small preset of the same structure with deterministic weights. The full models are large
+(label2city_2048's G0 alone has 411 M parameters), so their mapping is checked on meta tensors;
+the outputs, files and errors on the small preset."""
 
 import dataclasses
 import json
@@ -14,11 +14,16 @@ import numpy as np
 import pytest
 import torch
 
-from model.official import OfficialFirstFrames, OfficialVid2VidGenerator
+from model.generator import GeneratorConfig
+from model.official import FeatureEncoder, GlobalWithFeatures, OfficialFirstFrames, OfficialVid2VidGenerator
 from model.synthesis import Synthesizer
 from pipeline.tools import import_official as importer
+from tests.fixtures.record_mmseg_deeplabv3 import deterministic_fill
+from tests.fixtures.record_official_vid2vid import SMALL_SINGLE, face_inputs, street_clip
 
-MANIFEST = json.loads((Path(__file__).parent / "data" / "official_manifest.json").read_text())
+FIXTURES = Path(__file__).parent / "fixtures"
+MANIFEST = json.loads((FIXTURES / "official_vid2vid_manifest.json").read_text())
+OFFICIAL = np.load(FIXTURES / "official_vid2vid_small.npz")
 
 
 def meta_state(shapes: dict) -> dict:
@@ -64,74 +69,96 @@ def test_a_missing_extra_or_misshapen_key_is_refused_by_name():
     ])
 
 
-# a preset of the street models' structure at a size a test can write and run
+# a preset of the street models' structure at a size a test can write and run (the fixture's:
+# record_official_vid2vid.py SMALL_ARGS, SMALL_SINGLE)
 SMALL = {
     "model": dataclasses.replace(importer.MODELS["label2city_1024_g1"]["model"], ngf=4, n_blocks=2, n_blocks_local=1),
     "first": {"folder": "label2city_single", "file": "latest_net_G_small.pth",
-              "spec": {"kind": "local", "input_nc": 35, "ngf": 4, "n_downsample": 2, "n_blocks": 1,
-                       "n_local_enhancers": 1, "n_blocks_local": 1}},
+              "spec": {"kind": "local", "input_nc": 35, **SMALL_SINGLE}},
     "size": (64, 32), "weights": "vid2vid_label2city_g1",
 }
 
 
+def official_state(module: torch.nn.Module) -> dict:
+    """The official file of ``module``: its tensors under the official names, filled as the
+    fixture's networks were, with the batch-norm statistics the official files hold."""
+    state = {importer.official_name(k): v for k, v in module.state_dict().items()}
+    for name, layer in module.named_modules():
+        if isinstance(layer, torch.nn.BatchNorm2d):
+            prefix = importer.official_name(name + ".")
+            state[prefix + "running_mean"] = torch.zeros(layer.num_features)
+            state[prefix + "running_var"] = torch.ones(layer.num_features)
+            state[prefix + "num_batches_tracked"] = torch.tensor(0)
+    return deterministic_fill(state)
+
+
 @pytest.fixture
 def small_official(tmp_path, monkeypatch):
-    """The small preset's official files (random weights, with batch-norm statistics as the
-    official files hold them) and the modules they were made from."""
+    """The small preset's official files, filled as the fixture's networks were."""
     monkeypatch.setitem(importer.MODELS, "small", SMALL)
-    torch.manual_seed(0)
     generator = OfficialVid2VidGenerator(SMALL["model"])
     first = OfficialFirstFrames(SMALL["first"]["spec"], 35)
-    for p in list(generator.parameters()) + list(first.parameters()):
-        p.data.normal_(0, 0.3)
-    modules = list(generator.scales) + [first.net]
-    for module, path in zip(modules, importer.source_files("small", tmp_path)):
-        state = {importer.official_name(k): v.clone() for k, v in module.state_dict().items()}
-        for name, layer in module.named_modules():
-            if isinstance(layer, (torch.nn.BatchNorm2d, torch.nn.InstanceNorm2d)):
-                official = importer.official_name(name + ".")
-                state[official + "running_mean"] = torch.randn(layer.num_features)
-                state[official + "running_var"] = torch.rand(layer.num_features) + 0.5
+    for module, path in zip(list(generator.scales) + [first.net], importer.source_files("small", tmp_path)):
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(state, path)
-    return tmp_path, generator.eval(), first.eval()
+        torch.save(official_state(module), path)
+    return tmp_path
 
 
-def street_clip(frames=5, h=32, w=64):
-    rng = np.random.default_rng(0)
-    labels = [np.kron(rng.integers(0, 34, (h // 8, w // 8)), np.ones((8, 8), np.int64)).astype(np.uint8)
-              for _ in range(frames)]
-    for t, lab in enumerate(labels):
-        lab[8:24, 4 + 4 * t:24 + 4 * t] = 26
-    return labels, [lab.astype(np.int32) * 1000 for lab in labels]
-
-
-def test_the_imported_model_synthesizes_as_the_networks_it_was_made_from(small_official):
-    folder, generator, first = small_official
-    checkpoint = importer.import_official("small", folder)
-    assert set(checkpoint["official"]["sources"]) == {str(p) for p in importer.source_files("small", folder)}
+def test_the_imported_model_synthesizes_the_official_codes_frames(small_official):
+    """The official test loop's frames (first frames from the single-image generator, then each
+    scale fed its own previous outputs), recorded with NVIDIA's code in fp64."""
+    checkpoint = importer.import_official("small", small_official)
+    assert set(checkpoint["official"]["sources"]) == {str(p) for p in importer.source_files("small", small_official)}
     synth = Synthesizer(checkpoint, torch.device("cpu"))
+    # in fp64, as recorded: random networks amplify fp32 rounding from frame to frame (in the
+    # official code too), so only fp64 compares a whole clip
+    synth.generator, synth.first_generator = InDouble(synth.generator), InDouble(synth.first_generator)
     labels, instances = street_clip()
-    made = list(synth.frame_tensors(labels, instances))
-    # the same by hand: first frames from the single-image generator, then each scale fed its own
-    # previous outputs (the first frames pooled to every scale)
-    semantic = [s for s, _ in synth._street_inputs(labels, instances, 0, set(), None)]
-    with torch.no_grad():
-        expected = [first(s).frame for s in semantic[:2]]
-        history = [generator.pyramid(f) for f in expected]
-        for t in range(2, len(labels)):
-            previous = [torch.cat([h[s] for h in history], 1) for s in range(3)]
-            out = generator(torch.cat(semantic[t - 2:t + 1], 1), previous)
-            expected.append(out.frame)
-            history = history[1:] + [out.pyramid]
-    assert [torch.equal(a, b) for a, b in zip(made, expected)] == [True] * len(labels)
-    assert float(torch.cat(made).std()) > 0.05  # not a constant image
+    made = torch.cat(list(synth.frame_tensors(labels, instances))).numpy()
+    expected = OFFICIAL["street_frames"]
+    assert made.shape == expected.shape and expected.std() > 0.1
+    assert np.abs(made - expected).max() < 1e-6, np.abs(made - expected).reshape(len(labels), -1).max(1)
+
+
+class InDouble(torch.nn.Module):
+    """A generator run in fp64 (its inputs cast), its interface kept."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net.double()
+        if hasattr(net, "pyramid"):
+            self.pyramid = net.pyramid
+
+    def forward(self, labels, previous=None, *args, **kwargs):
+        if previous is not None:
+            previous = [p.double() for p in previous] if isinstance(previous, list) else previous.double()
+        return self.net(labels.double(), previous, *args, **kwargs)
+
+
+def test_the_face_networks_compute_the_official_codes_outputs():
+    """edge2face's structure at a small size: G0 without foreground, Global_with_z and E."""
+    inputs = face_inputs()  # fp64, as recorded
+    cfg = GeneratorConfig(label_nc=15, ngf=16, n_downsample=2, n_blocks=1, n_local=0, foreground=False,
+                          warp_mode="bilinear", layout="official")
+    networks = [(OfficialVid2VidGenerator(cfg), "scales.0.", lambda m: m(inputs["maps"], inputs["previous"]).frame,
+                 "face_g0"),
+                (GlobalWithFeatures(15, 3, nz=4, ngf=4, n_downsample=2, n_blocks=1), "",
+                 lambda m: m(inputs["maps"][:, :15], inputs["z"]), "face_single"),
+                (FeatureEncoder(3, 4, ngf=4, n_downsample=2), "", lambda m: m(inputs["image"], inputs["regions"]),
+                 "face_encoder")]
+    for module, prefix, run, key in networks:
+        target = module.scales[0] if prefix else module
+        state, problems = importer.map_state(official_state(target), target, key)
+        assert problems == []
+        target.load_state_dict(state)
+        with torch.no_grad():
+            out = run(module.double().eval()).numpy()
+        assert np.abs(out - OFFICIAL[key]).max() < 1e-6, key
 
 
 def test_the_import_cli_writes_a_checkpoint_synthesize_takes(small_official, tmp_path, small_cache):
-    folder, _, _ = small_official
     out = tmp_path / "final.pt"
-    assert importer.main(["--model", "small", "--checkpoints", str(folder), "--out", str(out)]) == 0
+    assert importer.main(["--model", "small", "--checkpoints", str(small_official), "--out", str(out)]) == 0
     from model.synthesis import synthesize
 
     written = synthesize(out, [str(small_cache[1])], "val", tmp_path / "synth", device="cpu")
@@ -141,17 +168,32 @@ def test_the_import_cli_writes_a_checkpoint_synthesize_takes(small_official, tmp
 
 
 def test_a_truncated_missing_or_foreign_file_stops_the_import_naming_it(small_official, tmp_path, capsys):
-    folder, _, _ = small_official
-    files = importer.source_files("small", folder)
+    files = importer.source_files("small", small_official)
     data = files[0].read_bytes()
     files[0].write_bytes(data[: len(data) // 2])  # a download cut short
     files[1].unlink()
-    torch.save({"model.1.weight": torch.zeros(3)}, files[2])  # another network's file
+    # the official files were saved by PyTorch 0.4: the legacy format, not a zip archive
+    legacy = torch.load(files[2], weights_only=True)
+    with open(files[2], "wb") as handle:
+        torch.save(legacy, handle, _use_new_zipfile_serialization=False)
+    files[2].write_bytes(files[2].read_bytes()[:100])
+    torch.save({"foreign.weight": torch.zeros(3)}, files[3])  # another network's file
     out = tmp_path / "final.pt"
-    assert importer.main(["--model", "small", "--checkpoints", str(folder), "--out", str(out)]) == 2
+    assert importer.main(["--model", "small", "--checkpoints", str(small_official), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert f"error: {files[0]}: not a loadable PyTorch state dict" in err
     assert f"error: {files[1]}: missing (it is in the official checkpoints zip" in err
-    assert f"error: {files[2]}: unexpected key model.1.weight" in err
-    assert f"error: {files[2]}: missing key model_down_seg.1.weight" in err
+    assert f"error: {files[2]}: not a loadable PyTorch state dict (EOFError: file ends early)" in err
+    assert f"error: {files[3]}: unexpected key foreign.weight (not in the official network)" in err
+    assert f"error: {files[3]}: missing key model.1.weight" in err
     assert not out.exists()
+
+
+def test_a_complete_legacy_format_file_imports(small_official):
+    """PyTorch 0.4 wrote the official files in the legacy (not zip) format."""
+    for path in importer.source_files("small", small_official):
+        state = torch.load(path, weights_only=True)
+        with open(path, "wb") as handle:
+            torch.save(state, handle, _use_new_zipfile_serialization=False)
+    checkpoint = importer.import_official("small", small_official)
+    assert len(checkpoint["generator"]) == len(OfficialVid2VidGenerator(SMALL["model"]).state_dict())

@@ -124,6 +124,10 @@ def test_an_imported_official_model_is_synthesized_without_training(workdir):
     assert "results/demo/checkpoints/official_label2city_1024_g1/final.pt" in synthesize["input"]
     unknown = snakemake(workdir, "-n", "results/demo/synth/official_other/synthesis.json", "--configfile", "imported.yaml")
     assert unknown.returncode != 0 and "datasets.demo.imported has no run 'official_other'" in unknown.output
+    compared = snakemake(workdir, "-n", "-p", "results/demo/fid.json", "--configfile", "imported.yaml", "--config",
+                         "datasets={demo: {evaluate: {methods: [vid2vid, official_label2city_1024_g1]}}}")
+    assert compared.returncode == 0, compared.output[-2000:]
+    assert "--methods vid2vid official_label2city_1024_g1" in compared.output
 
 
 def dry_run_jobs(output: str) -> list[dict[str, str]]:

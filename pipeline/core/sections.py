@@ -416,7 +416,8 @@ class DatasetSettings:
     imported: dict[str, Any]
     #: training runs on this dataset: name -> trainer options (model/options.py: model,
     #: discriminator, loss, optim, schedule, train) plus 'gpus', 'first_frames_from' and 'base'
-    #: (run.schema.yaml, generated from model/options.py)
+    #: (run.schema.yaml, generated from model/options.py); names starting with official_ are
+    #: imported models' (imported)
     runs: dict[str, Any]
     evaluate: EvaluateSettings
     #: the human preference study (python -m pipeline.preference; docs/preference.md)

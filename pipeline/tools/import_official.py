@@ -34,7 +34,7 @@ from pipeline.core.weights import DEFAULT_ENTRIES, sha256_of
 
 log = logging.getLogger("pipeline.tools.import_official")
 
-_STREET = dict(label_nc=35, n_frames=3, n_blocks=9, n_local=2, n_blocks_local=3, foreground=True,
+_STREET = dict(label_nc=35, n_frames=3, n_blocks=9, norm="batch", n_local=2, n_blocks_local=3, foreground=True,
                foreground_labels=(26,), warp_foreground=False, warp_mode="bilinear", layout="official")
 # the official test scripts' options (scripts/street/test_2048.sh, test_g1_1024.sh, scripts/face/
 # test_512.sh; the defaults of options/base_options.py: ngf 128, n_blocks 9, n_frames_G 3, fg_labels
@@ -54,7 +54,7 @@ MODELS = {
         "size": (1024, 512), "weights": "vid2vid_label2city_g1",
     },
     "edge2face_512": {
-        "model": GeneratorConfig(label_nc=15, n_frames=3, ngf=128, n_downsample=3, n_blocks=9, n_local=0,
+        "model": GeneratorConfig(label_nc=15, n_frames=3, ngf=128, n_downsample=3, n_blocks=9, n_local=0, norm="batch",
                                  foreground=False, warp_mode="bilinear", layout="official"),
         "first": {"folder": "edge2face_single", "file": "latest_net_G.pth",
                   "spec": {"kind": "global_with_features", "input_nc": 15, "output_nc": 3, "nz": 16, "ngf": 64,
@@ -100,12 +100,15 @@ def map_state(official: dict, module: torch.nn.Module, source: str) -> tuple[dic
 
 
 def read_state(path: Path) -> tuple[dict | None, list[str]]:
-    if not path.is_file():
+    if not path.exists():
         return None, [f"{path}: missing (it is in the official checkpoints zip: docs/official_models.md)"]
+    if not path.is_file():
+        return None, [f"{path}: not a file"]
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated or not a torch file
-        return None, [f"{path}: not a loadable PyTorch state dict ({type(err).__name__}: {str(err).splitlines()[0]})"]
+        reason = (str(err).splitlines() or [""])[0]  # a cut-short legacy file: EOFError with no message
+        return None, [f"{path}: not a loadable PyTorch state dict ({type(err).__name__}: {reason or 'file ends early'})"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         return None, [f"{path}: not a state dict of tensors"]
     return state, []

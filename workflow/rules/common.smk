@@ -145,17 +145,29 @@ def dataset_arg(*sections):
     return arg
 
 
+def compared_runs(ds):
+    """The runs a dataset's evaluation may compare: its trained runs and its imported official
+    models (each with the history its generator takes)."""
+    from pipeline.tools.import_official import MODELS
+
+    imported = dataset(ds).cfg.get("imported") or {}
+    return {
+        **dataset(ds).settings.runs,
+        **{run: {"model": {"n_frames": MODELS[spec["model"]]["model"].n_frames}} for run, spec in imported.items()},
+    }
+
+
 def evaluate_methods(wildcards, key="methods"):
     """The runs compared in results/<ds>/fid.json (evaluate.methods) or ablations.csv (evaluate.ablations)."""
     settings = dataset(wildcards.ds).settings
-    methods, runs = getattr(settings.evaluate, key), settings.runs
+    methods, runs = getattr(settings.evaluate, key), compared_runs(wildcards.ds)
     derived = ["covst"] if "frame_by_frame" in runs else []  # COVST runs frame_by_frame's generator
     missing = [m for m in methods if m not in runs and m not in derived]
     if not methods or missing:
         where = config_mod.blame(CONFIG_SOURCES, ("datasets", wildcards.ds, "evaluate"))
         raise WorkflowError(
             f"{where}: datasets.{wildcards.ds}.evaluate.{key} must name runs of "
-            f"datasets.{wildcards.ds}.runs, or covst beside a frame_by_frame run "
+            f"datasets.{wildcards.ds}.runs or .imported, or covst beside a frame_by_frame run "
             f"(missing: {missing or 'none given'})"
         )
     return methods
@@ -378,7 +390,9 @@ def evaluate_args(wildcards, input, key="methods"):
 
     settings = dataset(wildcards.ds).settings
     methods = evaluate_methods(wildcards, key)
-    baseline, skip_first = runs_mod.comparison(settings.evaluate, settings.runs, methods, key != "methods")
+    baseline, skip_first = runs_mod.comparison(
+        settings.evaluate, compared_runs(wildcards.ds), methods, key != "methods"
+    )
     args = f"--baseline {baseline} --skip-first {skip_first}"
     if settings.task == "pose":
         args += f" --mediapipe-python {shlex.quote(config['mediapipe_python'])}"
