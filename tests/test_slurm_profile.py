@@ -83,3 +83,48 @@ def test_slurm_profile_submits_the_demo_with_the_profile_resources(tmp_path):
                     "instances": 1, "flow": 1, "cache": 1, "cache_index": 1,
                     "train": 1}  # vid2vid alone: trained on real first frames, it needs frame_by_frame's
     # generator at synthesis only
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_a_run_on_two_nodes_is_one_sbatch_job_with_a_torchrun_agent_per_node(tmp_path):
+    """runs.vid2vid.nodes: 2 through the slurm profile: one sbatch job asks for 2 nodes, one task
+    and its GPUs on each; srun starts a torchrun agent per node (the fake SLURM's nodes are this
+    machine), which meet in a c10d rendezvous on the first and train as 2 ranks."""
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    shutil.copy(REPO / "Snakefile", workdir)
+    for folder in ("workflow", "config"):
+        shutil.copytree(REPO / folder, workdir / folder)
+    shutil.copytree(REPO / "envs", workdir / "envs", ignore=shutil.ignore_patterns("mediapipe"))
+    config = ["--configfile", str(TINY), "--config", "datasets={demo: {runs: {vid2vid: {nodes: 2}}}}"]
+    target = "results/demo/checkpoints/vid2vid/final.pt"
+    cache = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "results/demo/cache/index.json", *config],
+                           cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1200)
+    assert cache.returncode == 0, cache.stdout[-3000:]
+    state = tmp_path / "slurm"
+    env = {**os.environ, "PATH": f"{FAKE_SLURM}:{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+           "FAKE_SLURM_DIR": str(state), "VID2VID_RDZV_PORT": str(free_port())}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--workflow-profile", "workflow/profiles/slurm",
+         "--slurm-init-seconds-before-status-checks", "1", "--retries", "0", target, *config],
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-4000:]
+    submissions = [json.loads(line)["argv"] for line in (state / "sbatch.jsonl").read_text().splitlines()]
+    assert len(submissions) == 1  # the train job alone: the cache was made before
+    argv = submissions[0]
+    print("\nsbatch (fake SLURM):", " ".join(argv[:-1]))
+    assert _option(argv, "--nodes") == "2" and _option(argv, "--ntasks") == "2"
+    assert "--ntasks-per-node=1" in " ".join(argv)
+    assert "--gpus-per-node=1" in " ".join(argv)
+    run = json.loads((workdir / "results/demo/checkpoints/vid2vid/run.json").read_text())
+    assert run["world_size"] == 2 and (workdir / target).is_file()

@@ -467,6 +467,26 @@ def test_multi_gpu_runs_use_torchrun_and_their_own_devices(workdir):
     assert "--need 1 -- python -m pipeline.stages.train" in single.output
 
 
+def test_a_run_on_several_nodes_starts_a_torchrun_agent_on_each_through_srun(workdir):
+    nodes = "datasets={demo: {runs: {vid2vid: {nodes: 2, gpus: 4}}}}"
+    local = snakemake(workdir, "results/demo/checkpoints/vid2vid/final.pt", "--config", nodes)
+    assert local.returncode != 0 and not (workdir / "results").exists()  # refused before any job
+    assert "datasets.demo.runs.vid2vid.nodes is 2: a run on several machines needs SLURM" in local.output
+    fake_slurm = REPO / "tests" / "fake_slurm"
+    slurm = snakemake(workdir, "-n", "-p", "--workflow-profile", "workflow/profiles/slurm",
+                      "results/demo/checkpoints/vid2vid/final.pt", "--config", nodes,
+                      env={"PATH": f"{fake_slurm}:{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+                           "FAKE_SLURM_DIR": str(workdir / "slurm")})
+    assert slurm.returncode == 0, slurm.output[-3000:]
+    assert ("srun --overlap --nodes=2 --ntasks-per-node=1 python -m torch.distributed.run --nnodes 2 --nproc_per_node 4 "
+            "--rdzv_backend c10d --rdzv_endpoint $(scontrol show hostnames \"$(squeue -h -j \"$SLURM_JOB_ID\" -o %N)\" "
+            "| head -n 1):"
+            "${VID2VID_RDZV_PORT:-29500} --rdzv_id \"$SLURM_JOB_ID\" --max-restarts 3 -m pipeline.stages.train") \
+        in slurm.output
+    train = next(job for job in dry_run_jobs(slurm.output) if job["rule"] == "train" and "vid2vid" in job["wildcards"])
+    assert "nodes=2" in train["resources"] and "--gpus-per-node=4" in train["resources"], train
+
+
 def test_bad_run_options_stop_with_the_file_and_key(workdir):
     result = snakemake(workdir, "-n", "results/demo/checkpoints/vid2vid/final.pt",
                        "--config", "datasets={demo: {runs: {vid2vid: {model: {ngff: 3}}}}}")

@@ -1,7 +1,8 @@
 """The training runs of a dataset (``datasets.<ds>.runs.<run>``) as the trainer takes them.
 
 A run is the trainer's options (model/options.py) plus workflow keys: ``gpus`` (devices for the
-job; > 1 uses torchrun), ``priority`` (its training job's Snakemake priority; default the
+job, per node; > 1 uses torchrun), ``nodes`` (machines for the job: > 1 starts torchrun on each
+through srun, a SLURM cluster only), ``priority`` (its training job's Snakemake priority; default the
 dataset's) and ``first_frames_from`` (a single-image run, e.g. frame_by_frame, whose trained
 generator makes this run's first frames: the official --use_single_G). A run trained on real
 first frames (``train.first_frame: real``, the official way) needs that generator at synthesis
@@ -19,7 +20,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-WORKFLOW_KEYS = ("gpus", "priority", "first_frames_from", "base")
+WORKFLOW_KEYS = ("gpus", "nodes", "priority", "first_frames_from", "base")
 
 
 class RunError(ValueError):

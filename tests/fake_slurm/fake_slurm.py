@@ -1,4 +1,8 @@
 """Fake SLURM client commands for tests: sbatch runs the job script locally in the background.
+A job of ``--nodes N`` is N "nodes" on this machine, all named 127.0.0.1: ``srun --nodes=N
+--ntasks-per-node=1 CMD`` starts N copies of CMD at once (SLURM_NODEID 0..N-1) and fails if one does
+(``-n1`` or ``--ntasks`` sets the count, as the job step's own srun gives it);
+``squeue -j ID -o %N`` and ``scontrol show hostnames`` list the job's nodes.
 
 Each command is a small wrapper (sbatch, sacct, sinfo, sacctmgr, srun, squeue, scontrol) that calls
 this file with its own name. State lives in $FAKE_SLURM_DIR: sbatch.jsonl records every sbatch
@@ -55,7 +59,8 @@ def sbatch(args: list[str]) -> int:
     workdir = _option(args, "-D", "--chdir") or os.getcwd()
     jobs = STATE / "jobs"
     jobs.mkdir(parents=True, exist_ok=True)
-    (jobs / f"{job_id}.json").write_text(json.dumps({"name": name, "state": "RUNNING"}))
+    nodes = int(_option(args, "--nodes", "-N") or 1)
+    (jobs / f"{job_id}.json").write_text(json.dumps({"name": name, "state": "RUNNING", "nodes": nodes}))
     with open(STATE / "sbatch.jsonl", "a") as log:
         log.write(json.dumps({"id": job_id, "argv": ["sbatch", *args]}) + "\n")
     record = jobs / f"{job_id}.json"
@@ -63,7 +68,7 @@ def sbatch(args: list[str]) -> int:
               f"d[\"state\"]=\"COMPLETED\" if sys.argv[2]==\"0\" else \"FAILED\"; json.dump(d, open(p, \"w\"))' "
               f"{shlex.quote(str(record))} $rc")
     Path(output).parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "SLURM_JOB_ID": str(job_id), "SLURM_JOBID": str(job_id)}
+    env = {**os.environ, "SLURM_JOB_ID": str(job_id), "SLURM_JOBID": str(job_id), "SLURM_JOB_NODELIST": f"fake[1-{nodes}]"}
     with open(output, "w") as out:
         subprocess.Popen(["bash", "-c", f"{script}\n{finish}"], cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, env=env, start_new_session=True)
@@ -85,9 +90,36 @@ def sacct(args: list[str]) -> int:
 
 
 def srun(args: list[str]) -> int:
+    options = []
     while args and args[0].startswith("-"):
-        args = args[1:]
-    return subprocess.call(args)
+        options, args = options + [args[0]], args[1:]
+    nodes = int(_option(options, "--nodes", "-N") or 1)
+    tasks = _option(options, "--ntasks") or next((o[2:] for o in options if o.startswith("-n") and o[2:].isdigit()), None)
+    count = int(tasks) if tasks else nodes * int(_option(options, "--ntasks-per-node") or 1)
+    copies = [subprocess.Popen(args, env={**os.environ, "SLURM_NODEID": str(i), "SLURM_PROCID": str(i)})
+              for i in range(count)]
+    return max(copy.wait() for copy in copies)
+
+
+def squeue(args: list[str]) -> int:
+    """``squeue -h -j ID -o %N``: the job's node list (fake[1-N]); anything else lists nothing."""
+    job_id = _option(args, "-j", "--jobs")
+    if job_id and _option(args, "-o", "--format") == "%N":
+        job = json.loads((STATE / "jobs" / f"{job_id}.json").read_text())
+        print(f"fake[1-{job.get('nodes', 1)}]")
+    return 0
+
+
+def scontrol(args: list[str]) -> int:
+    """``scontrol show hostnames fake[1-N]``: N nodes, all this machine."""
+    if args[:2] != ["show", "hostnames"] or len(args) < 3 or not args[2].startswith("fake[1-"):
+        print(f"scontrol {' '.join(args)}: not available in the fake SLURM", file=sys.stderr)
+        return 1
+    try:
+        print("\n".join(["127.0.0.1"] * int(args[2][len("fake[1-"):-1])))
+    except BrokenPipeError:  # | head -n 1
+        pass
+    return 0
 
 
 def main() -> int:
@@ -105,7 +137,9 @@ def main() -> int:
     if command == "srun":
         return srun(args)
     if command == "squeue":
-        return 0
+        return squeue(args)
+    if command == "scontrol":
+        return scontrol(args)
     print(f"{command}: not available in the fake SLURM", file=sys.stderr)
     return 1
 

@@ -328,10 +328,47 @@ def run_paths_arg(wildcards, input, output):
     return shlex.quote(json.dumps(paths, sort_keys=True))
 
 
+RDZV_PORT = "${VID2VID_RDZV_PORT:-29500}"  # the first node's port for torchrun's c10d rendezvous
+MAX_RESTARTS = 3  # torchrun restarts the workers of a run that lost one (they resume latest.pt)
+
+
+def run_nodes(wildcards):
+    return int(dataset(wildcards.ds).settings.runs.get(wildcards.run, {}).get("nodes", 1))
+
+
+def runs_here():
+    """Whether jobs run on this machine: the local executor, not inside a cluster job (where
+    the job step runs its command with a local executor too); a dry run plans for any executor."""
+    plugin = workflow.executor_plugin
+    return plugin is not None and plugin.name == "local" and not workflow.remote_exec
+
+
 def run_launcher(wildcards):
-    """python -m, or torchrun on one node for runs with several GPUs."""
-    gpus = run_gpus(wildcards)
+    """python -m; torchrun on one node for runs with several GPUs; for runs on several nodes, srun
+    starts one torchrun agent per node, which meet in a c10d rendezvous on the first node."""
+    gpus, nodes = run_gpus(wildcards), run_nodes(wildcards)
+    if nodes > 1:
+        if runs_here():
+            raise WorkflowError(
+                f"datasets.{wildcards.ds}.runs.{wildcards.run}.nodes is {nodes}: a run on several machines needs "
+                "SLURM (snakemake --workflow-profile workflow/profiles/slurm ...); on one machine set nodes: 1 "
+                "and gpus to its GPU count"
+            )
+        # the job's first node (the job step's environment keeps SLURM_JOB_ID, not the node list);
+        # --overlap: the agents' step shares the nodes with the job step that runs this command
+        first = '$(scontrol show hostnames "$(squeue -h -j "$SLURM_JOB_ID" -o %N)" | head -n 1)'
+        return (
+            f"srun --overlap --nodes={nodes} --ntasks-per-node=1 python -m torch.distributed.run --nnodes {nodes} "
+            f"--nproc_per_node {gpus} --rdzv_backend c10d --rdzv_endpoint {first}:{RDZV_PORT} "
+            f'--rdzv_id "$SLURM_JOB_ID" --max-restarts {MAX_RESTARTS} -m'
+        )
     return f"python -m torch.distributed.run --standalone --nproc_per_node {gpus} -m" if gpus > 1 else "python -m"
+
+
+def run_slurm_extra(wildcards):
+    """sbatch options of a run on several nodes: one task (a torchrun agent) and ``gpus`` GPUs on
+    each (the rule's resources nodes and tasks give the plugin's --nodes and --ntasks)."""
+    return f"--ntasks-per-node=1 --gpus-per-node={run_gpus(wildcards)}" if run_nodes(wildcards) > 1 else ""
 
 
 def stage_mode(ds, stage):

@@ -3,8 +3,9 @@
 # training, on the checkpoint of the single-image run named by its first_frames_from (a run trained
 # on real first frames, the official way, needs that one at synthesis only, so the two train side
 # by side). threads: datasets.<ds>.threads.train (default 2). gpus > 1 starts torchrun on one
-# node; each job gets its own devices through pipeline.tools.gpu_slot. --resume continues a crashed
-# run.
+# node; each job gets its own devices through pipeline.tools.gpu_slot. nodes > 1 (SLURM only)
+# asks for that many nodes and starts a torchrun agent on each with srun (docs/running.md).
+# --resume continues a crashed run, and a run whose workers torchrun restarts.
 
 
 rule train:
@@ -23,7 +24,11 @@ rule train:
         CONDA_ENV
     threads: rule_threads("train")
     resources:
-        gpu=lambda w: run_gpus(w),
+        # on several nodes the GPUs are SLURM's to give (slurm_extra: per node), not gpu_slot's
+        gpu=lambda w: run_gpus(w) if run_nodes(w) == 1 else 0,
+        nodes=lambda w: run_nodes(w) if run_nodes(w) > 1 else None,
+        tasks=lambda w: run_nodes(w) if run_nodes(w) > 1 else None,  # one torchrun agent per node
+        slurm_extra=run_slurm_extra,
     params:
         code=code_version("pipeline.stages.train"),
         options=run_options_arg,
