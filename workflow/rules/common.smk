@@ -330,6 +330,9 @@ def run_paths_arg(wildcards, input, output):
 
 RDZV_PORT = "${VID2VID_RDZV_PORT:-29500}"  # the first node's port for torchrun's c10d rendezvous
 MAX_RESTARTS = 3  # torchrun restarts the workers of a run that lost one (they resume latest.pt)
+# the rendezvous keeps its own store: shared with the workers' process group (torch's default), a
+# node that rejoins after a loss waits on that round's keys until it times out (tests/test_multinode.py)
+RDZV_OWN_STORE = "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1"
 
 
 def run_nodes(wildcards):
@@ -358,7 +361,7 @@ def run_launcher(wildcards):
         # --overlap: the agents' step shares the nodes with the job step that runs this command
         first = '$(scontrol show hostnames "$(squeue -h -j "$SLURM_JOB_ID" -o %N)" | head -n 1)'
         return (
-            f"srun --overlap --nodes={nodes} --ntasks-per-node=1 python -m torch.distributed.run --nnodes {nodes} "
+            f"srun --overlap --nodes={nodes} --ntasks-per-node=1 env {RDZV_OWN_STORE} python -m torch.distributed.run --nnodes {nodes} "
             f"--nproc_per_node {gpus} --rdzv_backend c10d --rdzv_endpoint {first}:{RDZV_PORT} "
             f'--rdzv_id "$SLURM_JOB_ID" --max-restarts {MAX_RESTARTS} -m'
         )
