@@ -12,6 +12,8 @@ rule side_by_side:
         report(f"{RESULTS}/{{ds}}/videos/{{seq}}.mp4", caption="../report/side_by_side.rst", category="Videos"),
     log:
         f"{RESULTS}/{{ds}}/logs/side_by_side/{{seq}}.log",
+    group:
+        "side_by_side"  # a cluster gets 50 videos a submission (workflow/profiles/slurm)
     conda:
         CONDA_ENV
     params:
