@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,13 @@ def short_clip(tmp_path_factory, ffmpeg, bikes_clip) -> Path:
     subprocess.run([ffmpeg, "-v", "error", "-i", str(bikes_clip), "-t", "2", "-vf", "scale=160:68",
                     "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)], check=True)
     return out
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def make_dataset(tmp_path: Path, name: str, **cfg) -> config_mod.Dataset:

@@ -15,6 +15,8 @@ import time
 import pytest
 import torch
 
+from tests.conftest import free_port
+
 pytestmark = pytest.mark.slow
 
 TINY = {"ngf": 4, "n_downsample": 2, "n_blocks": 2, "n_local": 0}
@@ -26,12 +28,6 @@ def run_options(shard, output, batch: int, steps: int) -> str:
         "discriminator": {"ndf": 8, "n_layers": 2, "temporal_scales": 1},
         "schedule": [{"steps": steps, "n_frames": 3, "scale": 0.5}],
         "train": {"max_t_step": 1, "batch_size": batch, "checkpoint_every": 1, "ema": 0}})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def agent(options: str, port: int, run_id: str, log) -> subprocess.Popen:

@@ -30,7 +30,7 @@ from pipeline.preference.server import Disguise, RaterLimit, background_server, 
 from pipeline.preference import store as tables
 from pipeline.preference.store import Store
 from pipeline.preference.study import Question, Study, other_side, prepare
-from tests.conftest import REPO, make_dataset, synth_cfg
+from tests.conftest import REPO, free_port, make_dataset, synth_cfg
 
 
 def make_study(folder, pairs: int = 3, methods=("frame_by_frame", "covst"), questions_per_rater: int = 0,
@@ -623,12 +623,6 @@ def test_a_database_of_another_study_is_refused(tmp_path, study, store):
         Store.open(tmp_path / "answers.sqlite", other)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _request(url: str, data: dict | None = None, token: str | None = None):
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
     body = json.dumps(data).encode() if data is not None else None
@@ -658,7 +652,7 @@ def _serve(study_folder, db, port):
 def test_a_killed_server_loses_no_committed_answer(tmp_path):
     study = make_study(tmp_path / "study", pairs=6)
     db = tmp_path / "answers.sqlite"
-    process, url = _serve(study.folder, db, _free_port())
+    process, url = _serve(study.folder, db, free_port())
     acknowledged, stop = [], threading.Event()
 
     def rate():
@@ -700,7 +694,7 @@ def test_a_killed_server_loses_no_committed_answer(tmp_path):
     assert len(store.rows()) >= len(acknowledged)  # every acknowledged answer (+ one in flight at most per rater)
     assert len(store.rows()) <= len(acknowledged) + len(raters)
     store.close()
-    process, url = _serve(study.folder, db, _free_port())  # and the study goes on
+    process, url = _serve(study.folder, db, free_port())  # and the study goes on
     try:
         _, data = _request(url + "/api/raters", {})
         _, shown = _request(url + "/api/next", token=data["token"])

@@ -13,7 +13,7 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
 
 FAKE_SLURM = REPO / "tests" / "fake_slurm"
 TINY = REPO / ".test" / "config" / "slurm.yaml"  # the demo's runs at test size
@@ -83,14 +83,6 @@ def test_slurm_profile_submits_the_demo_with_the_profile_resources(tmp_path):
                     "instances": 1, "flow": 1, "cache": 1, "cache_index": 1,
                     "train": 1}  # vid2vid alone: trained on real first frames, it needs frame_by_frame's
     # generator at synthesis only
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
