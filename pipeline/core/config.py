@@ -159,6 +159,25 @@ def blame(sources: list[tuple[str, dict]], path: tuple) -> str:
     return best
 
 
+# what NVIDIA's pretrained models read (pipeline/tools/import_official.py): the task and, for the face
+# model, the official face input (pipeline/face/official_input.py)
+OFFICIAL_INPUTS = {"label2city_2048": ("street", None), "label2city_1024_g1": ("street", None),
+                   "edge2face_512": ("face", "official")}
+
+
+def _check_imported(name: str, ds: dict, sources: list[tuple[str, dict]]) -> None:
+    """An imported official model must read its own kind of input: refuse it at config time."""
+    for run, spec in (ds.get("imported") or {}).items():
+        task, style = OFFICIAL_INPUTS[spec["model"]]
+        where = blame(sources, ("datasets", name, "imported", run, "model"))
+        if ds.get("task", "street") != task:
+            raise ConfigError(where, f"datasets.{name}.imported.{run}: {spec['model']} is a {task} model, the dataset's "
+                                     f"task is {ds.get('task', 'street')}")
+        if style and ds.get("sketch", {}).get("style") != style:
+            raise ConfigError(where, f"datasets.{name}.imported.{run}: {spec['model']} reads the official face input: "
+                                     f"set datasets.{name}.sketch.style: {style} (docs/official_models.md)")
+
+
 def validate(config: dict, sources: list[tuple[str, dict]] | None = None) -> dict:
     """Validate ``config`` in place (filling defaults); ConfigError listing every problem."""
     sources = sources or []
@@ -187,6 +206,7 @@ def validate(config: dict, sources: list[tuple[str, dict]] | None = None) -> dic
             where = blame(sources, ("datasets", name))
             raise ConfigError(where, f"datasets.{name}.root is missing: expected the folder that holds the data")
         _resolve_runs(name, ds, sources)
+        _check_imported(name, ds, sources)
     return config
 
 

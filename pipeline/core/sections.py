@@ -303,12 +303,20 @@ class SketchSettings:
     #: mode given - folder with one subfolder of landmark JSON per sequence (default: the dataset
     #: layout's landmarks-dlib68/)
     landmarks_dir: str | None
+    #: project = this project's sketch (landmark curves + Canny outside the face, one channel; the
+    #: crop of crop_scale around the median landmark box); official = the input of NVIDIA's
+    #: edge2face_512 (pipeline/face/official_input.py: the edge map, 14 distance maps and the face
+    #: parts, 16 channels; the official crop around the first frame's landmarks, size wide: 512 for
+    #: that model)
+    style: Literal["project", "official"]
     #: side of the square face crop written
     size: int
-    #: crop side / landmark box side
+    #: crop side / landmark box side (style project)
     crop_scale: float
-    #: sketch line width in pixels
+    #: sketch line width in pixels (style project)
     thickness: int
+    #: OpenCV Canny thresholds (style project; style official uses scikit-image's defaults, as the
+    #: official code)
     canny: list[float]
     #: dlib 68-landmark .dat (default: the one in face-recognition-models)
     predictor: str | None

@@ -8,6 +8,8 @@
   input has no edge channel (34 channels).
 - ``face``: the edge-to-face sketch (the sketch stage, one channel); the training targets are the
   sketch stage's cropped frames (``sketch/<seq>/frames/``), since that stage decides the crop.
+  With ``sketch.style: official``, the input of NVIDIA's edge2face_512 instead: the edge map, 14
+  distance maps and the face parts map (16 channels, pipeline/face/official_input.py).
 - ``pose``: the OpenPose-style pose map (the pose stage, RGB), plus DensePose IUV (3 channels) when
   ``pose.densepose_dir`` is set or the layout has them (imaginaire's pose_maps-densepose/);
   targets are the pose stage's person-centred crops.
@@ -63,6 +65,10 @@ def channels(ds: Dataset) -> list[str]:
     """Names of the condition channels of a face / pose dataset (what ``model.label_nc`` counts)."""
     task = ds.settings.task
     if task == "face":
+        if ds.settings.sketch.style == "official":
+            from pipeline.face.official_input import CHANNELS
+
+            return list(CHANNELS)
         return ["sketch"]
     if task == "pose":
         names = ["pose_r", "pose_g", "pose_b"]
@@ -95,7 +101,10 @@ def frame_paths(ds: Dataset, seq: Sequence) -> list[Path]:
 
 
 def condition_path(ds: Dataset, seq: Sequence, index: int) -> Path:
-    """The sketch / pose map of one frame (DensePose IUV, where given, sits in densepose/ beside it)."""
+    """The sketch / pose map of one frame (DensePose IUV, where given, sits in densepose/ beside it;
+    the official face input is an .npz of its 16 maps in official/)."""
+    if ds.settings.task == "face" and ds.settings.sketch.style == "official":
+        return ds.results / "sketch" / seq.name / "official" / f"{index:06d}.npz"
     return ds.results / source_stage(ds) / seq.name / f"{index:06d}.png"
 
 
@@ -103,8 +112,26 @@ def read_condition(ds: Dataset, path: Path, densepose: bool) -> np.ndarray:
     """(H, W, C) uint8 condition maps of one frame of a face / pose sequence (``path``:
     condition_path; ``densepose``: has_densepose(ds), worked out once by the caller)."""
     if ds.settings.task == "face":
+        if path.suffix == ".npz":
+            return read_official_maps(path)
         return read_map(path, np.uint8)[..., None]
     maps = [read_rgb(path)]
     if densepose:
         maps.append(read_rgb(path.parent / "densepose" / path.name))
     return np.concatenate(maps, axis=-1)
+
+
+def read_official_maps(path: Path) -> np.ndarray:
+    """(H, W, 16) uint8 official face input of one frame (the sketch stage's official/NNNNNN.npz)."""
+    from pipeline.face.official_input import CHANNELS
+
+    if not path.is_file():
+        raise InputError(path, "missing: the sketch stage (style official) writes one per frame")
+    try:
+        with np.load(path) as stored:
+            maps = stored["maps"]
+    except Exception as err:  # noqa: BLE001 - a cut or foreign file
+        raise InputError(path, f"not a readable official face input ({type(err).__name__}: {err})") from None
+    if maps.dtype != np.uint8 or maps.ndim != 3 or maps.shape[-1] != len(CHANNELS):
+        raise InputError(path, f"expected (H, W, {len(CHANNELS)}) uint8 maps, found {maps.shape} {maps.dtype}")
+    return maps

@@ -8,6 +8,8 @@ Per sequence (paper section 4, face videos; the official edge2face inputs):
     crop.json          the square crop (x0, y0, side) in the frame, and the output size
     frames/NNNNNN.png  the real frame cropped and resized (the training target)
     NNNNNN.png         the sketch (uint8, 255 on lines): landmark curves + Canny edges outside the face
+    official/NNNNNN.npz  style official only: the input of NVIDIA's edge2face_512 (16 maps,
+                       pipeline/face/official_input.py); NNNNNN.png is then its edge map
 Modes (``sketch.mode``): ``dlib`` detects the landmarks; ``given`` reads them (a JSON list of 68
 [x, y] per frame, imaginaire's landmarks-dlib68: ``sketch.landmarks_dir/<seq>/`` or the dataset
 layout's own folder). Mode dlib tracks the subject (pipeline/face/landmarks.py): the largest face
@@ -38,6 +40,7 @@ from pipeline.core.images import read_rgb, write_map, write_rgb
 from pipeline.core.stage import frames_listed
 from pipeline.datasets import Sequence, given
 from pipeline.face import landmarks as face_landmarks
+from pipeline.face import official_input
 from pipeline.face.sketch import crop_landmarks, draw_sketch, sequence_crop
 
 log = logging.getLogger("pipeline.stages.sketch")
@@ -73,16 +76,19 @@ def sketch_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
                  several[:10])
     height, width = frames[0].shape[:2]
     size = settings.size
-    crop = sequence_crop(points, (width, height), settings.crop_scale)
-    x0, y0, side = crop
     (out_dir / "frames").mkdir()
-    for index, (frame, pts) in enumerate(zip(frames, points)):
-        cropped = cv2.resize(frame[y0:y0 + side, x0:x0 + side], (size, size),
-                             interpolation=cv2.INTER_AREA if side > size else cv2.INTER_CUBIC)
-        write_rgb(out_dir / "frames" / f"{index:06d}.png", cropped)
-        sketch = draw_sketch(crop_landmarks(pts, crop, size), cropped, (size, size), settings.thickness,
-                             tuple(settings.canny))
-        write_map(out_dir / f"{index:06d}.png", sketch)
+    if settings.style == "official":
+        x0, y0, side = write_official(out_dir, frames, points, size)
+    else:
+        crop = sequence_crop(points, (width, height), settings.crop_scale)
+        x0, y0, side = crop
+        for index, (frame, pts) in enumerate(zip(frames, points)):
+            cropped = cv2.resize(frame[y0:y0 + side, x0:x0 + side], (size, size),
+                                 interpolation=cv2.INTER_AREA if side > size else cv2.INTER_CUBIC)
+            write_rgb(out_dir / "frames" / f"{index:06d}.png", cropped)
+            sketch = draw_sketch(crop_landmarks(pts, crop, size), cropped, (size, size), settings.thickness,
+                                 tuple(settings.canny))
+            write_map(out_dir / f"{index:06d}.png", sketch)
     with open(out_dir / "landmarks.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["frame", "detected", "faces"] + [f"{c}{k}" for k in range(68) for c in "xy"])
@@ -92,6 +98,20 @@ def sketch_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
     summary = {"frames": len(frames), "detected": int(detected.sum()), "interpolated": missing,
                "several_faces": len(several), "face_switches": switches, "crop": [x0, y0, side]}
     return {**summary, "warnings": [switch_warning(ds, switches, len(frames))]} if switches else summary
+
+
+def write_official(out_dir: Path, frames: list[np.ndarray], points: np.ndarray, size: int) -> tuple[int, int, int]:
+    """Style official: per frame the official face input (official/NNNNNN.npz, 16 maps), its edge map
+    (NNNNNN.png, to look at) and the cropped frame; the crop is the official one around the first
+    frame's landmarks (the official test takes it from the first frame it reads). Returns (x0, y0, side)."""
+    box = official_input.crop_box(points[0], (frames[0].shape[1], frames[0].shape[0]))
+    (out_dir / "official").mkdir()
+    for index, (frame, pts) in enumerate(zip(frames, points)):
+        maps, cropped = official_input.face_input(pts, frame, box, size)
+        np.savez_compressed(out_dir / "official" / f"{index:06d}.npz", maps=maps)
+        write_map(out_dir / f"{index:06d}.png", maps[..., 0])
+        write_rgb(out_dir / "frames" / f"{index:06d}.png", cropped)
+    return box[0], box[1], box[2] - box[0]
 
 
 def switch_warning(ds: Dataset, switches: list[int], total: int) -> str:

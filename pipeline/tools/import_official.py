@@ -7,7 +7,8 @@
 ``--checkpoints`` is the folder the zips unpack into (the official ``checkpoints/``): the
 sequential generator's ``<model>/latest_net_G{s}.pth``, one per spatial scale, and the
 single-image generator that makes the first frames (``label2city_single/latest_net_G_<size>.pth``,
-``edge2face_single/latest_net_{G,E}.pth``). Every tensor is mapped by name; a missing file, a
+``edge2face_single/latest_net_{G,E}.pth`` and its ``features.npy``, read with an unpickler that
+admits numpy arrays alone). Every tensor is mapped by name; a missing file, a
 file that is not a state dict, a missing or unexpected key or a shape that differs stops the
 import with one line per problem naming the key and the file. The checkpoint written records
 the model, its options (model/options.py, layout 'official'), how the first frames are made and
@@ -18,10 +19,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import logging
+import pickle
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from model.generator import GeneratorConfig
@@ -61,10 +65,12 @@ MODELS = {
                            "n_downsample": 3, "n_blocks": 9}},
         "encoder": {"folder": "edge2face_single", "file": "latest_net_E.pth",
                     "spec": {"input_nc": 3, "output_nc": 16, "ngf": 16, "n_downsample": 4}},
+        "reference": {"folder": "edge2face_single", "file": "features.npy"},
         "size": (512, 512), "weights": "vid2vid_edge2face",
     },
 }
 NORM_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
+FACE_PARTS = 7  # features.npy's keys: the face parts 0..6 (pipeline/face/official_input.py)
 
 
 class OfficialImportError(ValueError):
@@ -124,11 +130,51 @@ def _mapped(path: Path, module: torch.nn.Module, prefix: str, state: dict, probl
         sources[str(path)] = sha256_of(path)
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles numpy arrays and plain containers, nothing else: features.npy is a pickle, and a
+    pickle can run code."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which is not part of an array")
+        return getattr(importlib.import_module(module.replace("numpy.core.", "numpy._core.")), name)
+
+
+def read_reference(path: Path, features: int) -> tuple[torch.Tensor | None, list[str]]:
+    """(features.npy as a (7, images, features + 1) tensor, problems): the edge2face single-image
+    model's features of its training images per face part, a pickled dict {part: array}."""
+    if not path.is_file():
+        return None, [f"{path}: missing (it is in the official checkpoints zip: docs/official_models.md)"]
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            _, _, dtype = read_header(handle)
+            if dtype != object:
+                return None, [f"{path}: holds a {dtype} array, not features.npy's dict of the face parts' features"]
+            stored = _ArraysOnly(handle, encoding="latin1").load()
+    except (ValueError, EOFError, pickle.UnpicklingError, TypeError, AttributeError) as err:
+        return None, [f"{path}: not a readable features.npy ({type(err).__name__}: {err or 'file ends early'})"]
+    table = stored.item() if isinstance(stored, np.ndarray) and stored.shape == () else stored
+    if not isinstance(table, dict) or sorted(table) != list(range(FACE_PARTS)):
+        keys = sorted(table) if isinstance(table, dict) else type(table).__name__
+        return None, [f"{path}: expected a dict of the face parts 0..{FACE_PARTS - 1}, found {keys}"]
+    shapes = {np.shape(v) for v in table.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2 or next(iter(shapes))[1] != features + 1:
+        return None, [f"{path}: each part needs (images, {features + 1}) features, found shapes {sorted(shapes)}"]
+    return torch.from_numpy(np.stack([np.asarray(table[k], np.float64) for k in range(FACE_PARTS)])), []
+
+
 def source_files(model: str, checkpoints: str | Path) -> list[Path]:
-    """The official files of ``model``: G0..G{n_local}, the single-image generator [, E]."""
+    """The official files of ``model``: G0..G{n_local}, the single-image generator [, E, features.npy]."""
     spec, checkpoints = MODELS[model], Path(checkpoints)
     files = [checkpoints / model / f"latest_net_G{s}.pth" for s in range(spec["model"].n_local + 1)]
-    files += [checkpoints / spec[part]["folder"] / spec[part]["file"] for part in ("first", "encoder") if part in spec]
+    files += [checkpoints / spec[part]["folder"] / spec[part]["file"]
+              for part in ("first", "encoder", "reference") if part in spec]
     return files
 
 
@@ -151,9 +197,13 @@ def import_official(model: str, checkpoints: Path) -> dict:
         _mapped(files[s], scale, f"scales.{s}.", state, problems, sources)
     first_state: dict = {}
     _mapped(files[len(generator.scales)], first.net, "net.", first_state, problems, sources)
-    encoder_state: dict = {}
-    if encoder is not None:
-        _mapped(files[-1], encoder, "", encoder_state, problems, sources)
+    if encoder is not None:  # edge2face: E and features.npy make the first frames with the single-image generator
+        _mapped(files[-2], encoder, "encoder.", first_state, problems, sources)
+        reference, reference_problems = read_reference(files[-1], spec["encoder"]["spec"]["output_nc"])
+        problems += reference_problems
+        if reference is not None:
+            first_state["reference"] = reference
+            sources[str(files[-1])] = sha256_of(files[-1])
     if problems:
         raise OfficialImportError("\n".join(problems))
     options = Options(model=cfg, schedule=[Stage(steps=0, n_frames=cfg.n_frames, scales=cfg.n_local)],
@@ -165,7 +215,6 @@ def import_official(model: str, checkpoints: Path) -> dict:
                      "weights": dataclasses.asdict(DEFAULT_ENTRIES[spec["weights"]])},
     }
     if encoder is not None:
-        checkpoint["feature_encoder"] = encoder_state
         checkpoint["feature_encoder_layout"] = dict(spec["encoder"]["spec"])
     return checkpoint
 
@@ -187,7 +236,7 @@ def main(argv=None) -> int:
         print("\n".join(f"error: {line}" for line in shown), file=sys.stderr)
         return 2
     save_checkpoint(checkpoint, args.out)
-    tensors = sum(len(checkpoint[k]) for k in ("generator", "first_generator", "feature_encoder") if k in checkpoint)
+    tensors = len(checkpoint["generator"]) + len(checkpoint["first_generator"])
     log.info("%s: %d tensors from %d files -> %s", args.model, tensors, len(checkpoint["official"]["sources"]), args.out)
     return 0
 
