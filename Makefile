@@ -55,6 +55,7 @@ bench: setup  ## benchmark tables (not tests)
 	$(PY) benchmarks/crash_harness.py
 	$(PY) benchmarks/long_video_memory.py
 	$(PY) benchmarks/full_size_dag.py
+	$(PY) benchmarks/stage_cost.py
 	$(PY) benchmarks/train_speed.py --quick
 
 clean:

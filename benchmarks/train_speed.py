@@ -73,12 +73,12 @@ CASES = [
 ]
 
 
-def make_trainer(case: Case, device, quick: bool) -> Trainer:
+def make_trainer(case: Case, device, quick: bool, num_scales: int = 2) -> Trainer:
     ngf = (8 if quick else 128) // 2**case.n_local  # the global generator keeps ngf * 2**n_local = 128
     opts = options_mod.from_dict({
         "model": {"ngf": ngf, "n_downsample": 2 if quick else 3,
                   "n_blocks": 2 if quick else 9, "n_local": case.n_local},
-        "discriminator": {"ndf": 8 if quick else 64, "num_scales": 2, "temporal_scales": 2, "k_frames": 3},
+        "discriminator": {"ndf": 8 if quick else 64, "num_scales": num_scales, "temporal_scales": 2, "k_frames": 3},
         "loss": {"lambda_vgg": 0},
         "schedule": [{"steps": 1000, "n_frames": N_FRAMES, "scales": case.n_local}],
         "train": {"batch_size": case.batch, "precision": case.precision, "channels_last": case.channels_last,
