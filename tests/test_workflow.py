@@ -101,17 +101,24 @@ def test_prediction_data_with_varied_motion_is_rendered_by_the_demo_run(workdir)
     assert len(renders) == 20 and all('"motion":"varied"' in line for line in renders), renders[:1]
 
 
-def test_an_imported_official_model_is_synthesized_without_training(workdir):
-    """datasets.<ds>.imported: NVIDIA's files -> import_official -> synthesize, no train job."""
-    folder = workdir / "official"
+def imported_config(workdir, ds: str, model: str, settings: str = "") -> list:
+    """Empty stand-ins for NVIDIA's files of ``model`` under workdir/official, and imported.yaml
+    naming them run official_<model> of dataset ``ds`` (``settings``: more of its YAML lines)."""
     from pipeline.tools.import_official import source_files
 
-    for path in source_files("label2city_1024_g1", folder):
+    files = source_files(model, workdir / "official")
+    for path in files:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"")
     (workdir / "imported.yaml").write_text(
-        "datasets:\n  demo:\n    imported:\n"
-        "      official_label2city_1024_g1: {model: label2city_1024_g1, checkpoints: official}\n")
+        f"datasets:\n  {ds}:\n{settings}    imported:\n"
+        f"      official_{model}: {{model: {model}, checkpoints: official}}\n")
+    return files
+
+
+def test_an_imported_official_model_is_synthesized_without_training(workdir):
+    """datasets.<ds>.imported: NVIDIA's files -> import_official -> synthesize, no train job."""
+    imported_config(workdir, "demo", "label2city_1024_g1")
     target = "results/demo/synth/official_label2city_1024_g1/synthesis.json"
     result = snakemake(workdir, "-n", target, "--configfile", "imported.yaml")
     assert result.returncode == 0, result.output[-2000:]
@@ -133,38 +140,24 @@ def test_an_imported_official_model_is_synthesized_without_training(workdir):
 def test_the_imported_edge2face_synthesizes_a_face_dataset_from_its_official_input(workdir):
     """A face dataset with sketch.style official: sketch -> flow -> cache -> synthesize, beside
     import_official (G0, G, E and features.npy as its inputs), no training."""
-    from pipeline.tools.import_official import source_files
-
-    for path in source_files("edge2face_512", workdir / "official"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"")
-    (workdir / "face_official.yaml").write_text(
-        "datasets:\n  face_demo:\n    sketch: {style: official}\n    imported:\n"
-        "      official_edge2face_512: {model: edge2face_512, checkpoints: official}\n")
+    imported_config(workdir, "face_demo", "edge2face_512", "    sketch: {style: official}\n")
     target = "results/face_demo/synth/official_edge2face_512/synthesis.json"
-    result = snakemake(workdir, "-n", target, "--configfile", "face_official.yaml")
+    result = snakemake(workdir, "-n", target, "--configfile", "imported.yaml")
     assert result.returncode == 0, result.output[-2000:]
     rules = [job["rule"] for job in dry_run_jobs(result.output)]
     assert {"sketch", "cache", "import_official", "synthesize"} <= set(rules) and "train" not in rules, rules
     imports = next(job for job in dry_run_jobs(result.output) if job["rule"] == "import_official")
     assert "official/edge2face_single/features.npy" in imports["input"]
-    refused = snakemake(workdir, "-n", target, "--configfile", "face_official.yaml", "--config",
+    refused = snakemake(workdir, "-n", target, "--configfile", "imported.yaml", "--config",
                         "datasets={face_demo: {sketch: {style: project}}}")
     assert refused.returncode != 0 and "set datasets.face_demo.sketch.style: official" in refused.output
 
 
 def test_an_edited_official_file_imports_the_run_again(workdir):
     """The imported checkpoint depends on NVIDIA's files: one of them replaced -> import_official again."""
-    from pipeline.tools.import_official import source_files
-
-    files = source_files("label2city_1024_g1", workdir / "official")
+    files = imported_config(workdir, "demo", "label2city_1024_g1")
     for path in files:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"")
         os.utime(path, (1_000_000_000, 1_000_000_000))
-    (workdir / "imported.yaml").write_text(
-        "datasets:\n  demo:\n    imported:\n"
-        "      official_label2city_1024_g1: {model: label2city_1024_g1, checkpoints: official}\n")
     imported = workdir / "results/demo/checkpoints/official_label2city_1024_g1/final.pt"
     imported.parent.mkdir(parents=True)
     imported.write_bytes(b"imported")  # newer than the official files: up to date
