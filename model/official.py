@@ -21,7 +21,9 @@ model/generator.py, this module does as the official code does:
   running statistics are unused; the single-image generators use instance norm without affine,
   as theirs;
 - the warp samples at p + w(p), bilinear with border padding, grid corners aligned (PyTorch 0.4,
-  which trained these models, had no other grid_sample);
+  which trained these models, had no other grid_sample), with the official arithmetic: a linspace
+  grid in [-1, 1] plus the flow divided by (size - 1) / 2, so fp32 rounds as it did there
+  (:func:`official_warp`);
 - the one-hot input has 35 channels (label_nc 35: labelIds 0..34); this project's has 34, so a
   zero channel is inserted before each frame's instance edges;
 - edge2face's first frames: the encoder E's features of the real frame, averaged per face part,
@@ -41,7 +43,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.blocks import conv7, decoder, down, encoder, norm_layer, res_blocks, up
-from model.flow_ops import warp
 from model.generator import FLOW_SCALE, GeneratorConfig, GeneratorOutput
 
 BATCH_STATISTICS = functools.partial(nn.BatchNorm2d, track_running_stats=False)  # in eval() mode too
@@ -60,6 +61,19 @@ def flat(*modules: nn.Module) -> list[nn.Module]:
 def output_layer(channels: int, out: int, activation: nn.Module | None = None) -> nn.Sequential:
     """ReflectionPad(3) + 7x7 convolution [+ activation]: the official ``model_final_*``."""
     return nn.Sequential(*flat(conv7(channels, out, None, activation=False)), *([activation] if activation else []))
+
+
+def official_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """``image`` sampled at p + ``flow`` (pixels), computed as the official resample computes it:
+    the sampling grid is a linspace from -1 to 1 per axis plus the flow divided by (size - 1) / 2.
+    model/flow_ops.py's warp is the same sampling with other rounding, which random networks
+    amplify from frame to frame."""
+    n, _, h, w = flow.shape
+    across = torch.linspace(-1.0, 1.0, w, device=flow.device, dtype=flow.dtype).view(1, 1, 1, w).expand(n, 1, h, w)
+    down = torch.linspace(-1.0, 1.0, h, device=flow.device, dtype=flow.dtype).view(1, 1, h, 1).expand(n, 1, h, w)
+    scaled = torch.cat([flow[:, :1] / ((w - 1.0) / 2.0), flow[:, 1:2] / ((h - 1.0) / 2.0)], 1)
+    grid = (torch.cat([across, down], 1) + scaled).permute(0, 2, 3, 1)
+    return F.grid_sample(image, grid.to(image.dtype), mode="bilinear", padding_mode="border", align_corners=True)
 
 
 def pyramid_down(x: torch.Tensor) -> torch.Tensor:
@@ -97,7 +111,7 @@ class CompositeScale(nn.Module):
         if hasattr(self, "model_final_flow"):
             flow = self.model_final_flow(features["flow"]) * self.flow_scale
             weight = self.model_final_w(features["flow"])
-            warped = warp(previous[:, -3:], flow, "bilinear")
+            warped = official_warp(previous[:, -3:], flow)
             frame = raw * weight + warped * (1 - weight)
         if hasattr(self, "indv_final"):
             features["foreground"] = self.foreground_features(labels, coarse)
