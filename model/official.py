@@ -81,10 +81,6 @@ def pyramid_down(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
 
 
-def foreground_ngf(ngf: int, n_downsample: int) -> int:
-    return ngf // 2 if n_downsample > 2 else ngf
-
-
 @dataclass
 class ScaleOutput:
     frame: torch.Tensor
@@ -126,7 +122,7 @@ class CompositeGenerator(CompositeScale):
     the image and flow branches, and the separate foreground network."""
 
     def __init__(self, input_nc: int, prev_nc: int, ngf: int, n_downsample: int, n_blocks: int,
-                 use_fg: bool, use_flow: bool, output_nc: int = 3) -> None:
+                 fg_ngf: int, use_flow: bool, output_nc: int = 3) -> None:
         super().__init__()
         norm, deep = BATCH_STATISTICS, ngf * 2**n_downsample
         self.flow_scale = FLOW_SCALE
@@ -143,8 +139,8 @@ class CompositeGenerator(CompositeScale):
             self.model_up_flow = nn.Sequential(*flat(decoder(ngf, n_downsample, norm)))
             self.model_final_flow = output_layer(ngf, 2)
             self.model_final_w = output_layer(ngf, 1, nn.Sigmoid())
-        if use_fg:
-            fg = foreground_ngf(ngf, n_downsample)
+        if fg_ngf:  # the foreground network's width (0: none)
+            fg = fg_ngf
             self.indv_down = nn.Sequential(*flat(encoder(input_nc, fg, n_downsample, norm)))
             self.indv_res = res_blocks(fg * 2**n_downsample, n_blocks, norm)
             self.indv_up = nn.Sequential(*flat(decoder(fg, n_downsample, norm)))
@@ -165,8 +161,8 @@ class CompositeLocalGenerator(CompositeScale):
     """A finer scale ``s`` (``latest_net_G{s}.pth``): both streams downsampled once, the coarser
     scale's decoder features added, its own residual blocks and one upsampling."""
 
-    def __init__(self, input_nc: int, prev_nc: int, ngf: int, n_downsample: int, n_blocks_local: int,
-                 use_fg: bool, use_flow: bool, scale: int, output_nc: int = 3) -> None:
+    def __init__(self, input_nc: int, prev_nc: int, ngf: int, n_blocks_local: int,
+                 fg_ngf: int, use_flow: bool, scale: int, output_nc: int = 3) -> None:
         super().__init__()
         norm = BATCH_STATISTICS
         self.flow_scale = FLOW_SCALE * 2**scale
@@ -182,8 +178,8 @@ class CompositeLocalGenerator(CompositeScale):
             self.model_up_flow = upsample(ngf)
             self.model_final_flow = output_layer(ngf, 2)
             self.model_final_w = output_layer(ngf, 1, nn.Sigmoid())
-        if use_fg:
-            fg = foreground_ngf(ngf, n_downsample)
+        if fg_ngf:  # the foreground network's width (0: none)
+            fg = fg_ngf
             self.indv_down = nn.Sequential(*flat(encoder(input_nc, fg, 1, norm)))
             self.indv_up = upsample(fg)
             self.indv_final = output_layer(fg, output_nc, nn.Tanh())
@@ -226,10 +222,12 @@ class OfficialVid2VidGenerator(nn.Module):
         self.official_nc = cfg.label_nc + (1 if cfg.label_nc == OFFICIAL_ONE_HOT else 0) + cfg.feat_nc
         input_nc, prev_nc = self.official_nc * cfg.n_frames, cfg.prev_nc
         global_ngf = cfg.ngf * 2**cfg.n_local
-        scales = [CompositeGenerator(input_nc, prev_nc, global_ngf, cfg.n_downsample, cfg.n_blocks,
-                                     cfg.foreground, cfg.use_flow, cfg.output_nc)]
-        scales += [CompositeLocalGenerator(input_nc, prev_nc, global_ngf // 2**s, cfg.n_downsample, cfg.n_blocks_local,
-                                           cfg.foreground, cfg.use_flow, s, cfg.output_nc)
+        widths = [global_ngf // 2**s for s in range(cfg.n_local + 1)]
+        fg = [cfg.foreground_ngf(ngf) if cfg.foreground else 0 for ngf in widths]
+        scales = [CompositeGenerator(input_nc, prev_nc, widths[0], cfg.n_downsample, cfg.n_blocks, fg[0],
+                                     cfg.use_flow, cfg.output_nc)]
+        scales += [CompositeLocalGenerator(input_nc, prev_nc, widths[s], cfg.n_blocks_local, fg[s], cfg.use_flow, s,
+                                           cfg.output_nc)
                    for s in range(1, cfg.n_local + 1)]
         self.scales = nn.ModuleList(scales)
 

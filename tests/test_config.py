@@ -51,6 +51,8 @@ def test_repository_config_is_valid_and_filled_with_defaults(monkeypatch):
         ({"adapter": "video", "root": "x", "task": "face",
           "imported": {"official_c": {"model": "label2city_2048", "checkpoints": "c"}}},
          "datasets.bad.imported.official_c", "label2city_2048 is a street model, the dataset's task is face"),
+        ({"adapter": "video", "root": "x", "task": "face", "sketch": {"style": "official", "size": 100}},
+         "datasets.bad.sketch.size", "style official needs a multiple of 32"),
     ],
 )
 def test_mistakes_name_file_key_and_expectation(tmp_path, dataset, key, expected):
@@ -236,3 +238,11 @@ def test_an_override_of_one_run_leaves_the_runs_sharing_its_yaml_anchor_alone(tm
     config = config_mod.load([path], overrides={"datasets": {"d": {"runs": {"b": {"train": {"log_every": 7}}}}}})
     runs = config["datasets"]["d"]["runs"]
     assert runs["a"]["train"]["log_every"] == 10 and runs["b"]["train"]["log_every"] == 7
+
+
+def test_the_official_models_are_named_alike_in_schema_config_and_importer():
+    """Three places know NVIDIA's models: the config schema, the inputs each reads, the importer."""
+    from pipeline.tools.import_official import MODELS
+
+    schema = config_mod._schema()["$defs"]["dataset"]["properties"]["imported"]["additionalProperties"]
+    assert set(schema["properties"]["model"]["enum"]) == set(config_mod.OFFICIAL_INPUTS) == set(MODELS)

@@ -207,6 +207,11 @@ def validate(config: dict, sources: list[tuple[str, dict]] | None = None) -> dic
             raise ConfigError(where, f"datasets.{name}.root is missing: expected the folder that holds the data")
         _resolve_runs(name, ds, sources)
         _check_imported(name, ds, sources)
+        sketch = ds.get("sketch", {})
+        if sketch.get("style") == "official" and sketch["size"] % 32:
+            raise ConfigError(blame(sources, ("datasets", name, "sketch", "size")),
+                              f"datasets.{name}.sketch.size: style official needs a multiple of 32 (the official "
+                              f"code rounds its input size to one; 512 for edge2face_512), got {sketch['size']}")
     return config
 
 

@@ -123,7 +123,7 @@ def read_condition(ds: Dataset, path: Path, densepose: bool) -> np.ndarray:
 
 def read_official_maps(path: Path) -> np.ndarray:
     """(H, W, 16) uint8 official face input of one frame (the sketch stage's official/NNNNNN.npz)."""
-    from pipeline.face.official_input import CHANNELS
+    from pipeline.face.official_input import CHANNELS, PART_LABELS
 
     if not path.is_file():
         raise InputError(path, "missing: the sketch stage (style official) writes one per frame")
@@ -134,4 +134,6 @@ def read_official_maps(path: Path) -> np.ndarray:
         raise InputError(path, f"not a readable official face input ({type(err).__name__}: {err})") from None
     if maps.dtype != np.uint8 or maps.ndim != 3 or maps.shape[-1] != len(CHANNELS):
         raise InputError(path, f"expected (H, W, {len(CHANNELS)}) uint8 maps, found {maps.shape} {maps.dtype}")
+    if maps[..., -1].max() >= PART_LABELS:  # the parts map indexes the encoder's features per part
+        raise InputError(path, f"face parts map holds {int(maps[..., -1].max())}, expected 0..{PART_LABELS - 1}")
     return maps

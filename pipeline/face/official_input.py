@@ -41,6 +41,7 @@ PARTS: list[tuple[int, list[list[int]]]] = [
     (6, [list(range(60, 65)), [64, 65, 66, 67, 60]]),  # inner lips
 ]
 CURVES = sum(len(curves) for _, curves in PARTS)  # 14 distance maps
+PART_LABELS = 1 + max(label for label, _ in PARTS)  # 0 (background) .. 6
 CHANNELS = ["edges"] + [f"distance_{k}" for k in range(CURVES)] + ["face_parts"]
 PIECE = 3  # landmarks per drawn piece of a curve
 

@@ -35,7 +35,7 @@ import numpy as np
 from pipeline import datasets
 from pipeline.core.cli_help import cli_parser
 from pipeline.core.config import Dataset
-from pipeline.core.errors import main_guard
+from pipeline.core.errors import InputError, main_guard
 from pipeline.core.images import read_rgb, write_map, write_rgb
 from pipeline.core.stage import frames_listed
 from pipeline.datasets import Sequence, given
@@ -78,7 +78,7 @@ def sketch_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
     size = settings.size
     (out_dir / "frames").mkdir()
     if settings.style == "official":
-        x0, y0, side = write_official(out_dir, frames, points, size)
+        x0, y0, side, size = write_official(out_dir, frames, points, size, str(ds.results / "frames" / seq.name))
     else:
         crop = sequence_crop(points, (width, height), settings.crop_scale)
         x0, y0, side = crop
@@ -100,18 +100,23 @@ def sketch_sequence(ds: Dataset, seq: Sequence, out_dir: Path) -> dict:
     return {**summary, "warnings": [switch_warning(ds, switches, len(frames))]} if switches else summary
 
 
-def write_official(out_dir: Path, frames: list[np.ndarray], points: np.ndarray, size: int) -> tuple[int, int, int]:
+def write_official(out_dir: Path, frames: list[np.ndarray], points: np.ndarray, size: int, source: str
+                   ) -> tuple[int, int, int, int]:
     """Style official: per frame the official face input (official/NNNNNN.npz, 16 maps), its edge map
     (NNNNNN.png, to look at) and the cropped frame; the crop is the official one around the first
-    frame's landmarks (the official test takes it from the first frame it reads). Returns (x0, y0, side)."""
+    frame's landmarks (the official test takes it from the first frame it reads). Returns (x0, y0,
+    side, the output's width)."""
     box = official_input.crop_box(points[0], (frames[0].shape[1], frames[0].shape[0]))
+    if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+        raise InputError(source, f"the first frame's landmarks span no area ({points[0].min(0)} .. "
+                                 f"{points[0].max(0)}): no face crop")
     (out_dir / "official").mkdir()
     for index, (frame, pts) in enumerate(zip(frames, points)):
         maps, cropped = official_input.face_input(pts, frame, box, size)
         np.savez_compressed(out_dir / "official" / f"{index:06d}.npz", maps=maps)
         write_map(out_dir / f"{index:06d}.png", maps[..., 0])
         write_rgb(out_dir / "frames" / f"{index:06d}.png", cropped)
-    return box[0], box[1], box[2] - box[0]
+    return box[0], box[1], box[2] - box[0], official_input.output_size(box, size)[0]
 
 
 def switch_warning(ds: Dataset, switches: list[int], total: int) -> str:

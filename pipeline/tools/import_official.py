@@ -35,6 +35,7 @@ from pipeline.core.checkpoint_files import save_checkpoint
 from pipeline.core.cli import setup_logging
 from pipeline.core.cli_help import cli_parser
 from pipeline.core.weights import DEFAULT_ENTRIES, sha256_of
+from pipeline.face.official_input import PART_LABELS as FACE_PARTS  # features.npy's keys: the parts 0..6
 
 log = logging.getLogger("pipeline.tools.import_official")
 
@@ -70,7 +71,6 @@ MODELS = {
     },
 }
 NORM_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
-FACE_PARTS = 7  # features.npy's keys: the face parts 0..6 (pipeline/face/official_input.py)
 
 
 class OfficialImportError(ValueError):
@@ -158,7 +158,7 @@ def read_reference(path: Path, features: int) -> tuple[torch.Tensor | None, list
                 return None, [f"{path}: holds a {dtype} array, not features.npy's dict of the face parts' features"]
             stored = _ArraysOnly(handle, encoding="latin1").load()
     except (ValueError, EOFError, pickle.UnpicklingError, TypeError, AttributeError) as err:
-        return None, [f"{path}: not a readable features.npy ({type(err).__name__}: {err or 'file ends early'})"]
+        return None, [f"{path}: not a readable features.npy ({type(err).__name__}: {str(err) or 'file ends early'})"]
     table = stored.item() if isinstance(stored, np.ndarray) and stored.shape == () else stored
     if not isinstance(table, dict) or sorted(table) != list(range(FACE_PARTS)):
         keys = sorted(table) if isinstance(table, dict) else type(table).__name__
