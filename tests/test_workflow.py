@@ -517,7 +517,7 @@ def test_a_run_on_several_nodes_starts_a_torchrun_agent_on_each_through_srun(wor
                       env={"PATH": f"{fake_slurm}:{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
                            "FAKE_SLURM_DIR": str(workdir / "slurm")})
     assert slurm.returncode == 0, slurm.output[-3000:]
-    assert ("srun --overlap --nodes=2 --ntasks-per-node=1 env TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 "
+    assert ("srun --overlap --nodes=2 --ntasks=2 --ntasks-per-node=1 env TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 "
             "python -m torch.distributed.run --nnodes 2 --nproc_per_node 4 "
             "--rdzv_backend c10d --rdzv_endpoint $(scontrol show hostnames \"$(squeue -h -j \"$SLURM_JOB_ID\" -o %N)\" "
             "| head -n 1):"

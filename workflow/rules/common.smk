@@ -148,9 +148,11 @@ def dataset_arg(*sections):
 def compared_runs(ds):
     """The runs a dataset's evaluation may compare: its trained runs and its imported official
     models (each with the history its generator takes)."""
+    imported = dataset(ds).cfg.get("imported") or {}
+    if not imported:  # the importer (torch, the official networks) is loaded only where it is used
+        return dataset(ds).settings.runs
     from pipeline.tools.import_official import MODELS
 
-    imported = dataset(ds).cfg.get("imported") or {}
     return {
         **dataset(ds).settings.runs,
         **{run: {"model": {"n_frames": MODELS[spec["model"]]["model"].n_frames}} for run, spec in imported.items()},
@@ -361,7 +363,7 @@ def run_launcher(wildcards):
         # --overlap: the agents' step shares the nodes with the job step that runs this command
         first = '$(scontrol show hostnames "$(squeue -h -j "$SLURM_JOB_ID" -o %N)" | head -n 1)'
         return (
-            f"srun --overlap --nodes={nodes} --ntasks-per-node=1 env {RDZV_OWN_STORE} python -m torch.distributed.run --nnodes {nodes} "
+            f"srun --overlap --nodes={nodes} --ntasks={nodes} --ntasks-per-node=1 env {RDZV_OWN_STORE} python -m torch.distributed.run --nnodes {nodes} "
             f"--nproc_per_node {gpus} --rdzv_backend c10d --rdzv_endpoint {first}:{RDZV_PORT} "
             f'--rdzv_id "$SLURM_JOB_ID" --max-restarts {MAX_RESTARTS} -m'
         )

@@ -23,6 +23,6 @@ rule import_official:
     shell:
         stage_shell(
             "pipeline.tools.import_official",
-            "--model {params.model} --checkpoints {params.folder} --out {output}",
+            "--model {params.model} --checkpoints {params.folder:q} --out {output}",
             dataset=False,
         )
